@@ -1,0 +1,55 @@
+# tsrun: `make demo` builds everything and runs a busybox container; `make test` runs the suite.
+PREFIX ?= /usr/local
+NODE ?= node
+BUNDLE ?= build/demo-bundle
+
+.PHONY: all build deps native demo test unit integration typecheck bench install clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+native:
+	$(MAKE) -C native
+
+build: node_modules/.package-lock.json native
+	$(NODE) scripts/build.mjs
+	cp native/tsrun-executor bin/tsrun-executor
+
+typecheck: node_modules/.package-lock.json
+	npx tsc --noEmit -p .
+
+demo: deps build
+	scripts/make-busybox-bundle.sh $(BUNDLE) demo
+	bin/tsrun --root build/demo-root run --bundle $(BUNDLE) tsrun-demo-$$$$
+
+unit: build
+	$(NODE) --test --test-reporter=spec build/test/unit/*.test.cjs
+
+integration: build
+	$(NODE) --test --test-concurrency=1 --test-reporter=spec build/test/integration/*.test.cjs
+
+test: deps build typecheck
+	$(MAKE) -C native test
+	$(NODE) scripts/run-tests.mjs
+
+bench: deps build
+	$(NODE) bench/lifecycle.mjs
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/lib/tsrun $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 bin/tsrun $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun
+	install -m 0644 bin/package.json $(DESTDIR)$(PREFIX)/lib/tsrun/package.json
+	install -m 0755 bin/tsrun-executor $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun-executor
+	rm -rf $(DESTDIR)$(PREFIX)/lib/tsrun/node_modules && mkdir -p $(DESTDIR)$(PREFIX)/lib/tsrun/node_modules
+	cp -r node_modules/koffi $(DESTDIR)$(PREFIX)/lib/tsrun/node_modules/
+	ln -sf ../lib/tsrun/tsrun $(DESTDIR)$(PREFIX)/bin/tsrun
+
+clean:
+	rm -rf build bin runtime/spec/generated
+	$(MAKE) -C native clean

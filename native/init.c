@@ -1,0 +1,249 @@
+/*
+ * C, the container init: from the release by E to execve of the user
+ * program. Any failure before READY is reported on the sync socket by die();
+ * after READY only stderr is left.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "executor.h"
+
+static void hook_barrier(uint32_t point)
+{
+	uint8_t buf[4 + sizeof g_err];
+	uint32_t len;
+	int tag;
+
+	if (sync_send_u32(M_HOOK_POINT, point) < 0)
+		_exit(1);
+	tag = sync_recv(buf, sizeof buf, &len);
+	if (tag == M_CONTINUE && len == 0)
+		return;
+	/* tsrun reported the hook failure itself, or is gone. */
+	if (tag == M_ERROR || tag < 0)
+		_exit(1);
+	fail("hook barrier %u: unexpected message %d", point, tag);
+	die();
+}
+
+static void setup_rootfs(const struct plan *p)
+{
+	struct c_root root = { .fd = -1 };
+
+	for (size_t i = 0; i < p->nrecs; i++) {
+		const struct rec *r = &p->recs[i];
+		int rc = 0;
+		switch (r->tag) {
+		case T_ROOTFS:
+			rc = c_prepare_rootfs(r, &root);
+			break;
+		case T_MOUNT:
+			rc = c_mount(&r->u.mount, &root);
+			break;
+		case T_SYMLINK:
+			rc = c_symlink(r, &root);
+			break;
+		case T_MKNOD:
+			rc = c_mknod(r, &root);
+			break;
+		case T_BIND_DEVICE:
+			rc = c_bind_device(r, &root);
+			break;
+		case T_MKDIR:
+			rc = c_mkdir(r, &root);
+			break;
+		case T_HOOK_BARRIER:
+			sync_log(LOG_DEBUG, "init: waiting at hook point %u", r->u.u32);
+			hook_barrier(r->u.u32);
+			break;
+		case T_CHANGE_ROOT:
+			rc = c_change_root(r->u.u32, &root);
+			if (rc == 0)
+				sync_log(LOG_DEBUG, "init: root changed (%s)",
+					 r->u.u32 == CHROOT_PIVOT ? "pivot_root"
+					 : r->u.u32 == CHROOT_MOVE ? "move+chroot" : "chroot");
+			break;
+		case T_ROOT_READONLY:
+			rc = c_root_readonly();
+			break;
+		case T_MASK_PATH:
+			rc = c_mask_path(r->u.str, &root);
+			break;
+		case T_READONLY_PATH:
+			rc = c_readonly_path(r->u.str, &root);
+			break;
+		case T_SYSCTL:
+			rc = proc_sysctl(r->u.sysctl.key, r->u.sysctl.value, root.fd);
+			break;
+		case T_HOSTNAME:
+			if (sethostname(r->u.str, strlen(r->u.str)) < 0)
+				rc = fail_errno(errno, "sethostname");
+			break;
+		case T_DOMAINNAME:
+			if (setdomainname(r->u.str, strlen(r->u.str)) < 0)
+				rc = fail_errno(errno, "setdomainname");
+			break;
+		default:
+			break;
+		}
+		if (rc < 0)
+			die();
+	}
+	close_quiet(root.fd);
+}
+
+/* The user program starts with default dispositions and nothing blocked,
+ * whatever tsrun's environment did; handled signals are reset by execve, but
+ * ignored ones and the mask would be inherited. */
+static void reset_signals(void)
+{
+	uint64_t none = 0;
+	for (int s = 1; s < NSIG; s++) {
+		struct sigaction sa;
+		if (s == SIGKILL || s == SIGSTOP)
+			continue;
+		if (sigaction(s, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
+			sa.sa_handler = SIG_DFL;
+			sigaction(s, &sa, NULL);
+		}
+	}
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof none);
+}
+
+static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_umask)
+{
+	char cwd[PATH_MAX + 1], fifo_path[64];
+	const char *dir = p->cwd ? p->cwd->u.str : "/";
+	char *resolved = NULL;
+	uint32_t nfds = p->preserve_fds ? p->preserve_fds->u.u32 : 0;
+	mode_t um = orig_umask;
+
+	for (size_t i = 0; i < p->nrecs; i++)
+		if (p->recs[i].tag == T_RLIMIT && proc_rlimit(&p->recs[i]) < 0)
+			die();
+	if (p->personality && proc_personality(p->personality->u.u64) < 0)
+		die();
+	if (p->sched && proc_scheduler(&p->sched->u.sched) < 0)
+		die();
+	if (p->ioprio && proc_ioprio(p->ioprio->u.ioprio.class, p->ioprio->u.ioprio.level) < 0)
+		die();
+	if (p->keyring && proc_session_keyring(p->keyring->u.str) < 0)
+		die();
+
+	/* Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which
+	 * the identity switch below may drop: install it now, as runc does. */
+	if (p->seccomp && !p->nnp && exec_install_seccomp(p->seccomp) < 0)
+		die();
+
+	if (p->caps && (caps_keep(1) < 0 || caps_drop_bounding(p->caps->u.caps.bounding) < 0))
+		die();
+	if (p->user && proc_switch_user(&p->user->u.user) < 0)
+		die();
+	if (p->caps && (caps_set(&p->caps->u.caps) < 0 || caps_keep(0) < 0))
+		die();
+	if (p->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		fail_errno(errno, "prctl PR_SET_NO_NEW_PRIVS");
+		die();
+	}
+	if (p->user && p->user->u.user.umask != UMASK_LEAVE)
+		um = (mode_t)p->user->u.user.umask;
+	umask(um);
+
+	if (chdir(dir) < 0) {
+		fail_errno(errno, "chdir to cwd (\"%s\") set in config.json failed", dir);
+		die();
+	}
+	/* The kernel prefixes "(unreachable)" (glibc: ENOENT) when the cwd is not
+	 * beneath our root, which would be a way out of the container. */
+	if (!getcwd(cwd, sizeof cwd) || cwd[0] != '/') {
+		fail("current working directory is outside of container mount namespace root -- possible container breakout detected");
+		die();
+	}
+	if (exec_lookup(p, &resolved) < 0)
+		die();
+	if (p->affinity && proc_affinity(p->affinity->u.affinity.mask, p->affinity->u.affinity.len) < 0)
+		die();
+	/* The fifo is reopened through our /proc after READY, when an error can
+	 * no longer be reported: make sure now that the path works. */
+	if (fifo_fd >= 0) {
+		struct stat st;
+		if (stat(proc_fd_path(fifo_path, fifo_fd), &st) < 0) {
+			fail_errno(errno, "open exec fifo %s", fifo_path);
+			die();
+		}
+	}
+	reset_signals();
+
+	sync_log(LOG_DEBUG, "init: ready, exec %s", resolved);
+	if (sync_send(M_READY, NULL, 0) < 0)
+		_exit(1);
+	close(g_sync_fd);
+	g_sync_fd = -1;
+
+	if (fifo_fd >= 0) {
+		int w = open(proc_fd_path(fifo_path, fifo_fd), O_WRONLY | O_CLOEXEC);
+		if (w < 0 || write(w, "0", 1) != 1) {
+			dprintf(2, "tsrun: open exec fifo: %s\n", errno_text(errno));
+			_exit(1);
+		}
+		close(w);
+		close(fifo_fd);
+	}
+	/* Only 0-2 and the preserved fds survive; everything of ours is
+	 * O_CLOEXEC as well, in case it sits in a gap of the preserved range. */
+	if (syscall(SYS_close_range, 3 + nfds, ~0u, 0) < 0) {
+		for (int fd = 3 + (int)nfds; fd < 65536; fd++)
+			close(fd);
+	}
+	for (int k = 0; k < 2; k++)
+		if (p->lsm[k] && exec_write_lsm(p->lsm[k]) < 0) {
+			dprintf(2, "tsrun: %s\n", g_err);
+			_exit(1);
+		}
+	if (p->seccomp && p->nnp && exec_install_seccomp(p->seccomp) < 0) {
+		dprintf(2, "tsrun: %s\n", g_err);
+		_exit(1);
+	}
+	exec_final(p, resolved);
+}
+
+void run_init(const struct plan *p, int release_fd, int fifo_fd, mode_t orig_umask)
+{
+	char b;
+	uint32_t users = (p->clone_flags | p->joined_flags) & CLONE_NEWUSER;
+
+	/* EOF means E failed after the clone; it has reported that already. */
+	if (read(release_fd, &b, 1) != 1)
+		_exit(1);
+	close(release_fd);
+
+	/* C stays non-dumpable (from E) until execve: /proc/<C> remains owned
+	 * by the host's root, so nothing in the container (a process of an
+	 * earlier exec, say) can ptrace C or open its fds while C still holds
+	 * the sync socket. That is why E, not C, sets oom_score_adj. */
+	if (users && proc_become_ns_root() < 0)
+		die();
+	if (p->unshare_flags && unshare((int)p->unshare_flags) < 0) {
+		fail_errno(errno, "unshare cgroup namespace");
+		die();
+	}
+	/* Modes in the plan are meant literally. */
+	umask(0);
+	sync_log(LOG_DEBUG, "init: released");
+
+	if (p->mode == MODE_INIT) {
+		setup_rootfs(p);
+		sync_log(LOG_DEBUG, "init: rootfs set up");
+	}
+	finalize_and_exec(p, fifo_fd, orig_umask);
+	_exit(127);
+}

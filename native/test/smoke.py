@@ -1,0 +1,878 @@
+#!/usr/bin/env python3
+"""Smoke tests for native/tsrun-executor, run as root.
+
+Encodes init plans by hand (struct.pack, per native/PLAN-FORMAT.md), runs the
+executor on a throw-away busybox rootfs, speaks the sync protocol and checks
+what the container prints.
+
+    make -C native && python3 native/test/smoke.py [-v] [name-substring ...]
+"""
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXE = os.path.join(os.path.dirname(HERE), "tsrun-executor")
+BUSYBOX = shutil.which("busybox") or "/bin/busybox"
+VERBOSE = False
+
+# ---- plan encoding ---------------------------------------------------------
+
+CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC = 0x20000, 0x02000000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE, MS_SHARED, MS_STRICTATIME = 0x1000, 0x4000, 1 << 18, 1 << 19, 1 << 20, 1 << 24
+RLIMIT_NOFILE = 7
+
+T = dict(MODE=1, NS_JOIN=10, NS_CLONE=11, TIMENS_OFFSETS=12, UID_MAP=13, GID_MAP=14,
+         CGROUP_PROCS=15, EXEC_FIFO=16, NS_UNSHARE=17, ROOTFS=20, MOUNT=21, SYMLINK=22,
+         MKNOD=23, BIND_DEVICE=24, MKDIR=25, CHANGE_ROOT=30, ROOT_READONLY=31, MASK_PATH=32,
+         READONLY_PATH=33, SYSCTL=34, HOSTNAME=35, DOMAINNAME=36, RLIMIT=40, OOM_SCORE_ADJ=41,
+         PERSONALITY=42, SCHEDULER=43, IOPRIO=44, CPU_AFFINITY=45, NO_NEW_PRIVS=46, USER=47,
+         CAPS=48, SESSION_KEYRING=49, LSM_LABEL=50, CWD=60, ENV=61, ARG=62, PRESERVE_FDS=63,
+         SECCOMP=64, HOOK_BARRIER=65)
+M_PID, M_READY, M_ERROR, M_HOOK_POINT, M_LOG, M_CONTINUE = 100, 101, 102, 103, 104, 200
+
+# docker's default capability set
+DEFAULT_CAPS = sum(1 << c for c in (0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31))
+
+
+def u32(v): return struct.pack("<I", v)
+def i32(v): return struct.pack("<i", v)
+def u64(v): return struct.pack("<Q", v)
+
+
+def s(v):
+    b = v.encode() if isinstance(v, str) else v
+    return u32(len(b)) + b
+
+
+def rec(name, payload=b""):
+    tag = T[name] if isinstance(name, str) else name
+    return struct.pack("<HHI", tag, 0, len(payload)) + payload
+
+
+def encode(records, magic=b"TSRNPLAN", version=1):
+    body = b"".join(records)
+    return magic + struct.pack("<II", version, len(body)) + body
+
+
+def mount(src, dst, fstype, flags=0, data="", create=1, options=0, prop=0, aset=0, aclr=0):
+    return rec("MOUNT", s(src) + s(dst) + s(fstype) + u64(flags) + s(data) + u32(create) +
+               u32(options) + u64(prop) + u64(aset) + u64(aclr))
+
+
+def caps(bounding=DEFAULT_CAPS, eff=DEFAULT_CAPS, prm=DEFAULT_CAPS, inh=0, amb=0):
+    return rec("CAPS", u64(bounding) + u64(eff) + u64(prm) + u64(inh) + u64(amb))
+
+
+def user(uid=0, gid=0, umask=0o022, gids=()):
+    return rec("USER", u32(uid) + u32(gid) + u32(umask) + u32(len(gids)) + b"".join(u32(g) for g in gids))
+
+
+# ---- environment ------------------------------------------------------------
+
+libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_CHILD_SUBREAPER = 36
+
+
+class Env:
+    """A temp dir with a busybox rootfs and an exec fifo path."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="tsrun-smoke-")
+        os.chmod(self.dir, 0o755)  # user-namespace roots must reach the rootfs
+        self.rootfs = os.path.join(self.dir, "rootfs")
+        self.fifo = os.path.join(self.dir, "exec.fifo")
+        for d in ("bin", "proc", "dev", "etc", "tmp", "sys", "root"):
+            os.makedirs(os.path.join(self.rootfs, d))
+        os.chmod(os.path.join(self.rootfs, "tmp"), 0o1777)
+        shutil.copy(BUSYBOX, os.path.join(self.rootfs, "bin/busybox"))
+        os.chmod(os.path.join(self.rootfs, "bin/busybox"), 0o755)
+        for app in ("sh", "true", "cat", "hostname", "ls", "id", "mount", "echo", "sleep", "grep",
+                    "touch", "test", "stat", "readlink", "wc", "head", "ps", "mkdir", "env"):
+            os.symlink("busybox", os.path.join(self.rootfs, "bin", app))
+        with open(os.path.join(self.rootfs, "etc/rootfs-marker"), "w") as f:
+            f.write("rootfs\n")
+        self.pids = []
+        self.cgroups = []
+
+    def cleanup(self):
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        for cg in self.cgroups:
+            for _ in range(50):
+                try:
+                    os.rmdir(cg)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def cgroup(self, name):
+        path = "/sys/fs/cgroup/pids/%s-%d" % (name, os.getpid())
+        os.makedirs(path, exist_ok=True)
+        self.cgroups.append(path)
+        return path
+
+
+def container_plan(env, args, *, clone=CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET,
+                   userns=False, pre=(), mounts=(), post=(), proc=(), chroot=0, hostname="tsrun-smoke",
+                   readonly=True, identity=None, env_vars=("PATH=/bin", "HOME=/root"), fifo=True,
+                   rootprop=MS_PRIVATE | MS_REC, unshare=0):
+    """A runc-like default container: proc, tmpfs /dev with a few nodes,
+    pivot_root, read-only root, masked and read-only paths."""
+    r = [rec("MODE", u32(0) + u32(0))]
+    flags = clone | (CLONE_NEWUSER if userns else 0)
+    r.append(rec("NS_CLONE", u32(flags)))
+    if userns:
+        r.append(rec("UID_MAP", s("0 100000 65536\n")))
+        r.append(rec("GID_MAP", s("0 100000 65536\n")))
+    if fifo:
+        r.append(rec("EXEC_FIFO", s(env.fifo)))
+    r.extend(pre)
+    if unshare:
+        r.append(rec("NS_UNSHARE", u32(unshare)))
+    r.append(rec("ROOTFS", s(env.rootfs) + u64(rootprop) + u32(1)))
+    r.append(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC))
+    r.append(mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"))
+    for name, minor in (("null", 3), ("zero", 5)):
+        if userns:
+            r.append(rec("BIND_DEVICE", s("/dev/" + name) + s("/dev/" + name)))
+        else:
+            r.append(rec("MKNOD", s("/dev/" + name) + u32(stat.S_IFCHR | 0o666) + u32(1) + u32(minor) + u32(0) + u32(0)))
+    r.append(rec("SYMLINK", s("/proc/self/fd") + s("/dev/fd")))
+    r.extend(mounts)
+    r.append(rec("CHANGE_ROOT", u32(chroot)))
+    if readonly:
+        r.append(rec("ROOT_READONLY"))
+    r.extend(post)
+    r.append(rec("MASK_PATH", s("/proc/kcore")))
+    r.append(rec("MASK_PATH", s("/proc/timer_list")))
+    r.append(rec("MASK_PATH", s("/proc/acpi")))
+    r.append(rec("MASK_PATH", s("/proc/does-not-exist")))
+    r.append(rec("READONLY_PATH", s("/proc/sys")))
+    if hostname is not None:
+        r.append(rec("HOSTNAME", s(hostname)))
+    r.append(rec("RLIMIT", u32(RLIMIT_NOFILE) + u64(1024) + u64(1024)))
+    r.extend(proc)
+    r.extend(identity if identity is not None else [rec("NO_NEW_PRIVS"), user(), caps()])
+    r.append(rec("CWD", s("/")))
+    for e in env_vars:
+        r.append(rec("ENV", s(e)))
+    for a in args:
+        r.append(rec("ARG", s(a)))
+    return r
+
+
+class Result:
+    def __init__(self):
+        self.pid = None
+        self.ready = False
+        self.error = None
+        self.logs = []
+        self.hooks = []
+        self.e_status = None
+        self.c_status = None
+        self.output = b""
+        self.t_ready = None
+
+    @property
+    def out(self):
+        return self.output.decode(errors="replace")
+
+
+def read_msg(sock):
+    hdr = b""
+    while len(hdr) < 8:
+        chunk = sock.recv(8 - len(hdr))
+        if not chunk:
+            return None, None
+        hdr += chunk
+    tag, res, n = struct.unpack("<HHI", hdr)
+    payload = b""
+    while len(payload) < n:
+        chunk = sock.recv(n - len(payload))
+        if not chunk:
+            return None, None
+        payload += chunk
+    return tag, payload
+
+
+def run(env, plan, *, hook_reply=M_CONTINUE, start=True, pass_fds=(), before_start=None,
+        wait=True, timeout=20, eof_after_plan=False, nonblock=False):
+    """Runs the executor on plan; returns a Result. The container (if any) is
+    a child of ours thanks to PR_SET_CHILD_SUBREAPER."""
+    res = Result()
+    parent, child = socket.socketpair()
+    if nonblock:
+        child.setblocking(False)  # as a spawner might leave it
+    out_r, out_w = os.pipe()
+    t0 = time.perf_counter()
+    p = subprocess.Popen([EXE, "run", str(child.fileno())], pass_fds=(child.fileno(),) + tuple(pass_fds),
+                         stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w)
+    child.close()
+    os.close(out_w)
+    parent.settimeout(timeout)
+    try:
+        parent.sendall(plan)
+        if eof_after_plan:
+            parent.shutdown(socket.SHUT_WR)
+    except BrokenPipeError:
+        pass
+    try:
+        while True:
+            tag, payload = read_msg(parent)
+            if tag is None:
+                break
+            if tag == M_PID:
+                res.pid = struct.unpack("<I", payload)[0]
+                env.pids.append(res.pid)
+            elif tag == M_LOG:
+                lvl, n = struct.unpack("<II", payload[:8])
+                res.logs.append((lvl, payload[8:8 + n].decode()))
+            elif tag == M_ERROR:
+                n = struct.unpack("<I", payload[:4])[0]
+                res.error = payload[4:4 + n].decode()
+                break
+            elif tag == M_HOOK_POINT:
+                res.hooks.append(struct.unpack("<I", payload)[0])
+                if hook_reply == M_ERROR:
+                    parent.sendall(struct.pack("<HHI", M_ERROR, 0, 8) + s("hook"))
+                elif hook_reply is None:
+                    parent.shutdown(socket.SHUT_WR)
+                else:
+                    parent.sendall(struct.pack("<HHI", hook_reply, 0, 0))
+            elif tag == M_READY:
+                res.ready = True
+                res.t_ready = time.perf_counter() - t0
+                # C closes its end after READY: expect EOF next.
+                tag, _ = read_msg(parent)
+                assert tag is None, "message after READY: %r" % tag
+                break
+            else:
+                raise AssertionError("unexpected message %d" % tag)
+    finally:
+        parent.close()
+    res.e_status = p.wait(timeout=timeout)
+    for lvl, msg in res.logs:
+        if VERBOSE:
+            print("    log[%d] %s" % (lvl, msg))
+    if res.ready and before_start:
+        before_start(res)
+    if res.ready and start and os.path.exists(env.fifo):
+        fd = os.open(env.fifo, os.O_RDONLY)
+        assert os.read(fd, 1) == b"0"
+        os.close(fd)
+    if wait and res.pid and (res.ready and start or not res.ready):
+        chunks = []
+        while True:
+            b = os.read(out_r, 65536)
+            if not b:
+                break
+            chunks.append(b)
+        res.output = b"".join(chunks)
+        _, st = os.waitpid(res.pid, 0)
+        env.pids.remove(res.pid)
+        res.c_status = os.waitstatus_to_exitcode(st)
+    os.close(out_r)
+    if VERBOSE:
+        print("    E=%s C=%s error=%r\n    out=%r" % (res.e_status, res.c_status, res.error, res.output))
+    return res
+
+
+# ---- tests --------------------------------------------------------------------
+
+def lines(res):
+    return dict(l.split("=", 1) for l in res.out.splitlines() if "=" in l)
+
+
+def test_basic_container(env):
+    script = ("echo pid=$$; echo host=$(hostname); grep CapEff /proc/self/status | sed 's/\\t/ /';"
+              "echo capeff=$(grep CapEff /proc/self/status | cut -f2); echo capbnd=$(grep CapBnd /proc/self/status | cut -f2);"
+              "echo nofile=$(ulimit -n); echo id=$(id);"
+              "touch /x 2>/dev/null && echo rofs=no || echo rofs=yes;"
+              "echo timer_list=$(cat /proc/timer_list | wc -c); echo acpi=$(ls -A /proc/acpi | wc -l);"
+              "(echo x > /proc/sys/kernel/domainname) 2>/dev/null && echo sysro=no || echo sysro=yes;"
+              "echo procmounted=$(test -e /proc/self/status && echo yes);"
+              "echo null=$(stat -c %t:%T /dev/null); echo fd=$(readlink /dev/fd);"
+              "echo nnp=$(grep NoNewPrivs /proc/self/status | cut -f2);"
+              "echo cwd=$(pwd); echo fds=$(ls -l /proc/$$/fd/ | grep -c -e socket: -e fifo -e memfd -e /proc -e /tmp)")
+    res = run(env, encode(container_plan(env, ["sh", "-c", script])))
+    assert res.ready and res.error is None, res.error
+    assert res.e_status == 0
+    assert res.c_status == 0, (res.c_status, res.out)
+    v = lines(res)
+    assert v["pid"] == "1", v
+    assert v["host"] == "tsrun-smoke", v
+    assert v["capeff"] == "%016x" % DEFAULT_CAPS, v
+    assert v["capbnd"] == "%016x" % DEFAULT_CAPS, v
+    assert v["nofile"] == "1024", v
+    assert v["id"].startswith("uid=0 gid=0"), v
+    assert v["rofs"] == "yes", v
+    assert v["timer_list"] == "0", v
+    assert v["acpi"] == "0", v
+    assert v["sysro"] == "yes", v
+    assert v["procmounted"] == "yes", v
+    assert v["null"] == "1:3", v
+    assert v["fd"] == "/proc/self/fd", v
+    assert v["nnp"] == "1", v
+    assert v["cwd"] == "/", v
+    assert v["fds"] == "0", v  # nothing of the executor leaked
+    assert any("ready" in m for _, m in res.logs), res.logs
+
+
+def test_user_switch_and_caps(env):
+    nbs = 1 << 10  # CAP_NET_BIND_SERVICE
+    script = ("echo id=$(id); echo capeff=$(grep CapEff /proc/self/status | cut -f2);"
+              "echo capamb=$(grep CapAmb /proc/self/status | cut -f2); echo umask=$(umask)")
+    ident = [user(1000, 1000, 0o027, (10, 20)), caps(bounding=DEFAULT_CAPS, eff=nbs, prm=nbs, inh=nbs, amb=nbs)]
+    res = run(env, encode(container_plan(env, ["sh", "-c", script], identity=ident)))
+    assert res.ready, res.error
+    v = lines(res)
+    assert v["id"] == "uid=1000 gid=1000 groups=10,20", v
+    assert v["capeff"] == "%016x" % nbs, v
+    assert v["capamb"] == "%016x" % nbs, v
+    assert v["umask"] == "0027", v
+
+
+def test_user_namespace(env):
+    script = ("echo id=$(id); echo map=$(cat /proc/self/uid_map | tr -s ' '); echo pid=$$;"
+              "echo null=$(echo hi > /dev/null && echo ok); echo oom=$(cat /proc/self/oom_score_adj);"
+              "echo keyring=$(grep -c tsrun-smoke-ukr /proc/keys)")
+    proc = [rec("OOM_SCORE_ADJ", i32(300)), rec("SESSION_KEYRING", s("tsrun-smoke-ukr"))]
+    res = run(env, encode(container_plan(env, ["sh", "-c", script], userns=True, proc=proc)))
+    assert res.ready, res.error
+    v = lines(res)
+    assert v["id"].startswith("uid=0 gid=0"), v
+    assert v["map"].strip() == "0 100000 65536", v
+    assert v["pid"] == "1", v
+    assert v["null"] == "ok", v
+    assert v["oom"] == "300", v
+    assert v["keyring"] == "1", v
+
+
+def test_userns_host_view(env):
+    """From the host, the container init runs as uid 100000 and its exe is the sealed memfd."""
+    seen = {}
+
+    def check(res):
+        st = open("/proc/%d/status" % res.pid).read()
+        seen["uid"] = [l for l in st.splitlines() if l.startswith("Uid:")][0].split()[1]
+        seen["exe"] = os.readlink("/proc/%d/exe" % res.pid)
+        seen["comm"] = open("/proc/%d/comm" % res.pid).read().strip()
+        seen["dumpable_owner"] = os.stat("/proc/%d/fd" % res.pid).st_uid
+        try:
+            fd = os.open("/proc/%d/exe" % res.pid, os.O_WRONLY)
+            try:
+                os.write(fd, b"x")
+                seen["write"] = "succeeded"
+            except OSError as e:
+                seen["write"] = e.strerror
+            os.close(fd)
+        except OSError as e:
+            seen["write"] = e.strerror
+
+    res = run(env, encode(container_plan(env, ["true"], userns=True)), before_start=check)
+    assert res.ready, res.error
+    assert seen["uid"] == "100000", seen
+    assert seen["exe"].startswith("/memfd:tsrun-executor"), seen
+    assert seen["write"] != "succeeded", seen
+    assert seen["comm"] == "tsrun-init", seen
+    assert seen["dumpable_owner"] == 0, seen  # non-dumpable: owned by the host's root, not 100000
+
+
+def test_missing_binary(env):
+    for arg, want in (("/nonexistent", 'exec: "/nonexistent": stat /nonexistent: no such file or directory'),
+                      ("foo", 'exec: "foo": executable file not found in $PATH'),
+                      ("/bin", 'exec: "/bin": permission denied'),
+                      ("/etc/rootfs-marker", 'exec: "/etc/rootfs-marker": permission denied')):
+        if os.path.exists(env.fifo):
+            os.unlink(env.fifo)
+        res = run(env, encode(container_plan(env, [arg])))
+        assert not res.ready
+        assert res.error == want, (res.error, want)
+        assert res.c_status == 1, res.c_status
+
+
+def test_error_texts(env):
+    cases = [
+        (dict(mounts=[mount("none", "/mnt", "bogusfs")]), "mount none to /mnt: no such device"),
+        (dict(mounts=[mount("/nonexistent-host-dir", "/mnt", "", MS_BIND, options=1)]),
+         "mount /nonexistent-host-dir to /mnt: open source: no such file or directory"),
+        (dict(mounts=[mount("tmpfs", "/missing", "tmpfs", create=0)]), "mount tmpfs to /missing: no such file or directory"),
+        (dict(proc=[rec("RLIMIT", u32(8) + u64(1 << 62) + u64(1 << 62))]),
+         "setrlimit RLIMIT_MEMLOCK: operation not permitted"),
+        (dict(post=[rec("SYSCTL", s("net.nonexistent.key") + s("1"))]),
+         "write sysctl net.nonexistent.key: no such file or directory"),
+    ]
+    for kw, want in cases:
+        if os.path.exists(env.fifo):
+            os.unlink(env.fifo)
+        res = run(env, encode(container_plan(env, ["true"], **kw)))
+        assert not res.ready and res.error == want, (res.error, want)
+        assert res.c_status == 1
+    # CWD
+    os.unlink(env.fifo)
+    plan = [r for r in container_plan(env, ["true"]) if r != rec("CWD", s("/"))]
+    plan.insert(-1, rec("CWD", s("/nonexistent")))
+    res = run(env, encode(plan))
+    assert res.error == 'chdir to cwd ("/nonexistent") set in config.json failed: no such file or directory', res.error
+    # a rootfs that is not there
+    os.unlink(env.fifo)
+    plan = [rec("ROOTFS", s(env.rootfs + "-gone") + u64(0) + u32(1)) if r[:2] == struct.pack("<H", T["ROOTFS"]) else r
+            for r in container_plan(env, ["true"])]
+    res = run(env, encode(plan))
+    assert res.error == "bind rootfs %s-gone: no such file or directory" % env.rootfs, res.error
+
+
+def test_invalid_plans(env):
+    good = container_plan(env, ["true"])
+    marker_cg = env.cgroup("tsrun-smoke-invalid")
+    good.insert(2, rec("CGROUP_PROCS", s(marker_cg + "/cgroup.procs")))
+    cases = {
+        "bad magic": encode(good, magic=b"TSRNPLAX"),
+        "bad version": encode(good, version=2),
+        "truncated record": _truncated_record(good),
+        "truncated body": encode(good)[:-3],
+        "relative path": encode(good[:-2] + [rec("MASK_PATH", s("proc/kcore"))] + good[-2:]),
+        "dotdot": encode(good[:-2] + [rec("MKDIR", s("/a/../../etc/x") + u32(0o755))] + good[-2:]),
+        "out of order": encode([good[0], rec("HOSTNAME", s("x"))] + good[1:]),
+        "trailing bytes": encode(good[:-1] + [rec("ARG", s("true") + b"\0")]),
+        "nul in string": encode(good[:-1] + [rec("ARG", s("tr\0ue"))]),
+        "unknown tag": encode(good + [rec(77, b"")]),
+        "no mode first": encode(good[1:]),
+        "two change roots": encode(good[:-2] + [rec("CHANGE_ROOT", u32(0))] + good[-2:]),
+        "no args": encode(good[:-1]),
+    }
+    expect = {
+        "bad magic": "bad magic", "bad version": "version", "truncated record": "runs past the end",
+        "truncated body": "truncated body",
+        "relative path": "not absolute", "dotdot": "\"..\"", "out of order": "out of order",
+        "trailing bytes": "trailing", "nul in string": "NUL", "unknown tag": "unknown record tag",
+        "no mode first": "not MODE", "two change roots": "", "no args": "no ARG",
+    }
+    for name, plan in cases.items():
+        res = run(env, plan, eof_after_plan=True)
+        assert res.error is not None and res.error.startswith("invalid plan: "), (name, res.error)
+        assert expect[name] in res.error, (name, res.error)
+        assert res.e_status == 1, (name, res.e_status)
+        assert res.pid is None and not res.ready, name
+        assert not os.path.exists(env.fifo), "%s: fifo created" % name
+        with open(marker_cg + "/cgroup.procs") as f:
+            assert f.read().strip() == "", "%s: cgroup joined" % name
+
+
+def _truncated_record(records):
+    """The last record claims more payload than the body holds."""
+    body = b"".join(records)[:-3]
+    return b"TSRNPLAN" + struct.pack("<II", 1, len(body)) + body
+
+
+def test_symlink_escape(env):
+    tag = "tsrun-smoke-%d" % os.getpid()
+    os.symlink("/etc", os.path.join(env.rootfs, "hostetc"))
+    os.symlink("../../../../../../../../etc", os.path.join(env.rootfs, "dotdot"))
+    os.symlink("/etc/" + tag + "-dangling", os.path.join(env.rootfs, "dangling"))
+    hostfile = os.path.join(env.dir, "hostfile")
+    with open(hostfile, "w") as f:
+        f.write("from-host\n")
+    mounts = [
+        rec("MKDIR", s("/dotdot/" + tag) + u32(0o755)),
+        rec("MKDIR", s("/dangling/sub") + u32(0o755)),
+        mount(hostfile, "/hostetc/" + tag + "-file", "", MS_BIND, create=2, options=1),
+        mount("tmpfs", "/hostetc", "tmpfs", 0, "size=1m", create=0),
+    ]
+    script = "echo marker=$(test -e /etc/rootfs-marker && echo visible || echo hidden); echo tmpfs=$(grep ' /etc ' /proc/self/mounts | cut -d' ' -f3)"
+    res = run(env, encode(container_plan(env, ["sh", "-c", script], mounts=mounts)))
+    assert res.ready, res.error
+    v = lines(res)
+    assert v["marker"] == "hidden", v  # tmpfs landed on <rootfs>/etc
+    assert v["tmpfs"] == "tmpfs", v
+    for p in (tag, tag + "-file", tag + "-dangling"):
+        assert not os.path.lexists("/etc/" + p), "host /etc/%s was created" % p
+    assert os.path.isdir(os.path.join(env.rootfs, "etc", tag))
+    assert os.path.isfile(os.path.join(env.rootfs, "etc", tag + "-file"))
+    assert os.path.isdir(os.path.join(env.rootfs, "etc", tag + "-dangling", "sub"))
+
+
+def test_bind_readonly_and_attrs(env):
+    vol = os.path.join(env.dir, "vol")
+    os.mkdir(vol)
+    with open(os.path.join(vol, "data"), "w") as f:
+        f.write("volume\n")
+    mounts = [
+        mount(vol, "/mnt/ro", "", MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID, create=1, options=1 | 2),
+        mount(vol, "/mnt/attr", "", MS_BIND | MS_REC, create=1, options=1 | 4, aset=0x8, aclr=0),
+        mount("/mnt/ro/data", "/data-link", "", MS_BIND, create=2, options=1 | 8),
+    ]
+    script = ("echo data=$(cat /mnt/ro/data); (touch /mnt/ro/x 2>/dev/null) && echo ro=no || echo ro=yes;"
+              "echo opts=$(grep ' /mnt/attr ' /proc/self/mounts | cut -d' ' -f4); echo inroot=$(cat /data-link)")
+    res = run(env, encode(container_plan(env, ["sh", "-c", script], mounts=mounts)))
+    assert res.ready, res.error
+    v = lines(res)
+    assert v["data"] == "volume" and v["ro"] == "yes", v
+    assert "noexec" in v["opts"], v
+    assert v["inroot"] == "volume", v
+
+
+def test_modify_records(env):
+    """Records without fstype or bind change the mount already there (cgroup v1 style)."""
+    vol = os.path.join(env.dir, "vol")
+    os.mkdir(vol)
+    MS_REMOUNT = 32
+    mounts = [
+        mount("tmpfs", "/mnt/cg", "tmpfs", MS_NOSUID, "mode=755"),
+        mount(vol, "/mnt/cg/pids", "bind", MS_BIND | MS_NOSUID, create=1, options=1 | 2),
+        mount("", "/mnt/cg", "", MS_REMOUNT | MS_RDONLY | MS_NOSUID, create=0),
+        mount("", "/mnt/cg", "", 0, create=0, prop=MS_SLAVE),
+    ]
+    script = "echo cg=$(grep ' /mnt/cg ' /proc/self/mounts | cut -d' ' -f4 | cut -d, -f1); echo sub=$(grep -c ' /mnt/cg/pids ' /proc/self/mounts)"
+    res = run(env, encode(container_plan(env, ["sh", "-c", script], mounts=mounts)), nonblock=True)
+    assert res.ready, res.error
+    assert lines(res) == {"cg": "ro", "sub": "1"}, res.out
+    os.unlink(env.fifo)
+    bad = [mount("", "/mnt/x", "", MS_RDONLY, create=0)]
+    res = run(env, encode(container_plan(env, ["true"], mounts=bad)))
+    assert res.error and "without a filesystem type or remount" in res.error, res.error
+
+
+def test_sysctl_and_order(env):
+    post = [rec("SYSCTL", s("net.ipv4.ip_forward") + s("1"))]
+    res = run(env, encode(container_plan(env, ["cat", "/proc/sys/net/ipv4/ip_forward"], post=post)))
+    assert res.ready, res.error
+    assert res.out.strip() == "1", res.out
+    # after /proc/sys went read-only
+    os.unlink(env.fifo)
+    plan = container_plan(env, ["true"])
+    plan.insert(plan.index(rec("READONLY_PATH", s("/proc/sys"))) + 1,
+                rec("SYSCTL", s("net.ipv4.ip_forward") + s("1")))
+    res = run(env, encode(plan))
+    assert res.error == "write sysctl net.ipv4.ip_forward: read-only file system", res.error
+
+
+def test_hook_barrier(env):
+    mounts = [rec("HOOK_BARRIER", u32(0))]
+    res = run(env, encode(container_plan(env, ["true"], mounts=mounts)))
+    assert res.ready and res.hooks == [0], (res.error, res.hooks)
+    os.unlink(env.fifo)
+    res = run(env, encode(container_plan(env, ["true"], mounts=mounts)), hook_reply=M_ERROR)
+    assert not res.ready and res.hooks == [0] and res.c_status == 1, (res.error, res.c_status)
+
+
+def test_cgroup_procs(env):
+    cg = env.cgroup("tsrun-smoke")
+    pre = [rec("CGROUP_PROCS", s(cg + "/cgroup.procs"))]
+    res = run(env, encode(container_plan(env, ["cat", "/proc/self/cgroup"], pre=pre)))
+    assert res.ready, res.error
+    want = "/" + os.path.basename(cg)
+    assert any(l.endswith(":pids:" + want) for l in res.out.splitlines()), res.out
+
+
+def test_cgroup_namespace(env):
+    cg = env.cgroup("tsrun-smoke-cgns")
+    pre = [rec("CGROUP_PROCS", s(cg + "/cgroup.procs"))]
+    res = run(env, encode(container_plan(env, ["cat", "/proc/self/cgroup"], pre=pre, unshare=CLONE_NEWCGROUP)))
+    assert res.ready, res.error
+    assert any(l.endswith(":pids:/") for l in res.out.splitlines()), res.out
+
+
+def test_process_attributes(env):
+    """OOM score, personality, scheduler, ioprio, affinity, keyring, domainname, time namespace."""
+    pre = [rec("TIMENS_OFFSETS", s("monotonic 86400 0\nboottime 86400 0\n"))]
+    post = [rec("DOMAINNAME", s("example.org"))]
+    proc = [rec("OOM_SCORE_ADJ", i32(500)), rec("PERSONALITY", u64(0x0008)),
+            rec("SCHEDULER", u32(3) + i32(5) + u32(0) + u64(0) + u64(0) + u64(0) + u64(0)),
+            rec("IOPRIO", u32(2) + u32(4)), rec("CPU_AFFINITY", s(b"\x01")),
+            rec("SESSION_KEYRING", s("tsrun-smoke-kr")), rec("LSM_LABEL", u32(2) + s("ignored"))]
+    script = ("echo oom=$(cat /proc/self/oom_score_adj); echo arch=$(busybox uname -m);"
+              "echo sched=$(cut -d' ' -f19,41 /proc/$$/stat); echo ioprio=$(busybox ionice -p $$);"
+              "echo cpus=$(grep Cpus_allowed_list /proc/self/status | cut -f2);"
+              "echo keyring=$(grep -c tsrun-smoke-kr /proc/keys); echo domain=$(cat /proc/sys/kernel/domainname);"
+              "echo uptime=$(cut -d. -f1 /proc/uptime)")
+    res = run(env, encode(container_plan(env, ["sh", "-c", script], pre=pre, post=post, proc=proc)))
+    assert res.ready, res.error
+    v = lines(res)
+    assert v["oom"] == "500", v
+    assert v["arch"] in ("i686", "i386"), v
+    assert v["sched"] == "5 3", v
+    assert v["ioprio"] == "best-effort: prio 4", v
+    assert v["cpus"] == "0", v
+    assert v["keyring"] == "1", v
+    assert v["domain"] == "example.org", v
+    assert int(v["uptime"]) >= 86400, v
+
+
+def _deny_mkdir_filter():
+    f = [(0x20, 0, 0, 0),  # ld [nr]
+         (0x15, 1, 0, 83),  # jeq mkdir -> deny
+         (0x15, 0, 1, 258),  # jeq mkdirat -> deny, else allow
+         (0x06, 0, 0, 0x00050000 | 1),  # ret ERRNO(EPERM)
+         (0x06, 0, 0, 0x7fff0000)]  # ret ALLOW
+    return b"".join(struct.pack("<HBBI", *i) for i in f)
+
+
+def test_seccomp(env):
+    prog = _deny_mkdir_filter()
+    script = "mkdir /tmp/d 2>/dev/null && echo mkdir=ok || echo mkdir=denied; echo seccomp=$(grep Seccomp: /proc/self/status | cut -f2)"
+    for nnp in (True, False):
+        if os.path.exists(env.fifo):
+            os.unlink(env.fifo)
+        ident = ([rec("NO_NEW_PRIVS")] if nnp else []) + [user(), caps(), rec("SECCOMP", u32(0) + s(prog))]
+        res = run(env, encode(container_plan(env, ["sh", "-c", script], identity=ident,
+                                             mounts=[mount("tmpfs", "/tmp", "tmpfs")])))
+        assert res.ready, res.error
+        assert lines(res) == {"mkdir": "denied", "seccomp": "2"}, (nnp, res.out)
+
+
+def test_mknod_replaces(env):
+    etc = os.path.join(env.rootfs, "etc")
+    with open(os.path.join(etc, "fakedev"), "w") as f:
+        f.write("regular\n")
+    os.symlink("/etc/passwd", os.path.join(etc, "fakelink"))
+    before = os.stat("/etc/passwd")
+    mounts = [rec("MKNOD", s("/etc/fakedev") + u32(stat.S_IFCHR | 0o640) + u32(1) + u32(3) + u32(1000) + u32(1000)),
+              rec("MKNOD", s("/etc/fakelink") + u32(stat.S_IFCHR | 0o600) + u32(1) + u32(5) + u32(0) + u32(0))]
+    res = run(env, encode(container_plan(env, ["true"], mounts=mounts)))
+    assert res.ready, res.error
+    st = os.lstat(os.path.join(etc, "fakedev"))
+    assert stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1 and os.minor(st.st_rdev) == 3, st
+    assert st.st_uid == 1000 and st.st_gid == 1000 and stat.S_IMODE(st.st_mode) == 0o640, st
+    st = os.lstat(os.path.join(etc, "fakelink"))
+    assert stat.S_ISCHR(st.st_mode) and os.minor(st.st_rdev) == 5, st
+    after = os.stat("/etc/passwd")
+    assert (before.st_mode, before.st_uid, before.st_ino) == (after.st_mode, after.st_uid, after.st_ino)
+
+
+def test_shared_root_propagation(env):
+    res = run(env, encode(container_plan(env, ["cat", "/proc/self/mountinfo"],
+                                         rootprop=MS_SHARED | MS_REC)))
+    assert res.ready, res.error
+    root = [l for l in res.out.splitlines() if l.split()[4] == "/"]
+    assert len(root) == 1 and "shared:" in root[0], res.out
+
+
+def test_join_netns_mode0(env):
+    a = run(env, encode(container_plan(env, ["sleep", "30"])), wait=False)
+    assert a.ready, a.error
+    try:
+        os.unlink(env.fifo)
+        pre = [rec("NS_JOIN", u32(CLONE_NEWNET) + s("/proc/%d/ns/net" % a.pid))]
+        b = run(env, encode(container_plan(env, ["readlink", "/proc/self/ns/net"], pre=pre,
+                                           clone=CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID)))
+        assert b.ready, b.error
+        assert b.out.strip() == os.readlink("/proc/%d/ns/net" % a.pid), b.out
+    finally:
+        os.kill(a.pid, signal.SIGKILL)
+        os.waitpid(a.pid, 0)
+        env.pids.remove(a.pid)
+
+
+def test_exec_failure_after_ready(env):
+    bad = os.path.join(env.rootfs, "bin/bad")
+    with open(bad, "w") as f:
+        f.write("\x7fnot an executable\n")
+    os.chmod(bad, 0o755)
+    res = run(env, encode(container_plan(env, ["/bin/bad"])))
+    assert res.ready, res.error
+    assert res.c_status == 127, res.c_status
+    assert "exec /bin/bad: exec format error" in res.out, res.out
+
+
+def test_hook_barrier_eof(env):
+    res = run(env, encode(container_plan(env, ["true"], mounts=[rec("HOOK_BARRIER", u32(0))])), hook_reply=None)
+    assert not res.ready and res.hooks == [0] and res.c_status == 1, (res.error, res.c_status)
+
+
+def test_preserve_fds(env):
+    r, w = os.pipe()
+    os.set_inheritable(w, True)
+    # the preserved fd must be fd 3 in the executor: dup it there
+    saved = os.dup(3) if _fd_open(3) else None
+    os.dup2(w, 3)
+    try:
+        plan = container_plan(env, ["sh", "-c", "echo via-fd3 >&3; echo fd3=$(readlink /proc/$$/fd/3 | cut -d: -f1); echo sockets=$(ls -l /proc/$$/fd | grep -c socket:)"])
+        plan.insert(-1, rec("PRESERVE_FDS", u32(1)))
+        res = run(env, encode(plan), pass_fds=(3,))
+    finally:
+        if saved is not None:
+            os.dup2(saved, 3)
+            os.close(saved)
+        else:
+            os.close(3)
+        os.close(w)
+    got = os.read(r, 100)
+    os.close(r)
+    assert res.ready, res.error
+    assert got == b"via-fd3\n", got
+    assert lines(res) == {"fd3": "pipe", "sockets": "0"}, res.out
+
+
+def _fd_open(fd):
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+
+
+def test_no_pivot_and_chroot(env):
+    res = run(env, encode(container_plan(env, ["sh", "-c", "echo pid=$$; echo marker=$(cat /etc/rootfs-marker)"], chroot=1)))
+    assert res.ready, res.error
+    assert lines(res) == {"pid": "1", "marker": "rootfs"}, res.out
+    os.unlink(env.fifo)
+    # chroot only, without a mount namespace: no mounts allowed
+    # (no exec fifo: it is reopened through /proc, which this chroot lacks)
+    r = [rec("MODE", u32(0) + u32(0)), rec("NS_CLONE", u32(CLONE_NEWPID | CLONE_NEWUTS)),
+         rec("ROOTFS", s(env.rootfs) + u64(0) + u32(0)),
+         rec("CHANGE_ROOT", u32(2)), rec("HOSTNAME", s("chrooted")), user(), caps(),
+         rec("ENV", s("PATH=/bin")), rec("ARG", s("sh")), rec("ARG", s("-c")),
+         rec("ARG", s("echo marker=$(cat /etc/rootfs-marker); echo host=$(hostname)"))]
+    res = run(env, encode(r))
+    assert res.ready, res.error
+    assert lines(res) == {"marker": "rootfs", "host": "chrooted"}, res.out
+    # with a fifo but no /proc, the failure comes before READY
+    res = run(env, encode(r[:2] + [rec("EXEC_FIFO", s(env.fifo))] + r[2:]))
+    assert not res.ready and res.error.startswith("open exec fifo /proc/self/fd/"), res.error
+    os.unlink(env.fifo)
+    bad = r[:3] + [mount("tmpfs", "/tmp", "tmpfs")] + r[3:]
+    res = run(env, encode(bad))
+    assert res.error and "without a new mount namespace" in res.error, res.error
+
+
+def exec_plan(pid, args, joins=("ipc", "uts", "net", "pid", "mnt"), userns=False, extra=()):
+    flags = dict(ipc=CLONE_NEWIPC, uts=CLONE_NEWUTS, net=CLONE_NEWNET, pid=CLONE_NEWPID, mnt=CLONE_NEWNS,
+                 user=CLONE_NEWUSER)
+    r = [rec("MODE", u32(1) + u32(0))]
+    if userns:
+        joins = ("user",) + tuple(joins)
+    for j in joins:
+        r.append(rec("NS_JOIN", u32(flags[j]) + s("/proc/%d/ns/%s" % (pid, j))))
+    r.extend(extra)
+    r += [rec("NO_NEW_PRIVS"), user(), caps(), rec("CWD", s("/")), rec("ENV", s("PATH=/bin"))]
+    r += [rec("ARG", s(a)) for a in args]
+    return encode(r)
+
+
+def _exec_into(env, userns):
+    res = run(env, encode(container_plan(env, ["sleep", "30"], userns=userns)), wait=False)
+    assert res.ready, res.error
+    init = res.pid
+    try:
+        cg = env.cgroup("tsrun-smoke-exec")
+        extra = [rec("CGROUP_PROCS", s(cg + "/cgroup.procs"))]
+        script = ("echo pid=$$; echo host=$(hostname); echo init=$(cat /proc/1/cmdline | tr '\\0' ' ');"
+                  "echo id=$(id); echo cg=$(grep pids /proc/self/cgroup)")
+        saved_fifo = env.fifo
+        env.fifo = os.path.join(env.dir, "none")
+        try:
+            ex = run(env, exec_plan(init, ["sh", "-c", script], userns=userns, extra=extra))
+        finally:
+            env.fifo = saved_fifo
+        assert ex.ready, ex.error
+        assert ex.c_status == 0, ex.c_status
+        v = lines(ex)
+        assert v["host"] == "tsrun-smoke", v
+        assert v["init"].strip() == "sleep 30", v
+        assert v["pid"] != "1" and int(v["pid"]) < 100, v
+        assert v["id"].startswith("uid=0"), v
+        assert v["cg"].endswith("/" + os.path.basename(cg)), v
+        if userns:
+            st = open("/proc/%d/status" % init).read()
+            assert "100000" in [l for l in st.splitlines() if l.startswith("Uid:")][0]
+    finally:
+        os.kill(init, signal.SIGKILL)
+        os.waitpid(init, 0)
+        env.pids.remove(init)
+
+
+def test_exec_mode(env):
+    _exec_into(env, userns=False)
+
+
+def test_exec_mode_userns(env):
+    _exec_into(env, userns=True)
+
+
+def test_timing(env):
+    """Measures spawn -> READY for a simple container (reported, not asserted)."""
+    times = []
+    for _ in range(15):
+        if os.path.exists(env.fifo):
+            os.unlink(env.fifo)
+        res = run(env, encode(container_plan(env, ["true"])))
+        assert res.ready, res.error
+        times.append(res.t_ready * 1000)
+    times.sort()
+    TIMING["ready_ms_median"] = times[len(times) // 2]
+    TIMING["ready_ms_min"] = times[0]
+
+
+TIMING = {}
+TESTS = [v for k, v in list(globals().items()) if k.startswith("test_")]
+
+
+def main():
+    global VERBOSE
+    args = sys.argv[1:]
+    if "-v" in args:
+        VERBOSE = True
+        args.remove("-v")
+    if os.geteuid() != 0:
+        print("smoke.py must run as root")
+        return 2
+    if not os.path.exists(EXE):
+        print("build first: make -C native")
+        return 2
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        print("PR_SET_CHILD_SUBREAPER failed")
+        return 2
+    def on_signal(signum, frame):
+        raise TimeoutError("interrupted by signal %d" % signum)
+    # so that a hung or interrupted test still kills its container and removes its files
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGALRM, on_signal)
+    failed = 0
+    for t in TESTS:
+        if args and not any(a in t.__name__ for a in args):
+            continue
+        env = Env()
+        t0 = time.perf_counter()
+        try:
+            signal.alarm(60)
+            t(env)
+            print("PASS %-32s %6.0f ms" % (t.__name__, (time.perf_counter() - t0) * 1000))
+        except Exception:
+            failed += 1
+            print("FAIL %s" % t.__name__)
+            traceback.print_exc()
+        finally:
+            signal.alarm(0)
+            env.cleanup()
+    if TIMING:
+        print("spawn->READY: median %.2f ms, min %.2f ms" % (TIMING["ready_ms_median"], TIMING["ready_ms_min"]))
+    print("executor size: %d bytes" % os.path.getsize(EXE))
+    print("%d failed" % failed if failed else "all passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

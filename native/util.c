@@ -1,0 +1,167 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "executor.h"
+
+char g_err[4096];
+
+/* tsrun reports our messages verbatim next to runc's, whose errno texts come
+ * from Go's syscall table: glibc's descriptions with a lowercase first letter
+ * match it for every errno we are likely to hit. */
+const char *errno_text(int err)
+{
+	static char buf[128];
+	const char *d = strerrordesc_np(err);
+	if (!d) {
+		snprintf(buf, sizeof buf, "errno %d", err);
+		return buf;
+	}
+	snprintf(buf, sizeof buf, "%s", d);
+	if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
+		buf[0] = (char)(buf[0] - 'A' + 'a');
+	return buf;
+}
+
+int fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(g_err, sizeof g_err, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int fail_errno(int err, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+	va_start(ap, fmt);
+	vsnprintf(g_err, sizeof g_err, fmt, ap);
+	va_end(ap);
+	n = strlen(g_err);
+	snprintf(g_err + n, sizeof g_err - n, ": %s", errno_text(err));
+	return -1;
+}
+
+/* Prefixes the pending error with what the caller was doing. */
+int err_wrap(const char *fmt, ...)
+{
+	char tmp[sizeof g_err];
+	size_t n, m;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof tmp, fmt, ap);
+	va_end(ap);
+	n = strlen(tmp);
+	if (n + 2 < sizeof tmp) {
+		memcpy(tmp + n, ": ", 2);
+		n += 2;
+		m = strlen(g_err);
+		if (m > sizeof tmp - 1 - n)
+			m = sizeof tmp - 1 - n;
+		memcpy(tmp + n, g_err, m);
+		n += m;
+	}
+	tmp[n] = 0;
+	memcpy(g_err, tmp, n + 1);
+	return -1;
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p) {
+		fail("out of memory");
+		die();
+	}
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p) {
+		fail("out of memory");
+		die();
+	}
+	return p;
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len) {
+		ssize_t r = read(fd, p, len);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = 0;
+			return -1;
+		}
+		p += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Kernel interface files (proc, cgroupfs) want the whole value in one
+ * write(2); a short write is reported rather than retried. */
+int write_file_at(int dirfd, const char *path, const char *data, size_t len)
+{
+	int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	ssize_t w;
+	if (fd < 0)
+		return -1;
+	w = write(fd, data, len);
+	if (w < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	if ((size_t)w != len) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+void close_quiet(int fd)
+{
+	if (fd >= 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+}
+
+char *proc_fd_path(char buf[64], int fd)
+{
+	snprintf(buf, 64, "/proc/self/fd/%d", fd);
+	return buf;
+}

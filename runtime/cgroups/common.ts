@@ -1,0 +1,133 @@
+// What the v1 and v2 drivers share: creating dirs level by level, killing, destroying.
+import { posix } from 'node:path';
+import { TsrunError } from '../errors.js';
+import { CgroupFs, errnoFrom, removeCgroupDirs, sleep } from './fsio.js';
+import type { CgroupManager, LinuxResources } from './types.js';
+
+/** What a manager stores in the container's state dir. */
+export interface SavedCgroup {
+  version: 1 | 2;
+  paths: Record<string, string>;
+  /** Dirs this manager created (leaves and ancestors); ancestors are removed on destroy when empty. */
+  created: string[];
+  rootless?: boolean;
+}
+
+export interface ManagerOptions {
+  rootless: boolean;
+  /** linux.cgroupsPath was given (rootless permission errors are only tolerated without one). */
+  explicitPath: boolean;
+  /** Resources known at creation time (cpuset / realtime settings are written by create()). */
+  initial?: LinuxResources;
+}
+
+export function isPermissionError(err: unknown): boolean {
+  const code = errnoFrom(err);
+  return code === 'EPERM' || code === 'EACCES' || code === 'EROFS';
+}
+
+export abstract class BaseManager implements CgroupManager {
+  abstract readonly version: 1 | 2;
+  readonly paths: Record<string, string>;
+  /** Every dir created by this manager, in creation order (serialize() hands out this very array). */
+  protected readonly created: string[];
+
+  constructor(
+    protected readonly fs: CgroupFs,
+    paths: Record<string, string>,
+    /** Hierarchy mountpoints: never removed, never created. */
+    protected readonly mountpoints: Set<string>,
+    protected readonly opts: ManagerOptions,
+    created: string[] = [],
+  ) {
+    this.paths = paths;
+    this.created = [...created];
+  }
+
+  abstract create(): void;
+  abstract apply(resources: LinuxResources | undefined): string[];
+  abstract exists(): boolean;
+  /** Signals all pids given (the cgroup is frozen around it where the driver can). */
+  protected abstract signalAll(signal: NodeJS.Signals | number): void;
+  /** The dir whose tree pids() reads. */
+  protected abstract primaryDir(): string | undefined;
+
+  /** Unique existing-or-not leaf dirs. */
+  protected leafDirs(): string[] {
+    return [...new Set(Object.values(this.paths))];
+  }
+
+  procsFiles(): string[] {
+    return this.leafDirs().map((d) => posix.join(d, 'cgroup.procs'));
+  }
+
+  pids(): number[] {
+    const dir = this.primaryDir();
+    return dir ? [...new Set(this.fs.allProcs(dir))] : [];
+  }
+
+  /** Pids in any of the leaf dirs (a half-set-up container may be missing from some). */
+  protected everyPid(): number[] {
+    const all = new Set<number>();
+    for (const d of this.leafDirs()) for (const p of this.fs.allProcs(d)) all.add(p);
+    return [...all];
+  }
+
+  killAll(signal: NodeJS.Signals | number): void {
+    this.signalAll(signal);
+  }
+
+  /**
+   * mkdir each missing level from the mountpoint down to dir, recording the ones made.
+   * `each` runs for every level below the mountpoint (created or not), parent first.
+   */
+  protected mkdirLevels(dir: string, mountpoint: string, each?: (level: string, parent: string, created: boolean) => void): void {
+    if (dir !== mountpoint && !dir.startsWith(mountpoint + '/')) {
+      throw new TsrunError(`cgroup path ${JSON.stringify(dir)} is not below its hierarchy ${JSON.stringify(mountpoint)}`);
+    }
+    const rest = dir.slice(mountpoint.length).split('/').filter((s) => s !== '');
+    let cur = mountpoint;
+    for (const part of rest) {
+      const parent = cur;
+      cur = posix.join(cur, part);
+      const made = this.fs.mkdir(cur);
+      if (made) this.created.push(cur);
+      each?.(cur, parent, made);
+    }
+  }
+
+  async destroy(): Promise<void> {
+    const self = this.fs.selfPid;
+    // Kill stragglers and wait for them to leave the cgroup (about 5 s at most).
+    let waited = 0;
+    let delay = 5;
+    for (let round = 0; ; round++) {
+      const left = this.everyPid().filter((p) => p !== self);
+      if (left.length === 0) break;
+      if (waited >= 5000) {
+        throw new TsrunError(`failed to destroy cgroup: processes ${left.join(', ')} are still in ${JSON.stringify(this.primaryDir() ?? '')}`);
+      }
+      if (round === 0) this.signalAll('SIGKILL');
+      else for (const p of left) this.fs.kill(p, 'SIGKILL');
+      await sleep(delay);
+      waited += delay;
+      delay = Math.min(delay * 2, 100);
+    }
+    const leaves = this.leafDirs();
+    const leafSet = new Set(leaves);
+    const ancestors = this.created.filter((d) => !leafSet.has(d));
+    await removeCgroupDirs(this.fs, leaves, ancestors, this.mountpoints);
+    const still = this.created.filter((d) => this.fs.exists(d));
+    this.created.splice(0, this.created.length, ...still);
+  }
+
+  /**
+   * The state to save. It shares the manager's paths and created-dirs list, so a state saved
+   * before create() and written out again afterwards records the dirs create() made.
+   */
+  serialize(): SavedCgroup {
+    const out: SavedCgroup = { version: this.version, paths: this.paths, created: this.created };
+    if (this.opts.rootless) out.rootless = true;
+    return out;
+  }
+}

@@ -1,0 +1,103 @@
+// The cgroup module: creates the container's cgroup(s), writes its limits, finds, signals
+// and removes its processes. runc 1.1's cgroupfs driver semantics; plain synchronous file I/O
+// (the executor, not Node, writes the container's pid into procsFiles()).
+import { posix } from 'node:path';
+import { TsrunError } from '../errors.js';
+import { BaseManager, type ManagerOptions, type SavedCgroup } from './common.js';
+import { CgroupFs } from './fsio.js';
+import { cleanPath, detectCgroupLayout, innerPath, parseProcCgroup, readProcSelfCgroup, v1Paths, v2Path } from './layout.js';
+import { V1Manager } from './v1.js';
+import { V2Manager } from './v2.js';
+import type { CgroupConfig, CgroupHost, CgroupLayout, CgroupManager } from './types.js';
+
+export type {
+  CgroupConfig, CgroupHost, CgroupLayout, CgroupManager, CgroupMount, LinuxResources, LinuxDeviceCgroup,
+} from './types.js';
+export type { SavedCgroup } from './common.js';
+export { detectCgroupLayout, layoutFromMountinfo, parseProcCgroup } from './layout.js';
+export { convertCpuSharesToWeight, convertBlkioWeightToIoWeight, convertMemorySwapToV2 } from './convert.js';
+
+function layoutOf(host: CgroupHost): CgroupLayout {
+  return host.layout ?? detectCgroupLayout();
+}
+
+/** v1 controller key -> mountpoint of its hierarchy ("" = the unified one on a hybrid host). */
+function v1MountOf(layout: CgroupLayout, keys: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) {
+    const mp = k === '' ? layout.unified?.mountpoint : layout.v1[k]?.mountpoint;
+    if (mp) out[k] = mp;
+  }
+  return out;
+}
+
+function allMountpoints(layout: CgroupLayout): string[] {
+  const mps = Object.values(layout.v1).map((m) => m.mountpoint);
+  if (layout.unified) mps.push(layout.unified.mountpoint);
+  return [...new Set(mps)];
+}
+
+/** The manager for a container's cgroup, chosen by the host's layout (v1 and hybrid: v1 driver). */
+export function cgroupManager(cfg: CgroupConfig, host: CgroupHost = {}): CgroupManager {
+  if (cfg.systemd) throw new TsrunError('systemd cgroup driver is not supported yet (run without --systemd-cgroup)');
+  const layout = layoutOf(host);
+  const own = parseProcCgroup(host.procSelfCgroup ?? readProcSelfCgroup());
+  const inner = innerPath(cfg.cgroupsPath, cfg.id);
+  // "/" is the hierarchy root and "." our own cgroup: destroy() would kill everything in them.
+  if (inner === '/' || inner === '.') {
+    throw new TsrunError(`invalid cgroupsPath ${JSON.stringify(cfg.cgroupsPath)}: the container needs a cgroup of its own`);
+  }
+  const fs = new CgroupFs(host);
+  const opts: ManagerOptions = {
+    rootless: cfg.rootless === true,
+    explicitPath: cleanPath(cfg.cgroupsPath ?? '') !== '',
+    initial: cfg.resources,
+  };
+  if (layout.mode === 'v2') {
+    return new V2Manager(fs, v2Path(layout, inner, own), layout.unified!.mountpoint, allMountpoints(layout), opts);
+  }
+  const paths = v1Paths(layout, inner, own);
+  // The device cgroup is what keeps a container off the host's disks: no devices hierarchy, no container.
+  if (!paths.devices && !opts.rootless) throw new TsrunError('mountpoint for devices not found');
+  return new V1Manager(fs, paths, v1MountOf(layout, Object.keys(paths)), allMountpoints(layout), opts);
+}
+
+/** What the state dir keeps so that `delete` can find the cgroup after a crash. */
+export function serializeCgroupPaths(m: CgroupManager): SavedCgroup {
+  if (!(m instanceof BaseManager)) throw new TsrunError('not a tsrun cgroup manager');
+  return m.serialize();
+}
+
+function isStringRecord(v: unknown): v is Record<string, string> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+}
+
+/** A manager for a saved cgroup (from serializeCgroupPaths); resources are not known, only dirs. */
+export function cgroupManagerFromState(saved: unknown, host: CgroupHost = {}): CgroupManager {
+  const s = saved as Partial<SavedCgroup> | null;
+  if (!s || typeof s !== 'object' || (s.version !== 1 && s.version !== 2) || !isStringRecord(s.paths)) {
+    throw new TsrunError(`invalid saved cgroup state: ${JSON.stringify(saved)}`);
+  }
+  const created = Array.isArray(s.created) ? s.created.filter((d): d is string => typeof d === 'string') : [];
+  const layout = layoutOf(host);
+  const mounts = allMountpoints(layout);
+  const check = (p: string) => {
+    if (!posix.isAbsolute(p) || posix.normalize(p) !== p || !mounts.some((m) => p === m || p.startsWith(m + '/'))) {
+      throw new TsrunError(`invalid saved cgroup path ${JSON.stringify(p)}: not below a cgroup mount`);
+    }
+  };
+  Object.values(s.paths).forEach((p) => {
+    check(p);
+    if (mounts.includes(p)) throw new TsrunError(`invalid saved cgroup path ${JSON.stringify(p)}: a hierarchy root`);
+  });
+  created.forEach(check);
+  const opts: ManagerOptions = { rootless: s.rootless === true, explicitPath: true };
+  const fs = new CgroupFs(host);
+  if (s.version === 2) {
+    const dir = s.paths[''];
+    if (dir === undefined || Object.keys(s.paths).length !== 1) throw new TsrunError(`invalid saved cgroup v2 paths: ${JSON.stringify(s.paths)}`);
+    const mp = mounts.find((m) => dir === m || dir.startsWith(m + '/'))!;
+    return new V2Manager(fs, dir, layout.unified?.mountpoint ?? mp, mounts, opts, created);
+  }
+  return new V1Manager(fs, { ...s.paths }, v1MountOf(layout, Object.keys(s.paths)), mounts, opts, created);
+}

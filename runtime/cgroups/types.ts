@@ -1,0 +1,172 @@
+// Types shared by the cgroup drivers. The OCI resource types are loose local copies of
+// linux.resources from the runtime spec (only the fields the drivers read); integers may
+// arrive as bigint when a spec loader keeps int64 precision.
+
+export type Int = number | bigint;
+
+export interface LinuxDeviceCgroup {
+  allow: boolean;
+  type?: string;
+  major?: Int | null;
+  minor?: Int | null;
+  access?: string;
+}
+
+export interface LinuxMemory {
+  limit?: Int;
+  reservation?: Int;
+  swap?: Int;
+  kernel?: Int;
+  kernelTCP?: Int;
+  swappiness?: Int;
+  disableOOMKiller?: boolean;
+  useHierarchy?: boolean;
+  checkBeforeUpdate?: boolean;
+}
+
+export interface LinuxCPU {
+  shares?: Int;
+  quota?: Int;
+  burst?: Int;
+  period?: Int;
+  realtimeRuntime?: Int;
+  realtimePeriod?: Int;
+  cpus?: string;
+  mems?: string;
+  idle?: Int;
+}
+
+export interface LinuxPids {
+  limit: Int;
+}
+
+export interface LinuxWeightDevice {
+  major: Int;
+  minor: Int;
+  weight?: Int;
+  leafWeight?: Int;
+}
+
+export interface LinuxThrottleDevice {
+  major: Int;
+  minor: Int;
+  rate: Int;
+}
+
+export interface LinuxBlockIO {
+  weight?: Int;
+  leafWeight?: Int;
+  weightDevice?: LinuxWeightDevice[];
+  throttleReadBpsDevice?: LinuxThrottleDevice[];
+  throttleWriteBpsDevice?: LinuxThrottleDevice[];
+  throttleReadIOPSDevice?: LinuxThrottleDevice[];
+  throttleWriteIOPSDevice?: LinuxThrottleDevice[];
+}
+
+export interface LinuxHugepageLimit {
+  pageSize: string;
+  limit: Int;
+}
+
+export interface LinuxNetwork {
+  classID?: Int;
+  priorities?: Array<{ name: string; priority: Int }>;
+}
+
+export interface LinuxRdma {
+  hcaHandles?: Int;
+  hcaObjects?: Int;
+}
+
+/** OCI linux.resources (loose). */
+export interface LinuxResources {
+  devices?: LinuxDeviceCgroup[];
+  memory?: LinuxMemory;
+  cpu?: LinuxCPU;
+  pids?: LinuxPids;
+  blockIO?: LinuxBlockIO;
+  hugepageLimits?: LinuxHugepageLimit[];
+  network?: LinuxNetwork;
+  rdma?: Record<string, LinuxRdma>;
+  unified?: Record<string, string>;
+  [other: string]: unknown;
+}
+
+export interface CgroupConfig {
+  /** linux.cgroupsPath: absolute = under each hierarchy's root; relative = under tsrun's own cgroup. */
+  cgroupsPath?: string;
+  /** Container id: the cgroup name when cgroupsPath is unset. */
+  id: string;
+  /** The resources the container starts with (create() uses cpuset/realtime values, as runc's Apply does). */
+  resources?: LinuxResources;
+  /** --systemd-cgroup: not supported yet, cgroupManager throws. */
+  systemd: boolean;
+  /** Rootless: permission errors creating the cgroup are tolerated when no cgroupsPath was given. */
+  rootless?: boolean;
+}
+
+export interface CgroupManager {
+  readonly version: 1 | 2;
+  /** controller -> absolute dir. v1: "cpu", "memory", ..., "name=systemd", and "" for the unified dir on a hybrid host; v2: {"": dir}. */
+  readonly paths: Record<string, string>;
+  /** mkdir -p every dir (remembering which ones it created); v1 cpuset gets cpus/mems; v2 enables controllers in the ancestors. */
+  create(): void;
+  /**
+   * Writes the limits. Device rules are written when resources.devices is present (the full
+   * list, runc's defaults included: v1 starts from "deny all"). Returns warnings (settings
+   * that were not applied) for the caller to log.
+   */
+  apply(resources: LinuxResources | undefined): string[];
+  /** The cgroup.procs files the executor writes the init pid into (one per distinct dir; call after create()). */
+  procsFiles(): string[];
+  /** All pids in the container cgroup, recursively over sub-cgroups. */
+  pids(): number[];
+  /** Signals every process in the cgroup (frozen meanwhile, as runc does). */
+  killAll(signal: NodeJS.Signals | number): void;
+  /** SIGKILLs stragglers, waits until they are gone, removes the dirs. Idempotent. */
+  destroy(): Promise<void>;
+  exists(): boolean;
+}
+
+/** A cgroup file system mount from /proc/self/mountinfo. */
+export interface CgroupMount {
+  /** Where it is mounted, e.g. /sys/fs/cgroup/memory. */
+  mountpoint: string;
+  /** The cgroup that is the root of this mount (mountinfo field 4), usually "/". */
+  root: string;
+  fstype: 'cgroup' | 'cgroup2';
+  /** v1: the controllers (and "name=..." hierarchies) of the mount; v2: empty. */
+  controllers: string[];
+}
+
+export interface CgroupLayout {
+  mode: 'v1' | 'hybrid' | 'v2';
+  /** The hierarchies' parent dir (runc's cgroup root), normally /sys/fs/cgroup. */
+  root: string;
+  /** v1 and hybrid: controller -> its first mount. */
+  v1: Record<string, CgroupMount>;
+  /** v2: the mount at root; hybrid: the cgroup2 mount at root/unified. */
+  unified?: CgroupMount;
+}
+
+/**
+ * The host seen by a driver. Everything defaults to the real machine; unit tests point it
+ * at a fake tree and observe what the driver does.
+ */
+export interface CgroupHost {
+  layout?: CgroupLayout;
+  /** Text of /proc/self/cgroup. */
+  procSelfCgroup?: string;
+  /** Our own pid: never frozen or killed. */
+  selfPid?: number;
+  /** Called after each successful write (tests record the exact sequence). */
+  onWrite?: (file: string, value: string) => void;
+  /** Called after the driver creates a cgroup dir (tests populate it as the kernel would). */
+  onMkdir?: (dir: string) => void;
+  /** Replaces rmdir (a fake cgroup dir holds regular files that must go first). */
+  rmdir?: (dir: string) => void;
+  /** Replaces process.kill. */
+  kill?: (pid: number, signal: NodeJS.Signals | number) => void;
+  /** Open written files with O_TRUNC (fake trees, so a read-back shows the last value; files are never created). */
+  fakeFiles?: boolean;
+}

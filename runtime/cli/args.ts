@@ -1,0 +1,69 @@
+import { TsrunError } from '../errors.js';
+
+export type FlagType = 'bool' | 'string' | 'int' | 'list';
+export interface FlagSpec { name: string; short?: string; type: FlagType; usage: string; default?: string }
+export type FlagValues = Record<string, string | boolean | number | string[] | undefined>;
+
+/**
+ * Parses flags the way runc's CLI library does: `--flag value`, `--flag=value`, `-f value`,
+ * booleans as `--flag` or `--flag=false`, parsing stops at the first positional argument
+ * (the rest belongs to the command, as in `exec ID ps -ef`) or at `--`.
+ */
+export function parseFlags(args: string[], specs: FlagSpec[], command: string): { flags: FlagValues; rest: string[] } {
+  const flags: FlagValues = {};
+  for (const s of specs) if (s.type === 'list') flags[s.name] = [];
+  let i = 0;
+  for (; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--') { i++; break; }
+    if (!arg.startsWith('-') || arg === '-') break;
+    const eq = arg.indexOf('=');
+    const key = arg.replace(/^--?/, '').slice(0, eq > 0 ? eq - (arg.startsWith('--') ? 2 : 1) : undefined);
+    const spec = specs.find((s) => s.name === key || s.short === key);
+    if (!spec) throw new TsrunError(`flag provided but not defined: -${key}`);
+    let value: string | undefined = eq > 0 ? arg.slice(eq + 1) : undefined;
+    if (spec.type === 'bool') {
+      if (value === undefined) flags[spec.name] = true;
+      else if (/^(1|t|true|T|TRUE|True)$/.test(value)) flags[spec.name] = true;
+      else if (/^(0|f|false|F|FALSE|False)$/.test(value)) flags[spec.name] = false;
+      else throw new TsrunError(`invalid boolean value "${value}" for -${key}`);
+      continue;
+    }
+    if (value === undefined) {
+      if (i + 1 >= args.length) throw new TsrunError(`flag needs an argument: -${key}`);
+      value = args[++i];
+    }
+    if (spec.type === 'int') {
+      if (!/^-?\d+$/.test(value)) throw new TsrunError(`invalid value "${value}" for flag -${key}: parse error`);
+      flags[spec.name] = Number(value);
+    } else if (spec.type === 'list') {
+      (flags[spec.name] as string[]).push(value);
+    } else {
+      flags[spec.name] = value;
+    }
+  }
+  for (const s of specs) {
+    if (flags[s.name] === undefined && s.default !== undefined) flags[s.name] = s.type === 'int' ? Number(s.default) : s.default;
+  }
+  void command;
+  return { flags, rest: args.slice(i) };
+}
+
+export function helpText(usage: string, description: string, specs: FlagSpec[]): string {
+  const lines = [`NAME:`, `   ${usage.split(' ')[0]} ${usage.split(' ')[1] ?? ''} - ${description}`, '', 'USAGE:', `   ${usage}`];
+  if (specs.length) {
+    lines.push('', 'OPTIONS:');
+    for (const s of specs) {
+      const names = [`--${s.name}${s.type === 'bool' ? '' : ' value'}`];
+      if (s.short) names.push(`-${s.short}${s.type === 'bool' ? '' : ' value'}`);
+      lines.push(`   ${names.join(', ').padEnd(30)} ${s.usage}${s.default !== undefined ? ` (default: ${s.default})` : ''}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function requireArgs(command: string, rest: string[], exact: number): void {
+  if (rest.length !== exact) {
+    throw new TsrunError(`tsrun: "${command}" requires exactly ${exact} argument(s)`);
+  }
+}

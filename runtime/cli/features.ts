@@ -1,0 +1,40 @@
+import { CAPABILITY_NUMBERS } from '../spec/tables.js';
+import { knownMountOptions } from '../plan/mount-options.js';
+import { CLONE_NEW } from '../plan/namespaces.js';
+import type { Command } from './command.js';
+
+declare const TSRUN_VERSION: string;
+declare const TSRUN_COMMIT: string;
+
+/** The runtime-spec features document: only what this build really supports. */
+export function featuresDocument(): Record<string, unknown> {
+  return {
+    ociVersionMin: '1.0.0',
+    ociVersionMax: '1.2.0',
+    hooks: ['prestart', 'createRuntime', 'poststart', 'poststop'],
+    mountOptions: knownMountOptions(),
+    linux: {
+      namespaces: Object.keys(CLONE_NEW).sort(),
+      capabilities: Object.entries(CAPABILITY_NUMBERS).sort((a, b) => a[1] - b[1]).map(([name]) => name),
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
+      seccomp: { enabled: false },
+      apparmor: { enabled: false },
+      selinux: { enabled: false },
+    },
+    annotations: {
+      'org.opencontainers.tsrun.version': TSRUN_VERSION,
+      'org.opencontainers.tsrun.commit': TSRUN_COMMIT,
+    },
+  };
+}
+
+export const features: Command = {
+  name: 'features',
+  usage: 'tsrun features',
+  description: 'show the enabled features',
+  flags: [],
+  async run() {
+    process.stdout.write(JSON.stringify(featuresDocument(), null, '    ') + '\n');
+    return 0;
+  },
+};

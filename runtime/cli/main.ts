@@ -1,0 +1,87 @@
+import { TsrunError, describeSystemError } from '../errors.js';
+import { configureLog, log } from '../log.js';
+import { parseFlags, helpText, type FlagSpec } from './args.js';
+import type { Command, GlobalOptions } from './command.js';
+import { create } from './create.js';
+import { start } from './start.js';
+import { run } from './run.js';
+import { state } from './state.js';
+import { list } from './list.js';
+import { kill } from './kill.js';
+import { del } from './delete.js';
+import { ps } from './ps.js';
+import { spec } from './spec.js';
+import { features } from './features.js';
+
+declare const TSRUN_VERSION: string;
+declare const TSRUN_COMMIT: string;
+
+const COMMANDS: Command[] = [create, start, run, state, list, kill, del, ps, spec, features];
+
+/** Commands that belong to runc's CLI but that this build does not implement yet: a clear refusal. */
+const NOT_YET = ['exec', 'pause', 'resume', 'update', 'events', 'checkpoint', 'restore'];
+
+const GLOBAL_FLAGS: FlagSpec[] = [
+  { name: 'debug', type: 'bool', usage: 'enable debug logging' },
+  { name: 'log', type: 'string', usage: 'set the log file to write tsrun logs to (default is \'/dev/stderr\')' },
+  { name: 'log-format', type: 'string', usage: 'set the log format (\'text\' (default), or \'json\')', default: 'text' },
+  { name: 'root', type: 'string', usage: 'root directory for storage of container state (this should be located in tmpfs)', default: '/run/tsrun' },
+  { name: 'criu', type: 'string', usage: 'path to the criu binary used for checkpoint and restore', default: 'criu' },
+  { name: 'systemd-cgroup', type: 'bool', usage: 'enable systemd cgroup support' },
+  { name: 'rootless', type: 'string', usage: 'ignore cgroup permission errors (\'true\', \'false\', or \'auto\')', default: 'auto' },
+  { name: 'help', short: 'h', type: 'bool', usage: 'show help' },
+  { name: 'version', short: 'v', type: 'bool', usage: 'print the version' },
+];
+
+function versionText(): string {
+  return `tsrun version ${TSRUN_VERSION}\ncommit: ${TSRUN_COMMIT}\nspec: 1.2.0\n`;
+}
+
+function usageText(): string {
+  const lines = ['NAME:', '   tsrun - Open Container Initiative runtime in TypeScript', '', 'USAGE:', '   tsrun [global options] command [command options] [arguments...]', '', 'COMMANDS:'];
+  for (const c of COMMANDS) lines.push(`   ${c.name.padEnd(12)} ${c.description}`);
+  lines.push('', 'GLOBAL OPTIONS:');
+  for (const f of GLOBAL_FLAGS) lines.push(`   --${f.name}${f.type === 'bool' ? '' : ' value'}`.padEnd(32) + ` ${f.usage}`);
+  return lines.join('\n') + '\n';
+}
+
+async function main(argv: string[]): Promise<number> {
+  let commandName = '';
+  try {
+    const { flags, rest } = parseFlags(argv, GLOBAL_FLAGS, 'tsrun');
+    const logFormat = flags['log-format'] as string;
+    if (logFormat !== 'text' && logFormat !== 'json') throw new TsrunError(`invalid log-format: ${logFormat}`);
+    configureLog({ file: flags.log as string | undefined, format: logFormat, debug: !!flags.debug });
+    if (flags.version) { process.stdout.write(versionText()); return 0; }
+    if (flags.help || rest.length === 0) { process.stdout.write(usageText()); return 0; }
+    commandName = rest[0];
+    if (commandName === 'help') { process.stdout.write(usageText()); return 0; }
+    if (NOT_YET.includes(commandName)) throw new TsrunError(`the "${commandName}" command is not implemented in this version of tsrun`);
+    const command = COMMANDS.find((c) => c.name === commandName);
+    if (!command) throw new TsrunError(`No help topic for '${commandName}'`);
+    const parsed = parseFlags(rest.slice(1), [...command.flags, { name: 'help', short: 'h', type: 'bool', usage: 'show help' }], command.name);
+    if (parsed.flags.help) { process.stdout.write(helpText(command.usage, command.description, command.flags)); return 0; }
+    const global: GlobalOptions = {
+      root: flags.root as string, debug: !!flags.debug, systemdCgroup: !!flags['systemd-cgroup'],
+      rootless: flags.rootless as string, logFile: flags.log as string | undefined, logFormat,
+    };
+    return await command.run(global, parsed.flags, parsed.rest);
+  } catch (err) {
+    log.fatal(errorText(commandName, err));
+    return err instanceof TsrunError ? err.exitCode : 1;
+  }
+}
+
+/** runc prefixes what goes wrong while creating a container with "<runtime> <command> failed: ". */
+function errorText(command: string, err: unknown): string {
+  const message = err instanceof TsrunError ? err.message : describeSystemError(err);
+  if (command === 'create' || command === 'run') return `tsrun ${command} failed: ${message}`;
+  return message;
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+}, (err) => {
+  process.stderr.write(`tsrun: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,35 @@
+import { spawnSync } from 'node:child_process';
+import { TsrunError } from '../errors.js';
+import { cgroupManagerFromState } from '../cgroups/index.js';
+import { loadState } from '../container/state.js';
+import { containerStatus } from '../container/status.js';
+import type { Command } from './command.js';
+
+export const ps: Command = {
+  name: 'ps',
+  usage: 'tsrun ps [command options] <container-id> [ps options]',
+  description: 'ps displays the processes running inside a container',
+  flags: [{ name: 'format', short: 'f', type: 'string', usage: 'select one of: table or json', default: 'table' }],
+  async run(g, flags, args) {
+    if (args.length < 1) throw new TsrunError('tsrun: "ps" requires a minimum of 1 argument(s)');
+    const s = loadState(g.root, args[0]);
+    const stopped = containerStatus(g.root, s) === 'stopped';
+    const pids = !stopped && s.cgroup ? cgroupManagerFromState(s.cgroup).pids() : [];
+    if (flags.format === 'json') {
+      process.stdout.write((pids.length ? JSON.stringify(pids) : 'null') + '\n');
+      return 0;
+    }
+    if (flags.format !== 'table') throw new TsrunError('invalid format option');
+    const psArgs = args.length > 1 ? args.slice(1) : ['-ef'];
+    const out = spawnSync('ps', psArgs, { encoding: 'utf8' });
+    if (out.status !== 0) throw new TsrunError(`ps ${psArgs.join(' ')}: ${out.stderr.trim()}`);
+    const lines = out.stdout.split('\n');
+    const header = lines[0];
+    const pidColumn = header.trim().split(/\s+/).indexOf('PID');
+    if (pidColumn < 0) throw new TsrunError("couldn't find PID field in ps output");
+    const wanted = new Set(pids);
+    const rows = lines.slice(1).filter((l) => l.trim() && wanted.has(Number(l.trim().split(/\s+/)[pidColumn])));
+    process.stdout.write([header, ...rows].join('\n') + '\n');
+    return 0;
+  },
+};

@@ -1,0 +1,56 @@
+import { TsrunError } from '../errors.js';
+import { createContainer } from '../container/create.js';
+import { startContainer } from '../container/start.js';
+import { deleteContainer } from '../container/delete.js';
+import { syscalls } from '../sys/syscalls.js';
+import { SIGNALS } from '../signals.js';
+import { log } from '../log.js';
+import { requireArgs } from './args.js';
+import { CREATE_FLAGS } from './create.js';
+import type { Command } from './command.js';
+
+/** Signals `run` passes on to the container, as runc does. */
+const FORWARDED = Object.keys(SIGNALS).filter((s) => !['SIGKILL', 'SIGSTOP', 'SIGCHLD', 'SIGCLD', 'SIGURG', 'SIGWINCH', 'SIGIOT', 'SIGPOLL', 'SIGUNUSED', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGPIPE', 'SIGPROF', 'SIGVTALRM', 'SIGSTKFLT', 'SIGTRAP'].includes(s));
+
+export const run: Command = {
+  name: 'run',
+  usage: 'tsrun run [command options] <container-id>',
+  description: 'create and run a container',
+  flags: [
+    ...CREATE_FLAGS,
+    { name: 'detach', short: 'd', type: 'bool', usage: 'detach from the container\'s process' },
+    { name: 'keep', type: 'bool', usage: 'do not delete the container after it exits' },
+  ],
+  async run(g, flags, args) {
+    requireArgs('run', args, 1);
+    const id = args[0];
+    const detach = !!flags.detach;
+    if (detach && flags.keep) throw new TsrunError('--detach and --keep cannot both be set');
+    // In the foreground the container's init is reparented to us when the executor exits.
+    if (!detach) syscalls().setChildSubreaper();
+    const { state } = await createContainer({
+      root: g.root, id, bundle: (flags.bundle as string | undefined) ?? process.cwd(),
+      pidFile: flags['pid-file'] as string | undefined, consoleSocket: flags['console-socket'] as string | undefined,
+      noPivot: !!flags['no-pivot'], noNewKeyring: !!flags['no-new-keyring'], preserveFds: flags['preserve-fds'] as number,
+      systemdCgroup: g.systemdCgroup, foreground: !detach,
+    });
+    try {
+      await startContainer(g.root, id);
+    } catch (err) {
+      await deleteContainer(g.root, id, true).catch(() => undefined);
+      throw err;
+    }
+    if (detach) return 0;
+
+    const forward = (signal: NodeJS.Signals) => {
+      try { process.kill(state.pid, signal); } catch { /* exited */ }
+    };
+    for (const s of FORWARDED) process.on(s as NodeJS.Signals, forward);
+    const status = await syscalls().waitExit(state.pid);
+    for (const s of FORWARDED) process.off(s as NodeJS.Signals, forward);
+    if (!flags.keep) {
+      try { await deleteContainer(g.root, id, true); } catch (err) { log.warn(`deleting ${id}: ${(err as Error).message}`); }
+    }
+    return status.code;
+  },
+};

@@ -1,0 +1,119 @@
+import { renameSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { TsrunError } from '../errors.js';
+import { log } from '../log.js';
+import { loadBundleSpec } from '../spec/load.js';
+import { compileInitPlan } from '../plan/compile.js';
+import { Tag, type PlanRecord } from '../plan/records.js';
+import { deviceCgroupRules } from '../plan/devices.js';
+import { cgroupManager, serializeCgroupPaths, type CgroupManager } from '../cgroups/index.js';
+import { lockContainer } from './lock.js';
+import { checkContainerId, execFifoPath, makeStateDir, removeStateDir, saveState, type ContainerState } from './state.js';
+import { procStat, processAlive, waitForExit } from './proc.js';
+import { runExecutor } from './executor.js';
+import { checkHooksSupported, hasHooks, runHooks } from './hooks.js';
+import { ociState, rfc3339Nano } from './status.js';
+
+export interface CreateOptions {
+  root: string;
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot: boolean;
+  noNewKeyring: boolean;
+  preserveFds: number;
+  systemdCgroup: boolean;
+  /** run: tsrun waits for the container itself */
+  foreground: boolean;
+}
+
+export interface Created { state: ContainerState; cgroups: CgroupManager }
+
+/** Writes the pid file the way callers need it: digits only, no newline, appearing whole (by rename). */
+export function writePidFile(path: string, pid: number): void {
+  const abs = resolve(path);
+  const tmp = abs.replace(/([^/]*)$/, '.$1');
+  writeFileSync(tmp, String(pid), { mode: 0o644 });
+  renameSync(tmp, abs);
+}
+
+export async function createContainer(opts: CreateOptions): Promise<Created> {
+  checkContainerId(opts.id);
+  // Everything that can be refused is checked before anything is made.
+  const { spec, bundle, rootfs, warnings } = loadBundleSpec(opts.bundle);
+  for (const warning of warnings) log.warn(warning);
+  if (!spec.process) throw new TsrunError('process property must not be empty');
+  if (spec.process.terminal) {
+    if (!opts.consoleSocket && !opts.foreground) {
+      throw new TsrunError('cannot allocate tty if tsrun will detach without setting console socket');
+    }
+    throw new TsrunError('process.terminal is not supported yet');
+  }
+  if (opts.consoleSocket) throw new TsrunError('--console-socket is only valid with process.terminal set to true');
+  checkHooksSupported(spec.hooks);
+  if (opts.systemdCgroup) throw new TsrunError('--systemd-cgroup: the systemd cgroup driver is not supported yet');
+
+  const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup });
+  const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
+  const plan = compileInitPlan({
+    id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
+    cgroups: { version: cgroups.version, paths: cgroups.paths }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
+    preserveFds: opts.preserveFds, foreground: opts.foreground, hookBarrier,
+  });
+
+  const release = await lockContainer(opts.root, opts.id);
+  try {
+    makeStateDir(opts.root, opts.id);
+    const state: ContainerState = {
+      version: 1, ociVersion: spec.ociVersion ?? '1.0.2-dev', id: opts.id, bundle, rootfs, pid: 0,
+      created: rfc3339Nano(new Date()), owner: '', annotations: spec.annotations, cgroup: serializeCgroupPaths(cgroups),
+      creating: true, hooks: spec.hooks,
+    };
+    let pid = 0;
+    try {
+      // Recorded before anything is made, so that `delete --force` can clean up after a killed create.
+      saveState(opts.root, state);
+      cgroups.create();
+      for (const warning of cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) })) log.warn(warning);
+      // create() may skip best-effort hierarchies (unified, name=systemd): join only what exists.
+      const procs = cgroups.procsFiles();
+      const firstProcs = plan.findIndex((r) => r.tag === Tag.CGROUP_PROCS);
+      const finalPlan: PlanRecord[] = plan.filter((r) => r.tag !== Tag.CGROUP_PROCS);
+      finalPlan.splice(firstProcs < 0 ? 1 : firstProcs, 0, ...procs.map((path): PlanRecord => ({ tag: Tag.CGROUP_PROCS, path })));
+      const run = runExecutor(finalPlan, opts.preserveFds, {
+        onHookPoint: async (_point, initPid) => {
+          const hookState = ociState({ ...state, pid: initPid }, 'creating');
+          await runHooks(spec.hooks, 'prestart', hookState);
+          await runHooks(spec.hooks, 'createRuntime', hookState);
+        },
+      });
+      run.pid.then((p) => { pid = p; }, () => undefined);
+      await run.ready;
+      pid = await run.pid;
+      const st = procStat(pid);
+      if (!st) throw new TsrunError('container init exited before it was ready');
+      state.pid = pid;
+      state.pidStartTime = st.startTime;
+      delete state.creating;
+      saveState(opts.root, state);
+      if (opts.pidFile) writePidFile(opts.pidFile, pid);
+      log.debug(`created container ${opts.id} with init pid ${pid}`);
+      return { state, cgroups };
+    } catch (err) {
+      await undoCreate(opts.root, opts.id, pid, cgroups);
+      throw err;
+    }
+  } finally {
+    release();
+  }
+}
+
+async function undoCreate(root: string, id: string, pid: number, cgroups: CgroupManager): Promise<void> {
+  if (pid > 0 && processAlive(pid)) {
+    try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    await waitForExit(pid, undefined, 5000);
+  }
+  try { await cgroups.destroy(); } catch (err) { log.warn(`cleaning up cgroups of ${id}: ${(err as Error).message}`); }
+  removeStateDir(root, id);
+}

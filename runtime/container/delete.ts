@@ -1,0 +1,53 @@
+import { TsrunError } from '../errors.js';
+import { log } from '../log.js';
+import { cgroupManagerFromState } from '../cgroups/index.js';
+import { lockContainer } from './lock.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkContainerId, loadState, removeStateDir, stateDir } from './state.js';
+import { containerStatus, ociState } from './status.js';
+import { processAlive, waitForExit } from './proc.js';
+import { runHooksWarnOnly } from './hooks.js';
+
+export async function deleteContainer(root: string, id: string, force: boolean): Promise<void> {
+  checkContainerId(id);
+  if (!existsSync(stateDir(root, id))) {
+    if (force) return;
+    throw new TsrunError('container does not exist');
+  }
+  const release = await lockContainer(root, id);
+  try {
+    if (!existsSync(join(stateDir(root, id), 'state.json'))) {
+      // create holds the lock until its state is written: a dir without state under the lock
+      // is what a create killed in its first steps leaves, before it made anything else.
+      if (existsSync(stateDir(root, id))) {
+        removeStateDir(root, id);
+        return;
+      }
+      if (force) return;
+      throw new TsrunError('container does not exist');
+    }
+    const state = loadState(root, id);
+    const status = containerStatus(root, state);
+    if ((status === 'running' || status === 'paused' || status === 'creating') && !force) {
+      throw new TsrunError(`cannot delete container ${id} that is not stopped: ${status}`);
+    }
+    const cgroups = state.cgroup ? cgroupManagerFromState(state.cgroup) : undefined;
+    if (processAlive(state.pid, state.pidStartTime)) {
+      try { process.kill(state.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+      if (!(await waitForExit(state.pid, state.pidStartTime, 10_000))) {
+        throw new TsrunError(`container init ${state.pid} did not exit after SIGKILL`);
+      }
+    }
+    // A frozen cgroup keeps SIGKILLed processes alive: destroy thaws and kills what is left.
+    if (cgroups) await cgroups.destroy();
+    removeStateDir(root, id);
+    if (status !== 'creating') await runHooksWarnOnly(state.hooks, 'poststop', ociState(state, 'stopped'));
+  } catch (err) {
+    if (force && err instanceof TsrunError && err.message === 'container does not exist') return;
+    throw err;
+  } finally {
+    release();
+  }
+  log.debug(`deleted container ${id}`);
+}

@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Socket } from 'node:net';
+import { TsrunError } from '../errors.js';
+import { encodeMessage, encodePlan } from '../plan/encode.js';
+import { Msg, type PlanRecord } from '../plan/records.js';
+import { log } from '../log.js';
+
+/** Where the static C executor lives: next to the bundle, or TSRUN_EXECUTOR for development. */
+export function executorPath(): string {
+  if (process.env.TSRUN_EXECUTOR) return process.env.TSRUN_EXECUTOR;
+  const beside = join(dirname(process.argv[1] ?? '.'), 'tsrun-executor');
+  if (existsSync(beside)) return beside;
+  const fromSource = join(__dirname, '..', 'native', 'tsrun-executor');
+  return existsSync(fromSource) ? fromSource : beside;
+}
+
+export interface ExecutorEvents {
+  /** a hook barrier: resolve to let the container continue */
+  onHookPoint?: (point: number, pid: number) => Promise<void>;
+}
+
+export interface ExecutorRun {
+  child: ChildProcess;
+  /** resolves with the container init's host pid once the executor has cloned it */
+  pid: Promise<number>;
+  /** resolves when the init reports READY; rejects with the init's or executor's error */
+  ready: Promise<void>;
+}
+
+/**
+ * Starts the executor with fds 0-2 handed to the container, `preserveFds` more after them,
+ * and the sync socket last; sends the plan; follows the messages until READY.
+ */
+export function runExecutor(plan: PlanRecord[], preserveFds: number, events: ExecutorEvents = {}): ExecutorRun {
+  const stdio: (number | 'inherit' | 'pipe')[] = ['inherit', 'inherit', 'inherit'];
+  for (let i = 0; i < preserveFds; i++) stdio.push(3 + i);
+  const syncFd = stdio.length;
+  stdio.push('pipe');
+  const child = spawn(executorPath(), ['run', String(syncFd)], { stdio, env: {} });
+  const sync = child.stdio[syncFd] as Socket;
+
+  let resolvePid!: (pid: number) => void;
+  let rejectPid!: (err: Error) => void;
+  const pid = new Promise<number>((res, rej) => { resolvePid = res; rejectPid = rej; });
+  let containerPid = 0;
+  let spawnError: Error | undefined;
+  child.once('error', (err) => { spawnError = err; });
+
+  const ready = new Promise<void>((resolve, reject) => {
+    let buffered: Buffer = Buffer.alloc(0);
+    let done = false;
+    let errorMessage: string | undefined;
+    const finish = (err?: Error) => {
+      if (done) return;
+      done = true;
+      sync.destroy();
+      if (err) { rejectPid(err); reject(err); } else resolve();
+    };
+    sync.on('data', (chunk: Buffer) => {
+      buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+      while (buffered.length >= 8) {
+        const tag = buffered.readUInt16LE(0);
+        const len = buffered.readUInt32LE(4);
+        if (buffered.length < 8 + len) break;
+        const body = buffered.subarray(8, 8 + len);
+        buffered = buffered.subarray(8 + len);
+        switch (tag) {
+          case Msg.PID:
+            containerPid = body.readUInt32LE(0);
+            resolvePid(containerPid);
+            break;
+          case Msg.READY:
+            finish();
+            return;
+          case Msg.ERROR:
+            errorMessage = body.subarray(4, 4 + body.readUInt32LE(0)).toString('utf8');
+            break;
+          case Msg.LOG: {
+            const level = body.readUInt32LE(0);
+            const text = body.subarray(8, 8 + body.readUInt32LE(4)).toString('utf8');
+            if (level === 0) log.warn(text); else log.debug(`executor: ${text}`);
+            break;
+          }
+          case Msg.HOOK_POINT: {
+            const point = body.readUInt32LE(0);
+            const run = events.onHookPoint ? events.onHookPoint(point, containerPid) : Promise.resolve();
+            run.then(() => sync.write(encodeMessage(Msg.CONTINUE)), (err) => finish(err as Error));
+            break;
+          }
+          default:
+            finish(new TsrunError(`executor sent an unknown message ${tag}`));
+            return;
+        }
+      }
+    });
+    sync.on('error', () => { /* surfaces as close */ });
+    sync.on('close', () => {
+      if (errorMessage !== undefined) finish(new TsrunError(`unable to start container process: ${errorMessage}`));
+      else if (spawnError) finish(new TsrunError(`unable to start the executor ${executorPath()}: ${spawnError.message}`));
+      else finish(new TsrunError('container init exited before it was ready'));
+    });
+  });
+  // A pid is never awaited alone on the error path; keep rejections from surfacing as unhandled.
+  pid.catch(() => undefined);
+  sync.write(encodePlan(plan));
+  return { child, pid, ready };
+}

@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+
+export interface ProcStat { state: string; ppid: number; startTime: string }
+
+/** Fields of /proc/PID/stat, or undefined when the process does not exist. */
+export function procStat(pid: number): ProcStat | undefined {
+  if (!(pid > 0)) return undefined;
+  let text: string;
+  try { text = readFileSync(`/proc/${pid}/stat`, 'latin1'); } catch { return undefined; }
+  // The command name may contain spaces and parentheses: fields start after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: fields[0], ppid: Number(fields[1]), startTime: fields[19] };
+}
+
+/** Alive and the same process (pids are reused): a zombie counts as gone. */
+export function processAlive(pid: number, startTime?: string): boolean {
+  const st = procStat(pid);
+  if (!st || st.state === 'Z' || st.state === 'X') return false;
+  return startTime === undefined || st.startTime === startTime;
+}
+
+export async function waitForExit(pid: number, startTime: string | undefined, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 1;
+  while (processAlive(pid, startTime)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 20);
+  }
+  return true;
+}

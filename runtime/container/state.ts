@@ -1,0 +1,101 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { TsrunError } from '../errors.js';
+import type { Spec } from '../spec/types.js';
+
+/** What tsrun keeps about a container in ROOT/ID/state.json. */
+export interface ContainerState {
+  version: 1;
+  id: string;
+  bundle: string;
+  rootfs: string;
+  /** 0 until the init exists */
+  pid: number;
+  /** /proc/PID/stat start time of the init, to tell it from a later process with the same pid */
+  pidStartTime?: string;
+  created: string;
+  annotations?: Record<string, string>;
+  owner: string;
+  /** serialized cgroup paths, so that delete finds them even after a crash */
+  cgroup?: unknown;
+  /** set while create is under way */
+  creating?: boolean;
+  hooks?: Spec['hooks'];
+  /** the cgroup should be frozen: pause was requested */
+  ociVersion: string;
+}
+
+const ID_PATTERN = /^[\w+\-.]+$/;
+
+export function checkContainerId(id: string): void {
+  if (!ID_PATTERN.test(id) || id === '.' || id === '..') throw new TsrunError(`invalid id format: ${id}`);
+}
+
+export function stateDir(root: string, id: string): string {
+  return join(root, id);
+}
+
+export function execFifoPath(root: string, id: string): string {
+  return join(root, id, 'exec.fifo');
+}
+
+/** Writes a file so that readers see either the old or the new content, even across a crash. */
+export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+export function saveState(root: string, state: ContainerState): void {
+  writeFileAtomic(join(stateDir(root, state.id), 'state.json'), JSON.stringify(state));
+}
+
+export function loadState(root: string, id: string): ContainerState {
+  checkContainerId(id);
+  let text: string;
+  try {
+    text = readFileSync(join(stateDir(root, id), 'state.json'), 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
+      throw new TsrunError('container does not exist');
+    }
+    throw err;
+  }
+  try {
+    return JSON.parse(text) as ContainerState;
+  } catch {
+    throw new TsrunError(`container state of ${id} is corrupt`);
+  }
+}
+
+/** Makes the container's state dir; fails if it exists (the id is taken). */
+export function makeStateDir(root: string, id: string): void {
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(stateDir(root, id), { mode: 0o711 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new TsrunError('container with given ID already exists');
+    throw err;
+  }
+}
+
+export function removeStateDir(root: string, id: string): void {
+  rmSync(stateDir(root, id), { recursive: true, force: true });
+}
+
+/** Ids of the containers under root that have a tsrun state file (runc's dirs may sit next to ours). */
+export function listContainerIds(root: string): string[] {
+  let names: string[];
+  try { names = readdirSync(root); } catch { return []; }
+  return names.filter((n) => ID_PATTERN.test(n) && existsSync(join(root, n, 'state.json'))).sort();
+}
+
+export function stateDirOwner(root: string, id: string): number {
+  return statSync(stateDir(root, id)).uid;
+}

@@ -1,0 +1,38 @@
+import { existsSync } from 'node:fs';
+import { execFifoPath, type ContainerState } from './state.js';
+import { processAlive } from './proc.js';
+import { isFrozen } from './freezer.js';
+
+export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+
+export function containerStatus(root: string, state: ContainerState): Status {
+  if (!processAlive(state.pid, state.pidStartTime)) return state.creating && state.pid === 0 ? 'stopped' : 'stopped';
+  if (state.creating) return 'creating';
+  if (existsSync(execFifoPath(root, state.id))) return 'created';
+  if (isFrozen(state)) return 'paused';
+  return 'running';
+}
+
+/** The OCI state document as runc prints it. */
+export function ociState(state: ContainerState, status: Status): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    ociVersion: state.ociVersion,
+    id: state.id,
+    pid: status === 'stopped' ? 0 : state.pid,
+    status,
+    bundle: state.bundle,
+    rootfs: state.rootfs,
+    created: state.created,
+    owner: state.owner,
+  };
+  if (state.annotations && Object.keys(state.annotations).length) out.annotations = state.annotations;
+  return out;
+}
+
+/** RFC 3339 with nanoseconds, as Go prints time.Time in JSON. */
+export function rfc3339Nano(date: Date, extraNanos = 0): string {
+  const iso = date.toISOString();
+  const nanos = date.getUTCMilliseconds() * 1_000_000 + extraNanos;
+  const frac = nanos ? '.' + String(nanos).padStart(9, '0').replace(/0+$/, '') : '';
+  return iso.replace(/\.\d+Z$/, `${frac}Z`);
+}

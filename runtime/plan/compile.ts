@@ -1,0 +1,86 @@
+import { TsrunError } from '../errors.js';
+import type { Spec } from '../spec/types.js';
+import { ChangeRoot, PlanMode, Tag, type PlanRecord } from './records.js';
+import { ROOTFS_PROPAGATION, MS } from './mount-options.js';
+import { CLONE_NEW, planNamespaces, checkNamespaceUse, idMapContent, timeOffsetsContent } from './namespaces.js';
+import { planMounts, needsDevSetup, type CgroupMountContext } from './mounts.js';
+import { planDev } from './devices.js';
+import { planProcess } from './process.js';
+import { containerHome } from './rootfs-files.js';
+
+export interface InitPlanInput {
+  id: string;
+  spec: Spec;
+  bundle: string;
+  rootfs: string;
+  execFifo: string;
+  cgroupProcs: string[];
+  cgroups: CgroupMountContext;
+  noPivot: boolean;
+  noNewKeyring: boolean;
+  preserveFds: number;
+  /** tsrun itself waits on the container (foreground run) */
+  foreground: boolean;
+  /** hooks that must run between the mounts and the root change */
+  hookBarrier: boolean;
+}
+
+/** Compiles a validated spec into the plan that the executor carries out for create/run. */
+export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
+  const { spec } = input;
+  const process = spec.process;
+  if (!process) throw new TsrunError('process must be set to create a container');
+  if (spec.linux?.seccomp) {
+    throw new TsrunError('linux.seccomp is set, but this tsrun cannot install seccomp filters yet; refusing to run the container unconfined');
+  }
+  const ns = planNamespaces(spec);
+  checkNamespaceUse(spec, ns);
+
+  const plan: PlanRecord[] = [{ tag: Tag.MODE, mode: PlanMode.Init, flags: input.foreground ? 1 : 0 }];
+  for (const j of ns.joined) plan.push({ tag: Tag.NS_JOIN, flag: CLONE_NEW[j.type], path: j.path });
+  if (ns.cloneFlags) plan.push({ tag: Tag.NS_CLONE, flags: ns.cloneFlags });
+  if (ns.created.has('time')) plan.push({ tag: Tag.TIMENS_OFFSETS, content: timeOffsetsContent(spec.linux?.timeOffsets) });
+  if (ns.created.has('user')) {
+    plan.push({ tag: Tag.UID_MAP, content: idMapContent(spec.linux?.uidMappings) });
+    plan.push({ tag: Tag.GID_MAP, content: idMapContent(spec.linux?.gidMappings) });
+  }
+  for (const path of input.cgroupProcs) plan.push({ tag: Tag.CGROUP_PROCS, path });
+  plan.push({ tag: Tag.EXEC_FIFO, path: input.execFifo });
+  if (ns.unshareFlags) plan.push({ tag: Tag.NS_UNSHARE, flags: ns.unshareFlags });
+
+  const inUserNs = ns.has.has('user');
+  if (ns.has.has('mount')) {
+    const propagationName = spec.linux?.rootfsPropagation ?? '';
+    const propagation = ROOTFS_PROPAGATION[propagationName];
+    if (propagation === undefined) throw new TsrunError(`unknown rootfsPropagation "${propagationName}"`);
+    plan.push({ tag: Tag.ROOTFS, path: input.rootfs, propagation: propagation || (MS.SLAVE | MS.REC), flags: 1 });
+    plan.push(...planMounts(spec, input.bundle, ns, input.cgroups));
+    plan.push(...planDev(spec, inUserNs, needsDevSetup(spec)));
+    if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
+    plan.push({ tag: Tag.CHANGE_ROOT, how: input.noPivot ? ChangeRoot.MoveAndChroot : ChangeRoot.PivotRoot });
+  } else {
+    if (spec.mounts?.length) throw new TsrunError('mounts require a mount namespace');
+    plan.push({ tag: Tag.ROOTFS, path: input.rootfs, propagation: 0n, flags: 0 });
+    if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
+    plan.push({ tag: Tag.CHANGE_ROOT, how: ChangeRoot.ChrootOnly });
+  }
+
+  if (spec.hostname) plan.push({ tag: Tag.HOSTNAME, name: spec.hostname });
+  if (spec.domainname) plan.push({ tag: Tag.DOMAINNAME, name: spec.domainname });
+  for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) plan.push({ tag: Tag.SYSCTL, key, value: String(value) });
+  if (ns.has.has('mount')) {
+    for (const path of spec.linux?.readonlyPaths ?? []) plan.push({ tag: Tag.READONLY_PATH, path });
+    for (const path of spec.linux?.maskedPaths ?? []) plan.push({ tag: Tag.MASK_PATH, path });
+    if (spec.root?.readonly) plan.push({ tag: Tag.ROOT_READONLY });
+  } else if (spec.linux?.readonlyPaths?.length || spec.linux?.maskedPaths?.length || spec.root?.readonly) {
+    throw new TsrunError('maskedPaths, readonlyPaths and a read-only root require a mount namespace');
+  }
+
+  const uid = process.user?.uid ?? 0;
+  plan.push(...planProcess(spec, process, {
+    preserveFds: input.preserveFds,
+    keyringName: input.noNewKeyring ? undefined : input.id,
+    home: containerHome(input.rootfs, uid),
+  }));
+  return plan;
+}

@@ -1,0 +1,100 @@
+import { TsrunError } from '../errors.js';
+import type { Spec } from '../spec/types.js';
+
+export const CLONE_NEW: Record<string, number> = {
+  mount: 0x00020000, uts: 0x04000000, ipc: 0x08000000, user: 0x10000000,
+  pid: 0x20000000, network: 0x40000000, cgroup: 0x02000000, time: 0x00000080,
+};
+
+/** The order in which namespaces are joined: user first so the rest are joined with its privileges, mount last. */
+const JOIN_ORDER = ['user', 'ipc', 'uts', 'network', 'pid', 'cgroup', 'time', 'mount'];
+
+export interface NamespacePlan {
+  /** Every namespace type the container has of its own (created or joined). */
+  has: Set<string>;
+  created: Set<string>;
+  joined: { type: string; path: string }[];
+  cloneFlags: number;
+  unshareFlags: number;
+}
+
+export function planNamespaces(spec: Spec): NamespacePlan {
+  const has = new Set<string>();
+  const created = new Set<string>();
+  const joined: { type: string; path: string }[] = [];
+  for (const ns of spec.linux?.namespaces ?? []) {
+    if (!(ns.type in CLONE_NEW)) throw new TsrunError(`namespace type "${ns.type}" is not supported`);
+    if (has.has(ns.type)) throw new TsrunError(`duplicate namespace type "${ns.type}"`);
+    has.add(ns.type);
+    if (ns.path) joined.push({ type: ns.type, path: ns.path });
+    else created.add(ns.type);
+  }
+  joined.sort((a, b) => JOIN_ORDER.indexOf(a.type) - JOIN_ORDER.indexOf(b.type));
+
+  let cloneFlags = 0;
+  let unshareFlags = 0;
+  for (const type of created) {
+    // The cgroup namespace must be made after the process joined its cgroup, and the time
+    // namespace only takes effect for children: both are handled outside clone's flags.
+    if (type === 'cgroup') unshareFlags |= CLONE_NEW.cgroup;
+    else if (type !== 'time') cloneFlags |= CLONE_NEW[type];
+  }
+  return { has, created, joined, cloneFlags, unshareFlags };
+}
+
+/** Combinations runc refuses, with its wording where callers might see it. */
+export function checkNamespaceUse(spec: Spec, ns: NamespacePlan): void {
+  const linux = spec.linux ?? {};
+  if ((linux.uidMappings?.length || linux.gidMappings?.length) && !ns.has.has('user')) {
+    throw new TsrunError('user namespaces not enabled in config: uidMappings and gidMappings need a user namespace');
+  }
+  if (ns.created.has('user') && (!linux.uidMappings?.length || !linux.gidMappings?.length)) {
+    throw new TsrunError('user namespaces enabled, but no user mapping found');
+  }
+  if (ns.joined.some((j) => j.type === 'user') && (linux.uidMappings?.length || linux.gidMappings?.length)) {
+    throw new TsrunError('user namespaces enabled, but both a namespace path and mappings are given');
+  }
+  if (linux.timeOffsets && Object.keys(linux.timeOffsets).length && !ns.created.has('time')) {
+    throw new TsrunError('time offsets are set but no new time namespace is configured');
+  }
+  if (spec.hostname && !ns.has.has('uts')) throw new TsrunError('unable to set hostname without a private UTS namespace');
+  if (spec.domainname && !ns.has.has('uts')) throw new TsrunError('unable to set domainname without a private UTS namespace');
+  if (linux.rootfsPropagation && !ns.has.has('mount')) {
+    throw new TsrunError('rootfsPropagation requires a mount namespace');
+  }
+  for (const key of Object.keys(linux.sysctl ?? {})) checkSysctl(key, ns);
+}
+
+const IPC_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
+
+function checkSysctl(key: string, ns: NamespacePlan): void {
+  if (key.includes('/') || key.split('.').some((part) => part === '' || part === '..' || part === '.')) {
+    throw new TsrunError(`sysctl "${key}" is not a valid sysctl name`);
+  }
+  if (IPC_SYSCTLS.has(key) || key.startsWith('fs.mqueue.')) {
+    if (!ns.has.has('ipc')) throw new TsrunError(`sysctl "${key}" is not allowed in the hosts ipc namespace`);
+    return;
+  }
+  if (key.startsWith('net.')) {
+    if (!ns.has.has('network')) throw new TsrunError(`sysctl "${key}" not allowed in host network namespace`);
+    return;
+  }
+  if (key === 'kernel.hostname' || key === 'kernel.domainname') {
+    if (!ns.has.has('uts')) throw new TsrunError(`sysctl "${key}" is not allowed as it conflicts with the OCI "hostname" field`);
+    return;
+  }
+  throw new TsrunError(`sysctl "${key}" is not in a separate kernel namespace`);
+}
+
+export function idMapContent(mappings: { containerID: number; hostID: number; size: number }[] | undefined): string {
+  return (mappings ?? []).map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+}
+
+export function timeOffsetsContent(offsets: Record<string, { secs?: number; nanosecs?: number }> | undefined): string {
+  let out = '';
+  for (const [clock, value] of Object.entries(offsets ?? {})) {
+    if (clock !== 'monotonic' && clock !== 'boottime') throw new TsrunError(`time offset for unknown clock "${clock}"`);
+    out += `${clock} ${value.secs ?? 0} ${value.nanosecs ?? 0}\n`;
+  }
+  return out;
+}

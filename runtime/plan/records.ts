@@ -1,0 +1,113 @@
+// The plan's records as TypeScript values. native/PLAN-FORMAT.md is the definition; this file
+// and native/plan.c follow it.
+
+export const PLAN_MAGIC = 'TSRNPLAN';
+export const PLAN_VERSION = 1;
+
+export const Tag = {
+  MODE: 1,
+  NS_JOIN: 10,
+  NS_CLONE: 11,
+  TIMENS_OFFSETS: 12,
+  UID_MAP: 13,
+  GID_MAP: 14,
+  CGROUP_PROCS: 15,
+  EXEC_FIFO: 16,
+  NS_UNSHARE: 17,
+  ROOTFS: 20,
+  MOUNT: 21,
+  SYMLINK: 22,
+  MKNOD: 23,
+  BIND_DEVICE: 24,
+  MKDIR: 25,
+  CHANGE_ROOT: 30,
+  ROOT_READONLY: 31,
+  MASK_PATH: 32,
+  READONLY_PATH: 33,
+  SYSCTL: 34,
+  HOSTNAME: 35,
+  DOMAINNAME: 36,
+  RLIMIT: 40,
+  OOM_SCORE_ADJ: 41,
+  PERSONALITY: 42,
+  SCHEDULER: 43,
+  IOPRIO: 44,
+  CPU_AFFINITY: 45,
+  NO_NEW_PRIVS: 46,
+  USER: 47,
+  CAPS: 48,
+  SESSION_KEYRING: 49,
+  LSM_LABEL: 50,
+  CWD: 60,
+  ENV: 61,
+  ARG: 62,
+  PRESERVE_FDS: 63,
+  SECCOMP: 64,
+  HOOK_BARRIER: 65,
+} as const;
+
+export const Msg = {
+  PID: 100,
+  READY: 101,
+  ERROR: 102,
+  HOOK_POINT: 103,
+  LOG: 104,
+  CONTINUE: 200,
+} as const;
+
+export const enum PlanMode { Init = 0, Exec = 1 }
+export const enum ChangeRoot { PivotRoot = 0, MoveAndChroot = 1, ChrootOnly = 2 }
+export const enum MountCreate { MustExist = 0, Directory = 1, File = 2 }
+export const MountOption = { Bind: 1, Remount: 2, RecursiveAttrs: 4, SourceInContainer: 8 } as const;
+
+export interface MountStep {
+  source: string;
+  target: string;
+  fstype: string;
+  flags: bigint;
+  data: string;
+  create: MountCreate;
+  options: number;
+  propagation: bigint;
+  attrSet: bigint;
+  attrClear: bigint;
+}
+
+export type PlanRecord =
+  | { tag: typeof Tag.MODE; mode: PlanMode; flags: number }
+  | { tag: typeof Tag.NS_JOIN; flag: number; path: string }
+  | { tag: typeof Tag.NS_CLONE; flags: number }
+  | { tag: typeof Tag.TIMENS_OFFSETS; content: string }
+  | { tag: typeof Tag.UID_MAP | typeof Tag.GID_MAP; content: string }
+  | { tag: typeof Tag.CGROUP_PROCS; path: string }
+  | { tag: typeof Tag.EXEC_FIFO; path: string }
+  | { tag: typeof Tag.NS_UNSHARE; flags: number }
+  | { tag: typeof Tag.ROOTFS; path: string; propagation: bigint; flags: number }
+  | ({ tag: typeof Tag.MOUNT } & MountStep)
+  | { tag: typeof Tag.SYMLINK; target: string; path: string }
+  | { tag: typeof Tag.MKNOD; path: string; mode: number; major: number; minor: number; uid: number; gid: number }
+  | { tag: typeof Tag.BIND_DEVICE; hostPath: string; path: string }
+  | { tag: typeof Tag.MKDIR; path: string; mode: number }
+  | { tag: typeof Tag.CHANGE_ROOT; how: ChangeRoot }
+  | { tag: typeof Tag.ROOT_READONLY }
+  | { tag: typeof Tag.MASK_PATH | typeof Tag.READONLY_PATH; path: string }
+  | { tag: typeof Tag.SYSCTL; key: string; value: string }
+  | { tag: typeof Tag.HOSTNAME | typeof Tag.DOMAINNAME; name: string }
+  | { tag: typeof Tag.RLIMIT; resource: number; soft: bigint; hard: bigint }
+  | { tag: typeof Tag.OOM_SCORE_ADJ; value: number }
+  | { tag: typeof Tag.PERSONALITY; persona: bigint }
+  | { tag: typeof Tag.SCHEDULER; policy: number; nice: number; priority: number; flags: bigint; runtime: bigint; deadline: bigint; period: bigint }
+  | { tag: typeof Tag.IOPRIO; ioClass: number; level: number }
+  | { tag: typeof Tag.CPU_AFFINITY; mask: Buffer }
+  | { tag: typeof Tag.NO_NEW_PRIVS }
+  | { tag: typeof Tag.USER; uid: number; gid: number; umask: number; additionalGids: number[] }
+  | { tag: typeof Tag.CAPS; bounding: bigint; effective: bigint; permitted: bigint; inheritable: bigint; ambient: bigint }
+  | { tag: typeof Tag.SESSION_KEYRING; name: string }
+  | { tag: typeof Tag.LSM_LABEL; kind: number; label: string }
+  | { tag: typeof Tag.CWD; path: string }
+  | { tag: typeof Tag.ENV | typeof Tag.ARG; value: string }
+  | { tag: typeof Tag.PRESERVE_FDS; count: number }
+  | { tag: typeof Tag.SECCOMP; flags: number; program: Buffer }
+  | { tag: typeof Tag.HOOK_BARRIER; point: number };
+
+export type Plan = PlanRecord[];

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs the Debian packages that building, the demo and the tests need, when they are missing.
+set -e
+need=""
+have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
+for pkg in gcc make libc6-dev busybox-static runc; do
+  have "$pkg" || need="$need $pkg"
+done
+command -v node >/dev/null 2>&1 || need="$need nodejs npm"
+if [ -n "$need" ]; then
+  echo "installing:$need"
+  if [ "$(id -u)" != 0 ]; then echo "run as root to install:$need" >&2; exit 1; fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends $need >/dev/null 2>&1 || {
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends $need >/dev/null
+  }
+fi

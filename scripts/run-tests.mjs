@@ -1,0 +1,22 @@
+// Runs every built test file in one node:test run, so that its closing summary covers the suite.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const files = [];
+const walk = (dir) => {
+  let names = [];
+  try { names = readdirSync(dir); } catch { return; }
+  for (const name of names.sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p);
+    else if (name.endsWith('.test.cjs')) files.push(p);
+  }
+};
+walk(join(root, 'build/test/unit'));
+walk(join(root, 'build/test/integration'));
+const env = { ...process.env };
+delete env.NODE_EXTRA_CA_CERTS;
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', env, cwd: root });
+process.exit(r.status ?? 1);

@@ -1,0 +1,137 @@
+// Helpers for tests that run the real tsrun binary against busybox bundles.
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+
+export const REPO = join(__dirname, '..', '..', '..');
+export const TSRUN = join(REPO, 'bin', 'tsrun');
+export const isRoot = process.getuid?.() === 0;
+export const hasBusybox = existsSync('/bin/busybox');
+export const hasRunc = existsSync('/usr/bin/runc') || existsSync('/usr/sbin/runc');
+
+/** Skip reason for tests that need root and busybox, or false when they can run. */
+export const needsRoot: string | false = !isRoot ? 'needs root' : !hasBusybox ? 'needs busybox-static' : false;
+
+export interface RunResult { status: number; stdout: string; stderr: string }
+
+const childEnv = (() => {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+})();
+
+export function tsrun(args: string[], opts: { input?: string; cwd?: string; timeout?: number } = {}): RunResult {
+  // Output goes to files, not pipes: a created container inherits tsrun's stdio and keeps it
+  // open, so waiting for pipes to close would wait for the container.
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-out-'));
+  const outFd = openSync(join(dir, 'out'), 'w+');
+  const errFd = openSync(join(dir, 'err'), 'w+');
+  try {
+    const r = spawnSync(TSRUN, args, {
+      encoding: 'utf8', input: opts.input, cwd: opts.cwd, timeout: opts.timeout ?? 60_000, env: childEnv,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', outFd, errFd],
+    });
+    if (r.error) throw r.error;
+    return { status: r.status ?? 128 + 9, stdout: readFileSync(join(dir, 'out'), 'utf8'), stderr: readFileSync(join(dir, 'err'), 'utf8') };
+  } finally {
+    closeSync(outFd);
+    closeSync(errFd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs tsrun without waiting synchronously (for tests that must do things meanwhile). */
+export function tsrunAsync(args: string[], opts: { cwd?: string } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(TSRUN, args, { cwd: opts.cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ status: code ?? 128 + (signal === 'SIGKILL' ? 9 : 15), stdout, stderr }));
+  });
+}
+
+let bundleTemplate: string | undefined;
+
+/** A fresh busybox bundle; `edit` changes its config.json. */
+export function makeBundle(edit?: (config: any) => void): string {
+  if (!bundleTemplate) {
+    bundleTemplate = mkdtempSync(join(tmpdir(), 'tsrun-template-'));
+    const r = spawnSync(join(REPO, 'scripts/make-busybox-bundle.sh'), [join(bundleTemplate, 'b')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    process.on('exit', () => rmSync(bundleTemplate!, { recursive: true, force: true }));
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-bundle-'));
+  // A user-namespaced container's root must be able to reach its rootfs.
+  chmodSync(dir, 0o755);
+  spawnSync('cp', ['-a', join(bundleTemplate, 'b', 'rootfs'), join(dir, 'rootfs')]);
+  const config = JSON.parse(readFileSync(join(bundleTemplate, 'b', 'config.json'), 'utf8'));
+  config.process.terminal = false;
+  config.process.args = ['true'];
+  edit?.(config);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  return dir;
+}
+
+export function makeRoot(): string {
+  return mkdtempSync(join(tmpdir(), 'tsrun-root-'));
+}
+
+let counter = 0;
+export function uniqueId(prefix = 'tsrun-test'): string {
+  return `${prefix}-${process.pid}-${++counter}`;
+}
+
+/** Every cgroup directory on the host whose name is the container id. */
+export function cgroupDirsNamed(id: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    if (depth > 6) return;
+    let names: string[];
+    try { names = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name); } catch { return; }
+    for (const name of names) {
+      const p = join(dir, name);
+      if (name === id) found.push(p);
+      walk(p, depth + 1);
+    }
+  };
+  walk('/sys/fs/cgroup', 0);
+  return found;
+}
+
+/** Processes whose /proc/PID/root is inside the bundle's rootfs (the container's processes). */
+export function processesIn(bundle: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      const root = readlinkSafe(`/proc/${name}/root`);
+      if (root && root.startsWith(join(bundle, 'rootfs'))) pids.push(Number(name));
+    } catch { /* gone */ }
+  }
+  return pids;
+}
+
+function readlinkSafe(p: string): string | undefined {
+  try { return readlinkSync(p); } catch { return undefined; }
+}
+
+/** Nothing of the container may be left: state dir, cgroups, mounts, processes. */
+export function assertNothingLeft(root: string, id: string, bundle?: string): void {
+  assert.equal(existsSync(join(root, id)), false, `state dir ${join(root, id)} left behind`);
+  assert.deepEqual(cgroupDirsNamed(id), [], `cgroups of ${id} left behind`);
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => (bundle && l.includes(bundle)) || l.includes(`/${id}`));
+  assert.deepEqual(mounts, [], 'mounts left behind');
+  if (bundle) assert.deepEqual(processesIn(bundle), [], 'container processes left behind');
+}
+
+export function cleanup(root: string, id: string, bundle?: string): void {
+  tsrun(['--root', root, 'delete', '--force', id]);
+  if (bundle) rmSync(bundle, { recursive: true, force: true });
+}

@@ -1,0 +1,220 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { needsRoot, tsrun, tsrunAsync, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, processesIn } from '../helpers/harness.js';
+
+const skip = needsRoot;
+
+test('run in the foreground passes the exit status through', { skip }, () => {
+  const root = makeRoot();
+  // pid 1 of a pid namespace ignores signals it has no handler for, even SIGKILL from inside.
+  for (const [script, expected] of [['exit 7', 7], ['kill -9 $$; exit 3', 3], ['true', 0]] as const) {
+    const bundle = makeBundle((c) => { c.process.args = ['sh', '-c', script]; });
+    const id = uniqueId();
+    const r = tsrun(['--root', root, 'run', '--bundle', bundle, id]);
+    assert.equal(r.status, expected, `${script}: ${r.stderr}`);
+    assertNothingLeft(root, id, bundle);
+    cleanup(root, id, bundle);
+  }
+  rmSync(root, { recursive: true, force: true });
+});
+
+test('run in the foreground exits 128+signal when the container is killed, and forwards signals', { skip }, async () => {
+  const root = makeRoot();
+  const id = uniqueId();
+  const bundle = makeBundle((c) => { c.process.args = ['sh', '-c', 'trap "exit 42" USR1; while :; do sleep 0.05; done']; });
+  try {
+    const running = tsrunAsync(['--root', root, 'run', '--bundle', bundle, id]);
+    const waitFor = async (status: string) => {
+      for (let i = 0; i < 500; i++) {
+        const s = tsrun(['--root', root, 'state', id]);
+        if (s.status === 0 && JSON.parse(s.stdout).status === status) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.fail(`container never reached ${status}`);
+    };
+    await waitFor('running');
+    assert.equal(tsrun(['--root', root, 'kill', id, 'KILL']).status, 0);
+    const r = await running;
+    assert.equal(r.status, 137, r.stderr);
+    assertNothingLeft(root, id, bundle);
+
+    const forwarded = tsrunAsync(['--root', root, 'run', '--bundle', bundle, id]);
+    await waitFor('running');
+    // Signals sent to tsrun run reach the container.
+    const runPid = Number(readFileSync('/proc/self/stat', 'utf8').split(' ')[0]);
+    void runPid;
+    const tsrunPid = findTsrunRun(id);
+    assert.ok(tsrunPid, 'the tsrun run process');
+    process.kill(tsrunPid!, 'SIGUSR1');
+    const r2 = await forwarded;
+    assert.equal(r2.status, 42, r2.stderr);
+    assertNothingLeft(root, id, bundle);
+  } finally {
+    cleanup(root, id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+function findTsrunRun(id: string): number | undefined {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
+      if (cmd.some((a) => a.endsWith('bin/tsrun')) && cmd.includes('run') && cmd.includes(id)) return Number(name);
+    } catch { /* gone */ }
+  }
+  return undefined;
+}
+
+test('create, state, list, start, kill, delete behave as runc', { skip }, async () => {
+  const root = makeRoot();
+  const bundle = makeBundle((c) => { c.process.args = ['sleep', '1000']; });
+  const id = uniqueId();
+  const pidFile = join(bundle, 'init.pid');
+  try {
+    let r = tsrun(['--root', root, 'create', '--bundle', bundle, '--pid-file', pidFile, id]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    const pidText = readFileSync(pidFile, 'utf8');
+    assert.match(pidText, /^\d+$/, 'pid file holds digits only, no newline');
+    assert.equal(existsSync(join(bundle, '.init.pid')), false);
+    const fifo = join(root, id, 'exec.fifo');
+    assert.ok(statSync(fifo).isFIFO());
+    assert.equal(statSync(fifo).mode & 0o777, 0o622);
+
+    r = tsrun(['--root', root, 'state', id]);
+    assert.equal(r.status, 0, r.stderr);
+    const state = JSON.parse(r.stdout);
+    assert.deepEqual(Object.keys(state), ['ociVersion', 'id', 'pid', 'status', 'bundle', 'rootfs', 'created', 'owner']);
+    assert.equal(state.status, 'created');
+    assert.equal(state.pid, Number(pidText));
+    assert.equal(state.bundle, bundle);
+    assert.equal(state.rootfs, join(bundle, 'rootfs'));
+    assert.match(state.created, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    // The init waits in the container, before exec: its command is still the executor.
+    assert.notEqual(readFileSync(`/proc/${state.pid}/cmdline`, 'utf8'), 'sleep\x001000\x00');
+
+    r = tsrun(['--root', root, 'list', '--format', 'json']);
+    const listed = JSON.parse(r.stdout);
+    assert.equal(listed.length, 1);
+    assert.equal(listed[0].owner, 'root');
+    r = tsrun(['--root', root, 'list', '-q']);
+    assert.equal(r.stdout, `${id}\n`);
+    r = tsrun(['--root', root, 'list']);
+    assert.match(r.stdout, /^ID +PID +STATUS +BUNDLE +CREATED +OWNER\n\S+ +\d+ +created +\//);
+
+    r = tsrun(['--root', root, 'create', '--bundle', bundle, id]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /container with given ID already exists/);
+
+    r = tsrun(['--root', root, 'start', id]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(existsSync(fifo), false, 'exec fifo removed after start');
+    assert.equal(JSON.parse(tsrun(['--root', root, 'state', id]).stdout).status, 'running');
+    assert.equal(readFileSync(`/proc/${state.pid}/cmdline`, 'utf8'), 'sleep\x001000\x00');
+
+    r = tsrun(['--root', root, 'start', id]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /cannot start an already running container/);
+
+    r = tsrun(['--root', root, 'delete', id]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`cannot delete container ${id} that is not stopped: running`));
+
+    r = tsrun(['--root', root, 'kill', id, 'FOO']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /unknown signal \\"FOO\\"/);
+
+    r = tsrun(['--root', root, 'kill', id, 'KILL']);
+    assert.equal(r.status, 0, r.stderr);
+    for (let i = 0; i < 200 && JSON.parse(tsrun(['--root', root, 'state', id]).stdout).status !== 'stopped'; i++) await new Promise((res) => setTimeout(res, 10));
+    const stopped = JSON.parse(tsrun(['--root', root, 'state', id]).stdout);
+    assert.equal(stopped.status, 'stopped');
+    assert.equal(stopped.pid, 0);
+
+    r = tsrun(['--root', root, 'kill', id, '9']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /container not running/);
+
+    r = tsrun(['--root', root, 'delete', id]);
+    assert.equal(r.status, 0, r.stderr);
+    assertNothingLeft(root, id, bundle);
+
+    r = tsrun(['--root', root, 'delete', id]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /container does not exist/);
+    r = tsrun(['--root', root, 'delete', '--force', id]);
+    assert.equal(r.status, 0, 'delete --force of an unknown id succeeds');
+    r = tsrun(['--root', root, 'list', '--format', 'json']);
+    assert.equal(r.stdout, 'null\n');
+  } finally {
+    cleanup(root, id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('delete of a created container kills the waiting init', { skip }, () => {
+  const root = makeRoot();
+  const bundle = makeBundle();
+  const id = uniqueId();
+  try {
+    assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, id]).status, 0);
+    const pid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
+    const r = tsrun(['--root', root, 'delete', id]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(processesIn(bundle).includes(pid), false);
+    assertNothingLeft(root, id, bundle);
+  } finally {
+    cleanup(root, id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('errors: one clear line, runc exit code, JSON in --log, nothing left behind', { skip }, () => {
+  const root = makeRoot();
+  const cases: { name: string; edit?: (c: any) => void; breakFile?: string; expect: RegExp }[] = [
+    { name: 'missing binary', edit: (c) => { c.process.args = ['/nonexistent']; }, expect: /exec: "\/nonexistent": stat \/nonexistent: no such file or directory/ },
+    { name: 'binary not in PATH', edit: (c) => { c.process.args = ['nonexistent-cmd']; }, expect: /executable file not found in \$PATH/ },
+    { name: 'broken json', breakFile: '{"ociVersion": ', expect: /config\.json/ },
+    { name: 'wrong type', edit: (c) => { c.process.args = 'sh'; }, expect: /\/process\/args/ },
+    { name: 'missing rootfs', edit: (c) => { c.root.path = 'nope'; }, expect: /nope/ },
+    { name: 'unknown capability', edit: (c) => { c.process.capabilities.bounding = ['CAP_NOPE']; }, expect: /CAP_NOPE/ },
+    { name: 'bad mount', edit: (c) => { c.mounts.push({ destination: '/x', type: 'nosuchfs', source: 'none' }); }, expect: /\/x/ },
+  ];
+  for (const k of cases) {
+    const bundle = makeBundle(k.edit);
+    if (k.breakFile) writeFileSync(join(bundle, 'config.json'), k.breakFile);
+    const id = uniqueId();
+    const logFile = join(bundle, 'log.json');
+    const r = tsrun(['--root', root, '--log', logFile, '--log-format', 'json', 'create', '--bundle', bundle, id]);
+    assert.equal(r.status, 1, `${k.name}: ${r.stderr}`);
+    assert.match(r.stderr, k.expect, k.name);
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${k.name}: one line on stderr: ${r.stderr}`);
+    const lines = readFileSync(logFile, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 1, `${k.name}: one log line`);
+    const entry = JSON.parse(lines[0]);
+    assert.equal(entry.level, 'error');
+    assert.match(entry.msg, k.expect);
+    assert.match(entry.time, /Z$/);
+    assertNothingLeft(root, id, bundle);
+    cleanup(root, id, bundle);
+  }
+  const r = tsrun(['--root', root, 'state', 'nope']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /level=error msg="container does not exist"/);
+  assert.equal(tsrun(['--root', root, 'kill', 'nope', 'KILL']).status, 1);
+  assert.equal(tsrun(['--root', root, 'create', 'bad/id']).status, 1);
+  rmSync(root, { recursive: true, force: true });
+});
+
+test('version, help and features', () => {
+  const v = tsrun(['--version']);
+  assert.equal(v.status, 0);
+  assert.match(v.stdout, /^tsrun version \S+\ncommit: \S+\nspec: 1\.2\.0\n$/);
+  assert.match(tsrun(['create', '--help']).stdout, /--pid-file/);
+  const f = JSON.parse(tsrun(['features']).stdout);
+  assert.ok(f.linux.namespaces.includes('time'));
+  assert.equal(f.linux.seccomp.enabled, false);
+});

@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseFlags, type FlagSpec } from '../../runtime/cli/args.js';
+import { parseSignal } from '../../runtime/signals.js';
+import { tabulate } from '../../runtime/cli/list.js';
+import { rfc3339Nano } from '../../runtime/container/status.js';
+
+const specs: FlagSpec[] = [
+  { name: 'bundle', short: 'b', type: 'string', usage: '' },
+  { name: 'detach', short: 'd', type: 'bool', usage: '' },
+  { name: 'preserve-fds', type: 'int', usage: '', default: '0' },
+  { name: 'env', short: 'e', type: 'list', usage: '' },
+];
+
+test('flags: separate and = forms, short names, booleans, stop at the first positional', () => {
+  const r = parseFlags(['--bundle', '/b', '-d', '--preserve-fds=2', '-e', 'A=1', '--env=B=2', 'id', '--not-a-flag'], specs, 'x');
+  assert.deepEqual(r.flags, { bundle: '/b', detach: true, 'preserve-fds': 2, env: ['A=1', 'B=2'] });
+  assert.deepEqual(r.rest, ['id', '--not-a-flag']);
+  assert.equal(parseFlags(['--detach=false', 'x'], specs, 'x').flags.detach, false);
+  assert.throws(() => parseFlags(['--bogus'], specs, 'x'), /flag provided but not defined: -bogus/);
+  assert.throws(() => parseFlags(['--bundle'], specs, 'x'), /flag needs an argument/);
+  assert.throws(() => parseFlags(['--preserve-fds', 'x'], specs, 'x'), /invalid value/);
+});
+
+test('signals: numbers, names with and without SIG, realtime; unknown refused', () => {
+  assert.equal(parseSignal('9'), 9);
+  assert.equal(parseSignal('KILL'), 9);
+  assert.equal(parseSignal('SIGKILL'), 9);
+  assert.equal(parseSignal('term'), 15);
+  assert.equal(parseSignal('RTMIN+2'), 36);
+  assert.throws(() => parseSignal('FOO'), /unknown signal "FOO"/);
+  assert.throws(() => parseSignal('0'), /unknown signal/);
+  assert.throws(() => parseSignal('65'), /unknown signal/);
+});
+
+test('list table matches Go tabwriter layout', () => {
+  const out = tabulate([['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ['c1', '6891', 'created', '/tmp/rb', '2026-11-22T11:14:02.405848605Z', 'root']]);
+  assert.equal(out,
+    'ID          PID         STATUS      BUNDLE      CREATED                          OWNER\n' +
+    'c1          6891        created     /tmp/rb     2026-11-22T11:14:02.405848605Z   root\n');
+});
+
+test('timestamps in RFC 3339 with trimmed nanoseconds', () => {
+  assert.equal(rfc3339Nano(new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 120))), '2026-01-02T03:04:05.12Z');
+  assert.equal(rfc3339Nano(new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 0))), '2026-01-02T03:04:05Z');
+});

@@ -1,0 +1,162 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compileInitPlan, type InitPlanInput } from '../../runtime/plan/compile.js';
+import { encodePlan } from '../../runtime/plan/encode.js';
+import { parseMountOptions, MS, MOUNT_ATTR } from '../../runtime/plan/mount-options.js';
+import { Tag, ChangeRoot, type PlanRecord } from '../../runtime/plan/records.js';
+import { cpuListMask } from '../../runtime/plan/process.js';
+import { resolveInRoot, containerHome } from '../../runtime/plan/rootfs-files.js';
+import { defaultSpec } from '../../runtime/spec/default-config.js';
+
+const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-plan-'));
+mkdirSync(join(rootfs, 'etc'));
+writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n');
+process.on('exit', () => rmSync(rootfs, { recursive: true, force: true }));
+
+function input(edit?: (spec: any) => void, extra: Partial<InitPlanInput> = {}): InitPlanInput {
+  const spec: any = defaultSpec({ rootless: false });
+  spec.process.terminal = false;
+  edit?.(spec);
+  return {
+    id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: ['/sys/fs/cgroup/memory/c1/cgroup.procs'],
+    cgroups: { version: 1, paths: { memory: '/sys/fs/cgroup/memory/c1', cpu: '/sys/fs/cgroup/cpu/c1' } },
+    noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false, ...extra,
+  };
+}
+
+const tags = (plan: PlanRecord[]) => plan.map((r) => r.tag);
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const find = (plan: PlanRecord[], tag: number): any[] => plan.filter((r) => r.tag === tag);
+
+test('default spec: namespaces cloned, cgroup joined, root pivoted, caps and rlimits compiled', () => {
+  const plan = compileInitPlan(input());
+  assert.equal(plan[0].tag, Tag.MODE);
+  const clone = find(plan, Tag.NS_CLONE)[0];
+  // pid, network, ipc, uts, mount
+  assert.equal(clone.flags, 0x20000000 | 0x40000000 | 0x08000000 | 0x04000000 | 0x00020000);
+  assert.deepEqual(find(plan, Tag.CGROUP_PROCS).map((r) => r.path), ['/sys/fs/cgroup/memory/c1/cgroup.procs']);
+  assert.equal(find(plan, Tag.CHANGE_ROOT)[0].how, ChangeRoot.PivotRoot);
+  const caps = find(plan, Tag.CAPS)[0];
+  // runc's default: CAP_AUDIT_WRITE(29), CAP_KILL(5), CAP_NET_BIND_SERVICE(10)
+  assert.equal(caps.bounding, (1n << 29n) | (1n << 5n) | (1n << 10n));
+  assert.equal(caps.ambient, caps.bounding);
+  const nofile = find(plan, Tag.RLIMIT)[0];
+  assert.deepEqual([nofile.resource, nofile.soft, nofile.hard], [7, 1024n, 1024n]);
+  assert.deepEqual(find(plan, Tag.ENV).map((r) => r.value).filter((v) => v.startsWith('HOME=')), ['HOME=/root']);
+  assert.deepEqual(find(plan, Tag.ARG).map((r) => r.value), ['sh']);
+  assert.ok(find(plan, Tag.MASK_PATH).some((r) => r.path === '/proc/kcore'));
+  assert.ok(find(plan, Tag.READONLY_PATH).some((r) => r.path === '/proc/sys'));
+  assert.equal(find(plan, Tag.ROOT_READONLY).length, 1);
+  assert.equal(find(plan, Tag.SESSION_KEYRING)[0].name, 'c1');
+  // Every mount comes before the root change; masking after it.
+  const order = tags(plan);
+  assert.ok(order.lastIndexOf(Tag.MOUNT) < order.indexOf(Tag.CHANGE_ROOT));
+  assert.ok(order.indexOf(Tag.MASK_PATH) > order.indexOf(Tag.CHANGE_ROOT));
+  assert.ok(encodePlan(plan).subarray(0, 8).equals(Buffer.from('TSRNPLAN')));
+});
+
+test('cgroup v1 mount becomes a tmpfs with one bind per hierarchy, read-only last', () => {
+  const plan = compileInitPlan(input());
+  const mounts = find(plan, Tag.MOUNT).filter((m) => m.target.startsWith('/sys/fs/cgroup'));
+  assert.equal(mounts[0].fstype, 'tmpfs');
+  assert.equal(mounts[0].flags & MS.RDONLY, 0n);
+  assert.deepEqual(mounts.slice(1, 3).map((m) => [m.source, m.target]), [
+    ['/sys/fs/cgroup/memory/c1', '/sys/fs/cgroup/memory'], ['/sys/fs/cgroup/cpu/c1', '/sys/fs/cgroup/cpu'],
+  ]);
+  const last = mounts[mounts.length - 1];
+  assert.ok(last.flags & MS.REMOUNT && last.flags & MS.RDONLY);
+});
+
+test('cgroup v2 mount in a cgroup namespace is a fresh cgroup2 mount', () => {
+  const plan = compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'cgroup' }); }, { cgroups: { version: 2, paths: { '': '/sys/fs/cgroup/c1' } } }));
+  const m = find(plan, Tag.MOUNT).filter((r) => r.target === '/sys/fs/cgroup');
+  assert.deepEqual(m.map((r) => r.fstype), ['cgroup2']);
+  assert.equal(find(plan, Tag.NS_UNSHARE)[0].flags, 0x02000000);
+});
+
+test('user namespace: maps written by the executor, devices bound instead of made', () => {
+  const plan = compileInitPlan(input((s) => {
+    s.linux.namespaces.push({ type: 'user' });
+    s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  }));
+  assert.equal(find(plan, Tag.UID_MAP)[0].content, '0 100000 65536\n');
+  assert.equal(find(plan, Tag.MKNOD).length, 0);
+  assert.ok(find(plan, Tag.BIND_DEVICE).some((d) => d.path === '/dev/null'));
+  // sysfs can't be mounted without owning the network namespace... but here netns is new, so it is a real sysfs
+  assert.ok(find(plan, Tag.MOUNT).some((m) => m.fstype === 'sysfs'));
+});
+
+test('joined namespaces come first, user before mount', () => {
+  const plan = compileInitPlan(input((s) => {
+    s.linux.namespaces = [{ type: 'mount', path: '/proc/1/ns/mnt' }, { type: 'user', path: '/proc/1/ns/user' }, { type: 'pid' }];
+    delete s.hostname;
+  }));
+  assert.deepEqual(find(plan, Tag.NS_JOIN).map((j) => j.path), ['/proc/1/ns/user', '/proc/1/ns/mnt']);
+});
+
+test('invalid combinations are refused with a clear error', () => {
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces = s.linux.namespaces.filter((n: any) => n.type !== 'uts'); s.hostname = 'x'; })), /unable to set hostname without a private UTS namespace/);
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'user' }); })), /no user mapping found/);
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.uidMappings = [{ containerID: 0, hostID: 1, size: 1 }]; })), /user namespaces not enabled/);
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.sysctl = { 'net.ipv4.ip_forward': '1' }; s.linux.namespaces = s.linux.namespaces.filter((n: any) => n.type !== 'network'); })), /not allowed in host network namespace/);
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.sysctl = { 'vm.swappiness': '1' }; })), /not in a separate kernel namespace/);
+  assert.throws(() => compileInitPlan(input((s) => { s.process.capabilities.bounding.push('CAP_BOGUS'); })), /unknown capability "CAP_BOGUS"/);
+  assert.throws(() => compileInitPlan(input((s) => { s.process.rlimits.push({ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }); })), /unknown rlimit type "RLIMIT_BOGUS"/);
+  assert.throws(() => compileInitPlan(input((s) => { s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 10, hard: 5 }]; })), /soft limit/);
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' }; })), /seccomp/);
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'pid' }); })), /duplicate namespace/);
+});
+
+test('no-pivot and no-new-keyring', () => {
+  const plan = compileInitPlan(input(undefined, { noPivot: true, noNewKeyring: true }));
+  assert.equal(find(plan, Tag.CHANGE_ROOT)[0].how, ChangeRoot.MoveAndChroot);
+  assert.equal(find(plan, Tag.SESSION_KEYRING).length, 0);
+});
+
+test('bind mounts: host source resolved against the bundle, read-only binds remounted', () => {
+  const bundle = mkdtempSync(join(tmpdir(), 'tsrun-plan-bundle-'));
+  writeFileSync(join(bundle, 'file'), 'x');
+  try {
+    const plan = compileInitPlan(input((s) => {
+      s.mounts.push({ destination: '/data', type: 'bind', source: 'file', options: ['rbind', 'ro', 'rprivate'] });
+    }, { bundle }));
+    const m = find(plan, Tag.MOUNT).find((r) => r.target === '/data')!;
+    assert.equal(m.source, join(bundle, 'file'));
+    assert.equal(m.create, 2);
+    assert.equal(m.options & 1, 1);
+    assert.equal(m.options & 2, 2);
+    assert.equal(m.propagation, MS.PRIVATE | MS.REC);
+    assert.throws(() => compileInitPlan(input((s) => { s.mounts.push({ destination: '/x', type: 'bind', source: '/nonexistent-tsrun', options: ['bind'] }); })), /no such file or directory/);
+  } finally {
+    rmSync(bundle, { recursive: true, force: true });
+  }
+});
+
+test('mount options: flags, clears, propagation, recursive attributes, data', () => {
+  const p = parseMountOptions(['nosuid', 'noexec', 'nodev', 'ro', 'rw', 'rshared', 'rro', 'rnoatime', 'mode=755', 'size=65536k']);
+  assert.equal(p.flags, MS.NOSUID | MS.NOEXEC | MS.NODEV);
+  assert.deepEqual(p.propagation, [MS.SHARED | MS.REC]);
+  assert.equal(p.attrSet, MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOATIME);
+  assert.equal(p.attrClear, MOUNT_ATTR.ATIME_MASK);
+  assert.deepEqual(p.data, ['mode=755', 'size=65536k']);
+});
+
+test('cpu lists become affinity masks', () => {
+  const m = cpuListMask('0-2,9');
+  assert.equal(m[0], 0b111);
+  assert.equal(m[1], 0b10);
+  assert.throws(() => cpuListMask('3-1'), /invalid CPU range/);
+});
+
+test('paths in the rootfs never resolve outside it', () => {
+  symlinkSync('/etc', join(rootfs, 'escape'));
+  symlinkSync('../../../../etc/passwd', join(rootfs, 'etc/dotdot'));
+  assert.equal(resolveInRoot(rootfs, '/escape/passwd'), join(rootfs, 'etc/passwd'));
+  assert.equal(resolveInRoot(rootfs, '/etc/dotdot'), join(rootfs, 'etc/passwd'));
+  assert.equal(containerHome(rootfs, 1000), '/home/alice');
+  assert.equal(containerHome(rootfs, 4242), '/');
+});
