@@ -1,7 +1,7 @@
 // bench/lifecycle: tsrun against runc on the same busybox bundle, in one run.
 // Prints per-operation medians and the ratio tsrun/runc; ratios, not absolute times, are the result.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -24,11 +24,15 @@ const runtimes = {
   runc: { bin: 'runc', root: join(work, 'runc-root') },
 };
 
+// stderr goes to a file: a created container holds the runtime's stdio open until it exits.
+const errFile = join(work, 'stderr');
 function timed(bin, args) {
+  const errFd = openSync(errFile, 'w');
   const t0 = process.hrtime.bigint();
-  const res = spawnSync(bin, args, { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const res = spawnSync(bin, args, { env, stdio: ['ignore', 'ignore', errFd] });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (res.status !== 0) throw new Error(`${bin} ${args.join(' ')}: exit ${res.status}: ${res.stderr}`);
+  closeSync(errFd);
+  if (res.status !== 0) throw new Error(`${bin} ${args.join(' ')}: exit ${res.status}: ${readFileSync(errFile, 'utf8')}`);
   return ms;
 }
 

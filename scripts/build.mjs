@@ -40,10 +40,11 @@ const shebang = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}`;
 if (!only || only === 'cli') {
   mkdirSync(join(root, 'bin'), { recursive: true });
   writeFileSync(join(root, 'bin/package.json'), '{ "type": "commonjs" }\n');
-  await build({ ...common, entryPoints: [join(root, 'runtime/cli/main.ts')], outfile: join(root, 'bin/tsrun'), banner: { js: shebang } });
+  // Minified: V8 parses a third of the bytes, which saves ~5 ms on every command.
+  await build({ ...common, minify: true, entryPoints: [join(root, 'runtime/cli/tsrun.ts')], outfile: join(root, 'bin/tsrun'), banner: { js: shebang } });
   chmodSync(join(root, 'bin/tsrun'), 0o755);
   if (existsSync(join(root, 'shim/main.ts'))) {
-    await build({ ...common, entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/containerd-shim-tsrun-v2'), banner: { js: shebang } });
+    await build({ ...common, minify: true, entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/containerd-shim-tsrun-v2'), banner: { js: shebang } });
     chmodSync(join(root, 'bin/containerd-shim-tsrun-v2'), 0o755);
   }
 }

@@ -178,9 +178,11 @@ export class CgroupFs {
   }
 }
 
-const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+// Made on first use: a startup snapshot cannot hold a SharedArrayBuffer.
+let sleepCell: Int32Array | undefined;
 /** A short synchronous sleep (freezer polling); the CLI is synchronous there anyway. */
 export function sleepSync(ms: number): void {
+  sleepCell ??= new Int32Array(new SharedArrayBuffer(4));
   Atomics.wait(sleepCell, 0, 0, ms);
 }
 

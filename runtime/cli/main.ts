@@ -79,9 +79,13 @@ function errorText(command: string, err: unknown): string {
   return message;
 }
 
-main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
-}, (err) => {
-  process.stderr.write(`tsrun: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exitCode = 1;
-});
+// Exit at once: waiting for Node to wind down its event loop and heap costs ~10 ms per command.
+// stdout and stderr are synchronous for files, pipes and terminals on Linux, so nothing is lost.
+export function runCli(argv: string[]): void {
+  main(argv).then((code) => {
+    process.exit(code);
+  }, (err) => {
+    process.stderr.write(`tsrun: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync, existsSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
@@ -39,13 +39,15 @@ export function execFifoPath(root: string, id: string): string {
   return join(root, id, 'exec.fifo');
 }
 
-/** Writes a file so that readers see either the old or the new content, even across a crash. */
+/**
+ * Writes a file so that readers, and a tsrun killed halfway, see either the old or the new
+ * content. No fsync: the state lives on a tmpfs (/run) that a machine crash empties anyway.
+ */
 export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', mode);
   try {
     writeSync(fd, data);
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
