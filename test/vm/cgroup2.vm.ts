@@ -1,0 +1,63 @@
+// Runs inside ../shared/vm/run-in-cgroup2-vm (pure cgroup v2): real containers, limits read
+// back from the v2 files, nothing left behind. Started by test/integration/cgroup2-vm.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, cgroupDirsNamed } from '../helpers/harness.js';
+
+test('pure cgroup v2: limits in the unified files, cgroup namespace view, removal on delete', () => {
+  assert.match(readFileSync('/proc/self/mountinfo', 'utf8'), / \/sys\/fs\/cgroup .* - cgroup2 /, 'running on cgroup v2');
+  const root = makeRoot();
+  const id = uniqueId('tsrun-v2');
+  const bundle = makeBundle((c) => {
+    c.process.args = ['sh', '-c', 'cat /proc/self/cgroup; ls /sys/fs/cgroup/memory.max; cat /sys/fs/cgroup/pids.max; sleep 1000'];
+    c.linux.namespaces.push({ type: 'cgroup' });
+    c.linux.cgroupsPath = `/tsrun-tests/${id}`;
+    c.linux.resources = { memory: { limit: 32 * 1024 * 1024, swap: 64 * 1024 * 1024 }, pids: { limit: 17 }, cpu: { shares: 1024, quota: 20000, period: 100000 } };
+  });
+  const out = join(bundle, 'out');
+  try {
+    let r = tsrun(['--root', root, 'create', '--bundle', bundle, id]);
+    assert.equal(r.status, 0, r.stderr);
+    r = tsrun(['--root', root, 'start', id]);
+    assert.equal(r.status, 0, r.stderr);
+    const dir = `/sys/fs/cgroup/tsrun-tests/${id}`;
+    assert.deepEqual(cgroupDirsNamed(id), [dir]);
+    assert.equal(readFileSync(join(dir, 'memory.max'), 'utf8').trim(), String(32 * 1024 * 1024));
+    assert.equal(readFileSync(join(dir, 'memory.swap.max'), 'utf8').trim(), String(32 * 1024 * 1024));
+    assert.equal(readFileSync(join(dir, 'pids.max'), 'utf8').trim(), '17');
+    assert.equal(readFileSync(join(dir, 'cpu.max'), 'utf8').trim(), '20000 100000');
+    assert.equal(readFileSync(join(dir, 'cpu.weight'), 'utf8').trim(), '39');
+    const pid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
+    assert.ok(readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').includes(String(pid)));
+    assert.equal(readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim(), `0::/tsrun-tests/${id}`);
+    r = tsrun(['--root', root, 'delete', '--force', id]);
+    assert.equal(r.status, 0, r.stderr);
+    assertNothingLeft(root, id, bundle);
+    assert.equal(existsSync(dir), false);
+    assert.equal(existsSync('/sys/fs/cgroup/tsrun-tests'), false, 'the parent tsrun made is removed too');
+  } finally {
+    cleanup(root, id, bundle);
+    rmSync(root, { recursive: true, force: true });
+    void out;
+  }
+});
+
+test('pure cgroup v2: a container sees its own cgroup as the root of a cgroup2 mount', () => {
+  const root = makeRoot();
+  const id = uniqueId('tsrun-v2');
+  const bundle = makeBundle((c) => {
+    c.process.args = ['sh', '-c', 'cat /proc/self/cgroup; grep -c . /sys/fs/cgroup/cgroup.procs'];
+    c.linux.namespaces.push({ type: 'cgroup' });
+  });
+  try {
+    const r = tsrun(['--root', root, 'run', '--bundle', bundle, id]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['0::/', '1']);
+    assertNothingLeft(root, id, bundle);
+  } finally {
+    cleanup(root, id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
