@@ -1,6 +1,7 @@
 import { CAPABILITY_NUMBERS } from '../spec/tables.js';
 import { knownMountOptions } from '../plan/mount-options.js';
 import { CLONE_NEW } from '../plan/namespaces.js';
+import { lsmEnabled } from '../plan/process.js';
 import type { Command } from './command.js';
 
 declare const TSRUN_VERSION: string;
@@ -18,8 +19,8 @@ export function featuresDocument(): Record<string, unknown> {
       capabilities: Object.entries(CAPABILITY_NUMBERS).sort((a, b) => a[1] - b[1]).map(([name]) => name),
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
       seccomp: { enabled: false },
-      apparmor: { enabled: false },
-      selinux: { enabled: false },
+      apparmor: { enabled: lsmEnabled('apparmor') },
+      selinux: { enabled: lsmEnabled('selinux') },
     },
     annotations: {
       'org.opencontainers.tsrun.version': TSRUN_VERSION,

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
@@ -33,6 +34,15 @@ const SCHED_FLAGS: Record<string, bigint> = {
 };
 const IOPRIO_CLASSES: Record<string, number> = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 };
 const PERSONALITY_DOMAINS: Record<string, bigint> = { LINUX: 0x0000n, LINUX32: 0x0008n };
+
+export function lsmEnabled(lsm: 'apparmor' | 'selinux'): boolean {
+  try {
+    if (lsm === 'apparmor') return readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').startsWith('Y');
+    return existsSync('/sys/fs/selinux/enforce');
+  } catch {
+    return false;
+  }
+}
 
 /** "0-3,7" -> a cpu_set_t-sized byte mask. */
 export function cpuListMask(list: string): Buffer {
@@ -108,8 +118,16 @@ export function planProcess(spec: Spec, process: Process, opts: { preserveFds: n
   });
   if (process.noNewPrivileges) out.push({ tag: Tag.NO_NEW_PRIVS });
   if (process.execCPUAffinity?.final) out.push({ tag: Tag.CPU_AFFINITY, mask: cpuListMask(process.execCPUAffinity.final) });
-  if (process.apparmorProfile) out.push({ tag: Tag.LSM_LABEL, kind: 0, label: process.apparmorProfile });
-  if (process.selinuxLabel) out.push({ tag: Tag.LSM_LABEL, kind: 1, label: process.selinuxLabel });
+  // The labels are written right before exec, after the caller was told the container is
+  // ready: refuse them here when the LSM is missing, as runc does at create time.
+  if (process.apparmorProfile) {
+    if (!lsmEnabled('apparmor')) throw new TsrunError(`unable to apply apparmor profile ${process.apparmorProfile}: apparmor is not enabled on this host`);
+    out.push({ tag: Tag.LSM_LABEL, kind: 0, label: process.apparmorProfile });
+  }
+  if (process.selinuxLabel) {
+    if (!lsmEnabled('selinux')) throw new TsrunError('selinux label is specified in config, but selinux is disabled or not supported');
+    out.push({ tag: Tag.LSM_LABEL, kind: 1, label: process.selinuxLabel });
+  }
 
   out.push({ tag: Tag.CWD, path: posix.resolve('/', process.cwd || '/') });
   const env = [...(process.env ?? [])];
