@@ -29,12 +29,15 @@ enum plan_tag {
 	T_CGROUP_PROCS = 15,
 	T_EXEC_FIFO = 16,
 	T_NS_UNSHARE = 17,
+	T_IDMAP_USERNS = 18,
+	T_IDMAP_USERNS_PATH = 19,
 	T_ROOTFS = 20,
 	T_MOUNT = 21,
 	T_SYMLINK = 22,
 	T_MKNOD = 23,
 	T_BIND_DEVICE = 24,
 	T_MKDIR = 25,
+	T_MOUNT_IDMAP = 26,
 	T_CHANGE_ROOT = 30,
 	T_ROOT_READONLY = 31,
 	T_MASK_PATH = 32,
@@ -82,6 +85,10 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 #define MOUNT_OPT_RECURSIVE_ATTR 4u
 #define MOUNT_OPT_SRC_IN_ROOT 8u
 #define MOUNT_OPT_ALL 15u
+
+#define MOUNT_IDMAP_RECURSIVE 1u
+#define MAX_IDMAP_USERNS 64
+#define MAX_IDMAP_MOUNTS 256
 
 #define CREATE_NONE 0u
 #define CREATE_DIR 1u
@@ -138,6 +145,10 @@ struct rec {
 		struct { char *host, *path; } bind_dev;
 		struct { char *path; uint32_t mode; } mkdir;
 		struct { char *key, *value; } sysctl;
+		struct { char *uid_map, *gid_map; } idmap_userns;
+		/* tree_fd: the detached, id-mapped copy of the next MOUNT's source,
+		 * made by E before the clone (-1 until then); C moves it into place. */
+		struct { uint32_t userns, flags; int tree_fd; } idmap_mount;
 		struct { uint32_t resource; uint64_t soft, hard; } rlimit;
 		struct r_sched sched;
 		struct { uint32_t class, level; } ioprio;
@@ -159,6 +170,7 @@ struct plan {
 	uint32_t clone_flags; /* NS_CLONE, 0 if absent */
 	uint32_t unshare_flags; /* NS_UNSHARE */
 	uint32_t joined_flags; /* union of NS_JOIN flags */
+	size_t nidmap_userns; /* IDMAP_USERNS + IDMAP_USERNS_PATH records */
 	const struct rec *timens, *uid_map, *gid_map, *exec_fifo, *rootfs;
 	const struct rec *oom, *personality, *sched, *ioprio, *affinity, *nnp;
 	const struct rec *user, *caps, *keyring, *cwd, *preserve_fds, *seccomp;
@@ -225,10 +237,15 @@ struct e_state {
 	int cgroup_fds[64];
 	size_t ncgroups;
 	int fifo_fd;
+	int idmap_userns_fds[MAX_IDMAP_USERNS]; /* by IDMAP_USERNS(_PATH) index */
+	size_t nidmap;
 };
 
 int e_prepare(const struct plan *p, struct e_state *st);
+/* Joins the NS_JOIN namespaces and makes the id-mapped trees of the
+ * MOUNT_IDMAP records in between (stored in their records). */
 int e_join_namespaces(const struct plan *p, struct e_state *st);
+void e_close_idmap_trees(const struct plan *p);
 int e_write_id_maps(const struct plan *p, struct e_state *st, pid_t child);
 int e_join_cgroups(struct e_state *st, pid_t child);
 void e_close_all(struct e_state *st);
@@ -244,7 +261,9 @@ struct c_root {
 };
 
 int c_prepare_rootfs(const struct rec *r, struct c_root *root);
-int c_mount(const struct r_mount *m, struct c_root *root);
+/* tree_fd: a detached tree from MOUNT_IDMAP to move onto the target instead
+ * of binding the source, or -1; it is closed either way. */
+int c_mount(const struct r_mount *m, struct c_root *root, int tree_fd);
 int c_symlink(const struct rec *r, struct c_root *root);
 int c_mkdir(const struct rec *r, struct c_root *root);
 int c_change_root(uint32_t how, struct c_root *root);
@@ -302,6 +321,13 @@ __attribute__((noreturn)) void run_init(const struct plan *p, int release_fd, in
 #endif
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
 #endif
 struct tsrun_mount_attr {
 	uint64_t attr_set, attr_clr, propagation, userns_fd;

@@ -38,6 +38,7 @@ static void hook_barrier(uint32_t point)
 static void setup_rootfs(const struct plan *p)
 {
 	struct c_root root = { .fd = -1 };
+	int idmap_tree = -1; /* from the MOUNT_IDMAP just before */
 
 	for (size_t i = 0; i < p->nrecs; i++) {
 		const struct rec *r = &p->recs[i];
@@ -46,8 +47,12 @@ static void setup_rootfs(const struct plan *p)
 		case T_ROOTFS:
 			rc = c_prepare_rootfs(r, &root);
 			break;
+		case T_MOUNT_IDMAP:
+			idmap_tree = r->u.idmap_mount.tree_fd;
+			break;
 		case T_MOUNT:
-			rc = c_mount(&r->u.mount, &root);
+			rc = c_mount(&r->u.mount, &root, idmap_tree);
+			idmap_tree = -1;
 			break;
 		case T_SYMLINK:
 			rc = c_symlink(r, &root);

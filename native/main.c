@@ -118,6 +118,7 @@ int main(int argc, char **argv)
 	}
 	close(rel[0]);
 	close_quiet(st.fifo_fd);
+	e_close_idmap_trees(&plan);
 
 	if (e_write_id_maps(&plan, &st, (pid_t)pid) < 0 || e_join_cgroups(&st, (pid_t)pid) < 0)
 		abort_child((pid_t)pid);

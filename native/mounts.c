@@ -264,11 +264,32 @@ static int open_target(struct c_root *root, const char *path, uint32_t create)
 
 /* Makes the mount a MOUNT record asks for, returning 0; the follow-up steps
  * (remount, propagation, attributes) are the caller's. */
-static int mount_new(const struct r_mount *m, struct c_root *root, int bind)
+static int mount_new(const struct r_mount *m, struct c_root *root, int bind, int tree_fd)
 {
 	char src[64], dst[64];
 	int srcfd = -1, tfd, rc;
 
+	if (tree_fd >= 0) {
+		/* E made the id-mapped copy of the source; it only has to be
+		 * attached, onto the target resolved beneath the root. */
+		tfd = open_target(root, m->target, m->create);
+		if (tfd < 0) {
+			int e = errno;
+			close(tree_fd);
+			return fail_errno(e, "mount %s to %s", m->source, m->target);
+		}
+		rc = (int)syscall(SYS_move_mount, tree_fd, "", tfd, "",
+				  MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+		if (rc < 0) {
+			int e = errno;
+			close(tree_fd);
+			close(tfd);
+			return fail_errno(e, "mount %s to %s", m->source, m->target);
+		}
+		close(tree_fd);
+		close(tfd);
+		return 0;
+	}
 	if (bind) {
 		if (m->options & MOUNT_OPT_SRC_IN_ROOT)
 			srcfd = open_in_root(root->fd, m->source, O_PATH);
@@ -300,7 +321,7 @@ static int mount_new(const struct r_mount *m, struct c_root *root, int bind)
 	return 0;
 }
 
-int c_mount(const struct r_mount *m, struct c_root *root)
+int c_mount(const struct r_mount *m, struct c_root *root, int tree_fd)
 {
 	char dst[64];
 	int bind = (m->options & MOUNT_OPT_BIND) != 0;
@@ -310,7 +331,7 @@ int c_mount(const struct r_mount *m, struct c_root *root)
 	int remount = (m->options & MOUNT_OPT_REMOUNT) || (modify && (m->flags & MS_REMOUNT));
 	int nfd;
 
-	if (!modify && mount_new(m, root, bind) < 0)
+	if (!modify && mount_new(m, root, bind, tree_fd) < 0)
 		return -1;
 	if (!remount && !m->propagation && !m->attr_set && !m->attr_clr)
 		return 0;

@@ -7,10 +7,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <linux/nsfs.h>
 
 #include "executor.h"
 
@@ -32,6 +38,159 @@ const char *ns_name(uint32_t flag)
 	default: return "unknown";
 	}
 }
+
+/* ---- user namespaces for id-mapped mounts -------------------------------- */
+
+/* An id-mapped mount takes its mapping from a user namespace. A namespace
+ * with given maps needs a process to exist in: a helper child is cloned into
+ * a new one, E writes its maps (E is root in the parent namespace, so
+ * setgroups can stay "allow"), keeps an fd of the namespace and lets the
+ * helper exit. The helper blocks on a pipe, so it also exits if E dies. */
+static int make_mapped_userns(const struct rec *r, struct e_state *st)
+{
+	char path[64];
+	int pp[2], fd = -1, e = 0, status;
+	const char *step = "clone";
+	long pid;
+	char b;
+
+	if (pipe2(pp, O_CLOEXEC) < 0)
+		return fail_errno(errno, "create user namespace for id-mapped mounts: pipe");
+	pid = syscall(SYS_clone, (unsigned long)CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+	if (pid == 0) {
+		close(pp[1]);
+		while (read(pp[0], &b, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(pp[0]);
+	if (pid < 0) {
+		close(pp[1]);
+		return fail_errno(errno, "create user namespace for id-mapped mounts: clone");
+	}
+	snprintf(path, sizeof path, "%ld/uid_map", pid);
+	if (write_file_at(st->procfd, path, r->u.idmap_userns.uid_map,
+			  strlen(r->u.idmap_userns.uid_map)) < 0) {
+		e = errno;
+		step = "write uid_map";
+	}
+	snprintf(path, sizeof path, "%ld/gid_map", pid);
+	if (!e && write_file_at(st->procfd, path, r->u.idmap_userns.gid_map,
+				strlen(r->u.idmap_userns.gid_map)) < 0) {
+		e = errno;
+		step = "write gid_map";
+	}
+	snprintf(path, sizeof path, "%ld/ns/user", pid);
+	if (!e && (fd = openat(st->procfd, path, O_RDONLY | O_CLOEXEC)) < 0) {
+		e = errno;
+		step = "open ns/user";
+	}
+	close(pp[1]);
+	if (e)
+		kill((pid_t)pid, SIGKILL);
+	while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (e)
+		return fail_errno(e, "create user namespace for id-mapped mounts: %s", step);
+	st->idmap_userns_fds[st->nidmap++] = fd;
+	return 0;
+}
+
+static int open_userns(const char *path, struct e_state *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), type;
+	if (fd < 0)
+		return fail_errno(errno, "open user namespace %s", path);
+	type = ioctl(fd, NS_GET_NSTYPE);
+	if (type != CLONE_NEWUSER) {
+		close(fd);
+		return fail("open user namespace %s: not a user namespace", path);
+	}
+	st->idmap_userns_fds[st->nidmap++] = fd;
+	return 0;
+}
+
+/* Propagation the detached copy gets: what a bind made in C's namespace
+ * would have. An open_tree clone of a shared mount is a peer of it, and
+ * anything mounted beneath it in the container would reach the host. */
+static uint64_t tree_propagation(const struct plan *p)
+{
+	uint64_t root = p->rootfs ? p->rootfs->u.rootfs.propagation : 0;
+	if (root & MS_SHARED)
+		return 0;
+	if (root & (MS_PRIVATE | MS_UNBINDABLE))
+		return MS_PRIVATE;
+	return MS_SLAVE;
+}
+
+/* The id-mapped copy of one MOUNT's source, made while E is still root in
+ * the initial user namespace: MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN over the
+ * filesystem's user namespace (the host's, for ext4 and the like), which C
+ * does not have inside a user namespace of its own. C only moves the tree
+ * into place, which its own namespace allows. */
+static int make_idmap_tree(const struct plan *p, struct rec *r, const struct r_mount *m,
+			   struct e_state *st)
+{
+	struct tsrun_mount_attr a;
+	int recursive = (m->flags & MS_REC) != 0, fd;
+	uint64_t prop = tree_propagation(p);
+
+	fd = (int)syscall(SYS_open_tree, AT_FDCWD, m->source,
+			  OPEN_TREE_CLONE | O_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+	if (fd < 0)
+		return fail_errno(errno, "open_tree(OPEN_TREE_CLONE) %s", m->source);
+	if (prop) {
+		memset(&a, 0, sizeof a);
+		a.propagation = prop;
+		if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &a,
+			    sizeof a) < 0) {
+			int e = errno;
+			close(fd);
+			return fail_errno(e, "set propagation of id-mapped mount %s", m->source);
+		}
+	}
+	memset(&a, 0, sizeof a);
+	a.attr_set = MOUNT_ATTR_IDMAP;
+	a.userns_fd = (uint64_t)st->idmap_userns_fds[r->u.idmap_mount.userns];
+	if (syscall(SYS_mount_setattr, fd, "",
+		    AT_EMPTY_PATH | ((r->u.idmap_mount.flags & MOUNT_IDMAP_RECURSIVE) ? AT_RECURSIVE : 0),
+		    &a, sizeof a) < 0) {
+		int e = errno;
+		close(fd);
+		/* runc's wording, the hint after the error. */
+		return fail("failed to set MOUNT_ATTR_IDMAP on %s: %s%s", m->source, errno_text(e),
+			    e == EINVAL ? " (maybe the filesystem used doesn't support idmap mounts on this kernel?)" : "");
+	}
+	r->u.idmap_mount.tree_fd = fd;
+	return 0;
+}
+
+static int make_idmap_trees(const struct plan *p, struct e_state *st)
+{
+	for (size_t i = 0; i + 1 < p->nrecs; i++) {
+		struct rec *r = &p->recs[i];
+		if (r->tag == T_MOUNT_IDMAP && make_idmap_tree(p, r, &p->recs[i + 1].u.mount, st) < 0)
+			return -1;
+	}
+	/* The trees hold on to their mappings; C never gets these fds. */
+	for (size_t k = 0; k < st->nidmap; k++)
+		close_quiet(st->idmap_userns_fds[k]);
+	st->nidmap = 0;
+	return 0;
+}
+
+void e_close_idmap_trees(const struct plan *p)
+{
+	for (size_t i = 0; i < p->nrecs; i++) {
+		struct rec *r = &p->recs[i];
+		if (r->tag == T_MOUNT_IDMAP && r->u.idmap_mount.tree_fd >= 0) {
+			close(r->u.idmap_mount.tree_fd);
+			r->u.idmap_mount.tree_fd = -1;
+		}
+	}
+}
+
+/* ---- namespaces and cgroups -------------------------------------------------- */
 
 int e_prepare(const struct plan *p, struct e_state *st)
 {
@@ -68,6 +227,16 @@ int e_prepare(const struct plan *p, struct e_state *st)
 		if (st->fifo_fd < 0)
 			return fail_errno(errno, "open exec fifo %s", path);
 	}
+
+	/* Before any setns: a helper cloned after joining a pid namespace would
+	 * land in the container's. */
+	for (size_t i = 0; i < p->nrecs; i++) {
+		const struct rec *r = &p->recs[i];
+		if (r->tag == T_IDMAP_USERNS && make_mapped_userns(r, st) < 0)
+			return -1;
+		if (r->tag == T_IDMAP_USERNS_PATH && open_userns(r->u.str, st) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -78,6 +247,10 @@ int e_prepare(const struct plan *p, struct e_state *st)
 int e_join_namespaces(const struct plan *p, struct e_state *st)
 {
 	for (int pass = 0; pass < 2; pass++) {
+		/* Id-mapped sources are resolved in the mount namespace C will copy
+		 * (a joined one included), by E still in the initial user namespace. */
+		if (pass == 1 && make_idmap_trees(p, st) < 0)
+			return -1;
 		for (size_t i = 0; i < st->nns; i++) {
 			int is_user = st->ns_flags[i] == CLONE_NEWUSER;
 			if (is_user != pass)
@@ -143,7 +316,9 @@ void e_close_all(struct e_state *st)
 		close_quiet(st->ns_fds[i]);
 	for (size_t i = 0; i < st->ncgroups; i++)
 		close_quiet(st->cgroup_fds[i]);
+	for (size_t k = 0; k < st->nidmap; k++)
+		close_quiet(st->idmap_userns_fds[k]);
 	close_quiet(st->procfd);
-	st->nns = st->ncgroups = 0;
+	st->nns = st->ncgroups = st->nidmap = 0;
 	st->procfd = -1;
 }

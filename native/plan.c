@@ -264,12 +264,15 @@ static const char *tag_name(uint16_t tag)
 	case T_CGROUP_PROCS: return "CGROUP_PROCS";
 	case T_EXEC_FIFO: return "EXEC_FIFO";
 	case T_NS_UNSHARE: return "NS_UNSHARE";
+	case T_IDMAP_USERNS: return "IDMAP_USERNS";
+	case T_IDMAP_USERNS_PATH: return "IDMAP_USERNS_PATH";
 	case T_ROOTFS: return "ROOTFS";
 	case T_MOUNT: return "MOUNT";
 	case T_SYMLINK: return "SYMLINK";
 	case T_MKNOD: return "MKNOD";
 	case T_BIND_DEVICE: return "BIND_DEVICE";
 	case T_MKDIR: return "MKDIR";
+	case T_MOUNT_IDMAP: return "MOUNT_IDMAP";
 	case T_CHANGE_ROOT: return "CHANGE_ROOT";
 	case T_ROOT_READONLY: return "ROOT_READONLY";
 	case T_MASK_PATH: return "MASK_PATH";
@@ -304,13 +307,14 @@ static int tag_stage(uint16_t tag)
 {
 	if (tag == T_MODE)
 		return 0;
-	if (tag >= T_NS_JOIN && tag <= T_EXEC_FIFO)
+	if ((tag >= T_NS_JOIN && tag <= T_EXEC_FIFO) || tag == T_IDMAP_USERNS ||
+	    tag == T_IDMAP_USERNS_PATH)
 		return 1;
 	if (tag == T_NS_UNSHARE)
 		return 2;
 	if (tag == T_ROOTFS)
 		return 3;
-	if ((tag >= T_MOUNT && tag <= T_MKDIR) || tag == T_HOOK_BARRIER)
+	if ((tag >= T_MOUNT && tag <= T_MOUNT_IDMAP) || tag == T_HOOK_BARRIER)
 		return 4;
 	if (tag == T_CHANGE_ROOT)
 		return 5;
@@ -358,8 +362,24 @@ static int decode_payload(struct rec *r, struct cur *c)
 	case T_ENV:
 	case T_ARG:
 		return g_str(c, "value", &r->u.str);
+	case T_IDMAP_USERNS:
+		if (g_str(c, "uid map", &r->u.idmap_userns.uid_map) < 0 ||
+		    g_str(c, "gid map", &r->u.idmap_userns.gid_map) < 0)
+			return -1;
+		if (!r->u.idmap_userns.uid_map[0] || !r->u.idmap_userns.gid_map[0])
+			return fail("invalid plan: IDMAP_USERNS: empty uid or gid map");
+		return 0;
+	case T_MOUNT_IDMAP:
+		r->u.idmap_mount.tree_fd = -1;
+		if (g_u32(c, "user namespace", &r->u.idmap_mount.userns) < 0 ||
+		    g_u32(c, "flags", &r->u.idmap_mount.flags) < 0)
+			return -1;
+		if (r->u.idmap_mount.flags & ~MOUNT_IDMAP_RECURSIVE)
+			return fail("invalid plan: MOUNT_IDMAP: unknown flags 0x%x", r->u.idmap_mount.flags);
+		return 0;
 	case T_CGROUP_PROCS:
 	case T_EXEC_FIFO:
+	case T_IDMAP_USERNS_PATH:
 		if (g_str(c, "path", &r->u.str) < 0)
 			return -1;
 		return check_host_path(n, "path", r->u.str);
@@ -590,7 +610,9 @@ static int once(const struct rec **slot, const struct rec *r, const char *name)
 int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 {
 	uint32_t off = 0;
-	size_t cap = 64, nmounts = 0, npaths = 0, nns = 0, ncgroups = 0;
+	size_t cap = 64, nmounts = 0, npaths = 0, nns = 0, ncgroups = 0, nidmap_mounts = 0;
+	uint64_t idmap_used = 0; /* bit k: some MOUNT_IDMAP uses user namespace k */
+	const struct rec *pending_idmap = NULL; /* MOUNT_IDMAP waiting for its MOUNT */
 	int stage = -1, seen_mode = 0, seen_change_root = 0, seen_barrier = 0;
 	int seen_unshare = 0, seen_ns_clone = 0;
 	uint32_t rlimits_seen = 0;
@@ -656,6 +678,18 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 		stage = st;
 		p->nrecs++;
 
+		/* A MOUNT_IDMAP only qualifies the MOUNT right after it, which must
+		 * bind a host path: E makes the id-mapped copy of that path. */
+		if (pending_idmap) {
+			if (tag != T_MOUNT)
+				return fail("invalid plan: MOUNT_IDMAP followed by %s, not MOUNT", name);
+			if (!(r->u.mount.options & MOUNT_OPT_BIND) ||
+			    (r->u.mount.options & MOUNT_OPT_SRC_IN_ROOT))
+				return fail("invalid plan: MOUNT_IDMAP before MOUNT %s, which is not a bind of a host path",
+					    r->u.mount.target);
+			pending_idmap = NULL;
+		}
+
 		switch (tag) {
 		case T_MODE:
 			if (seen_mode)
@@ -702,6 +736,22 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 		case T_EXEC_FIFO:
 			if (once(&p->exec_fifo, r, name) < 0)
 				return -1;
+			break;
+		case T_IDMAP_USERNS:
+		case T_IDMAP_USERNS_PATH:
+			if (p->nidmap_userns == MAX_IDMAP_USERNS)
+				return fail("invalid plan: more than %d IDMAP_USERNS records", MAX_IDMAP_USERNS);
+			p->nidmap_userns++;
+			break;
+		case T_MOUNT_IDMAP:
+			/* Group 1 is complete by now, so the count is final. */
+			if (r->u.idmap_mount.userns >= p->nidmap_userns)
+				return fail("invalid plan: MOUNT_IDMAP: user namespace %u of %zu",
+					    r->u.idmap_mount.userns, p->nidmap_userns);
+			if (++nidmap_mounts > MAX_IDMAP_MOUNTS)
+				return fail("invalid plan: more than %d MOUNT_IDMAP records", MAX_IDMAP_MOUNTS);
+			idmap_used |= 1ull << r->u.idmap_mount.userns;
+			pending_idmap = r;
 			break;
 		case T_ROOTFS:
 			if (once(&p->rootfs, r, name) < 0)
@@ -816,6 +866,8 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 
 	if (!seen_mode)
 		return fail("invalid plan: no MODE record");
+	if (pending_idmap)
+		return fail("invalid plan: MOUNT_IDMAP is the last record");
 	if (!p->argc)
 		return fail("invalid plan: no ARG record");
 	if (p->clone_flags & p->joined_flags)
@@ -838,7 +890,8 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 			int st = tag_stage(p->recs[i].tag);
 			uint16_t t = p->recs[i].tag;
 			if ((st >= 3 && st <= 6) || t == T_NS_CLONE || t == T_TIMENS_OFFSETS ||
-			    t == T_UID_MAP || t == T_GID_MAP)
+			    t == T_UID_MAP || t == T_GID_MAP || t == T_IDMAP_USERNS ||
+			    t == T_IDMAP_USERNS_PATH)
 				return fail("invalid plan: %s not allowed in exec mode", tag_name(t));
 		}
 	} else {
@@ -855,8 +908,8 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 			 * mount table. */
 			for (size_t i = 0; i < p->nrecs; i++) {
 				uint16_t t = p->recs[i].tag;
-				if (t == T_MOUNT || t == T_BIND_DEVICE || t == T_ROOT_READONLY ||
-				    t == T_MASK_PATH || t == T_READONLY_PATH)
+				if (t == T_MOUNT || t == T_MOUNT_IDMAP || t == T_BIND_DEVICE ||
+				    t == T_ROOT_READONLY || t == T_MASK_PATH || t == T_READONLY_PATH)
 					return fail("invalid plan: %s without a new mount namespace",
 						    tag_name(t));
 			}
@@ -865,5 +918,9 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 					    change_root->u.u32);
 		}
 	}
+	/* Each one costs a helper process: none without a mount using it. */
+	for (size_t k = 0; k < p->nidmap_userns; k++)
+		if (!(idmap_used & (1ull << k)))
+			return fail("invalid plan: IDMAP_USERNS %zu is not used by any MOUNT_IDMAP", k);
 	return 0;
 }

@@ -34,8 +34,8 @@ MS_BIND, MS_REC, MS_PRIVATE, MS_SLAVE, MS_SHARED, MS_STRICTATIME = 0x1000, 0x400
 RLIMIT_NOFILE = 7
 
 T = dict(MODE=1, NS_JOIN=10, NS_CLONE=11, TIMENS_OFFSETS=12, UID_MAP=13, GID_MAP=14,
-         CGROUP_PROCS=15, EXEC_FIFO=16, NS_UNSHARE=17, ROOTFS=20, MOUNT=21, SYMLINK=22,
-         MKNOD=23, BIND_DEVICE=24, MKDIR=25, CHANGE_ROOT=30, ROOT_READONLY=31, MASK_PATH=32,
+         CGROUP_PROCS=15, EXEC_FIFO=16, NS_UNSHARE=17, IDMAP_USERNS=18, IDMAP_USERNS_PATH=19,
+         ROOTFS=20, MOUNT=21, SYMLINK=22, MKNOD=23, BIND_DEVICE=24, MKDIR=25, MOUNT_IDMAP=26, CHANGE_ROOT=30, ROOT_READONLY=31, MASK_PATH=32,
          READONLY_PATH=33, SYSCTL=34, HOSTNAME=35, DOMAINNAME=36, RLIMIT=40, OOM_SCORE_ADJ=41,
          PERSONALITY=42, SCHEDULER=43, IOPRIO=44, CPU_AFFINITY=45, NO_NEW_PRIVS=46, USER=47,
          CAPS=48, SESSION_KEYRING=49, LSM_LABEL=50, CWD=60, ENV=61, ARG=62, PRESERVE_FDS=63,
@@ -69,6 +69,14 @@ def encode(records, magic=b"TSRNPLAN", version=1):
 def mount(src, dst, fstype, flags=0, data="", create=1, options=0, prop=0, aset=0, aclr=0):
     return rec("MOUNT", s(src) + s(dst) + s(fstype) + u64(flags) + s(data) + u32(create) +
                u32(options) + u64(prop) + u64(aset) + u64(aclr))
+
+
+def idmap_userns(uid_map="0 100000 65536\n", gid_map=None):
+    return rec("IDMAP_USERNS", s(uid_map) + s(gid_map if gid_map is not None else uid_map))
+
+
+def mount_idmap(userns=0, recursive=False):
+    return rec("MOUNT_IDMAP", u32(userns) + u32(1 if recursive else 0))
 
 
 def caps(bounding=DEFAULT_CAPS, eff=DEFAULT_CAPS, prm=DEFAULT_CAPS, inh=0, amb=0):
@@ -810,6 +818,195 @@ def test_exec_mode(env):
 
 def test_exec_mode_userns(env):
     _exec_into(env, userns=True)
+
+
+# ---- id-mapped mounts -----------------------------------------------------------
+
+class IdmapVolume:
+    """A host directory with files owned by 0 and by 100000, and a shared tmpfs
+    submount (so that recursion and propagation can be seen); unmounted on close."""
+
+    def __init__(self, env):
+        self.path = os.path.join(env.dir, "vol")
+        self.sub = os.path.join(self.path, "sub")
+        os.makedirs(self.sub)
+        for name, owner in (("root0", 0), ("u100000", 100000)):
+            open(os.path.join(self.path, name), "w").close()
+            os.chown(os.path.join(self.path, name), owner, owner)
+        os.chmod(self.path, 0o777)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0777,size=1m", "tsrun-smoke-idmap", self.sub], check=True)
+        self.mounted = True
+        subprocess.run(["mount", "--make-shared", self.sub], check=True)
+        open(os.path.join(self.sub, "subfile"), "w").close()
+
+    def close(self):
+        if self.mounted:
+            subprocess.run(["umount", "-l", self.sub], check=False)
+            self.mounted = False
+
+
+def _idmap_run(env, vol, mounts, script, **kw):
+    if os.path.exists(env.fifo):
+        os.unlink(env.fifo)
+    return run(env, encode(container_plan(env, ["sh", "-c", script], mounts=mounts, **kw)))
+
+
+def test_idmap_mounts(env):
+    """idmap (top mount only) and ridmap (submounts too), two user namespaces, a read-only
+    id-mapped bind, and a plain bind for comparison; no user namespace for the container."""
+    vol = IdmapVolume(env)
+    try:
+        B = MS_BIND | MS_REC
+        mounts = [
+            mount_idmap(0), mount(vol.path, "/mnt/idmap", "", B, options=1),
+            mount_idmap(0, recursive=True), mount(vol.path, "/mnt/ridmap", "", B, options=1),
+            mount_idmap(1), mount(vol.path, "/mnt/ro", "", B | MS_RDONLY, options=1 | 2),
+            mount_idmap(0), mount(os.path.join(vol.path, "root0"), "/file", "", MS_BIND, create=2, options=1),
+            mount(vol.path, "/mnt/plain", "", B, options=1),
+        ]
+        pre = [idmap_userns(), idmap_userns("0 200000 65536\n")]
+        script = ("for m in idmap ridmap ro plain; do echo $m=$(stat -c %u /mnt/$m/root0),$(stat -c %u /mnt/$m/u100000),$(stat -c %u /mnt/$m/sub/subfile); done;"
+                  "echo file=$(stat -c %u:%g /file);"
+                  "(touch /mnt/ro/x 2>/dev/null) && echo ro_write=yes || echo ro_write=no;"
+                  "(touch /mnt/idmap/x 2>/dev/null) && echo unmapped_write=yes || echo unmapped_write=no;"
+                  "echo tagged=$(grep -c idmapped /proc/self/mountinfo);"
+                  "echo subshared=$(grep ' /mnt/ridmap/sub ' /proc/self/mountinfo | grep -c shared:);"
+                  "echo fds=$(ls -l /proc/$$/fd/ | grep -c -e vol -e /mnt -e user:)")
+        res = _idmap_run(env, vol, mounts, script, pre=pre)
+        assert res.ready, res.error
+        v = lines(res)
+        # On disk 0 -> 100000 through the mapping; 100000 has no mapping -> overflow id.
+        assert v["idmap"] == "100000,65534,0", v  # the tmpfs below is not id-mapped
+        assert v["ridmap"] == "100000,65534,100000", v
+        assert v["ro"] == "200000,65534,0", v
+        assert v["plain"] == "0,100000,0", v
+        assert v["file"] == "100000:100000", v
+        assert v["ro_write"] == "no", v
+        # Root of the host has no mapping in the mount's user namespace: it may not create files.
+        assert v["unmapped_write"] == "no", v
+        assert v["tagged"] == "5", v  # idmap, ridmap + its submount, ro, file
+        assert v["subshared"] == "0", v  # the copy is no peer of the host's shared tmpfs
+        assert v["fds"] == "0", v  # no tree or user namespace fd reached the program
+        assert not os.path.exists(os.path.join(vol.path, "x"))
+    finally:
+        vol.close()
+
+
+def test_idmap_mounts_userns(env):
+    """In a container with the same mapping as the mount, host root's files are the container
+    root's, and what it creates lands on disk as 0; a plain bind shows nobody."""
+    vol = IdmapVolume(env)
+    for d in ("idmap", "plain"):  # the container's root may not create them in the host-owned rootfs
+        os.makedirs(os.path.join(env.rootfs, "mnt", d))
+    try:
+        mounts = [
+            mount_idmap(0), mount(vol.path, "/mnt/idmap", "", MS_BIND, options=1),
+            # recursive: the submount is locked in the container's user namespace
+            mount(vol.path, "/mnt/plain", "", MS_BIND | MS_REC, options=1),
+        ]
+        script = ("echo idmap=$(stat -c %u:%g /mnt/idmap/root0); echo plain=$(stat -c %u /mnt/plain/root0);"
+                  "touch /mnt/idmap/created && echo created=$(stat -c %u /mnt/idmap/created)")
+        res = _idmap_run(env, vol, mounts, script, pre=[idmap_userns()], userns=True)
+        assert res.ready, res.error
+        v = lines(res)
+        assert v == {"idmap": "0:0", "plain": "65534", "created": "0"}, v
+        st = os.stat(os.path.join(vol.path, "created"))
+        assert (st.st_uid, st.st_gid) == (0, 0), st
+    finally:
+        vol.close()
+
+
+def _userns_holder():
+    """A process in a new user namespace mapping 0 -> 300000 (65536 ids)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        if libc.unshare(CLONE_NEWUSER) != 0:
+            os._exit(1)
+        os.write(w, b"x")
+        time.sleep(60)
+        os._exit(0)
+    os.close(w)
+    assert os.read(r, 1) == b"x"
+    os.close(r)
+    for f in ("uid_map", "gid_map"):
+        with open("/proc/%d/%s" % (pid, f), "w") as fh:
+            fh.write("0 300000 65536\n")
+    return pid
+
+
+def test_idmap_userns_path(env):
+    vol = IdmapVolume(env)
+    holder = _userns_holder()
+    try:
+        pre = [rec("IDMAP_USERNS_PATH", s("/proc/%d/ns/user" % holder))]
+        mounts = [mount_idmap(0), mount(vol.path, "/mnt/idmap", "", MS_BIND, options=1)]
+        res = _idmap_run(env, vol, mounts, "stat -c %u /mnt/idmap/root0", pre=pre)
+        assert res.ready, res.error
+        assert res.out.strip() == "300000", res.out
+        pre = [rec("IDMAP_USERNS_PATH", s("/proc/%d/ns/net" % holder))]
+        res = _idmap_run(env, vol, mounts, "true", pre=pre)
+        assert res.error == "open user namespace /proc/%d/ns/net: not a user namespace" % holder, res.error
+        assert res.pid is None
+    finally:
+        os.kill(holder, signal.SIGKILL)
+        os.waitpid(holder, 0)
+        vol.close()
+
+
+def test_idmap_errors(env):
+    vol = IdmapVolume(env)
+    try:
+        cases = [
+            ([idmap_userns()], [mount_idmap(0), mount("/proc", "/mnt/p", "", MS_BIND, options=1)],
+             "failed to set MOUNT_ATTR_IDMAP on /proc: invalid argument (maybe the filesystem used doesn't support idmap mounts on this kernel?)"),
+            ([idmap_userns()], [mount_idmap(0), mount(vol.path + "/missing", "/mnt/x", "", MS_BIND, options=1)],
+             "open_tree(OPEN_TREE_CLONE) %s/missing: no such file or directory" % vol.path),
+            ([idmap_userns("0 100000 65536\n0 100000 1\n")], [mount_idmap(0), mount(vol.path, "/mnt/x", "", MS_BIND, options=1)],
+             "create user namespace for id-mapped mounts: write uid_map: invalid argument"),
+        ]
+        for pre, mounts, want in cases:
+            res = _idmap_run(env, vol, mounts, "true", pre=pre)
+            assert res.error == want, (res.error, want)
+            assert res.pid is None and res.e_status == 1, res.pid
+    finally:
+        vol.close()
+
+
+def test_idmap_invalid_plans(env):
+    vol = "/tmp"
+    bind = mount(vol, "/mnt/x", "", MS_BIND, options=1)
+    cases = {
+        "index out of range": ([idmap_userns()], [mount_idmap(1), bind], "user namespace 1 of 1"),
+        "no userns at all": ([], [mount_idmap(0), bind], "user namespace 0 of 0"),
+        "not followed by MOUNT": ([idmap_userns()], [mount_idmap(0), rec("MKDIR", s("/x") + u32(0o755)), bind],
+                                  "MOUNT_IDMAP followed by MKDIR, not MOUNT"),
+        "before a tmpfs": ([idmap_userns()], [mount_idmap(0), mount("tmpfs", "/mnt/x", "tmpfs")], "not a bind of a host path"),
+        "before a container-path bind": ([idmap_userns()], [mount_idmap(0), mount("/etc", "/mnt/x", "", MS_BIND, options=1 | 8)],
+                                         "not a bind of a host path"),
+        "twice": ([idmap_userns()], [mount_idmap(0), mount_idmap(0), bind], "MOUNT_IDMAP followed by MOUNT_IDMAP"),
+        "unused userns": ([idmap_userns(), idmap_userns()], [mount_idmap(1), bind], "IDMAP_USERNS 0 is not used"),
+        "empty map": ([idmap_userns("")], [mount_idmap(0), bind], "empty uid or gid map"),
+        "bad flags": ([idmap_userns()], [rec("MOUNT_IDMAP", u32(0) + u32(2)), bind], "unknown flags"),
+        "relative userns path": ([rec("IDMAP_USERNS_PATH", s("proc/1/ns/user"))], [mount_idmap(0), bind], "not absolute"),
+        "out of order": ([], [idmap_userns(), mount_idmap(0), bind], "IDMAP_USERNS out of order"),
+    }
+    for name, (pre, mounts, want) in cases.items():
+        res = run(env, encode(container_plan(env, ["true"], pre=pre, mounts=mounts)), eof_after_plan=True)
+        assert res.error is not None and res.error.startswith("invalid plan: "), (name, res.error)
+        assert want in res.error, (name, res.error)
+        assert res.pid is None and res.e_status == 1, name
+        assert not os.path.exists(env.fifo), "%s: fifo created" % name
+    # exec mode
+    plan = [rec("MODE", u32(1) + u32(0)), idmap_userns(), rec("ARG", s("true"))]
+    res = run(env, encode(plan), eof_after_plan=True)
+    assert res.error and "IDMAP_USERNS not allowed in exec mode" in res.error, res.error
+    # without a mount namespace
+    plan = [rec("MODE", u32(0) + u32(0)), idmap_userns(), rec("ROOTFS", s(env.rootfs) + u64(0) + u32(0)),
+            mount_idmap(0), bind, rec("CHANGE_ROOT", u32(2)), rec("ARG", s("true"))]
+    res = run(env, encode(plan), eof_after_plan=True)
+    assert res.error and "without a new mount namespace" in res.error, res.error
 
 
 def test_timing(env):

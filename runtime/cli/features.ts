@@ -21,6 +21,7 @@ export function featuresDocument(): Record<string, unknown> {
       seccomp: { enabled: false },
       apparmor: { enabled: lsmEnabled('apparmor') },
       selinux: { enabled: lsmEnabled('selinux') },
+      mountExtensions: { idmap: { enabled: true } },
     },
     annotations: {
       'org.opencontainers.tsrun.version': TSRUN_VERSION,

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { TsrunError } from '../errors.js';
 import { encodeMessage, encodePlan } from '../plan/encode.js';
@@ -10,7 +10,9 @@ import { log } from '../log.js';
 /** Where the static C executor lives: next to the bundle, or TSRUN_EXECUTOR for development. */
 export function executorPath(): string {
   if (process.env.TSRUN_EXECUTOR) return process.env.TSRUN_EXECUTOR;
-  const beside = join(dirname(process.argv[1] ?? '.'), 'tsrun-executor');
+  // __dirname is the bundle's real directory (Node resolves the symlink an installed
+  // bin/tsrun is), where `make` and `make install` put the executor.
+  const beside = join(__dirname, 'tsrun-executor');
   if (existsSync(beside)) return beside;
   const fromSource = join(__dirname, '..', 'native', 'tsrun-executor');
   return existsSync(fromSource) ? fromSource : beside;

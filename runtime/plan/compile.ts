@@ -3,7 +3,7 @@ import type { Spec } from '../spec/types.js';
 import { ChangeRoot, PlanMode, Tag, type PlanRecord } from './records.js';
 import { ROOTFS_PROPAGATION, MS } from './mount-options.js';
 import { CLONE_NEW, planNamespaces, checkNamespaceUse, idMapContent, timeOffsetsContent } from './namespaces.js';
-import { planMounts, needsDevSetup, type CgroupMountContext } from './mounts.js';
+import { planMounts, needsDevSetup, IdmapUsernsTable, type CgroupMountContext } from './mounts.js';
 import { planDev } from './devices.js';
 import { planProcess } from './process.js';
 import { containerHome } from './rootfs-files.js';
@@ -35,6 +35,9 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   }
   const ns = planNamespaces(spec);
   checkNamespaceUse(spec, ns);
+  // Compiled ahead: the user namespaces of id-mapped mounts are the executor's records, which come first.
+  const idmaps = new IdmapUsernsTable();
+  const mounts = ns.has.has('mount') ? planMounts(spec, input.bundle, ns, input.cgroups, idmaps) : [];
 
   const plan: PlanRecord[] = [{ tag: Tag.MODE, mode: PlanMode.Init, flags: input.foreground ? 1 : 0 }];
   for (const j of ns.joined) plan.push({ tag: Tag.NS_JOIN, flag: CLONE_NEW[j.type], path: j.path });
@@ -46,6 +49,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   }
   for (const path of input.cgroupProcs) plan.push({ tag: Tag.CGROUP_PROCS, path });
   plan.push({ tag: Tag.EXEC_FIFO, path: input.execFifo });
+  plan.push(...idmaps.records);
   if (ns.unshareFlags) plan.push({ tag: Tag.NS_UNSHARE, flags: ns.unshareFlags });
 
   const inUserNs = ns.has.has('user');
@@ -54,7 +58,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     const propagation = ROOTFS_PROPAGATION[propagationName];
     if (propagation === undefined) throw new TsrunError(`unknown rootfsPropagation "${propagationName}"`);
     plan.push({ tag: Tag.ROOTFS, path: input.rootfs, propagation: propagation || (MS.SLAVE | MS.REC), flags: 1 });
-    plan.push(...planMounts(spec, input.bundle, ns, input.cgroups));
+    plan.push(...mounts);
     plan.push(...planDev(spec, inUserNs, needsDevSetup(spec)));
     if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
     plan.push({ tag: Tag.CHANGE_ROOT, how: input.noPivot ? ChangeRoot.MoveAndChroot : ChangeRoot.PivotRoot });

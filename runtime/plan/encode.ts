@@ -32,7 +32,9 @@ function payload(w: Writer, r: PlanRecord): void {
     case Tag.NS_JOIN: w.u32(r.flag); w.str(r.path); break;
     case Tag.NS_CLONE: case Tag.NS_UNSHARE: w.u32(r.flags); break;
     case Tag.TIMENS_OFFSETS: case Tag.UID_MAP: case Tag.GID_MAP: w.str(r.content); break;
-    case Tag.CGROUP_PROCS: case Tag.EXEC_FIFO: case Tag.MASK_PATH: case Tag.READONLY_PATH: case Tag.CWD: w.str(r.path); break;
+    case Tag.CGROUP_PROCS: case Tag.EXEC_FIFO: case Tag.MASK_PATH: case Tag.READONLY_PATH: case Tag.CWD: case Tag.IDMAP_USERNS_PATH: w.str(r.path); break;
+    case Tag.IDMAP_USERNS: w.str(r.uidMap); w.str(r.gidMap); break;
+    case Tag.MOUNT_IDMAP: w.u32(r.userns); w.u32(r.recursive ? 1 : 0); break;
     case Tag.ROOTFS: w.str(r.path); w.u64(r.propagation); w.u32(r.flags); break;
     case Tag.MOUNT:
       w.str(r.source); w.str(r.target); w.str(r.fstype); w.u64(r.flags); w.str(r.data);

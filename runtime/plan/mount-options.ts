@@ -47,7 +47,7 @@ const RECURSIVE_ATIME: Record<string, bigint | null> = {
 
 /** Every option name tsrun understands, for the features document. */
 export function knownMountOptions(): string[] {
-  return [...Object.keys(FLAG_OPTIONS), ...Object.keys(PROPAGATION_OPTIONS), ...Object.keys(RECURSIVE_OPTIONS), ...Object.keys(RECURSIVE_ATIME)].sort();
+  return [...Object.keys(FLAG_OPTIONS), ...Object.keys(PROPAGATION_OPTIONS), ...Object.keys(RECURSIVE_OPTIONS), ...Object.keys(RECURSIVE_ATIME), 'idmap', 'ridmap'].sort();
 }
 
 export interface ParsedMountOptions {

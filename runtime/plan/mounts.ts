@@ -3,8 +3,8 @@ import { posix, resolve as resolveHost } from 'node:path';
 import { TsrunError, describeSystemError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
 import { MountCreate, MountOption, Tag, type PlanRecord } from './records.js';
-import { MS, parseMountOptions } from './mount-options.js';
-import type { NamespacePlan } from './namespaces.js';
+import { MS, parseMountOptions, type ParsedMountOptions } from './mount-options.js';
+import { idMapContent, type NamespacePlan } from './namespaces.js';
 
 export interface CgroupMountContext {
   version: 1 | 2;
@@ -18,21 +18,82 @@ export function containerPath(p: string): string {
   return posix.resolve('/', p);
 }
 
-/** Turns the spec's mounts into MOUNT/MKDIR/SYMLINK records. */
-export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroups: CgroupMountContext): PlanRecord[] {
+/** The executor makes at most this many user namespaces for id-mapped mounts, and this many id-mapped mounts. */
+export const MAX_IDMAP_USERNS = 64;
+export const MAX_IDMAP_MOUNTS = 256;
+
+/**
+ * The user namespaces that id-mapped mounts take their mappings from, one per distinct mapping
+ * (each costs the executor a helper process). Their IDMAP_USERNS/IDMAP_USERNS_PATH records belong
+ * with the executor's records, before the mounts: the caller places `records`.
+ */
+export class IdmapUsernsTable {
+  readonly records: PlanRecord[] = [];
+  private readonly byKey = new Map<string, number>();
+  mounts = 0;
+
+  index(source: { uidMap: string; gidMap: string } | { path: string }): number {
+    const key = 'path' in source ? `path\0${source.path}` : `maps\0${source.uidMap}\0${source.gidMap}`;
+    const known = this.byKey.get(key);
+    if (known !== undefined) return known;
+    if (this.records.length >= MAX_IDMAP_USERNS) {
+      throw new TsrunError(`id-mapped mounts use more than ${MAX_IDMAP_USERNS} different mappings`);
+    }
+    this.records.push('path' in source
+      ? { tag: Tag.IDMAP_USERNS_PATH, path: source.path }
+      : { tag: Tag.IDMAP_USERNS, uidMap: source.uidMap, gidMap: source.gidMap });
+    this.byKey.set(key, this.records.length - 1);
+    return this.records.length - 1;
+  }
+}
+
+/**
+ * The MOUNT_IDMAP record for an id-mapped mount (options idmap/ridmap, or mappings on the mount,
+ * which runc 1.2 treats as idmap), or undefined for a plain one. As runc: the mount's own
+ * mappings, else the container's user namespace (its mappings, or the joined one's path).
+ */
+function planIdmap(m: SpecMount, target: string, opts: ParsedMountOptions, isBind: boolean, spec: Spec, ns: NamespacePlan, idmaps: IdmapUsernsTable): PlanRecord | undefined {
+  const hasMappings = m.uidMappings !== undefined || m.gidMappings !== undefined;
+  if (opts.idmap === 'none' && !hasMappings) return undefined;
+  if (!isBind) throw new TsrunError(`invalid mount ${target}: id-mapped mounts are only supported for bind-mounts`);
+  let userns: number;
+  const joinedUser = ns.joined.find((j) => j.type === 'user');
+  if (hasMappings) {
+    userns = idmaps.index(mappingSource(target, idMapContent(m.uidMappings), idMapContent(m.gidMappings), 'on the mount'));
+  } else if (ns.created.has('user')) {
+    userns = idmaps.index(mappingSource(target, idMapContent(spec.linux?.uidMappings), idMapContent(spec.linux?.gidMappings), "in the container's user namespace"));
+  } else if (joinedUser) {
+    userns = idmaps.index({ path: joinedUser.path });
+  } else {
+    throw new TsrunError(`invalid mount ${target}: id-mapped mounts must have both uid and gid mappings specified: the mount has none, and the container has no user namespace`);
+  }
+  if (++idmaps.mounts > MAX_IDMAP_MOUNTS) throw new TsrunError(`more than ${MAX_IDMAP_MOUNTS} id-mapped mounts`);
+  return { tag: Tag.MOUNT_IDMAP, userns, recursive: opts.idmap === 'ridmap' };
+}
+
+function mappingSource(target: string, uidMap: string, gidMap: string, where: string): { uidMap: string; gidMap: string } {
+  if (!uidMap || !gidMap) throw new TsrunError(`invalid mount ${target}: id-mapped mounts must have both uid and gid mappings specified (none ${where})`);
+  return { uidMap, gidMap };
+}
+
+/**
+ * Turns the spec's mounts into MOUNT/MKDIR/SYMLINK records (MOUNT_IDMAP before an id-mapped
+ * one); the user namespaces those refer to are collected in `idmaps`.
+ */
+export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroups: CgroupMountContext, idmaps = new IdmapUsernsTable()): PlanRecord[] {
   const out: PlanRecord[] = [];
   for (const m of spec.mounts ?? []) {
     const target = containerPath(m.destination);
     const type = m.type ?? '';
+    const opts = parseMountOptions(m.options);
+    const isBind = type === 'bind' || (opts.flags & MS.BIND) !== 0n;
     if (type === 'cgroup' || type === 'cgroup2') {
+      // Never a bind in the spec's sense, so never id-mapped: this only refuses.
+      planIdmap(m, target, opts, false, spec, ns, idmaps);
       out.push(...planCgroupMount(m, target, ns, cgroups));
       continue;
     }
-    const opts = parseMountOptions(m.options);
-    if (opts.idmap !== 'none') {
-      throw new TsrunError(`mount ${target}: idmapped mounts ("${opts.idmap}") are not supported yet`);
-    }
-    const isBind = type === 'bind' || (opts.flags & MS.BIND) !== 0n;
+    const idmap = planIdmap(m, target, opts, isBind, spec, ns, idmaps);
     // sysfs cannot be mounted from a user namespace that does not own the network namespace: bind the host's instead, as runc does.
     if (type === 'sysfs' && ns.created.has('user') && !ns.has.has('network')) {
       out.push(bindStep('/sys', target, MS.BIND | MS.REC | (opts.flags & ~MS.BIND), MountCreate.Directory, opts.propagation, opts.attrSet, opts.attrClear));
@@ -46,6 +107,7 @@ export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroup
       } catch (err) {
         throw new TsrunError(`error mounting "${m.source}" to rootfs at "${target}": stat ${source}: ${describeSystemError(err).replace(/^[a-z]+ [^:]+: /, '')}`);
       }
+      if (idmap) out.push(idmap);
       out.push(bindStep(source, target, opts.flags | MS.BIND, create, opts.propagation, opts.attrSet, opts.attrClear));
       continue;
     }

@@ -14,12 +14,15 @@ export const Tag = {
   CGROUP_PROCS: 15,
   EXEC_FIFO: 16,
   NS_UNSHARE: 17,
+  IDMAP_USERNS: 18,
+  IDMAP_USERNS_PATH: 19,
   ROOTFS: 20,
   MOUNT: 21,
   SYMLINK: 22,
   MKNOD: 23,
   BIND_DEVICE: 24,
   MKDIR: 25,
+  MOUNT_IDMAP: 26,
   CHANGE_ROOT: 30,
   ROOT_READONLY: 31,
   MASK_PATH: 32,
@@ -82,6 +85,11 @@ export type PlanRecord =
   | { tag: typeof Tag.CGROUP_PROCS; path: string }
   | { tag: typeof Tag.EXEC_FIFO; path: string }
   | { tag: typeof Tag.NS_UNSHARE; flags: number }
+  /** A user namespace made (or opened) by the executor only to id-map mounts; numbered from 0 in plan order. */
+  | { tag: typeof Tag.IDMAP_USERNS; uidMap: string; gidMap: string }
+  | { tag: typeof Tag.IDMAP_USERNS_PATH; path: string }
+  /** Makes the bind MOUNT right after it id-mapped with user namespace `userns`. */
+  | { tag: typeof Tag.MOUNT_IDMAP; userns: number; recursive: boolean }
   | { tag: typeof Tag.ROOTFS; path: string; propagation: bigint; flags: number }
   | ({ tag: typeof Tag.MOUNT } & MountStep)
   | { tag: typeof Tag.SYMLINK; target: string; path: string }

@@ -44,14 +44,23 @@ export function tsrun(args: string[], opts: { input?: string; cwd?: string; time
 
 /** Runs tsrun without waiting synchronously (for tests that must do things meanwhile). */
 export function tsrunAsync(args: string[], opts: { cwd?: string } = {}): Promise<RunResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-out-'));
+  const outFd = openSync(join(dir, 'out'), 'w+');
+  const errFd = openSync(join(dir, 'err'), 'w+');
   return new Promise((resolve, reject) => {
-    const child = spawn(TSRUN, args, { cwd: opts.cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ status: code ?? 128 + (signal === 'SIGKILL' ? 9 : 15), stdout, stderr }));
+    const child = spawn(TSRUN, args, { cwd: opts.cwd, env: childEnv, stdio: ['ignore', outFd, errFd] });
+    const finish = () => {
+      closeSync(outFd);
+      closeSync(errFd);
+    };
+    child.on('error', (err) => { finish(); reject(err); });
+    // 'exit', not 'close': a created container keeps tsrun's stdio open.
+    child.on('exit', (code, signal) => {
+      finish();
+      const result = { status: code ?? 128 + (signal === 'SIGKILL' ? 9 : 15), stdout: readFileSync(join(dir, 'out'), 'utf8'), stderr: readFileSync(join(dir, 'err'), 'utf8') };
+      rmSync(dir, { recursive: true, force: true });
+      resolve(result);
+    });
   });
 }
 

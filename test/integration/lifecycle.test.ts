@@ -218,3 +218,25 @@ test('version, help and features', () => {
   assert.ok(f.linux.namespaces.includes('time'));
   assert.equal(f.linux.seccomp.enabled, false);
 });
+
+test('the caller of create becomes the container\'s parent when it is a subreaper (as containerd\'s shim is)', { skip }, async () => {
+  const { syscalls } = await import('../../runtime/sys/syscalls.js');
+  syscalls().setChildSubreaper();
+  const root = makeRoot();
+  const bundle = makeBundle((c) => { c.process.args = ['sh', '-c', 'exit 5']; });
+  const id = uniqueId();
+  try {
+    assert.equal((await tsrunAsync(['--root', root, 'create', '--bundle', bundle, id])).status, 0);
+    const pid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
+    const ppid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    assert.equal(ppid, process.pid, 'no tsrun process stays between the caller and the container');
+    assert.equal(tsrun(['--root', root, 'start', id]).status, 0);
+    // The subreaper learns the exit status by reaping, as the shim does.
+    assert.deepEqual(await syscalls().waitExit(pid), { code: 5, signal: 0 });
+    assert.equal(tsrun(['--root', root, 'delete', id]).status, 0);
+    assertNothingLeft(root, id, bundle);
+  } finally {
+    cleanup(root, id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
