@@ -3,7 +3,7 @@
 set -e
 need=""
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
-for pkg in gcc make libc6-dev busybox-static runc; do
+for pkg in gcc make libc6-dev busybox-static runc python3-seccomp; do
   have "$pkg" || need="$need $pkg"
 done
 command -v node >/dev/null 2>&1 || need="$need nodejs npm"

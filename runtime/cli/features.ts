@@ -3,6 +3,7 @@ import { knownMountOptions } from '../plan/mount-options.js';
 import { CLONE_NEW } from '../plan/namespaces.js';
 import { lsmEnabled } from '../plan/process.js';
 import type { Command } from './command.js';
+import { SECCOMP_FILTER_FLAGS, SUPPORTED_ACTIONS, SUPPORTED_ARCHES, SUPPORTED_OPERATORS } from '../seccomp/compile.js';
 
 declare const TSRUN_VERSION: string;
 declare const TSRUN_COMMIT: string;
@@ -18,7 +19,14 @@ export function featuresDocument(): Record<string, unknown> {
       namespaces: Object.keys(CLONE_NEW).sort(),
       capabilities: Object.entries(CAPABILITY_NUMBERS).sort((a, b) => a[1] - b[1]).map(([name]) => name),
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
-      seccomp: { enabled: false },
+      seccomp: {
+        enabled: true,
+        actions: [...SUPPORTED_ACTIONS].sort(),
+        operators: SUPPORTED_OPERATORS,
+        archs: SUPPORTED_ARCHES,
+        knownFlags: Object.keys(SECCOMP_FILTER_FLAGS),
+        supportedFlags: Object.keys(SECCOMP_FILTER_FLAGS),
+      },
       apparmor: { enabled: lsmEnabled('apparmor') },
       selinux: { enabled: lsmEnabled('selinux') },
       mountExtensions: { idmap: { enabled: true } },

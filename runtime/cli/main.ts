@@ -12,14 +12,15 @@ import { del } from './delete.js';
 import { ps } from './ps.js';
 import { spec } from './spec.js';
 import { features } from './features.js';
+import { exec } from './exec.js';
 
 declare const TSRUN_VERSION: string;
 declare const TSRUN_COMMIT: string;
 
-const COMMANDS: Command[] = [create, start, run, state, list, kill, del, ps, spec, features];
+const COMMANDS: Command[] = [create, start, run, exec, state, list, kill, del, ps, spec, features];
 
 /** Commands that belong to runc's CLI but that this build does not implement yet: a clear refusal. */
-const NOT_YET = ['exec', 'pause', 'resume', 'update', 'events', 'checkpoint', 'restore'];
+const NOT_YET = ['pause', 'resume', 'update', 'events', 'checkpoint', 'restore'];
 
 const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'debug', type: 'bool', usage: 'enable debug logging' },

@@ -56,11 +56,14 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
 
   const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
+  const planWarnings: string[] = [];
   const plan = compileInitPlan({
     id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
     cgroups: { version: cgroups.version, paths: cgroups.paths }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
-    preserveFds: opts.preserveFds, foreground: opts.foreground, hookBarrier,
+    preserveFds: opts.preserveFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings,
   });
+  // runc logs skipped seccomp syscall names at debug level only: so do we.
+  for (const warning of planWarnings) log.debug(warning);
 
   const release = await lockContainer(opts.root, opts.id);
   try {
@@ -68,7 +71,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     const state: ContainerState = {
       version: 1, ociVersion: spec.ociVersion ?? '1.0.2-dev', id: opts.id, bundle, rootfs, pid: 0,
       created: rfc3339Nano(new Date()), owner: '', annotations: spec.annotations, cgroup: serializeCgroupPaths(cgroups),
-      creating: true, hooks: spec.hooks,
+      creating: true, hooks: spec.hooks, process: spec.process, seccomp: spec.linux?.seccomp,
     };
     let pid = 0;
     try {

@@ -107,5 +107,12 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   // A pid is never awaited alone on the error path; keep rejections from surfacing as unhandled.
   pid.catch(() => undefined);
   sync.write(encodePlan(plan));
-  return { child, pid, ready };
+  // The executor exits as soon as it has released the container: reap it before we go, or it
+  // would be left a zombie to an init that may not reap (this machine's does not).
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+    child.once('error', () => resolve());
+  });
+  return { child, pid, ready: ready.then(() => exited) };
 }

@@ -21,6 +21,10 @@ export interface ContainerState {
   /** set while create is under way */
   creating?: boolean;
   hooks?: Spec['hooks'];
+  /** the container's process: `exec` starts from it (the bundle may have changed since create) */
+  process?: Spec['process'];
+  /** the container's seccomp profile, which `exec` must apply to its processes as well */
+  seccomp?: NonNullable<Spec['linux']>['seccomp'];
   /** the cgroup should be frozen: pause was requested */
   ociVersion: string;
 }

@@ -7,6 +7,7 @@ import { planMounts, needsDevSetup, IdmapUsernsTable, type CgroupMountContext } 
 import { planDev } from './devices.js';
 import { planProcess } from './process.js';
 import { containerHome } from './rootfs-files.js';
+import { compileSeccomp } from '../seccomp/compile.js';
 
 export interface InitPlanInput {
   id: string;
@@ -23,6 +24,8 @@ export interface InitPlanInput {
   foreground: boolean;
   /** hooks that must run between the mounts and the root change */
   hookBarrier: boolean;
+  /** receives warnings worth a debug log line (e.g. seccomp rules naming unknown syscalls) */
+  warnings?: string[];
 }
 
 /** Compiles a validated spec into the plan that the executor carries out for create/run. */
@@ -30,9 +33,9 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   const { spec } = input;
   const process = spec.process;
   if (!process) throw new TsrunError('process must be set to create a container');
-  if (spec.linux?.seccomp) {
-    throw new TsrunError('linux.seccomp is set, but this tsrun cannot install seccomp filters yet; refusing to run the container unconfined');
-  }
+  // Compiled first so that a bad profile fails before anything else is planned.
+  const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
+  if (seccomp) input.warnings?.push(...seccomp.warnings);
   const ns = planNamespaces(spec);
   checkNamespaceUse(spec, ns);
   // Compiled ahead: the user namespaces of id-mapped mounts are the executor's records, which come first.
@@ -86,5 +89,6 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     keyringName: input.noNewKeyring ? undefined : input.id,
     home: containerHome(input.rootfs, uid),
   }));
+  if (seccomp) plan.push({ tag: Tag.SECCOMP, flags: seccomp.flags, program: seccomp.program });
   return plan;
 }

@@ -216,7 +216,8 @@ test('version, help and features', () => {
   assert.match(tsrun(['create', '--help']).stdout, /--pid-file/);
   const f = JSON.parse(tsrun(['features']).stdout);
   assert.ok(f.linux.namespaces.includes('time'));
-  assert.equal(f.linux.seccomp.enabled, false);
+  assert.equal(f.linux.seccomp.enabled, true);
+  assert.ok(f.linux.seccomp.actions.includes('SCMP_ACT_ERRNO'));
 });
 
 test('the caller of create becomes the container\'s parent when it is a subreaper (as containerd\'s shim is)', { skip }, async () => {

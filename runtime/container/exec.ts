@@ -1,0 +1,95 @@
+import { TsrunError } from '../errors.js';
+import { log } from '../log.js';
+import { SIGNALS } from '../signals.js';
+import { syscalls } from '../sys/syscalls.js';
+import { cgroupManagerFromState } from '../cgroups/index.js';
+import { loadBundleSpec } from '../spec/load.js';
+import { compileExecPlan, namespacesToJoin, type Process } from '../plan/exec-plan.js';
+import { containerHome } from '../plan/rootfs-files.js';
+import { compileSeccomp } from '../seccomp/compile.js';
+import { loadState, type ContainerState } from './state.js';
+import { containerStatus } from './status.js';
+import { runExecutor } from './executor.js';
+import { writePidFile } from './create.js';
+import { processAlive, waitForExit } from './proc.js';
+
+export interface ExecOptions {
+  root: string;
+  id: string;
+  /** the finished process, from --process or built from the flags on top of containerProcess() */
+  process: Process;
+  detach: boolean;
+  pidFile?: string;
+  preserveFds: number;
+  ignorePaused: boolean;
+}
+
+/** Signals a foreground exec passes on to its process, as runc does. */
+const FORWARDED = Object.keys(SIGNALS).filter((s) => !['SIGKILL', 'SIGSTOP', 'SIGCHLD', 'SIGCLD', 'SIGURG', 'SIGWINCH', 'SIGIOT', 'SIGPOLL', 'SIGUNUSED', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGPIPE', 'SIGPROF', 'SIGVTALRM', 'SIGSTKFLT', 'SIGTRAP'].includes(s));
+
+/** The container's process as saved at create (older state: from the bundle's config.json). */
+export function containerProcess(state: ContainerState): Process | undefined {
+  if (state.process) return state.process;
+  try { return loadBundleSpec(state.bundle).spec.process; } catch { return undefined; }
+}
+
+/** Loads the container and refuses states runc refuses exec in. */
+export function execTarget(root: string, id: string, ignorePaused: boolean): ContainerState {
+  const state = loadState(root, id);
+  const status = containerStatus(root, state);
+  if (status === 'stopped') throw new TsrunError('cannot exec in a stopped container');
+  if (status === 'creating') throw new TsrunError('cannot exec in a container that is being created');
+  if (status === 'paused' && !ignorePaused) throw new TsrunError('cannot exec in a paused container (use --ignore-paused to override)');
+  return state;
+}
+
+/**
+ * Runs a process in a running (or created) container. Detached: returns 0 once it runs.
+ * Foreground: returns its exit status (128+signal when killed).
+ */
+export async function execInContainer(state: ContainerState, opts: ExecOptions): Promise<number> {
+  if (opts.process.terminal) throw new TsrunError('terminal is not supported by tsrun exec yet');
+  const cgroups = cgroupManagerFromState(state.cgroup);
+  const seccomp = state.seccomp ? compileSeccomp(state.seccomp) : undefined;
+  for (const w of seccomp?.warnings ?? []) log.debug(w);
+  const plan = compileExecPlan({
+    process: opts.process,
+    namespaces: namespacesToJoin(state.pid),
+    cgroupProcs: cgroups.procsFiles(),
+    preserveFds: opts.preserveFds,
+    foreground: !opts.detach,
+    home: containerHome(state.rootfs, opts.process.user?.uid ?? 0),
+    seccomp,
+  });
+  // The process is reparented to us when the executor exits; we must be able to reap it.
+  if (!opts.detach) syscalls().setChildSubreaper();
+  const run = runExecutor(plan, opts.preserveFds);
+  let pid = 0;
+  run.pid.then((p) => { pid = p; }, () => undefined);
+  try {
+    await run.ready;
+    pid = await run.pid;
+  } catch (err) {
+    if (pid > 0 && processAlive(pid)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      await waitForExit(pid, undefined, 5000);
+    }
+    throw err;
+  }
+  // The executor exits right after releasing the process: reap it rather than leave a zombie to init.
+  const child = run.child;
+  if (child.exitCode === null && child.signalCode === null) await new Promise((res) => child.once('exit', res));
+  if (opts.pidFile) writePidFile(opts.pidFile, pid);
+  log.debug(`exec in ${state.id}: process ${pid}`);
+  if (opts.detach) return 0;
+
+  const forward = (signal: NodeJS.Signals) => {
+    try { process.kill(pid, signal); } catch { /* exited */ }
+  };
+  for (const s of FORWARDED) process.on(s as NodeJS.Signals, forward);
+  try {
+    return (await syscalls().waitExit(pid)).code;
+  } finally {
+    for (const s of FORWARDED) process.off(s as NodeJS.Signals, forward);
+  }
+}

@@ -1,0 +1,132 @@
+import { statSync } from 'node:fs';
+import { posix } from 'node:path';
+import { TsrunError } from '../errors.js';
+import type { Spec } from '../spec/types.js';
+import { CAPABILITY_NUMBERS } from '../spec/tables.js';
+import { PlanMode, Tag, type PlanRecord } from './records.js';
+import { CLONE_NEW } from './namespaces.js';
+import { planProcess } from './process.js';
+
+export type Process = NonNullable<Spec['process']>;
+
+/** The /proc/PID/ns names of the namespace types, in join order: user first, mount last (as runc). */
+const NS_FILES: [type: string, file: string][] = [
+  ['user', 'user'], ['ipc', 'ipc'], ['uts', 'uts'], ['network', 'net'], ['pid', 'pid'],
+  ['cgroup', 'cgroup'], ['time', 'time'], ['mount', 'mnt'],
+];
+
+/** Identity of a namespace file ("dev:ino"), or undefined when the kernel lacks that type. */
+export type NsIdentity = (path: string) => string | undefined;
+
+const statIdentity: NsIdentity = (path) => {
+  try {
+    const st = statSync(path);
+    return `${st.dev}:${st.ino}`;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+};
+
+/**
+ * The namespaces of the container's init that tsrun itself is not in: exec joins exactly those
+ * (runc does the same; joining one's own namespace is pointless and, for user, refused).
+ */
+export function namespacesToJoin(initPid: number, identity: NsIdentity = statIdentity): { type: string; path: string }[] {
+  const out: { type: string; path: string }[] = [];
+  for (const [type, file] of NS_FILES) {
+    const path = `/proc/${initPid}/ns/${file}`;
+    const theirs = identity(path);
+    if (theirs === undefined) continue;
+    if (theirs !== identity(`/proc/self/ns/${file}`)) out.push({ type, path });
+  }
+  return out;
+}
+
+/** The command-line flags of `exec` that shape the process when no --process file is given. */
+export interface ExecFlags {
+  args: string[];
+  env: string[];
+  cwd?: string;
+  user?: string;
+  additionalGids: string[];
+  caps: string[];
+  noNewPrivs: boolean;
+  apparmor?: string;
+  processLabel?: string;
+  tty: boolean;
+}
+
+function parseId(text: string, what: string): number {
+  if (!/^[+-]?\d+$/.test(text)) throw new TsrunError(`parsing ${text} as int for ${what} failed: strconv.Atoi: parsing "${text}": invalid syntax`);
+  const n = Number(text);
+  if (n < 0 || n > 0xfffffffe) throw new TsrunError(`${what} ${text} is out of range`);
+  return n;
+}
+
+/**
+ * The process that `exec` runs without --process, built as runc 1.1 does: the container's
+ * process with the command line's args, env appended, cwd/user/labels overridden, and -c
+ * capabilities added to the bounding, effective and permitted sets (not inheritable or ambient:
+ * runc stopped that with the fix for CVE-2022-29162). Unknown -c names are dropped with a warning.
+ */
+export function execProcessFromFlags(base: Process | undefined, flags: ExecFlags, warn: (msg: string) => void = () => undefined): Process {
+  const p: Process = structuredClone(base ?? { cwd: '/', args: [] }) as Process;
+  p.args = [...flags.args];
+  if (p.args.length === 0) throw new TsrunError('process args cannot be empty');
+  p.terminal = flags.tty;
+  p.env = [...(p.env ?? []), ...flags.env];
+  if (flags.cwd) p.cwd = flags.cwd;
+  if (!p.cwd || !posix.isAbsolute(p.cwd)) throw new TsrunError('Cwd must be an absolute path');
+  if (flags.apparmor) p.apparmorProfile = flags.apparmor;
+  if (flags.processLabel) p.selinuxLabel = flags.processLabel;
+  if (flags.noNewPrivs) p.noNewPrivileges = true;
+  const user = { ...(p.user ?? { uid: 0, gid: 0 }) };
+  if (flags.user) {
+    const [uid, gid] = flags.user.split(':', 2).length > 1 ? [flags.user.slice(0, flags.user.indexOf(':')), flags.user.slice(flags.user.indexOf(':') + 1)] : [flags.user, undefined];
+    if (gid !== undefined) user.gid = parseId(gid, 'gid');
+    user.uid = parseId(uid, 'uid');
+  }
+  if (flags.additionalGids.length) user.additionalGids = [...(user.additionalGids ?? []), ...flags.additionalGids.map((g) => parseId(g, 'additional gid'))];
+  p.user = user;
+  if (flags.caps.length) {
+    const known = flags.caps.filter((c) => CAPABILITY_NUMBERS[c] !== undefined);
+    const unknown = flags.caps.filter((c) => CAPABILITY_NUMBERS[c] === undefined);
+    if (unknown.length) warn(`ignoring unknown or unavailable capabilities: [${unknown.join(' ')}]`);
+    const caps = { ...(p.capabilities ?? {}) };
+    caps.bounding = [...(caps.bounding ?? []), ...known];
+    caps.effective = [...(caps.effective ?? []), ...known];
+    caps.permitted = [...(caps.permitted ?? []), ...known];
+    p.capabilities = caps;
+  }
+  return p;
+}
+
+export interface ExecPlanInput {
+  process: Process;
+  /** namespaces of the init to join, from namespacesToJoin */
+  namespaces: { type: string; path: string }[];
+  cgroupProcs: string[];
+  preserveFds: number;
+  /** tsrun waits for the process itself */
+  foreground: boolean;
+  /** HOME for a process env without one */
+  home: string;
+  /** the container's compiled seccomp filter: runc applies it to exec'd processes too */
+  seccomp?: { flags: number; program: Buffer };
+}
+
+/** The plan for the executor's mode 1: join the init's namespaces and cgroups, then run the process. */
+export function compileExecPlan(input: ExecPlanInput): PlanRecord[] {
+  const plan: PlanRecord[] = [{ tag: Tag.MODE, mode: PlanMode.Exec, flags: input.foreground ? 1 : 0 }];
+  for (const ns of input.namespaces) {
+    const flag = CLONE_NEW[ns.type];
+    if (flag === undefined) throw new TsrunError(`namespace type "${ns.type}" is not supported`);
+    plan.push({ tag: Tag.NS_JOIN, flag, path: ns.path });
+  }
+  for (const path of input.cgroupProcs) plan.push({ tag: Tag.CGROUP_PROCS, path });
+  // No session keyring (exec shares the init's) and no personality (runc applies it to the init only).
+  plan.push(...planProcess({ ociVersion: '' }, input.process, { preserveFds: input.preserveFds, home: input.home }));
+  if (input.seccomp) plan.push({ tag: Tag.SECCOMP, flags: input.seccomp.flags, program: input.seccomp.program });
+  return plan;
+}

@@ -1,0 +1,404 @@
+// Compiles an OCI linux.seccomp profile into a classic BPF program for an x86_64 kernel.
+//
+// Layout (forward order): load arch; per supported arch a section that loads nr and dispatches
+// with a balanced binary search over the sorted syscall numbers; per syscall its rules in order
+// (conditions ANDed, rules ORed, the first matching rule's action wins), then the default action.
+// The program is emitted backwards so that every jump target already has a known position; a
+// conditional jump whose target is more than 255 instructions away goes through a BPF_JA
+// trampoline, whose offset is 32 bits.
+import { TsrunError } from '../errors.js';
+import type { LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFlag, LinuxSyscall } from '../spec/types.js';
+import { syscallsI386, syscallsX32, syscallsX86_64 } from './syscalls-x86_64.js';
+
+export const AUDIT_ARCH_X86_64 = 0xc000003e;
+export const AUDIT_ARCH_I386 = 0x40000003;
+export const X32_SYSCALL_BIT = 0x40000000;
+export const BPF_MAXINSNS = 4096;
+
+export const SECCOMP_RET = {
+  KILL_PROCESS: 0x80000000,
+  KILL_THREAD: 0x00000000,
+  TRAP: 0x00030000,
+  ERRNO: 0x00050000,
+  USER_NOTIF: 0x7fc00000,
+  TRACE: 0x7ff00000,
+  LOG: 0x7ffc0000,
+  ALLOW: 0x7fff0000,
+} as const;
+
+export const SECCOMP_FILTER_FLAGS: Record<LinuxSeccompFlag, number> = {
+  SECCOMP_FILTER_FLAG_TSYNC: 1,
+  SECCOMP_FILTER_FLAG_LOG: 2,
+  SECCOMP_FILTER_FLAG_SPEC_ALLOW: 4,
+  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: 32,
+};
+
+export const SUPPORTED_ACTIONS: LinuxSeccompAction[] = [
+  'SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO', 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD',
+  'SCMP_ACT_LOG', 'SCMP_ACT_TRACE', 'SCMP_ACT_TRAP',
+];
+export const SUPPORTED_OPERATORS = ['SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_LE', 'SCMP_CMP_LT', 'SCMP_CMP_MASKED_EQ', 'SCMP_CMP_NE'];
+export const SUPPORTED_ARCHES = ['SCMP_ARCH_X86', 'SCMP_ARCH_X86_64', 'SCMP_ARCH_X32'];
+
+const EPERM = 1;
+
+// struct sock_filter opcodes
+const LD_W_ABS = 0x20;
+const ALU_AND_K = 0x54;
+const JMP_JA = 0x05;
+const JEQ_K = 0x15;
+const JGT_K = 0x25;
+const JGE_K = 0x35;
+const RET_K = 0x06;
+
+const OFF_NR = 0;
+const OFF_ARCH = 4;
+const argLo = (i: number) => 16 + 8 * i;
+const argHi = (i: number) => 20 + 8 * i;
+
+export interface SeccompCompileOptions {
+  /** Returned for a syscall made with an arch the filter does not cover (libseccomp's default: kill). */
+  badArchAction?: number;
+}
+
+export interface CompiledSeccomp {
+  program: Buffer;
+  flags: number;
+  warnings: string[];
+}
+
+/** A syscall's number in a table; inherited properties (constructor…) are not numbers. */
+function lookup(table: Readonly<Record<string, number>>, name: string): number | undefined {
+  const nr = table[name];
+  return typeof nr === 'number' ? nr : undefined;
+}
+
+/** The kernel return value of an action. */
+export function actionValue(action: LinuxSeccompAction, errnoRet: number | undefined): number {
+  switch (action) {
+    case 'SCMP_ACT_KILL': case 'SCMP_ACT_KILL_THREAD': return SECCOMP_RET.KILL_THREAD;
+    case 'SCMP_ACT_KILL_PROCESS': return SECCOMP_RET.KILL_PROCESS;
+    case 'SCMP_ACT_TRAP': return SECCOMP_RET.TRAP;
+    case 'SCMP_ACT_ERRNO': return (SECCOMP_RET.ERRNO | ((errnoRet ?? EPERM) & 0xffff)) >>> 0;
+    case 'SCMP_ACT_TRACE': return (SECCOMP_RET.TRACE | ((errnoRet ?? EPERM) & 0xffff)) >>> 0;
+    case 'SCMP_ACT_ALLOW': return SECCOMP_RET.ALLOW;
+    case 'SCMP_ACT_LOG': return SECCOMP_RET.LOG;
+    case 'SCMP_ACT_NOTIFY': throw new TsrunError('SCMP_ACT_NOTIFY is not supported yet');
+    default: throw new TsrunError(`unknown seccomp action "${action as string}"`);
+  }
+}
+
+function split64(v: number): [hi: number, lo: number] {
+  if (!Number.isInteger(v)) throw new TsrunError(`seccomp argument value ${v} is not an integer`);
+  const b = BigInt.asUintN(64, BigInt(v));
+  return [Number(b >> 32n), Number(b & 0xffffffffn)];
+}
+
+/** Builds the program backwards: index 0 is the last instruction. */
+class Emitter {
+  rev: number[][] = [];
+  private retCache = new Map<number, number>();
+
+  get top(): number { return this.rev.length - 1; }
+  /** Forward distance from an instruction pushed now to `target`. */
+  private dist(target: number): number { return this.rev.length - target - 1; }
+
+  ret(value: number): number {
+    const at = this.retCache.get(value);
+    if (at !== undefined && this.dist(at) <= 255) return at;
+    this.rev.push([RET_K, 0, 0, value]);
+    this.retCache.set(value, this.top);
+    return this.top;
+  }
+
+  ja(target: number): number {
+    if (target === this.top) return target;
+    this.rev.push([JMP_JA, 0, 0, this.dist(target)]);
+    return this.top;
+  }
+
+  /** An instruction that falls through to `next`. */
+  linear(code: number, k: number, next: number): number {
+    this.ja(next);
+    this.rev.push([code, 0, 0, k >>> 0]);
+    return this.top;
+  }
+
+  jump(code: number, k: number, t: number, f: number): number {
+    if (t === f) return this.ja(t);
+    while (this.dist(t) > 255 || this.dist(f) > 255) {
+      if (this.dist(f) > 255) f = this.ja(f);
+      else t = this.ja(t);
+    }
+    this.rev.push([code, this.dist(t), this.dist(f), k >>> 0]);
+    return this.top;
+  }
+
+  program(): Buffer {
+    const n = this.rev.length;
+    const buf = Buffer.alloc(n * 8);
+    // Byte by byte: Buffer's write methods cost more than the whole compilation when cold.
+    for (let i = 0, o = 0; i < n; i++, o += 8) {
+      const ins = this.rev[n - 1 - i]!;
+      const code = ins[0]!, k = ins[3]!;
+      buf[o] = code & 0xff;
+      buf[o + 1] = code >>> 8;
+      buf[o + 2] = ins[1]!;
+      buf[o + 3] = ins[2]!;
+      buf[o + 4] = k & 0xff;
+      buf[o + 5] = (k >>> 8) & 0xff;
+      buf[o + 6] = (k >>> 16) & 0xff;
+      buf[o + 7] = k >>> 24;
+    }
+    return buf;
+  }
+}
+
+type Rule = { value: number; args: LinuxSeccompArg[] };
+
+function checkArg(a: LinuxSeccompArg): void {
+  if (!Number.isInteger(a.index) || a.index < 0 || a.index > 5) throw new TsrunError(`seccomp argument index ${a.index} is out of range 0..5`);
+  if (!SUPPORTED_OPERATORS.includes(a.op)) throw new TsrunError(`unknown seccomp operator "${a.op as string}"`);
+  split64(a.value);
+  if (a.valueTwo !== undefined) split64(a.valueTwo);
+}
+
+/**
+ * Emits the test of one condition; returns its entry. For a 32-bit ABI (i386, x32) only the low
+ * halves are compared, the value truncated to 32 bits, as libseccomp does.
+ */
+function condition(e: Emitter, a: LinuxSeccompArg, pass: number, fail: number, wide = true): number {
+  if (!Number.isInteger(a.index) || a.index < 0 || a.index > 5) throw new TsrunError(`seccomp argument index ${a.index} is out of range 0..5`);
+  const [vhi, vlo] = split64(a.value);
+  const i = a.index;
+  let lo: number;
+  if (!wide) {
+    const load = (next: number) => e.linear(LD_W_ABS, argLo(i), next);
+    switch (a.op) {
+      case 'SCMP_CMP_EQ': return load(e.jump(JEQ_K, vlo, pass, fail));
+      case 'SCMP_CMP_NE': return load(e.jump(JEQ_K, vlo, fail, pass));
+      case 'SCMP_CMP_GT': return load(e.jump(JGT_K, vlo, pass, fail));
+      case 'SCMP_CMP_GE': return load(e.jump(JGE_K, vlo, pass, fail));
+      case 'SCMP_CMP_LT': return load(e.jump(JGE_K, vlo, fail, pass));
+      case 'SCMP_CMP_LE': return load(e.jump(JGT_K, vlo, fail, pass));
+      case 'SCMP_CMP_MASKED_EQ': return load(e.linear(ALU_AND_K, vlo, e.jump(JEQ_K, (split64(a.valueTwo ?? 0)[1] & vlo) >>> 0, pass, fail)));
+    }
+  }
+  switch (a.op) {
+    case 'SCMP_CMP_EQ':
+      lo = e.linear(LD_W_ABS, argLo(i), e.jump(JEQ_K, vlo, pass, fail));
+      return e.linear(LD_W_ABS, argHi(i), e.jump(JEQ_K, vhi, lo, fail));
+    case 'SCMP_CMP_NE':
+      lo = e.linear(LD_W_ABS, argLo(i), e.jump(JEQ_K, vlo, fail, pass));
+      return e.linear(LD_W_ABS, argHi(i), e.jump(JEQ_K, vhi, lo, pass));
+    case 'SCMP_CMP_GT': case 'SCMP_CMP_GE': {
+      lo = e.linear(LD_W_ABS, argLo(i), e.jump(a.op === 'SCMP_CMP_GT' ? JGT_K : JGE_K, vlo, pass, fail));
+      const eq = e.jump(JEQ_K, vhi, lo, fail);
+      return e.linear(LD_W_ABS, argHi(i), e.jump(JGT_K, vhi, pass, eq));
+    }
+    case 'SCMP_CMP_LT': case 'SCMP_CMP_LE': {
+      lo = e.linear(LD_W_ABS, argLo(i), e.jump(a.op === 'SCMP_CMP_LT' ? JGE_K : JGT_K, vlo, fail, pass));
+      const eq = e.jump(JEQ_K, vhi, lo, pass);
+      return e.linear(LD_W_ABS, argHi(i), e.jump(JGT_K, vhi, fail, eq));
+    }
+    case 'SCMP_CMP_MASKED_EQ': {
+      // As libseccomp: (arg & mask) == (datum & mask); datum bits outside the mask are ignored.
+      let [dhi, dlo] = split64(a.valueTwo ?? 0);
+      dhi = (dhi & vhi) >>> 0;
+      dlo = (dlo & vlo) >>> 0;
+      lo = e.linear(LD_W_ABS, argLo(i), e.linear(ALU_AND_K, vlo, e.jump(JEQ_K, dlo, pass, fail)));
+      return e.linear(LD_W_ABS, argHi(i), e.linear(ALU_AND_K, vhi, e.jump(JEQ_K, dhi, lo, fail)));
+    }
+    default:
+      throw new TsrunError(`unknown seccomp operator "${a.op as string}"`);
+  }
+}
+
+/** One syscall's rules, first match wins, then `fallback`. */
+function syscallBody(e: Emitter, rules: Rule[], fallback: number, wide: boolean): number {
+  let next = e.ret(fallback);
+  for (let r = rules.length - 1; r >= 0; r--) {
+    const rule = rules[r]!;
+    let pass = e.ret(rule.value);
+    for (let c = rule.args.length - 1; c >= 0; c--) pass = condition(e, rule.args[c]!, pass, next, wide);
+    next = pass;
+  }
+  return next;
+}
+
+type Body = { rules: Rule[]; fallback: number };
+/** One arch's syscalls; numbers are indexed from `base` (x32 ones have bit 30 set). */
+type Section = { nrs: number[]; bodies: (Body | undefined)[]; base: number; wide: boolean; highest: number };
+
+/** Where a run of syscall numbers goes: a return value, or a syscall's rule chain. */
+type Target = { value: number; body?: undefined } | { body: number; value?: undefined };
+type Segment = { start: number; target: Target };
+
+/** Cuts [0, 2^32) into runs of consecutive numbers that share a target. */
+class Segments {
+  list: Segment[] = [];
+  private next = 0;
+
+  add(start: number, target: Target): void {
+    if (start !== this.next) throw new Error(`seccomp: segment at ${start}, expected ${this.next}`);
+    const last = this.list[this.list.length - 1];
+    if (!(last && last.target.value !== undefined && last.target.value === target.value)) this.list.push({ start, target });
+    this.next = start + 1;
+  }
+
+  /** [start, end) all to `target`. */
+  range(start: number, end: number, target: Target): void {
+    if (end <= start) return;
+    this.add(start, target);
+    this.next = end;
+  }
+
+  /**
+   * [start, end) dispatched over a section's syscalls; numbers without rules get the default,
+   * those above `enosysAbove` ENOSYS (runc's stub for syscalls newer than the profile).
+   */
+  section(s: Section, entries: Map<number, number>, start: number, end: number, defaultValue: number, enosysAbove?: number): void {
+    for (const nr of s.nrs) {
+      if (nr < start || nr >= end) continue;
+      this.range(this.next, nr, { value: defaultValue });
+      const b = s.bodies[nr - s.base]!;
+      this.add(nr, b.rules.length ? { body: entries.get(nr)! } : { value: b.fallback });
+    }
+    if (enosysAbove !== undefined && enosysAbove + 1 >= this.next && enosysAbove + 1 < end) {
+      this.range(this.next, enosysAbove + 1, { value: defaultValue });
+      this.range(this.next, end, { value: ENOSYS_RET });
+    } else this.range(this.next, end, { value: defaultValue });
+  }
+}
+
+const ENOSYS_RET = (SECCOMP_RET.ERRNO | 38) >>> 0;
+
+/** Emits the rule chains of a section's syscalls that have conditions. */
+function bodies(e: Emitter, s: Section): Map<number, number> {
+  const entries = new Map<number, number>();
+  for (let i = s.nrs.length - 1; i >= 0; i--) {
+    const nr = s.nrs[i]!;
+    const b = s.bodies[nr - s.base]!;
+    if (b.rules.length) entries.set(nr, syscallBody(e, b.rules, b.fallback, s.wide));
+  }
+  return entries;
+}
+
+/**
+ * A balanced binary search over the segment starts (nr loaded by the caller): ceil(log2(n))
+ * compares. Runs of unconditionally allowed syscalls are common, so there are few segments.
+ */
+function dispatch(e: Emitter, segs: Segment[]): number {
+  const target = (t: Target): number => t.body !== undefined ? t.body : e.ret(t.value);
+  const tree = (lo: number, hi: number): number => {
+    if (hi - lo === 1) return target(segs[lo]!.target);
+    const mid = (lo + hi) >> 1;
+    const right = tree(mid, hi);
+    const left = tree(lo, mid);
+    return e.jump(JGE_K, segs[mid]!.start, right, left);
+  };
+  return e.linear(LD_W_ABS, OFF_NR, tree(0, segs.length));
+}
+
+/** Compiles a seccomp profile for an x86_64 kernel. */
+export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOptions = {}): CompiledSeccomp {
+  const warnings: string[] = [];
+  const badArch = opts.badArchAction ?? SECCOMP_RET.KILL_THREAD;
+  const defaultValue = actionValue(seccomp.defaultAction, seccomp.defaultErrnoRet);
+
+  let flags = 0;
+  for (const f of seccomp.flags ?? []) {
+    const v = SECCOMP_FILTER_FLAGS[f];
+    if (v === undefined) throw new TsrunError(`seccomp flags: unknown flag "${f as string}"`);
+    flags |= v;
+  }
+
+  const archs = new Set(seccomp.architectures ?? []);
+  const tables: { table: Readonly<Record<string, number>>; section: Section }[] = [];
+  const mk = (table: Readonly<Record<string, number>>, wide: boolean, base: number) => {
+    const t = { table, section: { nrs: [], bodies: [], base, wide, highest: 0 } as Section };
+    tables.push(t);
+    return t;
+  };
+  const native = mk(syscallsX86_64(), true, 0);
+  const x32 = archs.has('SCMP_ARCH_X32') ? mk(syscallsX32(), false, X32_SYSCALL_BIT) : undefined;
+  const i386 = archs.has('SCMP_ARCH_X86') ? mk(syscallsI386(), false, 0) : undefined;
+
+  // runc prepends a stub that returns ENOSYS for syscalls numbered above the highest one its
+  // profile names (in any rule), per listed arch, unless the default action lets syscalls through.
+  const stub = !['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE'].includes(seccomp.defaultAction);
+  for (const call of (seccomp.syscalls ?? []) as LinuxSyscall[]) {
+    if (call.action === 'SCMP_ACT_NOTIFY') throw new TsrunError('SCMP_ACT_NOTIFY is not supported yet');
+    const value = actionValue(call.action, call.errnoRet);
+    for (const a of call.args ?? []) checkArg(a);
+    // runc skips a rule whose action is the default one (libseccomp refuses it).
+    const skip = value === defaultValue;
+    // Indexed loops: this runs once per process, interpreted, where for-of iterators cost.
+    for (let n = 0; n < call.names.length; n++) {
+      const name = call.names[n]!;
+      let known = false;
+      for (let t = 0; t < tables.length; t++) {
+        const { table, section } = tables[t]!;
+        const nr = lookup(table, name);
+        if (nr === undefined) continue;
+        known = true;
+        if (nr > section.highest) section.highest = nr;
+        if (skip) continue;
+        let b = section.bodies[nr - section.base];
+        if (!b) { b = { rules: [], fallback: defaultValue }; section.bodies[nr - section.base] = b; section.nrs.push(nr); }
+        if (b.fallback !== defaultValue) continue; // an unconditional rule came first and wins
+        if (!call.args?.length) b.fallback = value;
+        else if (new Set(call.args.map((a) => a.index)).size === call.args.length) b.rules.push({ value, args: call.args });
+        // As runc: conditions that share an argument become separate rules (ORed, not ANDed).
+        else for (const a of call.args) b.rules.push({ value, args: [a] });
+      }
+      // runc logs this at debug level and goes on.
+      if (!known && !skip) warnings.push(`unknown seccomp syscall "${name}" ignored`);
+    }
+  }
+  // A typed array sorts numerically without calling back into (cold, interpreted) JavaScript.
+  for (const { section } of tables) section.nrs = Array.from(new Uint32Array(section.nrs).sort());
+
+  const max = (arch: string, section: Section | undefined): number | undefined =>
+    stub && section && section.highest > 0 && archs.has(arch as never) ? section.highest : undefined;
+  const max64 = max('SCMP_ARCH_X86_64', native.section);
+  const maxX32 = max('SCMP_ARCH_X32', x32?.section);
+  const maxI386 = max('SCMP_ARCH_X86', i386?.section);
+
+  const e = new Emitter();
+  const badArchTarget: Target = { value: badArch };
+  const def: Target = { value: defaultValue };
+  const enosys: Target = { value: ENOSYS_RET };
+
+  let i386Entry: number | undefined;
+  if (i386) {
+    const segs = new Segments();
+    segs.section(i386.section, bodies(e, i386.section), 0, 2 ** 32, defaultValue, maxI386);
+    i386Entry = dispatch(e, segs.list);
+  }
+
+  // x86_64: numbers with bit 30 set are x32 syscalls. As libseccomp: without SCMP_ARCH_X32 they are
+  // a bad arch, except -1 (a tracer skipping the syscall); with it, unknown ones get the default.
+  const segs = new Segments();
+  const x32Bodies = x32 ? bodies(e, x32.section) : undefined;
+  segs.section(native.section, bodies(e, native.section), 0, X32_SYSCALL_BIT, defaultValue, max64);
+  if (x32) segs.section(x32.section, x32Bodies!, X32_SYSCALL_BIT, 0x80000000, defaultValue, maxX32);
+  else segs.range(X32_SYSCALL_BIT, 0x80000000, badArchTarget);
+  segs.range(0x80000000, 0xc0000000, max64 !== undefined ? enosys : x32 ? def : badArchTarget);
+  if (x32) segs.range(0xc0000000, 2 ** 32, maxX32 !== undefined ? enosys : def);
+  else {
+    segs.range(0xc0000000, 0xffffffff, badArchTarget);
+    segs.add(0xffffffff, def);
+  }
+  const nativeEntry = dispatch(e, segs.list);
+
+  let archFail = e.ret(badArch);
+  if (i386Entry !== undefined) archFail = e.jump(JEQ_K, AUDIT_ARCH_I386, i386Entry, archFail);
+  const entry = e.jump(JEQ_K, AUDIT_ARCH_X86_64, nativeEntry, archFail);
+  e.linear(LD_W_ABS, OFF_ARCH, entry);
+
+  if (e.rev.length > BPF_MAXINSNS) {
+    throw new TsrunError(`seccomp filter is too large: ${e.rev.length} BPF instructions, the kernel accepts at most ${BPF_MAXINSNS}`);
+  }
+  return { program: e.program(), flags, warnings };
+}

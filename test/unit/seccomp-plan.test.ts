@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compileInitPlan } from '../../runtime/plan/compile.js';
+import { encodePlan } from '../../runtime/plan/encode.js';
+import { Tag } from '../../runtime/plan/records.js';
+import { defaultSpec } from '../../runtime/spec/default-config.js';
+import { compileSeccomp } from '../../runtime/seccomp/compile.js';
+
+const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-seccomp-plan-'));
+mkdirSync(join(rootfs, 'etc'));
+writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+process.on('exit', () => rmSync(rootfs, { recursive: true, force: true }));
+
+test('the init plan carries one SECCOMP record after the process records; warnings reach the caller', () => {
+  const spec: any = defaultSpec({ rootless: false });
+  spec.process.terminal = false;
+  spec.linux.seccomp = { defaultAction: 'SCMP_ACT_ERRNO', flags: ['SECCOMP_FILTER_FLAG_LOG'], syscalls: [{ names: ['read', 'bogus_call'], action: 'SCMP_ACT_ALLOW' }] };
+  const warnings: string[] = [];
+  const plan = compileInitPlan({
+    id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: [],
+    cgroups: { version: 2, paths: { '': '/sys/fs/cgroup/c1' } },
+    noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false, warnings,
+  });
+  const records = plan.filter((r) => r.tag === Tag.SECCOMP);
+  assert.equal(records.length, 1);
+  const r = records[0] as any;
+  assert.equal(r.flags, 2);
+  assert.deepEqual(r.program, compileSeccomp(spec.linux.seccomp).program);
+  assert.equal(plan[plan.length - 1], r);
+  assert.match(warnings.join('\n'), /"bogus_call"/);
+  assert.ok(encodePlan(plan).length > r.program.length);
+});
+
+test('no seccomp, no record', () => {
+  const spec: any = defaultSpec({ rootless: false });
+  spec.process.terminal = false;
+  delete spec.linux.seccomp;
+  const plan = compileInitPlan({
+    id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/f', cgroupProcs: [], cgroups: { version: 2, paths: { '': '/sys/fs/cgroup/c1' } },
+    noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false,
+  });
+  assert.equal(plan.some((r) => r.tag === Tag.SECCOMP), false);
+});
