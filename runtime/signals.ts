@@ -26,3 +26,9 @@ export function parseSignal(text: string): number {
   }
   throw new TsrunError(`unknown signal "${text}"`);
 }
+
+/** The signals `run` and a foreground `exec` pass on to the container's process, as runc does. */
+export const FORWARDED_SIGNALS = Object.keys(SIGNALS).filter((s) => ![
+  'SIGKILL', 'SIGSTOP', 'SIGCHLD', 'SIGCLD', 'SIGURG', 'SIGWINCH', 'SIGIOT', 'SIGPOLL', 'SIGUNUSED', 'SIGSEGV',
+  'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGPIPE', 'SIGPROF', 'SIGVTALRM', 'SIGSTKFLT', 'SIGTRAP',
+].includes(s)) as NodeJS.Signals[];

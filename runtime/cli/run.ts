@@ -3,14 +3,12 @@ import { createContainer } from '../container/create.js';
 import { startContainer } from '../container/start.js';
 import { deleteContainer } from '../container/delete.js';
 import { syscalls } from '../sys/syscalls.js';
-import { SIGNALS } from '../signals.js';
+import { FORWARDED_SIGNALS } from '../signals.js';
 import { log } from '../log.js';
 import { requireArgs } from './args.js';
 import { CREATE_FLAGS } from './create.js';
 import type { Command } from './command.js';
 
-/** Signals `run` passes on to the container, as runc does. */
-const FORWARDED = Object.keys(SIGNALS).filter((s) => !['SIGKILL', 'SIGSTOP', 'SIGCHLD', 'SIGCLD', 'SIGURG', 'SIGWINCH', 'SIGIOT', 'SIGPOLL', 'SIGUNUSED', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGPIPE', 'SIGPROF', 'SIGVTALRM', 'SIGSTKFLT', 'SIGTRAP'].includes(s));
 
 export const run: Command = {
   name: 'run',
@@ -45,9 +43,9 @@ export const run: Command = {
     const forward = (signal: NodeJS.Signals) => {
       try { process.kill(state.pid, signal); } catch { /* exited */ }
     };
-    for (const s of FORWARDED) process.on(s as NodeJS.Signals, forward);
+    for (const s of FORWARDED_SIGNALS) process.on(s, forward);
     const status = await syscalls().waitExit(state.pid);
-    for (const s of FORWARDED) process.off(s as NodeJS.Signals, forward);
+    for (const s of FORWARDED_SIGNALS) process.off(s, forward);
     if (!flags.keep) {
       try { await deleteContainer(g.root, id, true); } catch (err) { log.warn(`deleting ${id}: ${(err as Error).message}`); }
     }

@@ -3,8 +3,7 @@ import { log } from '../log.js';
 import { cgroupManagerFromState } from '../cgroups/index.js';
 import { lockContainer } from './lock.js';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { checkContainerId, loadState, removeStateDir, stateDir } from './state.js';
+import { checkContainerId, loadState, removeStateDir, stateDir, statePath } from './state.js';
 import { containerStatus, ociState } from './status.js';
 import { processAlive, waitForExit } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
@@ -17,7 +16,7 @@ export async function deleteContainer(root: string, id: string, force: boolean):
   }
   const release = await lockContainer(root, id);
   try {
-    if (!existsSync(join(stateDir(root, id), 'state.json'))) {
+    if (!existsSync(statePath(root, id))) {
       // create holds the lock until its state is written: a dir without state under the lock
       // is what a create killed in its first steps leaves, before it made anything else.
       if (existsSync(stateDir(root, id))) {

@@ -1,6 +1,6 @@
 import { TsrunError } from '../errors.js';
 import { log } from '../log.js';
-import { SIGNALS } from '../signals.js';
+import { FORWARDED_SIGNALS } from '../signals.js';
 import { syscalls } from '../sys/syscalls.js';
 import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadBundleSpec } from '../spec/load.js';
@@ -24,8 +24,6 @@ export interface ExecOptions {
   ignorePaused: boolean;
 }
 
-/** Signals a foreground exec passes on to its process, as runc does. */
-const FORWARDED = Object.keys(SIGNALS).filter((s) => !['SIGKILL', 'SIGSTOP', 'SIGCHLD', 'SIGCLD', 'SIGURG', 'SIGWINCH', 'SIGIOT', 'SIGPOLL', 'SIGUNUSED', 'SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGPIPE', 'SIGPROF', 'SIGVTALRM', 'SIGSTKFLT', 'SIGTRAP'].includes(s));
 
 /** The container's process as saved at create (older state: from the bundle's config.json). */
 export function containerProcess(state: ContainerState): Process | undefined {
@@ -86,10 +84,10 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
   const forward = (signal: NodeJS.Signals) => {
     try { process.kill(pid, signal); } catch { /* exited */ }
   };
-  for (const s of FORWARDED) process.on(s as NodeJS.Signals, forward);
+  for (const s of FORWARDED_SIGNALS) process.on(s, forward);
   try {
     return (await syscalls().waitExit(pid)).code;
   } finally {
-    for (const s of FORWARDED) process.off(s as NodeJS.Signals, forward);
+    for (const s of FORWARDED_SIGNALS) process.off(s, forward);
   }
 }

@@ -35,6 +35,16 @@ export function checkContainerId(id: string): void {
   if (!ID_PATTERN.test(id) || id === '.' || id === '..') throw new TsrunError(`invalid id format: ${id}`);
 }
 
+/**
+ * Not runc's "state.json": Docker and containerd give every runtime the same --root, so runc's
+ * containers may sit beside ours, and their state must not be read as ours.
+ */
+export const STATE_FILE = 'tsrun-state.json';
+
+export function statePath(root: string, id: string): string {
+  return join(root, id, STATE_FILE);
+}
+
 export function stateDir(root: string, id: string): string {
   return join(root, id);
 }
@@ -59,14 +69,14 @@ export function writeFileAtomic(path: string, data: string, mode = 0o600): void 
 }
 
 export function saveState(root: string, state: ContainerState): void {
-  writeFileAtomic(join(stateDir(root, state.id), 'state.json'), JSON.stringify(state));
+  writeFileAtomic(statePath(root, state.id), JSON.stringify(state));
 }
 
 export function loadState(root: string, id: string): ContainerState {
   checkContainerId(id);
   let text: string;
   try {
-    text = readFileSync(join(stateDir(root, id), 'state.json'), 'utf8');
+    text = readFileSync(statePath(root, id), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
       throw new TsrunError('container does not exist');
@@ -99,7 +109,7 @@ export function removeStateDir(root: string, id: string): void {
 export function listContainerIds(root: string): string[] {
   let names: string[];
   try { names = readdirSync(root); } catch { return []; }
-  return names.filter((n) => ID_PATTERN.test(n) && existsSync(join(root, n, 'state.json'))).sort();
+  return names.filter((n) => ID_PATTERN.test(n) && existsSync(statePath(root, n))).sort();
 }
 
 export function stateDirOwner(root: string, id: string): number {

@@ -144,3 +144,22 @@ export function cleanup(root: string, id: string, bundle?: string): void {
   tsrun(['--root', root, 'delete', '--force', id]);
   if (bundle) rmSync(bundle, { recursive: true, force: true });
 }
+
+/**
+ * Runs a fresh busybox container in the foreground (`edit` shapes its config, `before` sees
+ * the bundle first), checks that nothing of it is left, and returns what tsrun printed.
+ */
+export function runContainer(edit: (config: any) => void, opts: { args?: string[]; before?: (bundle: string) => void; idPrefix?: string } = {}): RunResult {
+  const root = makeRoot();
+  const bundle = makeBundle(edit);
+  const id = uniqueId(opts.idPrefix);
+  try {
+    opts.before?.(bundle);
+    const r = tsrun(['--root', root, 'run', ...(opts.args ?? []), '--bundle', bundle, id]);
+    assertNothingLeft(root, id, bundle);
+    return r;
+  } finally {
+    cleanup(root, id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+}

@@ -146,7 +146,7 @@ test('exec refuses a terminal and a console socket', { skip }, () => {
 });
 
 test('exec in a paused container fails with 255', { skip }, () => {
-  const state = JSON.parse(readFileSync(join(root, id, 'state.json'), 'utf8'));
+  const state = JSON.parse(readFileSync(join(root, id, 'tsrun-state.json'), 'utf8'));
   const freezer = state.cgroup?.paths?.freezer as string | undefined;
   if (!freezer) return;
   writeFileSync(join(freezer, 'freezer.state'), 'FROZEN');

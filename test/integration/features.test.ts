@@ -4,22 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, TSRUN } from '../helpers/harness.js';
+import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, runContainer, TSRUN } from '../helpers/harness.js';
 
 const skip = needsRoot;
 
-function runIn(edit: (c: any) => void, extraArgs: string[] = []): { status: number; stdout: string; stderr: string } {
-  const root = makeRoot();
-  const bundle = makeBundle(edit);
-  const id = uniqueId();
-  try {
-    const r = tsrun(['--root', root, 'run', ...extraArgs, '--bundle', bundle, id]);
-    assertNothingLeft(root, id, bundle);
-    return r;
-  } finally {
-    cleanup(root, id, bundle);
-    rmSync(root, { recursive: true, force: true });
-  }
+function runIn(edit: (c: any) => void, extraArgs: string[] = []) {
+  return runContainer(edit, { args: extraArgs });
 }
 
 function hookScript(dir: string, name: string, body = ''): string {

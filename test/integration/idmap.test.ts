@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup } from '../helpers/harness.js';
+import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, runContainer } from '../helpers/harness.js';
 
 const skip = needsRoot;
 const MAP = [{ containerID: 0, hostID: 100000, size: 65536 }];
@@ -39,19 +39,8 @@ function makeSource(): { dir: string; remove: () => void } {
   };
 }
 
-function run(edit: (c: any) => void, before?: (bundle: string) => void): { status: number; stdout: string; stderr: string } {
-  const root = makeRoot();
-  const bundle = makeBundle(edit);
-  const id = uniqueId('tsrun-idmap');
-  try {
-    before?.(bundle);
-    const r = tsrun(['--root', root, 'run', '--bundle', bundle, id]);
-    assertNothingLeft(root, id, bundle);
-    return r;
-  } finally {
-    cleanup(root, id, bundle);
-    rmSync(root, { recursive: true, force: true });
-  }
+function run(edit: (c: any) => void, before?: (bundle: string) => void) {
+  return runContainer(edit, { before, idPrefix: 'tsrun-idmap' });
 }
 
 function values(stdout: string): Record<string, string> {

@@ -2,23 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, readlinkSync, writeFileSync, mkdirSync, symlinkSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, cgroupDirsNamed } from '../helpers/harness.js';
+import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, cgroupDirsNamed, runContainer } from '../helpers/harness.js';
 
 const skip = needsRoot;
 
 /** Runs a shell script in a fresh container and returns its output. */
-function runScript(script: string, edit?: (c: any) => void, extraArgs: string[] = []): { status: number; stdout: string; stderr: string } {
-  const root = makeRoot();
-  const bundle = makeBundle((c) => { c.process.args = ['sh', '-c', script]; edit?.(c); });
-  const id = uniqueId();
-  try {
-    const r = tsrun(['--root', root, 'run', ...extraArgs, '--bundle', bundle, id]);
-    assertNothingLeft(root, id, bundle);
-    return r;
-  } finally {
-    cleanup(root, id, bundle);
-    rmSync(root, { recursive: true, force: true });
-  }
+function runScript(script: string, edit?: (c: any) => void, extraArgs: string[] = []) {
+  return runContainer((c) => { c.process.args = ['sh', '-c', script]; edit?.(c); }, { args: extraArgs });
 }
 
 const value = (out: string, key: string) => out.split('\n').find((l) => l.startsWith(`${key}=`))?.slice(key.length + 1);

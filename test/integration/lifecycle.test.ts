@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { needsRoot, tsrun, tsrunAsync, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, processesIn } from '../helpers/harness.js';
+import { spawnSync } from 'node:child_process';
+import { hasRunc, needsRoot, tsrun, tsrunAsync, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, processesIn } from '../helpers/harness.js';
 
 const skip = needsRoot;
 
@@ -238,6 +239,27 @@ test('the caller of create becomes the container\'s parent when it is a subreape
     assertNothingLeft(root, id, bundle);
   } finally {
     cleanup(root, id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('runc\'s containers in the same --root are left alone (Docker and containerd share one root)', { skip: needsRoot || (hasRunc ? false : 'needs runc') }, () => {
+  const root = makeRoot();
+  const bundle = makeBundle((c) => { c.process.args = ['sleep', '1000']; });
+  const ours = uniqueId();
+  const theirs = uniqueId('runc-test');
+  try {
+    assert.equal(spawnSync('runc', ['--root', root, 'create', '--bundle', bundle, theirs], { stdio: 'ignore' }).status, 0);
+    assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, ours]).status, 0);
+    assert.equal(tsrun(['--root', root, 'list', '-q']).stdout, `${ours}\n`);
+    const r = tsrun(['--root', root, 'create', '--bundle', bundle, theirs]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /container with given ID already exists/);
+    assert.equal(tsrun(['--root', root, 'delete', '--force', ours]).status, 0);
+    assertNothingLeft(root, ours, undefined);
+  } finally {
+    spawnSync('runc', ['--root', root, 'delete', '--force', theirs], { stdio: 'ignore' });
+    cleanup(root, ours, bundle);
     rmSync(root, { recursive: true, force: true });
   }
 });

@@ -2,22 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, REPO } from '../helpers/harness.js';
+import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, REPO, runContainer } from '../helpers/harness.js';
 
 const skip = needsRoot;
 
 function runWith(seccomp: unknown, script: string | string[], edit?: (c: any) => void) {
-  const root = makeRoot();
-  const id = uniqueId('tsrun-seccomp');
-  const bundle = makeBundle((c) => { c.process.args = Array.isArray(script) ? script : ['sh', '-c', script]; c.root.readonly = false; c.linux.seccomp = seccomp; edit?.(c); });
-  try {
-    const r = tsrun(['--root', root, 'run', '--bundle', bundle, id]);
-    assertNothingLeft(root, id, bundle);
-    return r;
-  } finally {
-    cleanup(root, id, bundle);
-    rmSync(root, { recursive: true, force: true });
-  }
+  return runContainer((c) => { c.process.args = Array.isArray(script) ? script : ['sh', '-c', script]; c.root.readonly = false; c.linux.seccomp = seccomp; edit?.(c); }, { idPrefix: 'tsrun-seccomp' });
 }
 
 test('ERRNO rules give their errno; other syscalls pass', { skip }, () => {
