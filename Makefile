@@ -40,6 +40,7 @@ test: deps build typecheck
 
 bench: deps build
 	$(NODE) bench/lifecycle.mjs
+	$(NODE) build/bench/seccomp.bench.cjs
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/lib/tsrun $(DESTDIR)$(PREFIX)/bin

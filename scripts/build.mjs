@@ -55,7 +55,7 @@ if (!only || only === 'tests') {
     for (const name of readdirSync(dir)) {
       const p = join(dir, name);
       if (statSync(p).isDirectory()) walk(p);
-      else if (name.endsWith('.test.ts') || name.endsWith('.vm.ts')) entries.push(p);
+      else if (name.endsWith('.test.ts') || name.endsWith('.vm.ts') || name.endsWith('.bench.ts')) entries.push(p);
     }
   };
   walk(join(root, 'test'));
