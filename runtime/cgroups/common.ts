@@ -47,6 +47,8 @@ export abstract class BaseManager implements CgroupManager {
   abstract create(): void;
   abstract apply(resources: LinuxResources | undefined): string[];
   abstract exists(): boolean;
+  abstract freeze(): void;
+  abstract thaw(): void;
   /** Signals all pids given (the cgroup is frozen around it where the driver can). */
   protected abstract signalAll(signal: NodeJS.Signals | number): void;
   /** The dir whose tree pids() reads. */

@@ -123,6 +123,10 @@ export interface CgroupManager {
   pids(): number[];
   /** Signals every process in the cgroup (frozen meanwhile, as runc does). */
   killAll(signal: NodeJS.Signals | number): void;
+  /** Freezes every process of the container and waits until the kernel says frozen (pause). */
+  freeze(): void;
+  /** Thaws the container (resume); harmless when it is not frozen. */
+  thaw(): void;
   /** SIGKILLs stragglers, waits until they are gone, removes the dirs. Idempotent. */
   destroy(): Promise<void>;
   exists(): boolean;

@@ -434,8 +434,18 @@ export class V1Manager extends BaseManager {
     return Object.values(this.paths)[0];
   }
 
+  freeze(): void {
+    const dir = this.paths.freezer;
+    if (!dir || !this.fs.exists(dir)) throw new TsrunError('cannot pause the container: it has no freezer cgroup');
+    if (!this.freezeDir(dir)) throw new TsrunError(`cannot pause the container: ${dir} did not reach FROZEN`);
+  }
+
+  thaw(): void {
+    if (this.paths.freezer) this.thawDir(this.paths.freezer);
+  }
+
   /** runc's v1 freeze: write FROZEN until the state reads FROZEN (FREEZING means "retry"). */
-  private freeze(dir: string): boolean {
+  private freezeDir(dir: string): boolean {
     try {
       for (let i = 0; i < 200; i++) {
         if (i % 50 === 49) {
@@ -450,11 +460,11 @@ export class V1Manager extends BaseManager {
     } catch {
       // fall through: thaw and signal unfrozen
     }
-    this.thaw(dir);
+    this.thawDir(dir);
     return false;
   }
 
-  private thaw(dir: string): void {
+  private thawDir(dir: string): void {
     try {
       this.fs.write(dir, 'freezer.state', 'THAWED');
     } catch {
@@ -469,12 +479,12 @@ export class V1Manager extends BaseManager {
     const containsSelf = before.includes(self);
     const freezer = this.paths.freezer;
     // Freeze so nothing forks while we signal; never freeze a cgroup we are in.
-    const frozen = !containsSelf && freezer !== undefined && this.fs.exists(freezer) && this.freeze(freezer);
+    const frozen = !containsSelf && freezer !== undefined && this.fs.exists(freezer) && this.freezeDir(freezer);
     try {
       const pids = frozen ? this.everyPid() : before;
       for (const pid of pids) if (pid !== self) this.fs.kill(pid, signal);
     } finally {
-      if (frozen && freezer) this.thaw(freezer);
+      if (frozen && freezer) this.thawDir(freezer);
     }
   }
 }

@@ -342,8 +342,16 @@ export class V2Manager extends BaseManager {
     return this.dir;
   }
 
+  freeze(): void {
+    if (!this.freezeDir()) throw new TsrunError(`cannot pause the container: ${this.dir} did not report "frozen 1"`);
+  }
+
+  thaw(): void {
+    this.thawDir();
+  }
+
   /** cgroup.freeze = 1, then wait (up to ~1 s) for cgroup.events to say "frozen 1". */
-  private freeze(): boolean {
+  private freezeDir(): boolean {
     try {
       this.fs.write(this.dir, 'cgroup.freeze', '1');
       for (let i = 0; i < 100; i++) {
@@ -354,11 +362,11 @@ export class V2Manager extends BaseManager {
     } catch {
       // no freezer (kernel < 5.2): signal unfrozen
     }
-    this.thaw();
+    this.thawDir();
     return false;
   }
 
-  private thaw(): void {
+  private thawDir(): void {
     try {
       this.fs.write(this.dir, 'cgroup.freeze', '0');
     } catch {
@@ -381,12 +389,12 @@ export class V2Manager extends BaseManager {
         // fall back to one by one
       }
     }
-    const frozen = !containsSelf && this.freeze();
+    const frozen = !containsSelf && this.freezeDir();
     try {
       const pids = frozen ? this.everyPid() : before;
       for (const pid of pids) if (pid !== self) this.fs.kill(pid, signal);
     } finally {
-      if (frozen) this.thaw();
+      if (frozen) this.thawDir();
     }
   }
 }

@@ -34,6 +34,8 @@ export async function deleteContainer(root: string, id: string, force: boolean):
     const cgroups = state.cgroup ? cgroupManagerFromState(state.cgroup) : undefined;
     if (processAlive(state.pid, state.pidStartTime)) {
       try { process.kill(state.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+      // A frozen process does not die of SIGKILL until it is thawed.
+      if (status === 'paused') cgroups?.thaw();
       if (!(await waitForExit(state.pid, state.pidStartTime, 10_000))) {
         throw new TsrunError(`container init ${state.pid} did not exit after SIGKILL`);
       }

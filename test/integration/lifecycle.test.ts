@@ -263,3 +263,38 @@ test('runc\'s containers in the same --root are left alone (Docker and container
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('pause and resume freeze the container; delete --force works on a paused one', { skip }, async () => {
+  const root = makeRoot();
+  const bundle = makeBundle((c) => { c.process.args = ['sh', '-c', 'while :; do echo tick >> /tmp/ticks; sleep 0.02; done']; c.root.readonly = false; });
+  const id = uniqueId();
+  const status = () => JSON.parse(tsrun(['--root', root, 'state', id]).stdout).status;
+  try {
+    assert.equal(tsrun(['--root', root, 'run', '-d', '--bundle', bundle, id]).status, 0);
+    let r = tsrun(['--root', root, 'resume', id]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /container not paused/);
+    assert.equal(tsrun(['--root', root, 'pause', id]).status, 0);
+    assert.equal(status(), 'paused');
+    const ticks = join(bundle, 'rootfs', 'tmp', 'ticks');
+    const frozenAt = readFileSync(ticks, 'utf8').length;
+    await new Promise((res) => setTimeout(res, 200));
+    assert.equal(readFileSync(ticks, 'utf8').length, frozenAt, 'a paused container makes no progress');
+    assert.equal(tsrun(['--root', root, 'resume', id]).status, 0);
+    assert.equal(status(), 'running');
+    await new Promise((res) => setTimeout(res, 200));
+    assert.ok(readFileSync(ticks, 'utf8').length > frozenAt, 'it runs again after resume');
+    assert.equal(tsrun(['--root', root, 'pause', id]).status, 0);
+    r = tsrun(['--root', root, 'delete', id]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /that is not stopped: paused/);
+    assert.equal(tsrun(['--root', root, 'delete', '--force', id]).status, 0);
+    assertNothingLeft(root, id, bundle);
+    r = tsrun(['--root', root, 'pause', id]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /container does not exist/);
+  } finally {
+    cleanup(root, id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -32,6 +32,13 @@ test('pure cgroup v2: limits in the unified files, cgroup namespace view, remova
     const pid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
     assert.ok(readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').includes(String(pid)));
     assert.equal(readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim(), `0::/tsrun-tests/${id}`);
+    // Pause and resume through cgroup.freeze.
+    assert.equal(tsrun(['--root', root, 'pause', id]).status, 0);
+    assert.equal(JSON.parse(tsrun(['--root', root, 'state', id]).stdout).status, 'paused');
+    assert.match(readFileSync(join(dir, 'cgroup.events'), 'utf8'), /^frozen 1$/m);
+    assert.equal(tsrun(['--root', root, 'resume', id]).status, 0);
+    assert.match(readFileSync(join(dir, 'cgroup.events'), 'utf8'), /^frozen 0$/m);
+    assert.equal(tsrun(['--root', root, 'pause', id]).status, 0);
     r = tsrun(['--root', root, 'delete', '--force', id]);
     assert.equal(r.status, 0, r.stderr);
     assertNothingLeft(root, id, bundle);
