@@ -79,7 +79,12 @@ export function actionValue(action: LinuxSeccompAction, errnoRet: number | undef
     case 'SCMP_ACT_KILL': case 'SCMP_ACT_KILL_THREAD': return SECCOMP_RET.KILL_THREAD;
     case 'SCMP_ACT_KILL_PROCESS': return SECCOMP_RET.KILL_PROCESS;
     case 'SCMP_ACT_TRAP': return SECCOMP_RET.TRAP;
-    case 'SCMP_ACT_ERRNO': return (SECCOMP_RET.ERRNO | ((errnoRet ?? EPERM) & 0xffff)) >>> 0;
+    case 'SCMP_ACT_ERRNO': {
+      const errno = errnoRet ?? EPERM;
+      // libseccomp refuses errno values from 4095 (MAX_ERRNO) up, so runc fails such a profile.
+      if (errno > 4094) throw new TsrunError(`seccomp errnoRet ${errno} is out of range: errno values above 4094 are refused (as libseccomp does)`);
+      return (SECCOMP_RET.ERRNO | errno) >>> 0;
+    }
     case 'SCMP_ACT_TRACE': return (SECCOMP_RET.TRACE | ((errnoRet ?? EPERM) & 0xffff)) >>> 0;
     case 'SCMP_ACT_ALLOW': return SECCOMP_RET.ALLOW;
     case 'SCMP_ACT_LOG': return SECCOMP_RET.LOG;

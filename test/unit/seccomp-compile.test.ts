@@ -224,3 +224,10 @@ test('as runc, conditions that share an argument are ORed as separate rules', ()
   assert.equal(run(p, NR.ioctl!, [0n, 4n]), errno(1));
   assert.equal(run(p, NR.ioctl!, [0n, 7n]), ALLOW);
 });
+
+test('errno values libseccomp refuses (4095 and up) are refused, for rules and the default', () => {
+  assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['lseek'], action: 'SCMP_ACT_ERRNO', errnoRet: 4095 }] }), /errnoRet 4095 is out of range/);
+  assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 5000 }), /errnoRet 5000 is out of range/);
+  assert.doesNotThrow(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['lseek'], action: 'SCMP_ACT_ERRNO', errnoRet: 4094 }] }));
+  assert.doesNotThrow(() => compileSeccomp({ defaultAction: 'SCMP_ACT_TRACE', defaultErrnoRet: 65535 }));
+});

@@ -20,6 +20,7 @@ const HELPER = join(REPO, 'test/helpers/libseccomp-bpf.py');
 const PYTHON = '/usr/bin/python3';
 const probe = spawnSync(PYTHON, ['-c', 'import seccomp'], { encoding: 'utf8' });
 const skip = probe.status === 0 ? false : 'needs python3-seccomp (/usr/bin/python3 -c "import seccomp" failed)';
+// Scale 4 (100,000 inputs, the issue's bar) still finds differences to resolve: see the issue note.
 const SCALE = Number(process.env.TSRUN_SECCOMP_DIFF_SCALE ?? 1);
 
 const ENOSYS = 0x50026;
@@ -142,7 +143,8 @@ function randomProfile(r: () => number): LinuxSeccomp {
     used.add(name);
     let action = pick(ACTIONS);
     if (action === defaultAction) action = 'SCMP_ACT_ALLOW' === defaultAction ? 'SCMP_ACT_ERRNO' : 'SCMP_ACT_ALLOW';
-    const errnoRet = r() < 0.5 ? Math.floor(r() * 4096) : undefined;
+    // 4095 and up are refused by both compilers (seccomp-compile tests that).
+    const errnoRet = r() < 0.5 ? Math.floor(r() * 4095) : undefined;
     if (r() < 0.4) {
       p.syscalls!.push({ names: [name], action, ...(errnoRet !== undefined ? { errnoRet } : {}) });
       continue;
