@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { TsrunError, describeSystemError } from '../errors.js';
 import { configureLog, log } from '../log.js';
 import { parseFlags, helpText, type FlagSpec } from './args.js';
@@ -65,7 +66,8 @@ async function main(argv: string[]): Promise<number> {
     const parsed = parseFlags(rest.slice(1), [...command.flags, { name: 'help', short: 'h', type: 'bool', usage: 'show help' }], command.name);
     if (parsed.flags.help) { process.stdout.write(helpText(command.usage, command.description, command.flags)); return 0; }
     const global: GlobalOptions = {
-      root: flags.root as string, debug: !!flags.debug, systemdCgroup: !!flags['systemd-cgroup'],
+      // Absolute, as runc makes it: the executor only takes absolute host paths.
+      root: resolve(flags.root as string), debug: !!flags.debug, systemdCgroup: !!flags['systemd-cgroup'],
       rootless: flags.rootless as string, logFile: flags.log as string | undefined, logFormat,
     };
     return await command.run(global, parsed.flags, parsed.rest);

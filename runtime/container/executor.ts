@@ -114,5 +114,5 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
     else child.once('exit', () => resolve());
     child.once('error', () => resolve());
   });
-  return { child, pid, ready: ready.then(() => exited) };
+  return { child, pid, ready: ready.then(() => exited, (err) => exited.then(() => { throw err; })) };
 }

@@ -298,3 +298,17 @@ test('pause and resume freeze the container; delete --force works on a paused on
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('a relative --root works (made absolute, as runc does)', { skip }, () => {
+  const root = makeRoot();
+  const bundle = makeBundle();
+  const id = uniqueId();
+  try {
+    const r = tsrun(['--root', 'state-here', 'run', '--bundle', bundle, id], { cwd: root });
+    assert.equal(r.status, 0, r.stderr);
+    assertNothingLeft(join(root, 'state-here'), id, bundle);
+  } finally {
+    cleanup(join(root, 'state-here'), id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
