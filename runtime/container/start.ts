@@ -32,16 +32,17 @@ async function readExecFifo(fifo: string, pid: number, startTime: string | undef
   // A blocking open on the thread pool: it returns once the init holds the write end. If the
   // init dies first, opening the write end ourselves unblocks it and the read sees EOF.
   const opening = openAsync(fifo, constants.O_RDONLY);
-  let watchdog: NodeJS.Timeout | undefined;
-  const watch = new Promise<void>((resolve) => {
-    watchdog = setInterval(() => {
-      if (processAlive(pid, startTime)) return;
-      try { closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)); } catch { /* no reader yet */ }
-      resolve();
-    }, 10);
-  });
-  void watch;
-  const handle = await opening;
+  const watchdog = setInterval(() => {
+    if (processAlive(pid, startTime)) return;
+    try { closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)); } catch { /* no reader yet */ }
+  }, 10);
+  let handle;
+  try {
+    handle = await opening;
+  } catch (err) {
+    clearInterval(watchdog);
+    throw err;
+  }
   try {
     const chunks: Buffer[] = [];
     for (;;) {
@@ -52,7 +53,7 @@ async function readExecFifo(fifo: string, pid: number, startTime: string | undef
     }
     return Buffer.concat(chunks);
   } finally {
-    if (watchdog) clearInterval(watchdog);
+    clearInterval(watchdog);
     await handle.close();
   }
 }

@@ -25,7 +25,7 @@ export interface ContainerState {
   process?: Spec['process'];
   /** the container's seccomp profile, which `exec` must apply to its processes as well */
   seccomp?: NonNullable<Spec['linux']>['seccomp'];
-  /** the cgroup should be frozen: pause was requested */
+  /** the spec's ociVersion, reported by `state` */
   ociVersion: string;
 }
 

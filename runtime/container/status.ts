@@ -6,7 +6,7 @@ import { isFrozen } from './freezer.js';
 export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 
 export function containerStatus(root: string, state: ContainerState): Status {
-  if (!processAlive(state.pid, state.pidStartTime)) return state.creating && state.pid === 0 ? 'stopped' : 'stopped';
+  if (!processAlive(state.pid, state.pidStartTime)) return 'stopped';
   if (state.creating) return 'creating';
   if (existsSync(execFifoPath(root, state.id))) return 'created';
   if (isFrozen(state)) return 'paused';
