@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { childProcess } from '../lazy-modules.js';
 import { TsrunError } from '../errors.js';
 import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadState } from '../container/state.js';
@@ -21,7 +21,7 @@ export const ps: Command = {
     }
     if (flags.format !== 'table') throw new TsrunError('invalid format option');
     const psArgs = args.length > 1 ? args.slice(1) : ['-ef'];
-    const out = spawnSync('ps', psArgs, { encoding: 'utf8' });
+    const out = childProcess().spawnSync('ps', psArgs, { encoding: 'utf8' });
     if (out.status !== 0) throw new TsrunError(`ps ${psArgs.join(' ')}: ${out.stderr.trim()}`);
     const lines = out.stdout.split('\n');
     const header = lines[0];

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { childProcess } from '../lazy-modules.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
@@ -40,7 +41,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   for (let i = 0; i < preserveFds; i++) stdio.push(3 + i);
   const syncFd = stdio.length;
   stdio.push('pipe');
-  const child = spawn(executorPath(), ['run', String(syncFd)], { stdio, env: {} });
+  const child = childProcess().spawn(executorPath(), ['run', String(syncFd)], { stdio, env: {} });
   const sync = child.stdio[syncFd] as Socket;
 
   let resolvePid!: (pid: number) => void;

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { childProcess } from '../lazy-modules.js';
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
 import { log } from '../log.js';
@@ -22,7 +22,7 @@ export function hasHooks(hooks: Spec['hooks'], ...names: HookName[]): boolean {
 function runHook(name: HookName, index: number, hook: Hook, stateJson: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const args = hook.args?.length ? hook.args : [hook.path];
-    const child = spawn(hook.path, args.slice(1), { argv0: args[0], env: envObject(hook.env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = childProcess().spawn(hook.path, args.slice(1), { argv0: args[0], env: envObject(hook.env), stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (d) => { output += d; });
     child.stderr.on('data', (d) => { output += d; });

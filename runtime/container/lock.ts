@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
+import { net } from '../lazy-modules.js';
 import { TsrunError } from '../errors.js';
 
 /**
@@ -25,7 +26,7 @@ export async function lockContainer(root: string, id: string, timeoutMs = 60_000
 
 function tryListen(name: string): Promise<Server | undefined> {
   return new Promise((resolve, reject) => {
-    const server = createServer();
+    const server = net().createServer();
     server.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') resolve(undefined);
       else reject(err);

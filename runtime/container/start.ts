@@ -1,5 +1,5 @@
 import { constants, openSync, closeSync, unlinkSync } from 'node:fs';
-import { open as openAsync } from 'node:fs/promises';
+import { fsPromises } from '../lazy-modules.js';
 import { TsrunError } from '../errors.js';
 import { lockContainer } from './lock.js';
 import { execFifoPath, loadState } from './state.js';
@@ -31,7 +31,7 @@ export async function startContainer(root: string, id: string): Promise<void> {
 async function readExecFifo(fifo: string, pid: number, startTime: string | undefined): Promise<Buffer> {
   // A blocking open on the thread pool: it returns once the init holds the write end. If the
   // init dies first, opening the write end ourselves unblocks it and the read sees EOF.
-  const opening = openAsync(fifo, constants.O_RDONLY);
+  const opening = fsPromises().open(fifo, constants.O_RDONLY);
   const watchdog = setInterval(() => {
     if (processAlive(pid, startTime)) return;
     try { closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)); } catch { /* no reader yet */ }
