@@ -163,3 +163,13 @@ export function runContainer(edit: (config: any) => void, opts: { args?: string[
     rmSync(root, { recursive: true, force: true });
   }
 }
+
+/** Polls `tsrun state` until the container shows `status` (fails the test after ~5 s). */
+export async function waitForStatus(root: string, id: string, status: string): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const s = tsrun(['--root', root, 'state', id]);
+    if (s.status === 0 && JSON.parse(s.stdout).status === status) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`container ${id} never reached ${status}`);
+}

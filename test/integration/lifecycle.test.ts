@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { hasRunc, needsRoot, tsrun, tsrunAsync, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, processesIn } from '../helpers/harness.js';
+import { hasRunc, needsRoot, tsrun, tsrunAsync, waitForStatus, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, processesIn } from '../helpers/harness.js';
 
 const skip = needsRoot;
 
@@ -27,14 +27,7 @@ test('run in the foreground exits 128+signal when the container is killed, and f
   const bundle = makeBundle((c) => { c.process.args = ['sh', '-c', 'trap "exit 42" USR1; while :; do sleep 0.05; done']; });
   try {
     const running = tsrunAsync(['--root', root, 'run', '--bundle', bundle, id]);
-    const waitFor = async (status: string) => {
-      for (let i = 0; i < 500; i++) {
-        const s = tsrun(['--root', root, 'state', id]);
-        if (s.status === 0 && JSON.parse(s.stdout).status === status) return;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      assert.fail(`container never reached ${status}`);
-    };
+    const waitFor = (status: string) => waitForStatus(root, id, status);
     await waitFor('running');
     assert.equal(tsrun(['--root', root, 'kill', id, 'KILL']).status, 0);
     const r = await running;
@@ -130,7 +123,7 @@ test('create, state, list, start, kill, delete behave as runc', { skip }, async 
 
     r = tsrun(['--root', root, 'kill', id, 'KILL']);
     assert.equal(r.status, 0, r.stderr);
-    for (let i = 0; i < 200 && JSON.parse(tsrun(['--root', root, 'state', id]).stdout).status !== 'stopped'; i++) await new Promise((res) => setTimeout(res, 10));
+    await waitForStatus(root, id, 'stopped');
     const stopped = JSON.parse(tsrun(['--root', root, 'state', id]).stdout);
     assert.equal(stopped.status, 'stopped');
     assert.equal(stopped.pid, 0);

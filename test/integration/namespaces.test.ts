@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup } from '../helpers/harness.js';
+import { needsRoot, tsrun, waitForStatus, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup } from '../helpers/harness.js';
 
 const skip = needsRoot;
 
@@ -67,7 +67,7 @@ test('kill --all reaches every process of the container; kill on a created conta
     }
     assert.equal(pids.length, 3);
     assert.equal(tsrun(['--root', root, 'kill', '--all', id, 'KILL']).status, 0);
-    for (let i = 0; i < 200 && JSON.parse(tsrun(['--root', root, 'state', id]).stdout).status !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitForStatus(root, id, 'stopped');
     assert.equal(JSON.parse(tsrun(['--root', root, 'state', id]).stdout).status, 'stopped');
     assert.equal(tsrun(['--root', root, 'ps', '--format', 'json', id]).stdout.trim(), 'null');
     assert.equal(tsrun(['--root', root, 'delete', id]).status, 0);
@@ -75,7 +75,7 @@ test('kill --all reaches every process of the container; kill on a created conta
 
     assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, id]).status, 0);
     assert.equal(tsrun(['--root', root, 'kill', id, 'SIGKILL']).status, 0);
-    for (let i = 0; i < 200 && JSON.parse(tsrun(['--root', root, 'state', id]).stdout).status !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitForStatus(root, id, 'stopped');
     assert.equal(JSON.parse(tsrun(['--root', root, 'state', id]).stdout).status, 'stopped');
     assert.equal(tsrun(['--root', root, 'delete', id]).status, 0);
     assertNothingLeft(root, id, bundle);
