@@ -62,6 +62,8 @@ enum plan_tag {
 	T_PRESERVE_FDS = 63,
 	T_SECCOMP = 64,
 	T_HOOK_BARRIER = 65,
+	T_HOOK_CREATE_CONTAINER = 70,
+	T_HOOK_START_CONTAINER = 71,
 };
 
 enum msg_tag {
@@ -125,6 +127,14 @@ struct r_user {
 	uint32_t *gids;
 };
 
+struct r_hook {
+	uint32_t index, timeout, env_given;
+	char *path;
+	char **argv, **envp; /* NULL-terminated */
+	/* the state JSON is head + our pid + tail */
+	char *state_head, *state_tail;
+};
+
 struct r_caps {
 	uint64_t bounding, effective, permitted, inheritable, ambient;
 };
@@ -157,6 +167,7 @@ struct rec {
 		struct r_caps caps;
 		struct { uint32_t kind; char *label; } lsm;
 		struct { uint32_t flags, len; uint8_t *prog; } seccomp;
+		struct r_hook hook;
 	} u;
 };
 
@@ -301,6 +312,11 @@ int exec_lookup(const struct plan *p, char **resolved);
 int exec_write_lsm(const struct rec *r);
 int exec_install_seccomp(const struct rec *r);
 __attribute__((noreturn)) void exec_final(const struct plan *p, const char *path);
+
+/* ---- hooks.c ----------------------------------------------------------- */
+
+/* Runs one hook to completion; on failure g_err holds runc's wording. */
+int run_hook(const char *kind, const struct r_hook *h, char *const default_envp[]);
 
 /* ---- init.c ------------------------------------------------------------ */
 

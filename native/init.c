@@ -70,6 +70,15 @@ static void setup_rootfs(const struct plan *p)
 			sync_log(LOG_DEBUG, "init: waiting at hook point %u", r->u.u32);
 			hook_barrier(r->u.u32);
 			break;
+		case T_HOOK_CREATE_CONTAINER:
+			/* runc runs them from the rootfs directory, before the root change. */
+			if (fchdir(root.fd) < 0) {
+				rc = fail_errno(errno, "chdir to rootfs %s", root.host_path);
+				break;
+			}
+			sync_log(LOG_DEBUG, "init: createContainer hook #%u", r->u.hook.index);
+			rc = run_hook("createContainer", &r->u.hook, p->envp);
+			break;
 		case T_CHANGE_ROOT:
 			rc = c_change_root(r->u.u32, &root);
 			if (rc == 0)
@@ -218,6 +227,13 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 		dprintf(2, "tsrun: %s\n", g_err);
 		_exit(1);
 	}
+	/* As runc: after start, with the container's identity and filter. */
+	for (size_t i = 0; i < p->nrecs; i++)
+		if (p->recs[i].tag == T_HOOK_START_CONTAINER &&
+		    run_hook("startContainer", &p->recs[i].u.hook, p->envp) < 0) {
+			dprintf(2, "tsrun: %s\n", g_err);
+			_exit(1);
+		}
 	exec_final(p, resolved);
 }
 

@@ -24,6 +24,7 @@
 #define MAX_CGROUPS 64
 #define MAX_AFFINITY_BYTES 8192
 #define MAX_SECCOMP_INSNS 4096
+#define MAX_HOOKS 256
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -182,6 +183,25 @@ static int g_u32_arr(struct cur *c, const char *field, uint32_t max, uint32_t **
 	return 0;
 }
 
+/* A counted list of strings, NULL-terminated for execve. */
+static int g_str_list(struct cur *c, const char *field, uint32_t max, char ***out, uint32_t *count)
+{
+	uint32_t n;
+	if (g_u32(c, field, &n) < 0)
+		return -1;
+	if (n > max)
+		return fail("invalid plan: %s: %u %s (max %u)", c->rec, n, field, max);
+	/* Each string takes at least its 4-byte length: a bogus count cannot make us allocate much. */
+	if (need(c, n * 4) < 0)
+		return -1;
+	*out = xcalloc((size_t)n + 1, sizeof(char *));
+	for (uint32_t i = 0; i < n; i++)
+		if (g_str(c, field, &(*out)[i]) < 0)
+			return -1;
+	*count = n;
+	return 0;
+}
+
 /* ---- value checks ------------------------------------------------------ */
 
 static int check_container_path(const char *rec, const char *field, const char *path)
@@ -297,6 +317,8 @@ static const char *tag_name(uint16_t tag)
 	case T_PRESERVE_FDS: return "PRESERVE_FDS";
 	case T_SECCOMP: return "SECCOMP";
 	case T_HOOK_BARRIER: return "HOOK_BARRIER";
+	case T_HOOK_CREATE_CONTAINER: return "HOOK_CREATE_CONTAINER";
+	case T_HOOK_START_CONTAINER: return "HOOK_START_CONTAINER";
 	default: return NULL;
 	}
 }
@@ -314,7 +336,8 @@ static int tag_stage(uint16_t tag)
 		return 2;
 	if (tag == T_ROOTFS)
 		return 3;
-	if ((tag >= T_MOUNT && tag <= T_MOUNT_IDMAP) || tag == T_HOOK_BARRIER)
+	if ((tag >= T_MOUNT && tag <= T_MOUNT_IDMAP) || tag == T_HOOK_BARRIER ||
+	    tag == T_HOOK_CREATE_CONTAINER)
 		return 4;
 	if (tag == T_CHANGE_ROOT)
 		return 5;
@@ -587,6 +610,25 @@ static int decode_payload(struct rec *r, struct cur *c)
 		    r->u.seccomp.len / 8 > MAX_SECCOMP_INSNS)
 			return fail("invalid plan: SECCOMP: program of %u bytes", r->u.seccomp.len);
 		return 0;
+	case T_HOOK_CREATE_CONTAINER:
+	case T_HOOK_START_CONTAINER: {
+		struct r_hook *h = &r->u.hook;
+		uint32_t argc, envc;
+		if (g_u32(c, "index", &h->index) < 0 || g_u32(c, "timeout", &h->timeout) < 0 ||
+		    g_str(c, "path", &h->path) < 0 ||
+		    g_str_list(c, "args", MAX_ARGS, &h->argv, &argc) < 0 ||
+		    g_u32(c, "env_given", &h->env_given) < 0 ||
+		    g_str_list(c, "env", MAX_ENV, &h->envp, &envc) < 0 ||
+		    g_str(c, "state_head", &h->state_head) < 0 || g_str(c, "state_tail", &h->state_tail) < 0)
+			return -1;
+		if (h->path[0] != '/')
+			return fail("invalid plan: %s: path %s is not absolute", n, h->path);
+		if (!argc)
+			return fail("invalid plan: %s: no args (argv[0] at least)", n);
+		if (h->env_given > 1)
+			return fail("invalid plan: %s: env_given %u", n, h->env_given);
+		return 0;
+	}
 	case T_HOOK_BARRIER:
 		if (g_u32(c, "point", &r->u.u32) < 0)
 			return -1;
@@ -614,7 +656,7 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 	uint64_t idmap_used = 0; /* bit k: some MOUNT_IDMAP uses user namespace k */
 	const struct rec *pending_idmap = NULL; /* MOUNT_IDMAP waiting for its MOUNT */
 	int stage = -1, seen_mode = 0, seen_change_root = 0, seen_barrier = 0;
-	int seen_unshare = 0, seen_ns_clone = 0;
+	int seen_unshare = 0, seen_ns_clone = 0, nhooks = 0;
 	uint32_t rlimits_seen = 0;
 	const struct rec *change_root = NULL, *rofs = NULL, *hostname = NULL, *domainname = NULL;
 
@@ -771,6 +813,11 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 			if (++npaths > MAX_PATH_RECS)
 				return fail("invalid plan: more than %d path records", MAX_PATH_RECS);
 			break;
+		case T_HOOK_CREATE_CONTAINER:
+		case T_HOOK_START_CONTAINER:
+			if (++nhooks > MAX_HOOKS)
+				return fail("invalid plan: more than %d hook records", MAX_HOOKS);
+			break;
 		case T_HOOK_BARRIER:
 			if (seen_barrier++)
 				return fail("invalid plan: more than one HOOK_BARRIER record");
@@ -890,6 +937,7 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 			int st = tag_stage(p->recs[i].tag);
 			uint16_t t = p->recs[i].tag;
 			if ((st >= 3 && st <= 6) || t == T_NS_CLONE || t == T_TIMENS_OFFSETS ||
+			    t == T_HOOK_START_CONTAINER ||
 			    t == T_UID_MAP || t == T_GID_MAP || t == T_IDMAP_USERNS ||
 			    t == T_IDMAP_USERNS_PATH)
 				return fail("invalid plan: %s not allowed in exec mode", tag_name(t));

@@ -39,7 +39,7 @@ T = dict(MODE=1, NS_JOIN=10, NS_CLONE=11, TIMENS_OFFSETS=12, UID_MAP=13, GID_MAP
          READONLY_PATH=33, SYSCTL=34, HOSTNAME=35, DOMAINNAME=36, RLIMIT=40, OOM_SCORE_ADJ=41,
          PERSONALITY=42, SCHEDULER=43, IOPRIO=44, CPU_AFFINITY=45, NO_NEW_PRIVS=46, USER=47,
          CAPS=48, SESSION_KEYRING=49, LSM_LABEL=50, CWD=60, ENV=61, ARG=62, PRESERVE_FDS=63,
-         SECCOMP=64, HOOK_BARRIER=65)
+         SECCOMP=64, HOOK_BARRIER=65, HOOK_CREATE_CONTAINER=70, HOOK_START_CONTAINER=71)
 M_PID, M_READY, M_ERROR, M_HOOK_POINT, M_LOG, M_CONTINUE = 100, 101, 102, 103, 104, 200
 
 # docker's default capability set
@@ -470,6 +470,9 @@ def test_invalid_plans(env):
         "no mode first": encode(good[1:]),
         "two change roots": encode(good[:-2] + [rec("CHANGE_ROOT", u32(0))] + good[-2:]),
         "no args": encode(good[:-1]),
+        "hook relative path": encode(good + [hook("HOOK_START_CONTAINER", path="bin/true")]),
+        "hook without argv": encode(good + [hook("HOOK_START_CONTAINER", args=())]),
+        "createContainer hook after the root change": encode(good + [hook("HOOK_CREATE_CONTAINER")]),
     }
     expect = {
         "bad magic": "bad magic", "bad version": "version", "truncated record": "runs past the end",
@@ -477,6 +480,8 @@ def test_invalid_plans(env):
         "relative path": "not absolute", "dotdot": "\"..\"", "out of order": "out of order",
         "trailing bytes": "trailing", "nul in string": "NUL", "unknown tag": "unknown record tag",
         "no mode first": "not MODE", "two change roots": "", "no args": "no ARG",
+        "hook relative path": "not absolute", "hook without argv": "no args",
+        "createContainer hook after the root change": "out of order",
     }
     for name, plan in cases.items():
         res = run(env, plan, eof_after_plan=True)
@@ -487,6 +492,12 @@ def test_invalid_plans(env):
         assert not os.path.exists(env.fifo), "%s: fifo created" % name
         with open(marker_cg + "/cgroup.procs") as f:
             assert f.read().strip() == "", "%s: cgroup joined" % name
+
+
+def hook(kind, path="/bin/true", args=("true",), env=None, timeout=0):
+    payload = u32(0) + u32(timeout) + s(path) + u32(len(args)) + b"".join(s(a) for a in args)
+    payload += u32(0 if env is None else 1) + u32(len(env or ())) + b"".join(s(e) for e in env or ())
+    return rec(kind, payload + s('{"pid":') + s("}"))
 
 
 def _truncated_record(records):

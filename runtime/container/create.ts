@@ -11,8 +11,8 @@ import { lockContainer } from './lock.js';
 import { checkContainerId, execFifoPath, makeStateDir, removeStateDir, saveState, type ContainerState } from './state.js';
 import { procStat, processAlive, waitForExit } from './proc.js';
 import { runExecutor } from './executor.js';
-import { checkHooksSupported, hasHooks, runHooks } from './hooks.js';
-import { ociState, rfc3339Nano } from './status.js';
+import { hasHooks, runHooks } from './hooks.js';
+import { hookState, rfc3339Nano } from './status.js';
 
 export interface CreateOptions {
   root: string;
@@ -51,8 +51,14 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     throw new TsrunError('process.terminal is not supported yet');
   }
   if (opts.consoleSocket) throw new TsrunError('--console-socket is only valid with process.terminal set to true');
-  checkHooksSupported(spec.hooks);
   if (opts.systemdCgroup) throw new TsrunError('--systemd-cgroup: the systemd cgroup driver is not supported yet');
+
+  // Socket activation (as runc): the listening fds come first, the --preserve-fds ones after them.
+  const listenFds = socketActivationFds();
+  // `exec` starts from the saved process, which must not claim fds it will not get.
+  const savedProcess = spec.process;
+  if (listenFds) spec.process = { ...spec.process, env: [...(spec.process.env ?? []), `LISTEN_FDS=${listenFds}`, 'LISTEN_PID=1'] };
+  const passedFds = listenFds + opts.preserveFds;
 
   const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
@@ -60,7 +66,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const plan = compileInitPlan({
     id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
     cgroups: { version: cgroups.version, paths: cgroups.paths }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
-    preserveFds: opts.preserveFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings,
+    preserveFds: passedFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings,
   });
   // runc logs skipped seccomp syscall names at debug level only: so do we.
   for (const warning of planWarnings) log.debug(warning);
@@ -71,7 +77,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     const state: ContainerState = {
       version: 1, ociVersion: spec.ociVersion ?? '1.0.2-dev', id: opts.id, bundle, rootfs, pid: 0,
       created: rfc3339Nano(new Date()), owner: '', annotations: spec.annotations, cgroup: serializeCgroupPaths(cgroups),
-      creating: true, hooks: spec.hooks, process: spec.process, seccomp: spec.linux?.seccomp,
+      creating: true, hooks: spec.hooks, process: savedProcess, seccomp: spec.linux?.seccomp,
     };
     let pid = 0;
     try {
@@ -84,11 +90,11 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       const firstProcs = plan.findIndex((r) => r.tag === Tag.CGROUP_PROCS);
       const finalPlan: PlanRecord[] = plan.filter((r) => r.tag !== Tag.CGROUP_PROCS);
       finalPlan.splice(firstProcs < 0 ? 1 : firstProcs, 0, ...procs.map((path): PlanRecord => ({ tag: Tag.CGROUP_PROCS, path })));
-      const run = runExecutor(finalPlan, opts.preserveFds, {
+      const run = runExecutor(finalPlan, passedFds, {
         onHookPoint: async (_point, initPid) => {
-          const hookState = ociState({ ...state, pid: initPid }, 'creating');
-          await runHooks(spec.hooks, 'prestart', hookState);
-          await runHooks(spec.hooks, 'createRuntime', hookState);
+          const atBarrier = hookState({ ...state, pid: initPid }, 'creating');
+          await runHooks(spec.hooks, 'prestart', atBarrier);
+          await runHooks(spec.hooks, 'createRuntime', atBarrier);
         },
       });
       run.pid.then((p) => { pid = p; }, () => undefined);
@@ -110,6 +116,17 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   } finally {
     release();
   }
+}
+
+/**
+ * The fds systemd passed us for socket activation (LISTEN_FDS, meant for this very process by
+ * LISTEN_PID), which runc hands on to the container.
+ */
+function socketActivationFds(): number {
+  const count = Number(process.env.LISTEN_FDS);
+  if (!process.env.LISTEN_FDS || !Number.isInteger(count) || count <= 0) return 0;
+  if (Number(process.env.LISTEN_PID) !== process.pid) return 0;
+  return count;
 }
 
 async function undoCreate(root: string, id: string, pid: number, cgroups: CgroupManager): Promise<void> {

@@ -4,7 +4,7 @@ import { cgroupManagerFromState } from '../cgroups/index.js';
 import { lockContainer } from './lock.js';
 import { existsSync } from 'node:fs';
 import { checkContainerId, loadState, removeStateDir, stateDir, statePath } from './state.js';
-import { containerStatus, ociState } from './status.js';
+import { containerStatus, hookState } from './status.js';
 import { processAlive, waitForExit } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
 
@@ -43,7 +43,7 @@ export async function deleteContainer(root: string, id: string, force: boolean):
     // A frozen cgroup keeps SIGKILLed processes alive: destroy thaws and kills what is left.
     if (cgroups) await cgroups.destroy();
     removeStateDir(root, id);
-    if (status !== 'creating') await runHooksWarnOnly(state.hooks, 'poststop', ociState(state, 'stopped'));
+    if (status !== 'creating') await runHooksWarnOnly(state.hooks, 'poststop', hookState(state, 'stopped'));
   } catch (err) {
     if (force && err instanceof TsrunError && err.message === 'container does not exist') return;
     throw err;

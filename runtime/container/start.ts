@@ -3,7 +3,7 @@ import { fsPromises } from '../lazy-modules.js';
 import { TsrunError } from '../errors.js';
 import { lockContainer } from './lock.js';
 import { execFifoPath, loadState } from './state.js';
-import { containerStatus, ociState } from './status.js';
+import { containerStatus, hookState } from './status.js';
 import { processAlive } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
 
@@ -22,7 +22,7 @@ export async function startContainer(root: string, id: string): Promise<void> {
     const content = await readExecFifo(fifo, state.pid, state.pidStartTime);
     try { unlinkSync(fifo); } catch { /* already gone */ }
     if (content.length === 0) throw new TsrunError('cannot start a container that has stopped');
-    await runHooksWarnOnly(state.hooks, 'poststart', ociState(state, 'running'));
+    await runHooksWarnOnly(state.hooks, 'poststart', hookState(state, 'running'));
   } finally {
     release();
   }

@@ -1,3 +1,4 @@
+import type { HookState } from '../plan/hooks.js';
 import { existsSync } from 'node:fs';
 import { execFifoPath, type ContainerState } from './state.js';
 import { processAlive } from './proc.js';
@@ -27,6 +28,11 @@ export function ociState(state: ContainerState, status: Status): Record<string, 
   };
   if (state.annotations && Object.keys(state.annotations).length) out.annotations = state.annotations;
   return out;
+}
+
+/** The state hooks read on stdin (runtime-spec State; `runc state` prints more). */
+export function hookState(state: ContainerState, status: HookState['status']): HookState {
+  return { ociVersion: state.ociVersion, id: state.id, status, pid: state.pid, bundle: state.bundle, annotations: state.annotations };
 }
 
 /** RFC 3339 with nanoseconds, as Go prints time.Time in JSON. */

@@ -8,6 +8,7 @@ import { planDev } from './devices.js';
 import { planProcess } from './process.js';
 import { containerHome } from './rootfs-files.js';
 import { compileSeccomp } from '../seccomp/compile.js';
+import { planInitHooks } from './hooks.js';
 
 export interface InitPlanInput {
   id: string;
@@ -42,6 +43,8 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   const idmaps = new IdmapUsernsTable();
   const mounts = ns.has.has('mount') ? planMounts(spec, input.bundle, ns, input.cgroups, idmaps) : [];
 
+  const initHooks = planInitHooks(spec.hooks, { ociVersion: spec.ociVersion ?? '1.0.2-dev', id: input.id, bundle: input.bundle, annotations: spec.annotations });
+
   const plan: PlanRecord[] = [{ tag: Tag.MODE, mode: PlanMode.Init, flags: input.foreground ? 1 : 0 }];
   for (const j of ns.joined) plan.push({ tag: Tag.NS_JOIN, flag: CLONE_NEW[j.type], path: j.path });
   if (ns.cloneFlags) plan.push({ tag: Tag.NS_CLONE, flags: ns.cloneFlags });
@@ -64,11 +67,13 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     plan.push(...mounts);
     plan.push(...planDev(spec, inUserNs, needsDevSetup(spec)));
     if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
+    plan.push(...initHooks.createContainer);
     plan.push({ tag: Tag.CHANGE_ROOT, how: input.noPivot ? ChangeRoot.MoveAndChroot : ChangeRoot.PivotRoot });
   } else {
     if (spec.mounts?.length) throw new TsrunError('mounts require a mount namespace');
     plan.push({ tag: Tag.ROOTFS, path: input.rootfs, propagation: 0n, flags: 0 });
     if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
+    plan.push(...initHooks.createContainer);
     plan.push({ tag: Tag.CHANGE_ROOT, how: ChangeRoot.ChrootOnly });
   }
 
@@ -90,5 +95,6 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     home: containerHome(input.rootfs, uid),
   }));
   if (seccomp) plan.push({ tag: Tag.SECCOMP, flags: seccomp.flags, program: seccomp.program });
+  plan.push(...initHooks.startContainer);
   return plan;
 }

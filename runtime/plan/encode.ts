@@ -67,6 +67,12 @@ function payload(w: Writer, r: PlanRecord): void {
     case Tag.PRESERVE_FDS: w.u32(r.count); break;
     case Tag.SECCOMP: w.u32(r.flags); w.bytes(r.program); break;
     case Tag.HOOK_BARRIER: w.u32(r.point); break;
+    case Tag.HOOK_CREATE_CONTAINER: case Tag.HOOK_START_CONTAINER:
+      w.u32(r.index); w.u32(r.timeout); w.str(r.path);
+      w.u32(r.args.length); for (const a of r.args) w.str(a);
+      w.u32(r.env ? 1 : 0); w.u32(r.env?.length ?? 0); for (const e of r.env ?? []) w.str(e);
+      w.str(r.stateHead); w.str(r.stateTail);
+      break;
     default: {
       const never: never = r;
       throw new Error(`unknown plan record ${JSON.stringify(never)}`);

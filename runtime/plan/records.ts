@@ -47,6 +47,8 @@ export const Tag = {
   PRESERVE_FDS: 63,
   SECCOMP: 64,
   HOOK_BARRIER: 65,
+  HOOK_CREATE_CONTAINER: 70,
+  HOOK_START_CONTAINER: 71,
 } as const;
 
 export const Msg = {
@@ -116,6 +118,20 @@ export type PlanRecord =
   | { tag: typeof Tag.ENV | typeof Tag.ARG; value: string }
   | { tag: typeof Tag.PRESERVE_FDS; count: number }
   | { tag: typeof Tag.SECCOMP; flags: number; program: Buffer }
-  | { tag: typeof Tag.HOOK_BARRIER; point: number };
+  | { tag: typeof Tag.HOOK_BARRIER; point: number }
+  /** A hook the container init runs itself; its stdin is stateHead + the init's own pid + stateTail. */
+  | ({ tag: typeof Tag.HOOK_CREATE_CONTAINER | typeof Tag.HOOK_START_CONTAINER } & InitHook);
+
+export interface InitHook {
+  index: number;
+  /** seconds, 0 for none */
+  timeout: number;
+  path: string;
+  args: string[];
+  /** undefined: the hook gets the container process's environment, as in runc */
+  env?: string[];
+  stateHead: string;
+  stateTail: string;
+}
 
 export type Plan = PlanRecord[];

@@ -22,7 +22,7 @@ const childEnv = (() => {
   return env;
 })();
 
-export function tsrun(args: string[], opts: { input?: string; cwd?: string; timeout?: number } = {}): RunResult {
+export function tsrun(args: string[], opts: { input?: string; cwd?: string; timeout?: number; env?: Record<string, string> } = {}): RunResult {
   // Output goes to files, not pipes: a created container inherits tsrun's stdio and keeps it
   // open, so waiting for pipes to close would wait for the container.
   const dir = mkdtempSync(join(tmpdir(), 'tsrun-out-'));
@@ -30,7 +30,7 @@ export function tsrun(args: string[], opts: { input?: string; cwd?: string; time
   const errFd = openSync(join(dir, 'err'), 'w+');
   try {
     const r = spawnSync(TSRUN, args, {
-      encoding: 'utf8', input: opts.input, cwd: opts.cwd, timeout: opts.timeout ?? 60_000, env: childEnv,
+      encoding: 'utf8', input: opts.input, cwd: opts.cwd, timeout: opts.timeout ?? 60_000, env: opts.env ? { ...childEnv, ...opts.env } : childEnv,
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', outFd, errFd],
     });
     if (r.error) throw r.error;

@@ -61,7 +61,7 @@ test('a failing prestart hook aborts create and leaves nothing; a hook past its 
   const dir = mkdtempSync(join(tmpdir(), 'tsrun-hooks-'));
   const root = makeRoot();
   try {
-    for (const [body, timeout, expect] of [['exit 3', undefined, /prestart hook #0: exit status 3/], ['sleep 30', 1, /timeout after 1s/]] as const) {
+    for (const [body, timeout, expect] of [['exit 3', undefined, /error running prestart hook #0: error running hook: exit status 3, stdout: , stderr: "$/m], ['sleep 30', 1, /error running prestart hook #0: hook ran past specified timeout of 1\.0s"$/m]] as const) {
       const id = uniqueId();
       const bundle = makeBundle((c) => {
         c.hooks = { prestart: [{ path: hookScript(dir, 'bad', body), ...(timeout ? { timeout } : {}) }] };

@@ -160,3 +160,25 @@ test('paths in the rootfs never resolve outside it', () => {
   assert.equal(containerHome(rootfs, 1000), '/home/alice');
   assert.equal(containerHome(rootfs, 4242), '/');
 });
+
+test('createContainer hooks come right before the root change, startContainer hooks last, with runc\'s state', () => {
+  const plan = compileInitPlan(input((s) => {
+    s.annotations = { a: 'b' };
+    s.hooks = {
+      createContainer: [{ path: '/h/cc', args: ['cc', '-x'], env: ['K=V'], timeout: 3 }, { path: '/h/cc2' }],
+      startContainer: [{ path: '/h/sc' }],
+    };
+  }, { hookBarrier: true }));
+  const t = tags(plan);
+  const change = t.indexOf(Tag.CHANGE_ROOT);
+  assert.deepEqual(t.slice(change - 3, change), [Tag.HOOK_BARRIER, Tag.HOOK_CREATE_CONTAINER, Tag.HOOK_CREATE_CONTAINER]);
+  assert.equal(t[t.length - 1], Tag.HOOK_START_CONTAINER);
+  const [cc, cc2] = find(plan, Tag.HOOK_CREATE_CONTAINER);
+  assert.deepEqual({ ...cc, stateHead: undefined, stateTail: undefined }, { tag: Tag.HOOK_CREATE_CONTAINER, index: 0, timeout: 3, path: '/h/cc', args: ['cc', '-x'], env: ['K=V'], stateHead: undefined, stateTail: undefined });
+  // Go's exec.Cmd with no args runs the path as argv[0]; no env means the container's.
+  assert.deepEqual([cc2.index, cc2.args, cc2.env, cc2.timeout], [1, ['/h/cc2'], undefined, 0]);
+  assert.deepEqual(JSON.parse(cc.stateHead + '42' + cc.stateTail), { ociVersion: '1.0.2-dev', id: 'c1', status: 'creating', pid: 42, bundle: '/b', annotations: { a: 'b' } });
+  const sc = find(plan, Tag.HOOK_START_CONTAINER)[0];
+  assert.equal(sc.stateHead + '1' + sc.stateTail, '{"ociVersion":"1.0.2-dev","id":"c1","status":"created","pid":1,"bundle":"/b","annotations":{"a":"b"}}');
+  encodePlan(plan);
+});
