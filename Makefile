@@ -3,12 +3,15 @@ PREFIX ?= /usr/local
 NODE ?= node
 BUNDLE ?= build/demo-bundle
 
-.PHONY: all build deps native demo test unit integration typecheck bench install clean
+.PHONY: all build deps test-deps native demo test unit integration typecheck bench install clean
 
 all: build
 
 deps:
 	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh test
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -34,7 +37,7 @@ unit: build
 integration: build
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec build/test/integration/*.test.cjs
 
-test: deps build typecheck
+test: test-deps build typecheck
 	$(MAKE) -C native test
 	$(NODE) scripts/run-tests.mjs
 

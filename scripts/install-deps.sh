@@ -1,9 +1,12 @@
 #!/bin/sh
-# Installs the Debian packages that building, the demo and the tests need, when they are missing.
+# Installs the Debian packages that building and the demo need, when they are missing;
+# `install-deps.sh test` adds what the tests need (the real engines tsrun is tried under).
 set -e
 need=""
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
-for pkg in gcc make libc6-dev busybox-static runc python3-seccomp; do
+pkgs="gcc make libc6-dev busybox-static runc python3-seccomp"
+[ "$1" = test ] && pkgs="$pkgs docker.io containerd iproute2"
+for pkg in $pkgs; do
   have "$pkg" || need="$need $pkg"
 done
 command -v node >/dev/null 2>&1 || need="$need nodejs npm"

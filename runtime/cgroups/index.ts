@@ -14,7 +14,7 @@ export type {
   CgroupConfig, CgroupHost, CgroupLayout, CgroupManager, CgroupMount, LinuxResources, LinuxDeviceCgroup,
 } from './types.js';
 export type { SavedCgroup } from './common.js';
-export { detectCgroupLayout, layoutFromMountinfo, parseProcCgroup } from './layout.js';
+export { detectCgroupLayout, layoutFromMountinfo, parseProcCgroup, v1MountOrder } from './layout.js';
 export { convertCpuSharesToWeight, convertBlkioWeightToIoWeight, convertMemorySwapToV2 } from './convert.js';
 
 function layoutOf(host: CgroupHost): CgroupLayout {

@@ -90,6 +90,11 @@ export function layoutFromMountinfo(mountinfo: string, root = DEFAULT_CGROUP_ROO
   return { mode: 'v1', root, v1 };
 }
 
+/** The v1 hierarchies' mount point names in the order they are mounted. */
+export function v1MountOrder(layout: CgroupLayout): string[] {
+  return [...new Set(Object.values(layout.v1).map((m) => posix.basename(m.mountpoint)))];
+}
+
 const layoutCache = new Map<string, CgroupLayout>();
 
 /** The cgroup layout of this machine: read /proc/self/mountinfo once per process. */

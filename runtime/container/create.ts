@@ -6,7 +6,7 @@ import { loadBundleSpec } from '../spec/load.js';
 import { compileInitPlan } from '../plan/compile.js';
 import { Tag, type PlanRecord } from '../plan/records.js';
 import { deviceCgroupRules } from '../plan/devices.js';
-import { cgroupManager, serializeCgroupPaths, type CgroupManager } from '../cgroups/index.js';
+import { cgroupManager, detectCgroupLayout, serializeCgroupPaths, v1MountOrder, type CgroupManager } from '../cgroups/index.js';
 import { lockContainer } from './lock.js';
 import { checkContainerId, execFifoPath, makeStateDir, removeStateDir, saveState, type ContainerState } from './state.js';
 import { procStat, processAlive, waitForExit } from './proc.js';
@@ -65,7 +65,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const planWarnings: string[] = [];
   const plan = compileInitPlan({
     id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
-    cgroups: { version: cgroups.version, paths: cgroups.paths }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
+    cgroups: { version: cgroups.version, paths: cgroups.paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
     preserveFds: passedFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings,
   });
   // runc logs skipped seccomp syscall names at debug level only: so do we.

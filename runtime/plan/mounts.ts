@@ -8,8 +8,10 @@ import { idMapContent, type NamespacePlan } from './namespaces.js';
 
 export interface CgroupMountContext {
   version: 1 | 2;
-  /** controller (or "" on v2) -> the container's cgroup directory on the host */
+  /** controller (or "" for the unified hierarchy) -> the container's cgroup directory on the host */
   paths: Record<string, string>;
+  /** v1: the hierarchies' mount point names (cpu, cpuacct, …) in the host's mount order, which runc binds them in */
+  mountOrder?: string[];
 }
 
 export type SpecMount = NonNullable<Spec['mounts']>[number];
@@ -165,12 +167,23 @@ function planCgroupMount(m: SpecMount, target: string, ns: NamespacePlan, cgroup
     tag: Tag.MOUNT, source: 'tmpfs', target, fstype: 'tmpfs', flags: flags & ~MS.RDONLY, data: 'mode=755',
     create: MountCreate.Directory, options: 0, propagation: 0n, attrSet: 0n, attrClear: 0n,
   }];
-  const seen = new Set<string>();
-  for (const dir of Object.values(cgroups.paths)) {
+  // Only the v1 hierarchies, as runc: a hybrid host's unified one is not shown.
+  const binds = new Map<string, string>();
+  for (const [controller, dir] of Object.entries(cgroups.paths)) {
     const hierarchy = hierarchyDirName(dir);
-    if (!hierarchy || seen.has(hierarchy)) continue;
-    seen.add(hierarchy);
-    out.push(bindStep(dir, posix.join(target, hierarchy), flags | MS.BIND, MountCreate.Directory, [], 0n, 0n));
+    if (controller !== '' && hierarchy && !binds.has(hierarchy)) binds.set(hierarchy, dir);
+  }
+  const order = cgroups.mountOrder ?? [];
+  const rank = (h: string) => (order.includes(h) ? order.indexOf(h) : order.length);
+  for (const hierarchy of [...binds.keys()].sort((a, b) => rank(a) - rank(b))) {
+    out.push(bindStep(binds.get(hierarchy)!, posix.join(target, hierarchy), flags | MS.BIND, MountCreate.Directory, [], 0n, 0n));
+  }
+  // A co-mounted hierarchy ("cpu,cpuacct") is also reachable by each controller's name, as runc links it.
+  for (const hierarchy of binds.keys()) {
+    if (!hierarchy.includes(',')) continue;
+    for (const name of hierarchy.split(',')) {
+      if (name && !binds.has(name)) out.push({ tag: Tag.SYMLINK, target: hierarchy, path: posix.join(target, name) });
+    }
   }
   if (flags & MS.RDONLY) out.push(remountStep(target, flags));
   if (opts.propagation.length) {

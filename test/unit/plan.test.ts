@@ -182,3 +182,17 @@ test('createContainer hooks come right before the root change, startContainer ho
   assert.equal(sc.stateHead + '1' + sc.stateTail, '{"ociVersion":"1.0.2-dev","id":"c1","status":"created","pid":1,"bundle":"/b","annotations":{"a":"b"}}');
   encodePlan(plan);
 });
+
+test('cgroup v1 binds follow the host\'s mount order, leave out the unified hierarchy and link co-mounted names', () => {
+  const plan = compileInitPlan(input(undefined, {
+    cgroups: {
+      version: 1,
+      paths: { cpu: '/sys/fs/cgroup/cpu,cpuacct/c1', cpuacct: '/sys/fs/cgroup/cpu,cpuacct/c1', memory: '/sys/fs/cgroup/memory/c1', pids: '/sys/fs/cgroup/pids/c1', '': '/sys/fs/cgroup/unified/c1' },
+      mountOrder: ['pids', 'cpu,cpuacct', 'memory'],
+    },
+  }));
+  const binds = find(plan, Tag.MOUNT).filter((m) => m.target.startsWith('/sys/fs/cgroup/')).map((m) => m.target);
+  assert.deepEqual(binds.filter((t, i) => binds.indexOf(t) === i), ['/sys/fs/cgroup/pids', '/sys/fs/cgroup/cpu,cpuacct', '/sys/fs/cgroup/memory']);
+  assert.deepEqual(find(plan, Tag.SYMLINK).filter((r) => r.path.startsWith('/sys/fs/cgroup/')).map((r) => [r.target, r.path]),
+    [['cpu,cpuacct', '/sys/fs/cgroup/cpu'], ['cpu,cpuacct', '/sys/fs/cgroup/cpuacct']]);
+});
