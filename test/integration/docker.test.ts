@@ -5,7 +5,7 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, TSRUN } from '../helpers/harness.js';
@@ -17,6 +17,9 @@ const skip = needsRoot || (!existsSync(DOCKERD) || !existsSync(DOCKER) ? 'Docker
 const dir = skip ? '' : mkdtempSync(join(tmpdir(), 'tsrun-docker-'));
 const cgroupParent = `tsrun-docker-test-${process.pid}`;
 const IMAGE = 'busybox:tsrun-test';
+const CTR_NAMESPACE = `tsrun-test-${process.pid}`;
+// The runc shim keeps runtime state under /run/containerd/runc/<namespace> whatever containerd's own paths are.
+const hadRunContainerd = existsSync('/run/containerd');
 let daemon: ChildProcess | undefined;
 
 function docker(args: string[], input?: string | Buffer) {
@@ -33,8 +36,10 @@ function mountsUnder(path: string): string[] {
 function cgroupParents(): string[] {
   const out: string[] = [];
   for (const h of readdirSync('/sys/fs/cgroup')) {
-    const p = join('/sys/fs/cgroup', h, cgroupParent);
-    if (existsSync(p)) out.push(p);
+    for (const parent of [cgroupParent, CTR_NAMESPACE]) {
+      const p = join('/sys/fs/cgroup', h, parent);
+      if (existsSync(p)) out.push(p);
+    }
   }
   return out;
 }
@@ -63,7 +68,9 @@ describe('Docker 20.10 with --runtime tsrun', { skip }, () => {
     }
     for (const m of mountsUnder(dir).reverse()) spawnSync('umount', ['-l', m]);
     rmSync(dir, { recursive: true, force: true });
-    for (const p of cgroupParents()) { try { rmdirSync(p); } catch { /* reported by the test below */ } }
+    // runc leaves the parents of its cgroups (ctr's /<namespace>): remove the empty tree.
+    for (const p of cgroupParents()) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+    rmSync(hadRunContainerd ? `/run/containerd/runc/${CTR_NAMESPACE}` : '/run/containerd', { recursive: true, force: true });
   });
 
   // What a container sees of itself, with what differs between any two containers left out
@@ -129,12 +136,33 @@ describe('Docker 20.10 with --runtime tsrun', { skip }, () => {
     }
   });
 
+  test('containerd 1.6 (ctr) through its runc shim with --runc-binary tsrun: same as runc, exit status, tasks', () => {
+    const ctr = (args: string[], input?: Buffer) => {
+      const r = spawnSync('ctr', ['-a', join(dir, 'exec', 'containerd', 'containerd.sock'), '-n', CTR_NAMESPACE, ...args], { input, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20 });
+      return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    };
+    const saved = spawnSync(DOCKER, ['-H', `unix://${dir}/docker.sock`, 'save', IMAGE], { maxBuffer: 64 << 20 });
+    assert.equal(ctr(['images', 'import', '-'], saved.stdout).status, 0);
+    const image = `docker.io/library/${IMAGE}`;
+    const look = 'id; grep -E "^(Cap|NoNewPrivs)" /proc/self/status; awk \'{print $5, $6}\' /proc/self/mountinfo; ls /dev';
+    const viaRunc = ctr(['run', '--rm', image, `ctr-runc-${process.pid}`, 'sh', '-c', look]);
+    const viaTsrun = ctr(['run', '--rm', '--runc-binary', TSRUN, image, `ctr-tsrun-${process.pid}`, 'sh', '-c', look]);
+    assert.equal(viaTsrun.status, 0, viaTsrun.stderr);
+    assert.equal(viaTsrun.stdout, viaRunc.stdout);
+    assert.equal(ctr(['run', '--rm', '--runc-binary', TSRUN, image, `ctr-exit-${process.pid}`, 'sh', '-c', 'exit 3']).status, 3);
+    assert.equal(ctr(['tasks', 'ls', '-q']).stdout, '');
+  });
+
   test('nothing of tsrun is left once the containers are gone: state, cgroups, processes', () => {
     const stateRoot = join(dir, 'exec', 'runtime-tsrun', 'moby');
     assert.deepEqual(existsSync(stateRoot) ? readdirSync(stateRoot) : [], []);
     for (const p of cgroupParents()) {
-      const children = readdirSync(p, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
-      assert.deepEqual(children, [], `${p} still has container cgroups`);
+      const procs = spawnSync('sh', ['-c', `cat $(find ${p} -name cgroup.procs)`], { encoding: 'utf8' }).stdout;
+      assert.equal(procs, '', `processes left in ${p}`);
+      if (p.endsWith(cgroupParent)) {
+        const children = readdirSync(p, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+        assert.deepEqual(children, [], `${p} still has container cgroups`);
+      }
     }
     const containers = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((n) => {
       try { return readFileSync(`/proc/${n}/cmdline`, 'latin1').startsWith('sleep\0' + '4321'); } catch { return false; }
