@@ -2,10 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { REPO, needsRoot } from '../helpers/harness.js';
 
-const VM = join(REPO, '..', 'shared', 'vm', 'run-in-cgroup2-vm');
+/** ../shared/vm beside the checkout, or beside one of its parents (a git worktree may sit deeper). */
+function findVm(): string {
+  for (let dir = REPO; ; dir = dirname(dir)) {
+    const candidate = join(dir, '..', 'shared', 'vm', 'run-in-cgroup2-vm');
+    if (existsSync(candidate) || dirname(dir) === dir) return candidate;
+  }
+}
+const VM = findVm();
 const hostIsV2 = /^0::\/\S*\n?$/.test(readFileSync('/proc/self/cgroup', 'utf8'));
 const skip = needsRoot || (!existsSync(VM) ? `no ${VM}` : false) || (hostIsV2 ? 'host is already cgroup v2: the v2 tests run directly' : false);
 
