@@ -43,7 +43,7 @@ function cpusetCopyIfNeeded(fs: CgroupFs, dir: string, parent: string): void {
 // ---- devices ----
 
 let inUserNs: boolean | undefined;
-function runningInUserNs(): boolean {
+export function runningInUserNs(): boolean {
   if (inUserNs === undefined) {
     try {
       const m = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
