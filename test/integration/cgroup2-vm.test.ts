@@ -5,7 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, needsRoot } from '../helpers/harness.js';
 
-const VM = join(REPO, '..', 'shared', 'vm', 'run-in-cgroup2-vm');
+// ../shared beside the checkout; a git worktree under /work/wt/NAME finds it one level further up.
+const VM = [join(REPO, '..', 'shared'), join(REPO, '..', '..', 'shared')].map((d) => join(d, 'vm', 'run-in-cgroup2-vm')).find(existsSync)
+  ?? join(REPO, '..', 'shared', 'vm', 'run-in-cgroup2-vm');
 const hostIsV2 = /^0::\/\S*\n?$/.test(readFileSync('/proc/self/cgroup', 'utf8'));
 const skip = needsRoot || (!existsSync(VM) ? `no ${VM}` : false) || (hostIsV2 ? 'host is already cgroup v2: the v2 tests run directly' : false);
 
