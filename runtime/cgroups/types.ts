@@ -113,8 +113,9 @@ export interface CgroupManager {
   create(): void;
   /**
    * Writes the limits. Device rules are written when resources.devices is present (the full
-   * list, runc's defaults included: v1 starts from "deny all"). Returns warnings (settings
-   * that were not applied) for the caller to log.
+   * list, runc's defaults included): v1 starts a new cgroup from "deny all" and changes a
+   * running one by the difference only; v2 replaces the cgroup's BPF device filter. Returns
+   * warnings (settings that were not applied) for the caller to log.
    */
   apply(resources: LinuxResources | undefined): string[];
   /** The cgroup.procs files the executor writes the init pid into (one per distinct dir; call after create()). */

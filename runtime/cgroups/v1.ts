@@ -5,7 +5,8 @@ import { posix } from 'node:path';
 import { TsrunError } from '../errors.js';
 import { BaseManager, isPermissionError, type ManagerOptions } from './common.js';
 import { big } from './convert.js';
-import { deviceRuleString, parseDeviceRule } from './devices.js';
+import { parseDeviceRule } from './devices.js';
+import { writeDeviceRulesV1 } from './devices-v1.js';
 import { CgroupFs, CgroupWriteError, sleepSync } from './fsio.js';
 import type { LinuxResources, LinuxThrottleDevice } from './types.js';
 
@@ -43,7 +44,7 @@ function cpusetCopyIfNeeded(fs: CgroupFs, dir: string, parent: string): void {
 // ---- devices ----
 
 let inUserNs: boolean | undefined;
-function runningInUserNs(): boolean {
+export function runningInUserNs(): boolean {
   if (inUserNs === undefined) {
     try {
       const m = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
@@ -57,10 +58,7 @@ function runningInUserNs(): boolean {
 
 function setDevicesV1(dir: string, r: LinuxResources, ctx: Ctx): void {
   if (runningInUserNs()) return; // the device cgroup cannot be written from a user namespace (runc skips it too)
-  const rules = (r.devices ?? []).map(parseDeviceRule);
-  // Start from "deny everything", then the rules in order (allow -> devices.allow, deny -> devices.deny).
-  ctx.fs.write(dir, 'devices.deny', 'a');
-  for (const rule of rules) ctx.fs.write(dir, rule.allow ? 'devices.allow' : 'devices.deny', deviceRuleString(rule));
+  writeDeviceRulesV1(ctx.fs, dir, (r.devices ?? []).map(parseDeviceRule));
 }
 
 // ---- memory ----

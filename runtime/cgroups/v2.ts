@@ -3,12 +3,16 @@ import { posix } from 'node:path';
 import { TsrunError } from '../errors.js';
 import { BaseManager, isPermissionError, type ManagerOptions } from './common.js';
 import { big, convertBlkioWeightToIoWeight, convertCpuSharesToWeight, convertMemorySwapToV2, numToStr } from './convert.js';
-import { parseDeviceRule } from './devices.js';
+import { applyDeviceRules, canSkipDeviceFilterError } from './devices-v2.js';
 import { CgroupFs, CgroupWriteError, errnoFrom, sleepSync } from './fsio.js';
-import { checkPageSize, rdmaLines, throttleParts } from './v1.js';
+import { checkPageSize, rdmaLines, runningInUserNs, throttleParts } from './v1.js';
+import { BpfError } from '../sys/bpf.js';
 import type { LinuxResources } from './types.js';
 
 type Ctx = { fs: CgroupFs; warnings: string[] };
+
+/** The v2 device filter, for callers that change a running container's rules (update). */
+export { applyDeviceRules } from './devices-v2.js';
 
 interface V2Family {
   /** The controller that must be enabled for the family's files ("" = pseudo-controller / core). */
@@ -145,11 +149,13 @@ function cpuWarningsV2(r: LinuxResources, warnings: string[]): void {
 
 // ---- devices ----
 
-function devicesV2(_dir: string, r: LinuxResources, ctx: Ctx): void {
+function devicesV2(dir: string, r: LinuxResources): void {
   const rules = r.devices ?? [];
-  rules.forEach(parseDeviceRule); // still refuse what runc would refuse
-  if (rules.length > 0) {
-    ctx.warnings.push(`cgroup v2 device rules are not applied yet (they need a BPF device filter): ${rules.length} rule(s) ignored, device access is not restricted by the cgroup`);
+  try {
+    applyDeviceRules(dir, rules);
+  } catch (err) {
+    // Rules that cannot be understood are refused everywhere; only bpf(2) failures may be skipped.
+    if (!(err instanceof BpfError) || !canSkipDeviceFilterError(rules, runningInUserNs())) throw err;
   }
 }
 

@@ -142,20 +142,6 @@ test('io: io.weight with conversion, BFQ weight when available, io.max throttles
   assert.deepEqual(bfq.tree.relWrites(), [['c1/io.bfq.weight', '500'], ['c1/io.bfq.weight', '8:0 100']]);
 });
 
-test('devices on v2: not applied yet, said in a warning', (t) => {
-  const tree = new FakeCgroupTree({ mode: 'v2' });
-  t.after(() => tree.cleanup());
-  const m = cgroupManager({ id: 'c1', systemd: false }, tree.host());
-  m.create();
-  tree.clearWrites();
-  const w = m.apply({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 3, access: 'rwm' }] });
-  assert.equal(w.length, 1);
-  assert.match(w[0], /cgroup v2 device rules are not applied yet .*2 rule\(s\) ignored/);
-  assert.throws(() => m.apply({ devices: [{ allow: true, type: 'x', access: 'r' }] }), /invalid cgroup device type "x"/);
-  assert.deepEqual(tree.relWrites(), []);
-  assert.deepEqual(m.apply({ pids: { limit: 1 } }), [], 'no device rules, no warning');
-});
-
 test('unified: validated, then written last', (t) => {
   const { tree, m } = setup({ v2Controllers: ['memory', 'pids', 'cpu'] });
   t.after(() => tree.cleanup());

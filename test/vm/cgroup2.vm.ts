@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, cgroupDirsNamed } from '../helpers/harness.js';
+import { bpf } from '../../runtime/sys/bpf.js';
 
 test('pure cgroup v2: limits in the unified files, cgroup namespace view, removal on delete', () => {
   assert.match(readFileSync('/proc/self/mountinfo', 'utf8'), / \/sys\/fs\/cgroup .* - cgroup2 /, 'running on cgroup v2');
@@ -63,6 +64,56 @@ test('pure cgroup v2: a container sees its own cgroup as the root of a cgroup2 m
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), ['0::/', '1']);
     assertNothingLeft(root, id, bundle);
+  } finally {
+    cleanup(root, id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('pure cgroup v2: the BPF device filter enforces the rules inside a container, and goes with it', async () => {
+  const root = makeRoot();
+  const id = uniqueId('tsrun-v2');
+  const bundle = makeBundle((c) => {
+    // The host's /dev/kmsg (c 1:11) bind-mounted: not one of runc's default devices, so only the
+    // spec's rule (write, not read) decides. /dev/zero (c 1:5) is a default device.
+    c.mounts.push({ destination: '/dev/kmsg', type: 'bind', source: '/dev/kmsg', options: ['bind'] }, { destination: '/tmp', type: 'tmpfs', source: 'tmpfs' });
+    c.linux.resources = { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 11, access: 'w' }] };
+    c.linux.cgroupsPath = `/tsrun-tests/${id}`;
+    c.process.args = ['sh', '-c', [
+      'exec >/tmp/out 2>&1',
+      'dd if=/dev/kmsg of=/dev/null count=0; echo kmsg-read=$?',
+      'echo tsrun-device-filter-test > /dev/kmsg; echo kmsg-write=$?',
+      'echo zero-read=$(head -c 3 /dev/zero | wc -c)',
+      'touch /tmp/ready; sleep 1000',
+    ].join('\n')];
+  });
+  try {
+    let r = tsrun(['--root', root, 'run', '-d', '--bundle', bundle, id]);
+    assert.equal(r.status, 0, r.stderr);
+    const dir = `/sys/fs/cgroup/tsrun-tests/${id}`;
+    const fd = bpf().openCgroup(dir);
+    const progs = bpf().attachedCgroupDevicePrograms(fd);
+    bpf().close(fd);
+    assert.equal(progs.length, 1, 'one device filter attached to the container cgroup');
+    const pid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
+    for (let i = 0; i < 3000 && !existsSync(`/proc/${pid}/root/tmp/ready`); i++) await new Promise((res) => setTimeout(res, 10));
+    const out = readFileSync(`/proc/${pid}/root/tmp/out`, 'utf8');
+    assert.match(out, /kmsg-read=1/, out);
+    assert.match(out, /\/dev\/kmsg.*Operation not permitted/, out);
+    assert.match(out, /kmsg-write=0/, out);
+    assert.match(out, /zero-read=3/, out);
+    r = tsrun(['--root', root, 'delete', '--force', id]);
+    assert.equal(r.status, 0, r.stderr);
+    assertNothingLeft(root, id, bundle);
+    assert.equal(existsSync(dir), false);
+    // The kernel frees the program once the cgroup is gone (asynchronously).
+    for (let i = 0; i < 500; i++) {
+      const pfd = bpf().programFd(progs[0]!);
+      if (pfd === undefined) break;
+      bpf().close(pfd);
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    assert.equal(bpf().programFd(progs[0]!), undefined, 'the device filter outlived its cgroup');
   } finally {
     cleanup(root, id, bundle);
     rmSync(root, { recursive: true, force: true });
