@@ -1,6 +1,6 @@
 // Helpers for tests that run the real tsrun binary against busybox bundles.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
@@ -112,16 +112,27 @@ export function cgroupDirsNamed(id: string): string[] {
   return found;
 }
 
-/** Processes whose /proc/PID/root is inside the bundle's rootfs (the container's processes). */
+/**
+ * Processes whose root is the bundle's rootfs (the container's processes). After pivot_root in
+ * a mount namespace of its own, /proc/PID/root reads as "/", so the root directory itself is
+ * compared (device and inode); a chroot'ed one still reads as the path.
+ */
 export function processesIn(bundle: string): number[] {
   const pids: number[] = [];
+  const rootfs = join(bundle, 'rootfs');
+  let want: { dev: number; ino: number } | undefined;
+  try { want = statSync(rootfs); } catch { /* removed: match by path only */ }
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
       if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
       const root = readlinkSafe(`/proc/${name}/root`);
-      if (root && root.startsWith(join(bundle, 'rootfs'))) pids.push(Number(name));
+      if (root && root.startsWith(rootfs)) { pids.push(Number(name)); continue; }
+      if (want && root === '/' && Number(name) !== process.pid) {
+        const st = statSync(`/proc/${name}/root`);
+        if (st.dev === want.dev && st.ino === want.ino) pids.push(Number(name));
+      }
     } catch { /* gone */ }
   }
   return pids;
