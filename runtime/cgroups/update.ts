@@ -111,7 +111,6 @@ function goJsonSyntaxError(text: string, err: unknown): string {
   const first = text.trimStart()[0];
   if (first === undefined) return 'EOF';
   if (!/[{["\-0-9tfn]/.test(first)) return `invalid character '${first}' looking for beginning of value`;
-  if (first !== '{' && first !== '[' && /^(true|false|null|-?\d)/.test(text.trimStart()) === false) return `invalid character '${first}' looking for beginning of value`;
   return (err as Error).message;
 }
 
