@@ -40,6 +40,9 @@ export const events: Command = {
     loadState(g.root, args[0]);
     const intervalMs = parseGoDuration(flags.interval as string);
     if (intervalMs <= 0) throw new TsrunError('duration interval must be greater than 0');
+    // A reader that goes away (`tsrun events ID | head -1`) ends runc by SIGPIPE; Node ignores
+    // SIGPIPE, so leave the same way a shell would report it instead of with a stack trace.
+    process.stdout.on('error', () => process.exit(128 + 13));
     await containerEvents(g.root, args[0], {
       intervalMs: Math.max(1, Math.round(intervalMs)),
       once: !!flags.stats,

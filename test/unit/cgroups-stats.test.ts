@@ -2,12 +2,13 @@
 // hierarchies: libcontainer's parsing, runc's types.Stats field names and Go's omitempty rules.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { posix } from 'node:path';
 import { CgroupFs } from '../../runtime/cgroups/fsio.js';
 import { emptyStats, eventLine, hugePageSizes, statsJson, statsV1, statsV2 } from '../../runtime/cgroups/stats.js';
 import { watchOom } from '../../runtime/cgroups/oom.js';
+import { eventfd } from '../../runtime/sys/eventfd.js';
 import type { CgroupManager } from '../../runtime/cgroups/types.js';
 
 function dir(t: { after(fn: () => void): void }, files: Record<string, string>): string {
@@ -140,4 +141,27 @@ test('v2 OOM watcher: an oom_kill increase is one event; a gone cgroup ends it',
   assert.equal(w.poll(), 0);
   assert.equal(w.gone, true);
   assert.throws(() => watchOom(m, { read: () => undefined }), /unable to add inotify watch/);
+});
+
+test('v1 OOM watcher: registers eventfd and memory.oom_control in cgroup.event_control; a removed cgroup is no OOM', { skip: process.getuid?.() === 0 ? false : 'needs koffi eventfd (runs as root in make test)' }, (t) => {
+  const d = dir(t, { 'memory.oom_control': 'oom_kill_disable 0\nunder_oom 0\noom_kill 0\n', 'cgroup.event_control': '' });
+  let efd = -1;
+  const m = { version: 1, paths: { memory: d } } as unknown as CgroupManager;
+  const w = watchOom(m, { eventfd: () => (efd = eventfd()) });
+  t.after(() => w.close());
+  const [e, o] = readFileSync(posix.join(d, 'cgroup.event_control'), 'utf8').split(' ').map(Number);
+  assert.equal(e, efd);
+  assert.match(readlinkSync(`/proc/self/fd/${o}`), /memory\.oom_control$/);
+  assert.equal(w.poll(), 0, 'nothing yet (EAGAIN)');
+  const one = Buffer.alloc(8);
+  one.writeBigUInt64LE(1n);
+  // What the kernel does on an OOM: add to the counter; several OOMs between polls coalesce.
+  writeSync(efd, one);
+  writeSync(efd, one);
+  assert.equal(w.poll(), 1);
+  assert.equal(w.poll(), 0);
+  unlinkSync(posix.join(d, 'cgroup.event_control'));
+  writeSync(efd, one);
+  assert.equal(w.poll(), 0);
+  assert.equal(w.gone, true);
 });
