@@ -111,7 +111,16 @@ function goJsonSyntaxError(text: string, err: unknown): string {
   const first = text.trimStart()[0];
   if (first === undefined) return 'EOF';
   if (!/[{["\-0-9tfn]/.test(first)) return `invalid character '${first}' looking for beginning of value`;
-  return (err as Error).message;
+  const literal = { t: 'true', f: 'false', n: 'null' }[first as 't' | 'f' | 'n'];
+  if (literal) {
+    const rest = text.trimStart();
+    for (let i = 1; i < literal.length; i++) {
+      if (rest[i] === undefined) return 'unexpected EOF';
+      if (rest[i] !== literal[i]) return `invalid character '${rest[i]}' in literal ${literal} (expecting '${literal[i]}')`;
+    }
+  }
+  const msg = (err as Error).message;
+  return /Unexpected end of JSON input/.test(msg) ? 'unexpected EOF' : msg;
 }
 
 /** A LinuxResources JSON (the --resources input); its unset fields stay 0, as in runc's pre-filled struct. */

@@ -51,6 +51,8 @@ test('--resources: Docker\'s payload, zeros left as zeros, Go\'s decoding errors
   assert.throws(() => updateFromJson('{"blockIO":{"weight":70000}}'), { message: 'json: cannot unmarshal number 70000 into Go struct field LinuxBlockIO.blockIO.weight of type uint16' });
   assert.throws(() => updateFromJson(''), { message: 'EOF' });
   assert.throws(() => updateFromJson('xx'), { message: "invalid character 'x' looking for beginning of value" });
+  assert.throws(() => updateFromJson('nope'), { message: "invalid character 'o' in literal null (expecting 'u')" });
+  assert.throws(() => updateFromJson('{"memory":'), { message: 'unexpected EOF' });
 });
 
 const SAVED: LinuxResources = {
