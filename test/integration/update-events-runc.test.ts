@@ -57,6 +57,21 @@ test('update and events: error messages and exit codes as runc\'s', { skip }, (t
     { args: ['events', '--interval', '-1s', id] },
     { args: ['events', '--stats', 'tsrun-no-such-container'] },
   ];
+  // events --stats: the same JSON keys once the fields Go leaves out when zero are set aside
+  // (and memory.raw, which is memory.stat, the same keys from the same kernel).
+  const OMITEMPTY = /^(cpu\.usage\.(total|percpu|percpu_kernel|percpu_user)|cpu\.throttling\..*|cpuset\.(cpus|mems)|memory\.cache|memory\.\w+\.(usage|max)|pids\..*|blkio\..*)$/;
+  const keys = (v: unknown, at = ''): string[] => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return [];
+    return Object.entries(v).flatMap(([k, x]) => {
+      const path = at === '' ? k : `${at}.${k}`;
+      return OMITEMPTY.test(path) ? [] : [path, ...keys(x, path)];
+    });
+  };
+  const rs = JSON.parse(spawnSync('runc', ['--root', rroot, 'events', '--stats', id], { encoding: 'utf8' }).stdout);
+  const ts = JSON.parse(tsrun(['--root', troot, 'events', '--stats', id]).stdout);
+  assert.deepEqual(keys({ ...ts, id: '' }), keys({ ...rs, id: '' }));
+  assert.ok(keys(ts).some((k) => k.startsWith('data.memory.raw.total_')), 'memory.stat keys are compared');
+
   for (const c of cases) {
     const want = runc(c.args, c.input);
     const got = tsrun(['--root', troot, ...c.args], { input: c.input ?? '' });
