@@ -32,6 +32,8 @@ export const log = {
   debug(msg: string): void { if (config.debug) write('debug', msg); },
   info(msg: string): void { write('info', msg); },
   warn(msg: string): void { write('warning', msg); },
+  /** An error the command survives (runc's logrus.Error). */
+  error(msg: string): void { write('error', msg); },
   /** A fatal error: a line in the log, and the bare message on stderr when the log is a file (as runc). */
   fatal(msg: string): void {
     write('error', msg);

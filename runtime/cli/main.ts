@@ -16,14 +16,16 @@ import { features } from './features.js';
 import { pause } from './pause.js';
 import { resume } from './resume.js';
 import { exec } from './exec.js';
+import { update } from './update.js';
+import { events } from './events.js';
 
 declare const TSRUN_VERSION: string;
 declare const TSRUN_COMMIT: string;
 
-const COMMANDS: Command[] = [create, start, run, exec, state, list, kill, del, ps, spec, features, pause, resume];
+const COMMANDS: Command[] = [create, start, run, exec, state, list, kill, del, ps, spec, features, pause, resume, update, events];
 
 /** Commands that belong to runc's CLI but that this build does not implement yet: a clear refusal. */
-const NOT_YET = ['update', 'events', 'checkpoint', 'restore'];
+const NOT_YET = ['checkpoint', 'restore'];
 
 const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'debug', type: 'bool', usage: 'enable debug logging' },

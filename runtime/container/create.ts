@@ -78,6 +78,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       version: 1, ociVersion: spec.ociVersion ?? '1.0.2-dev', id: opts.id, bundle, rootfs, pid: 0,
       created: rfc3339Nano(new Date()), owner: '', annotations: spec.annotations, cgroup: serializeCgroupPaths(cgroups),
       creating: true, hooks: spec.hooks, process: savedProcess, seccomp: spec.linux?.seccomp,
+      resources: spec.linux?.resources as ContainerState['resources'],
     };
     let pid = 0;
     try {

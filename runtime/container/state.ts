@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, 
 import { join } from 'node:path';
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
+import type { LinuxResources } from '../cgroups/types.js';
 
 /** What tsrun keeps about a container in ROOT/ID/state.json. */
 export interface ContainerState {
@@ -25,6 +26,8 @@ export interface ContainerState {
   process?: Spec['process'];
   /** the container's seccomp profile, which `exec` must apply to its processes as well */
   seccomp?: NonNullable<Spec['linux']>['seccomp'];
+  /** linux.resources as created and then updated (`update` merges into them, as runc's saved config) */
+  resources?: LinuxResources;
   /** the spec's ociVersion, reported by `state` */
   ociVersion: string;
 }

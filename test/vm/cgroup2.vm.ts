@@ -2,9 +2,10 @@
 // back from the v2 files, nothing left behind. Started by test/integration/cgroup2-vm.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, cgroupDirsNamed } from '../helpers/harness.js';
+import { TSRUN, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, cgroupDirsNamed } from '../helpers/harness.js';
 import { bpf } from '../../runtime/sys/bpf.js';
 
 test('pure cgroup v2: limits in the unified files, cgroup namespace view, removal on delete', () => {
@@ -63,6 +64,61 @@ test('pure cgroup v2: a container sees its own cgroup as the root of a cgroup2 m
     const r = tsrun(['--root', root, 'run', '--bundle', bundle, id]);
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), ['0::/', '1']);
+    assertNothingLeft(root, id, bundle);
+  } finally {
+    cleanup(root, id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('pure cgroup v2: update writes memory.max, pids.max, cpu.max, cpu.weight; events: stats shape, OOM from memory.events', async () => {
+  const root = makeRoot();
+  const id = uniqueId('tsrun-v2upd');
+  const MiB = 1024 * 1024;
+  const bundle = makeBundle((c) => {
+    c.process.args = ['sh', '-c', 'while [ ! -e /go ]; do sleep 0.05; done; exec dd if=/dev/zero of=/dev/null bs=48M count=1'];
+    c.linux.cgroupsPath = `/tsrun-tests/${id}`;
+    c.linux.resources = { memory: { limit: 64 * MiB }, cpu: { shares: 1024, quota: 50000, period: 100000 } };
+  });
+  const dir = `/sys/fs/cgroup/tsrun-tests/${id}`;
+  const read = (f: string) => readFileSync(join(dir, f), 'utf8').trim();
+  try {
+    let r = tsrun(['--root', root, 'create', '--bundle', bundle, id]);
+    assert.equal(r.status, 0, r.stderr);
+    r = tsrun(['--root', root, 'start', id]);
+    assert.equal(r.status, 0, r.stderr);
+    r = tsrun(['--root', root, 'update', '--memory', '32M', '--memory-swap', '32M', '--pids-limit', '9', '--cpu-quota', '30000', '--cpu-share', '2048', id]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(read('memory.max'), String(32 * MiB));
+    assert.equal(read('memory.swap.max'), '0', 'memory+swap == memory: no swap');
+    assert.equal(read('pids.max'), '9');
+    assert.equal(read('cpu.max'), '30000 100000', 'the period kept from the saved resources');
+    assert.equal(read('cpu.weight'), '79');
+
+    r = tsrun(['--root', root, 'events', '--stats', id]);
+    assert.equal(r.status, 0, r.stderr);
+    const d = JSON.parse(r.stdout).data;
+    assert.deepEqual(Object.keys(d), ['cpu', 'cpuset', 'memory', 'pids', 'blkio', 'hugetlb', 'intel_rdt', 'network_interfaces']);
+    assert.ok(d.cpu.usage.total > 0);
+    assert.equal(d.memory.usage.limit, 32 * MiB);
+    assert.ok(d.memory.usage.usage > 0);
+    assert.equal(typeof d.memory.raw.anon, 'number');
+    assert.deepEqual([d.pids.current >= 1, d.pids.limit], [true, 9]);
+
+    const child = spawn(TSRUN, ['--root', root, 'events', '--interval', '1s', id], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (x) => { err += x; });
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    await new Promise<void>((res) => child.stdout.on('data', (x) => { out += x; if (out.includes('\n')) res(); }));
+    writeFileSync(join(bundle, 'rootfs', 'go'), '');
+    assert.equal(await exited, 0, err);
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(lines.some((l) => l.type === 'oom' && l.id === id), out);
+    assert.match(read('memory.events'), /^oom_kill [1-9]/m);
+    // events ends once the container has stopped: a plain delete must do.
+    r = tsrun(['--root', root, 'delete', id]);
+    assert.equal(r.status, 0, r.stderr);
     assertNothingLeft(root, id, bundle);
   } finally {
     cleanup(root, id, bundle);

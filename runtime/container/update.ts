@@ -1,0 +1,46 @@
+import { existsSync } from 'node:fs';
+import { TsrunError } from '../errors.js';
+import { log } from '../log.js';
+import { cgroupManagerFromState } from '../cgroups/index.js';
+import { planUpdate, restoreResources, type UpdateRequest } from '../cgroups/update.js';
+import { lockContainer } from './lock.js';
+import { loadState, saveState } from './state.js';
+import { containerStatus } from './status.js';
+
+export interface RdtRequest { l3CacheSchema: string; memBwSchema: string }
+
+/** resctrl with the feature's info dir, as runc's intelrdt.IsCATEnabled / IsMBAEnabled look for it. */
+function rdtEnabled(feature: 'L3' | 'MB'): boolean {
+  return existsSync(`/sys/fs/resctrl/info/${feature}`);
+}
+
+/** `update`: writes the merged resources through the container's cgroup driver and saves them. */
+export async function updateContainer(root: string, id: string, req: UpdateRequest, rdt: RdtRequest = { l3CacheSchema: '', memBwSchema: '' }): Promise<void> {
+  const release = await lockContainer(root, id);
+  try {
+    const state = loadState(root, id);
+    const plan = planUpdate(state.resources, req);
+    for (const w of plan.warnings) log.warn(w);
+    if (rdt.l3CacheSchema !== '' && !rdtEnabled('L3')) throw new TsrunError('Intel RDT/CAT: l3 cache schema is not enabled');
+    if (rdt.memBwSchema !== '' && !rdtEnabled('MB')) throw new TsrunError('Intel RDT/MBA: memory bandwidth schema is not enabled');
+    if (rdt.l3CacheSchema !== '' || rdt.memBwSchema !== '') throw new TsrunError('Intel RDT is not supported by tsrun');
+    if (containerStatus(root, state) === 'stopped') throw new TsrunError('container not running');
+    if (!state.cgroup) throw new TsrunError('container has no cgroup to update');
+    const cgroups = cgroupManagerFromState(state.cgroup);
+    try {
+      for (const w of cgroups.apply(plan.apply)) log.warn(w);
+    } catch (err) {
+      // As runc: put the previous settings back so the cgroup matches the saved state again.
+      try {
+        cgroups.apply(restoreResources(state.resources));
+      } catch (err2) {
+        log.warn(`Setting back cgroup configs failed due to error: ${(err2 as Error).message}, your state.json and actual configs might be inconsistent.`);
+      }
+      throw err;
+    }
+    state.resources = plan.save;
+    saveState(root, state);
+  } finally {
+    release();
+  }
+}
