@@ -1,11 +1,11 @@
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
-import { ChangeRoot, PlanMode, Tag, type PlanRecord } from './records.js';
+import { ChangeRoot, PlanMode, Tag, type ConsoleTaker, type PlanRecord } from './records.js';
 import { ROOTFS_PROPAGATION, MS } from './mount-options.js';
 import { CLONE_NEW, planNamespaces, checkNamespaceUse, idMapContent, timeOffsetsContent } from './namespaces.js';
 import { planMounts, needsDevSetup, IdmapUsernsTable, type CgroupMountContext } from './mounts.js';
 import { planDev } from './devices.js';
-import { planProcess } from './process.js';
+import { planConsole, planProcess } from './process.js';
 import { containerHome } from './rootfs-files.js';
 import { compileSeccomp } from '../seccomp/compile.js';
 
@@ -22,6 +22,8 @@ export interface InitPlanInput {
   preserveFds: number;
   /** tsrun itself waits on the container (foreground run) */
   foreground: boolean;
+  /** process.terminal: who takes the pty's master (the executor gets a socket after the sync socket) */
+  console?: ConsoleTaker;
   /** hooks that must run between the mounts and the root change */
   hookBarrier: boolean;
   /** receives warnings worth a debug log line (e.g. seccomp rules naming unknown syscalls) */
@@ -90,5 +92,6 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     home: containerHome(input.rootfs, uid),
   }));
   if (seccomp) plan.push({ tag: Tag.SECCOMP, flags: seccomp.flags, program: seccomp.program });
+  if (input.console) plan.push(planConsole(process, input.preserveFds, input.console, ns.has.has('mount')));
   return plan;
 }

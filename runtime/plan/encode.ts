@@ -67,6 +67,7 @@ function payload(w: Writer, r: PlanRecord): void {
     case Tag.PRESERVE_FDS: w.u32(r.count); break;
     case Tag.SECCOMP: w.u32(r.flags); w.bytes(r.program); break;
     case Tag.HOOK_BARRIER: w.u32(r.point); break;
+    case Tag.CONSOLE: w.u32(r.fd); w.u32(r.rows); w.u32(r.cols); w.u32(r.flags); break;
     default: {
       const never: never = r;
       throw new Error(`unknown plan record ${JSON.stringify(never)}`);
