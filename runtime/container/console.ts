@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type { ReadStream } from 'node:tty';
 import { TsrunError, describeSystemError } from '../errors.js';
 import { net } from '../lazy-modules.js';
-import { terminalSyscalls, type TerminalSyscalls } from '../sys/terminal.js';
+import { terminalSyscalls, type TerminalSyscalls, type WindowSize } from '../sys/terminal.js';
 import type { ExitStatus } from '../sys/syscalls.js';
 
 /** The end of the console socket that the executor gets. */
@@ -66,6 +66,8 @@ export class HostConsole {
     try { fd = openSync('/dev/tty', 'r'); } catch (err) { throw new TsrunError(describeSystemError(err)); }
     return new HostConsole(fd, true, sys);
   }
+
+  windowSize(): WindowSize | undefined { return this.sys.getWindowSize(this.fd); }
 
   makeRaw(): void { this.saved ??= this.sys.makeRaw(this.fd); }
 

@@ -53,6 +53,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   checkHooksSupported(spec.hooks);
   if (opts.systemdCgroup) throw new TsrunError('--systemd-cgroup: the systemd cgroup driver is not supported yet');
 
+  // runc looks for its own terminal before it starts anything, and fails without one.
+  const host = terminal && opts.foreground ? HostConsole.find() : undefined;
   const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
   const planWarnings: string[] = [];
@@ -60,13 +62,11 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
     cgroups: { version: cgroups.version, paths: cgroups.paths }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
     preserveFds: opts.preserveFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings,
-    console: !terminal ? undefined : opts.foreground ? 'proxy' : 'socket',
+    console: !terminal ? undefined : opts.foreground ? 'proxy' : 'socket', hostWindow: host?.windowSize(),
   });
   // runc logs skipped seccomp syscall names at debug level only: so do we.
   for (const warning of planWarnings) log.debug(warning);
 
-  // runc looks for its own terminal before it starts anything, and fails without one.
-  const host = terminal && opts.foreground ? HostConsole.find() : undefined;
   const release = await lockContainer(opts.root, opts.id);
   let ownEnd: number | undefined;
   let master: number | undefined;
@@ -107,7 +107,11 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       run.pid.then((p) => { pid = p; }, () => undefined);
       await run.ready;
       pid = await run.pid;
-      if (ownEnd !== undefined) master = receiveMaster(ownEnd);
+      if (ownEnd !== undefined) {
+        master = receiveMaster(ownEnd);
+        // As runc: raw from the moment the pty is ours, so that early keystrokes reach it unchanged.
+        host?.makeRaw();
+      }
       const st = procStat(pid);
       if (!st) throw new TsrunError('container init exited before it was ready');
       state.pid = pid;

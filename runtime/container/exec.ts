@@ -51,6 +51,8 @@ export function execTarget(root: string, id: string, ignorePaused: boolean): Con
 export async function execInContainer(state: ContainerState, opts: ExecOptions): Promise<number> {
   const terminal = !!opts.process.terminal;
   checkTerminalUse(terminal, opts.detach, opts.consoleSocket);
+  // runc looks for its own terminal before it starts anything, and fails without one.
+  const host = terminal && !opts.detach ? HostConsole.find() : undefined;
   const cgroups = cgroupManagerFromState(state.cgroup);
   const seccomp = state.seccomp ? compileSeccomp(state.seccomp) : undefined;
   for (const w of seccomp?.warnings ?? []) log.debug(w);
@@ -62,10 +64,8 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
     foreground: !opts.detach,
     home: containerHome(state.rootfs, opts.process.user?.uid ?? 0),
     seccomp,
-    console: !terminal ? undefined : opts.detach ? 'socket' : 'proxy',
+    console: !terminal ? undefined : opts.detach ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
   });
-  // runc looks for its own terminal before it starts anything, and fails without one.
-  const host = terminal && !opts.detach ? HostConsole.find() : undefined;
   // The process is reparented to us when the executor exits; we must be able to reap it.
   if (!opts.detach) syscalls().setChildSubreaper();
   let pid = 0;
@@ -84,7 +84,11 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
     run.pid.then((p) => { pid = p; }, () => undefined);
     await run.ready;
     pid = await run.pid;
-    if (ownEnd !== undefined) master = receiveMaster(ownEnd);
+    if (ownEnd !== undefined) {
+      master = receiveMaster(ownEnd);
+      // As runc: raw from the moment the pty is ours, so that early keystrokes reach it unchanged.
+      host?.makeRaw();
+    }
   } catch (err) {
     if (pid > 0 && processAlive(pid)) {
       try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }

@@ -24,6 +24,8 @@ export interface InitPlanInput {
   foreground: boolean;
   /** process.terminal: who takes the pty's master (the executor gets a socket after the sync socket) */
   console?: ConsoleTaker;
+  /** with console 'proxy': the size of tsrun's own terminal, which the pty gets */
+  hostWindow?: { rows: number; cols: number };
   /** hooks that must run between the mounts and the root change */
   hookBarrier: boolean;
   /** receives warnings worth a debug log line (e.g. seccomp rules naming unknown syscalls) */
@@ -92,6 +94,6 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     home: containerHome(input.rootfs, uid),
   }));
   if (seccomp) plan.push({ tag: Tag.SECCOMP, flags: seccomp.flags, program: seccomp.program });
-  if (input.console) plan.push(planConsole(process, input.preserveFds, input.console, ns.has.has('mount')));
+  if (input.console) plan.push(planConsole(process, input.preserveFds, input.console, ns.has.has('mount'), input.hostWindow));
   return plan;
 }

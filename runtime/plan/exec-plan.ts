@@ -114,6 +114,8 @@ export interface ExecPlanInput {
   home: string;
   /** process.terminal: who takes the pty's master (the executor gets a socket after the sync socket) */
   console?: ConsoleTaker;
+  /** with console 'proxy': the size of tsrun's own terminal, which the pty gets */
+  hostWindow?: { rows: number; cols: number };
   /** the container's compiled seccomp filter: runc applies it to exec'd processes too */
   seccomp?: { flags: number; program: Buffer };
 }
@@ -130,6 +132,6 @@ export function compileExecPlan(input: ExecPlanInput): PlanRecord[] {
   // No session keyring (exec shares the init's) and no personality (runc applies it to the init only).
   plan.push(...planProcess({ ociVersion: '' }, input.process, { preserveFds: input.preserveFds, home: input.home }));
   if (input.seccomp) plan.push({ tag: Tag.SECCOMP, flags: input.seccomp.flags, program: input.seccomp.program });
-  if (input.console) plan.push(planConsole(input.process, input.preserveFds, input.console, false));
+  if (input.console) plan.push(planConsole(input.process, input.preserveFds, input.console, false, input.hostWindow));
   return plan;
 }

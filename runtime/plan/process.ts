@@ -144,9 +144,12 @@ export function planProcess(spec: Spec, process: Process, opts: { preserveFds: n
  * The CONSOLE record of a process with a terminal. consoleSize applies only with both sides set,
  * as in runc; the container's init (with a mount namespace) also gets the slave on /dev/console.
  * runc clears ONLCR on a pty it proxies itself: output bytes then reach its raw terminal unchanged.
+ * It also sizes that pty like its own terminal (`hostWindow`), which we do before the process
+ * runs rather than after, so that the process never sees the other size first.
  */
-export function planConsole(process: Process, preserveFds: number, taker: ConsoleTaker, bindDevConsole: boolean): PlanRecord {
-  const size = process.consoleSize;
+export function planConsole(process: Process, preserveFds: number, taker: ConsoleTaker, bindDevConsole: boolean,
+  hostWindow?: { rows: number; cols: number }): PlanRecord {
+  const size = hostWindow && hostWindow.rows > 0 && hostWindow.cols > 0 ? { height: hostWindow.rows, width: hostWindow.cols } : process.consoleSize;
   const sized = !!size && size.height > 0 && size.width > 0;
   if (sized && (size.height > 0xffff || size.width > 0xffff)) throw new TsrunError(`consoleSize ${size.width}x${size.height} is out of range`);
   return {
