@@ -56,6 +56,7 @@ enum plan_tag {
 	T_CAPS = 48,
 	T_SESSION_KEYRING = 49,
 	T_LSM_LABEL = 50,
+	T_CONSOLE = 51,
 	T_CWD = 60,
 	T_ENV = 61,
 	T_ARG = 62,
@@ -105,6 +106,9 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 #define LSM_SELINUX_MOUNT 2u
 
 #define UMASK_LEAVE 0xffffffffu
+
+#define CONSOLE_BIND_DEV 1u
+#define CONSOLE_CLEAR_ONLCR 2u
 
 /* ---- decoded records ----------------------------------------------------
  * Strings are NUL-terminated copies; the decoder has already rejected
@@ -168,6 +172,7 @@ struct rec {
 		struct { uint32_t kind; char *label; } lsm;
 		struct { uint32_t flags, len; uint8_t *prog; } seccomp;
 		struct r_hook hook;
+		struct { uint32_t fd, rows, cols, flags; } console;
 	} u;
 };
 
@@ -186,6 +191,7 @@ struct plan {
 	const struct rec *oom, *personality, *sched, *ioprio, *affinity, *nnp;
 	const struct rec *user, *caps, *keyring, *cwd, *preserve_fds, *seccomp;
 	const struct rec *lsm[3];
+	const struct rec *console;
 
 	char **argv; /* NULL-terminated, from ARG records */
 	char **envp; /* NULL-terminated, from ENV records */
@@ -222,6 +228,13 @@ void sync_log(uint32_t level, const char *fmt, ...) __attribute__((format(printf
 int sync_recv(uint8_t *buf, uint32_t cap, uint32_t *len);
 /* Reports g_err on the sync socket and exits 1. */
 __attribute__((noreturn)) void die(void);
+
+/* ---- terminal.c -------------------------------------------------------- */
+
+/* E: the CONSOLE socket fd is usable and close-on-exec. */
+int e_check_console(const struct plan *p, int sync_fd);
+/* C: the pty, its master sent over the socket, its slave as fds 0-2. */
+int c_setup_console(const struct plan *p);
 
 /* ---- plan.c ------------------------------------------------------------ */
 

@@ -85,6 +85,10 @@ static void setup_rootfs(const struct plan *p)
 				sync_log(LOG_DEBUG, "init: root changed (%s)",
 					 r->u.u32 == CHROOT_PIVOT ? "pivot_root"
 					 : r->u.u32 == CHROOT_MOVE ? "move+chroot" : "chroot");
+			/* As runc: after the user's mounts (devpts among them) and the root
+			 * change, before they are made read-only or masked. */
+			if (rc == 0 && p->console)
+				rc = c_setup_console(p);
 			break;
 		case T_ROOT_READONLY:
 			rc = c_root_readonly();
@@ -264,6 +268,8 @@ void run_init(const struct plan *p, int release_fd, int fifo_fd, mode_t orig_uma
 	if (p->mode == MODE_INIT) {
 		setup_rootfs(p);
 		sync_log(LOG_DEBUG, "init: rootfs set up");
+	} else if (p->console && c_setup_console(p) < 0) {
+		die();
 	}
 	finalize_and_exec(p, fifo_fd, orig_umask);
 	_exit(127);

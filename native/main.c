@@ -86,6 +86,8 @@ int main(int argc, char **argv)
 		fail("invalid plan: PRESERVE_FDS %u covers the sync fd %d", nfds, g_sync_fd);
 		die();
 	}
+	if (e_check_console(&plan, g_sync_fd) < 0)
+		die();
 	sync_log(LOG_DEBUG, "executor: plan of %zu records, mode %u", plan.nrecs, plan.mode);
 
 	orig_umask = umask(0022);

@@ -311,6 +311,7 @@ static const char *tag_name(uint16_t tag)
 	case T_CAPS: return "CAPS";
 	case T_SESSION_KEYRING: return "SESSION_KEYRING";
 	case T_LSM_LABEL: return "LSM_LABEL";
+	case T_CONSOLE: return "CONSOLE";
 	case T_CWD: return "CWD";
 	case T_ENV: return "ENV";
 	case T_ARG: return "ARG";
@@ -629,6 +630,15 @@ static int decode_payload(struct rec *r, struct cur *c)
 			return fail("invalid plan: %s: env_given %u", n, h->env_given);
 		return 0;
 	}
+	case T_CONSOLE:
+		if (g_u32(c, "fd", &r->u.console.fd) < 0 || g_u32(c, "rows", &r->u.console.rows) < 0 ||
+		    g_u32(c, "cols", &r->u.console.cols) < 0 || g_u32(c, "flags", &r->u.console.flags) < 0)
+			return -1;
+		if (r->u.console.flags & ~(CONSOLE_BIND_DEV | CONSOLE_CLEAR_ONLCR))
+			return fail("invalid plan: CONSOLE: unknown flags 0x%x", r->u.console.flags);
+		if (r->u.console.rows > 65535 || r->u.console.cols > 65535)
+			return fail("invalid plan: CONSOLE: size %ux%u", r->u.console.rows, r->u.console.cols);
+		return 0;
 	case T_HOOK_BARRIER:
 		if (g_u32(c, "point", &r->u.u32) < 0)
 			return -1;
@@ -896,6 +906,10 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 			if (once(&p->seccomp, r, name) < 0)
 				return -1;
 			break;
+		case T_CONSOLE:
+			if (once(&p->console, r, name) < 0)
+				return -1;
+			break;
 		case T_ENV:
 			if (p->envc == MAX_ENV)
 				return fail("invalid plan: more than %d ENV records", MAX_ENV);
@@ -932,6 +946,9 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 	if ((hostname || domainname) && !((p->clone_flags | p->joined_flags) & CLONE_NEWUTS))
 		return fail("invalid plan: HOSTNAME/DOMAINNAME without a UTS namespace");
 
+	if (p->console && (p->console->u.console.flags & CONSOLE_BIND_DEV) &&
+	    (p->mode != MODE_INIT || !p->rootfs || !(p->rootfs->u.rootfs.flags & ROOTFS_NEW_MNTNS)))
+		return fail("invalid plan: CONSOLE binds /dev/console without a new mount namespace");
 	if (p->mode == MODE_EXEC) {
 		for (size_t i = 0; i < p->nrecs; i++) {
 			int st = tag_stage(p->recs[i].tag);

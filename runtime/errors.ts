@@ -42,4 +42,5 @@ const ERRNO_TEXT: Record<string, string> = {
   EROFS: 'read-only file system',
   ENOTEMPTY: 'directory not empty',
   ELOOP: 'too many levels of symbolic links',
+  ENXIO: 'no such device or address',
 };

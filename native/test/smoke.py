@@ -38,7 +38,7 @@ T = dict(MODE=1, NS_JOIN=10, NS_CLONE=11, TIMENS_OFFSETS=12, UID_MAP=13, GID_MAP
          ROOTFS=20, MOUNT=21, SYMLINK=22, MKNOD=23, BIND_DEVICE=24, MKDIR=25, MOUNT_IDMAP=26, CHANGE_ROOT=30, ROOT_READONLY=31, MASK_PATH=32,
          READONLY_PATH=33, SYSCTL=34, HOSTNAME=35, DOMAINNAME=36, RLIMIT=40, OOM_SCORE_ADJ=41,
          PERSONALITY=42, SCHEDULER=43, IOPRIO=44, CPU_AFFINITY=45, NO_NEW_PRIVS=46, USER=47,
-         CAPS=48, SESSION_KEYRING=49, LSM_LABEL=50, CWD=60, ENV=61, ARG=62, PRESERVE_FDS=63,
+         CAPS=48, SESSION_KEYRING=49, LSM_LABEL=50, CONSOLE=51, CWD=60, ENV=61, ARG=62, PRESERVE_FDS=63,
          SECCOMP=64, HOOK_BARRIER=65, HOOK_CREATE_CONTAINER=70, HOOK_START_CONTAINER=71)
 M_PID, M_READY, M_ERROR, M_HOOK_POINT, M_LOG, M_CONTINUE = 100, 101, 102, 103, 104, 200
 
@@ -473,6 +473,9 @@ def test_invalid_plans(env):
         "hook relative path": encode(good + [hook("HOOK_START_CONTAINER", path="bin/true")]),
         "hook without argv": encode(good + [hook("HOOK_START_CONTAINER", args=())]),
         "createContainer hook after the root change": encode(good + [hook("HOOK_CREATE_CONTAINER")]),
+        "console flags": encode(good + [rec("CONSOLE", u32(200) + u32(0) + u32(0) + u32(4))]),
+        "console on stdio": encode(good + [rec("CONSOLE", u32(1) + u32(0) + u32(0) + u32(0))]),
+        "console not open": encode(good + [rec("CONSOLE", u32(900) + u32(0) + u32(0) + u32(0))]),
     }
     expect = {
         "bad magic": "bad magic", "bad version": "version", "truncated record": "runs past the end",
@@ -482,6 +485,7 @@ def test_invalid_plans(env):
         "no mode first": "not MODE", "two change roots": "", "no args": "no ARG",
         "hook relative path": "not absolute", "hook without argv": "no args",
         "createContainer hook after the root change": "out of order",
+        "console flags": "CONSOLE: unknown flags", "console on stdio": "overlaps", "console not open": "not open",
     }
     for name, plan in cases.items():
         res = run(env, plan, eof_after_plan=True)

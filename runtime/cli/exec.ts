@@ -55,9 +55,10 @@ export const exec: Command = {
       const ignorePaused = !!flags['ignore-paused'];
       const state = execTarget(g.root, args[0], ignorePaused);
       const proc = execProcessSpec(flags, args.slice(1), () => containerProcess(state));
-      if (proc.terminal) throw new TsrunError('terminal is not supported by tsrun exec yet');
-      if (flags['console-socket']) throw new TsrunError('cannot use console socket if tsrun will not detach or allocate tty');
-      return await execInContainer(state, { root: g.root, id: args[0], process: proc, detach: !!flags.detach, pidFile, preserveFds, ignorePaused });
+      return await execInContainer(state, {
+        root: g.root, id: args[0], process: proc, detach: !!flags.detach, pidFile, preserveFds, ignorePaused,
+        consoleSocket: flags['console-socket'] as string | undefined,
+      });
     } catch (err) {
       // runc reports every exec error with this prefix and status 255.
       const message = err instanceof TsrunError ? err.message : describeSystemError(err);

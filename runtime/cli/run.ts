@@ -5,6 +5,8 @@ import { deleteContainer } from '../container/delete.js';
 import { syscalls } from '../sys/syscalls.js';
 import { FORWARDED_SIGNALS } from '../signals.js';
 import { log } from '../log.js';
+import { closeSync } from 'node:fs';
+import { proxyConsole } from '../container/console.js';
 import { requireArgs } from './args.js';
 import { CREATE_FLAGS } from './create.js';
 import type { Command } from './command.js';
@@ -26,7 +28,7 @@ export const run: Command = {
     if (detach && flags.keep) throw new TsrunError('--detach and --keep cannot both be set');
     // In the foreground the container's init is reparented to us when the executor exits.
     if (!detach) syscalls().setChildSubreaper();
-    const { state } = await createContainer({
+    const { state, console: tty } = await createContainer({
       root: g.root, id, bundle: (flags.bundle as string | undefined) ?? process.cwd(),
       pidFile: flags['pid-file'] as string | undefined, consoleSocket: flags['console-socket'] as string | undefined,
       noPivot: !!flags['no-pivot'], noNewKeyring: !!flags['no-new-keyring'], preserveFds: flags['preserve-fds'] as number,
@@ -35,6 +37,7 @@ export const run: Command = {
     try {
       await startContainer(g.root, id);
     } catch (err) {
+      if (tty) { closeSync(tty.master); tty.host.close(); }
       await deleteContainer(g.root, id, true).catch(() => undefined);
       throw err;
     }
@@ -44,7 +47,8 @@ export const run: Command = {
       try { process.kill(state.pid, signal); } catch { /* exited */ }
     };
     for (const s of FORWARDED_SIGNALS) process.on(s, forward);
-    const status = await syscalls().waitExit(state.pid);
+    const exited = syscalls().waitExit(state.pid);
+    const status = tty ? await proxyConsole(tty.master, tty.host, exited) : await exited;
     for (const s of FORWARDED_SIGNALS) process.off(s, forward);
     if (!flags.keep) {
       try { await deleteContainer(g.root, id, true); } catch (err) { log.warn(`deleting ${id}: ${(err as Error).message}`); }

@@ -1,4 +1,4 @@
-import { renameSync, writeFileSync } from 'node:fs';
+import { closeSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { TsrunError } from '../errors.js';
 import { log } from '../log.js';
@@ -13,6 +13,7 @@ import { procStat, processAlive, waitForExit } from './proc.js';
 import { runExecutor } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
+import { HostConsole, checkTerminalUse, closeConsoleSocket, consolePair, dialConsoleSocket, receiveMaster, type ConsoleSocket } from './console.js';
 
 export interface CreateOptions {
   root: string;
@@ -28,7 +29,10 @@ export interface CreateOptions {
   foreground: boolean;
 }
 
-export interface Created { state: ContainerState; cgroups: CgroupManager }
+/** A terminal tsrun proxies itself (foreground run): the pty's master and tsrun's own terminal. */
+export interface OwnConsole { master: number; host: HostConsole }
+
+export interface Created { state: ContainerState; cgroups: CgroupManager; console?: OwnConsole }
 
 /** Writes the pid file the way callers need it: digits only, no newline, appearing whole (by rename). */
 export function writePidFile(path: string, pid: number): void {
@@ -44,13 +48,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const { spec, bundle, rootfs, warnings } = loadBundleSpec(opts.bundle);
   for (const warning of warnings) log.warn(warning);
   if (!spec.process) throw new TsrunError('process property must not be empty');
-  if (spec.process.terminal) {
-    if (!opts.consoleSocket && !opts.foreground) {
-      throw new TsrunError('cannot allocate tty if tsrun will detach without setting console socket');
-    }
-    throw new TsrunError('process.terminal is not supported yet');
-  }
-  if (opts.consoleSocket) throw new TsrunError('--console-socket is only valid with process.terminal set to true');
+  const terminal = !!spec.process.terminal;
+  checkTerminalUse(terminal, !opts.foreground, opts.consoleSocket);
   if (opts.systemdCgroup) throw new TsrunError('--systemd-cgroup: the systemd cgroup driver is not supported yet');
 
   // Socket activation (as runc): the listening fds come first, the --preserve-fds ones after them.
@@ -60,6 +59,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   if (listenFds) spec.process = { ...spec.process, env: [...(spec.process.env ?? []), `LISTEN_FDS=${listenFds}`, 'LISTEN_PID=1'] };
   const passedFds = listenFds + opts.preserveFds;
 
+  // runc looks for its own terminal before it starts anything, and fails without one.
+  const host = terminal && opts.foreground ? HostConsole.find() : undefined;
   const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
   const planWarnings: string[] = [];
@@ -67,11 +68,14 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
     cgroups: { version: cgroups.version, paths: cgroups.paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
     preserveFds: passedFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings,
+    console: !terminal ? undefined : opts.foreground ? 'proxy' : 'socket', hostWindow: host?.windowSize(),
   });
   // runc logs skipped seccomp syscall names at debug level only: so do we.
   for (const warning of planWarnings) log.debug(warning);
 
   const release = await lockContainer(opts.root, opts.id);
+  let ownEnd: number | undefined;
+  let master: number | undefined;
   try {
     makeStateDir(opts.root, opts.id);
     const state: ContainerState = {
@@ -91,16 +95,30 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       const firstProcs = plan.findIndex((r) => r.tag === Tag.CGROUP_PROCS);
       const finalPlan: PlanRecord[] = plan.filter((r) => r.tag !== Tag.CGROUP_PROCS);
       finalPlan.splice(firstProcs < 0 ? 1 : firstProcs, 0, ...procs.map((path): PlanRecord => ({ tag: Tag.CGROUP_PROCS, path })));
-      const run = runExecutor(finalPlan, passedFds, {
-        onHookPoint: async (_point, initPid) => {
-          const atBarrier = hookState({ ...state, pid: initPid }, 'creating');
-          await runHooks(spec.hooks, 'prestart', atBarrier);
-          await runHooks(spec.hooks, 'createRuntime', atBarrier);
-        },
-      });
+      let consoleSocket: ConsoleSocket | undefined;
+      if (terminal && opts.consoleSocket) consoleSocket = await dialConsoleSocket(opts.consoleSocket);
+      else if (terminal) [ownEnd, consoleSocket] = consolePair();
+      let run;
+      try {
+        run = runExecutor(finalPlan, passedFds, {
+          onHookPoint: async (_point, initPid) => {
+            const atBarrier = hookState({ ...state, pid: initPid }, 'creating');
+            await runHooks(spec.hooks, 'prestart', atBarrier);
+            await runHooks(spec.hooks, 'createRuntime', atBarrier);
+          },
+        }, consoleSocket);
+      } finally {
+        // Only the executor keeps the socket: the caller must see its end close when the container has sent the master.
+        closeConsoleSocket(consoleSocket);
+      }
       run.pid.then((p) => { pid = p; }, () => undefined);
       await run.ready;
       pid = await run.pid;
+      if (ownEnd !== undefined) {
+        master = receiveMaster(ownEnd);
+        // As runc: raw from the moment the pty is ours, so that early keystrokes reach it unchanged.
+        host?.makeRaw();
+      }
       const st = procStat(pid);
       if (!st) throw new TsrunError('container init exited before it was ready');
       state.pid = pid;
@@ -109,12 +127,17 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       saveState(opts.root, state);
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
       log.debug(`created container ${opts.id} with init pid ${pid}`);
-      return { state, cgroups };
+      return { state, cgroups, console: master !== undefined && host ? { master, host } : undefined };
     } catch (err) {
+      if (master !== undefined) closeSync(master);
       await undoCreate(opts.root, opts.id, pid, cgroups);
       throw err;
     }
+  } catch (err) {
+    host?.close();
+    throw err;
   } finally {
+    if (ownEnd !== undefined) closeSync(ownEnd);
     release();
   }
 }

@@ -12,6 +12,8 @@ import { containerStatus } from './status.js';
 import { runExecutor } from './executor.js';
 import { writePidFile } from './create.js';
 import { processAlive, waitForExit } from './proc.js';
+import { closeSync } from 'node:fs';
+import { HostConsole, checkTerminalUse, closeConsoleSocket, consolePair, dialConsoleSocket, proxyConsole, receiveMaster, type ConsoleSocket } from './console.js';
 
 export interface ExecOptions {
   root: string;
@@ -22,6 +24,7 @@ export interface ExecOptions {
   pidFile?: string;
   preserveFds: number;
   ignorePaused: boolean;
+  consoleSocket?: string;
 }
 
 
@@ -46,7 +49,10 @@ export function execTarget(root: string, id: string, ignorePaused: boolean): Con
  * Foreground: returns its exit status (128+signal when killed).
  */
 export async function execInContainer(state: ContainerState, opts: ExecOptions): Promise<number> {
-  if (opts.process.terminal) throw new TsrunError('terminal is not supported by tsrun exec yet');
+  const terminal = !!opts.process.terminal;
+  checkTerminalUse(terminal, opts.detach, opts.consoleSocket);
+  // runc looks for its own terminal before it starts anything, and fails without one.
+  const host = terminal && !opts.detach ? HostConsole.find() : undefined;
   const cgroups = cgroupManagerFromState(state.cgroup);
   const seccomp = state.seccomp ? compileSeccomp(state.seccomp) : undefined;
   for (const w of seccomp?.warnings ?? []) log.debug(w);
@@ -58,21 +64,40 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
     foreground: !opts.detach,
     home: containerHome(state.rootfs, opts.process.user?.uid ?? 0),
     seccomp,
+    console: !terminal ? undefined : opts.detach ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
   });
   // The process is reparented to us when the executor exits; we must be able to reap it.
   if (!opts.detach) syscalls().setChildSubreaper();
-  const run = runExecutor(plan, opts.preserveFds);
   let pid = 0;
-  run.pid.then((p) => { pid = p; }, () => undefined);
+  let ownEnd: number | undefined;
+  let master: number | undefined;
+  let run;
   try {
+    let consoleSocket: ConsoleSocket | undefined;
+    if (terminal && opts.consoleSocket) consoleSocket = await dialConsoleSocket(opts.consoleSocket);
+    else if (terminal) [ownEnd, consoleSocket] = consolePair();
+    try {
+      run = runExecutor(plan, opts.preserveFds, {}, consoleSocket);
+    } finally {
+      closeConsoleSocket(consoleSocket);
+    }
+    run.pid.then((p) => { pid = p; }, () => undefined);
     await run.ready;
     pid = await run.pid;
+    if (ownEnd !== undefined) {
+      master = receiveMaster(ownEnd);
+      // As runc: raw from the moment the pty is ours, so that early keystrokes reach it unchanged.
+      host?.makeRaw();
+    }
   } catch (err) {
     if (pid > 0 && processAlive(pid)) {
       try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
       await waitForExit(pid, undefined, 5000);
     }
+    host?.close();
     throw err;
+  } finally {
+    if (ownEnd !== undefined) closeSync(ownEnd);
   }
   // The executor exits right after releasing the process: reap it rather than leave a zombie to init.
   const child = run.child;
@@ -86,7 +111,8 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
   };
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
   try {
-    return (await syscalls().waitExit(pid)).code;
+    const exited = syscalls().waitExit(pid);
+    return (master !== undefined && host ? await proxyConsole(master, host, exited) : await exited).code;
   } finally {
     for (const s of FORWARDED_SIGNALS) process.off(s, forward);
   }

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { TsrunError } from '../errors.js';
 import { encodeMessage, encodePlan } from '../plan/encode.js';
-import { Msg, type PlanRecord } from '../plan/records.js';
+import { Msg, Tag, type PlanRecord } from '../plan/records.js';
+import type { ConsoleSocket } from './console.js';
 import { log } from '../log.js';
 
 /** Where the static C executor lives: next to the bundle, or TSRUN_EXECUTOR for development. */
@@ -34,13 +35,23 @@ export interface ExecutorRun {
 
 /**
  * Starts the executor with fds 0-2 handed to the container, `preserveFds` more after them,
- * and the sync socket last; sends the plan; follows the messages until READY.
+ * the sync socket, and the console socket if the plan has a CONSOLE record; sends the plan;
+ * follows the messages until READY.
  */
-export function runExecutor(plan: PlanRecord[], preserveFds: number, events: ExecutorEvents = {}): ExecutorRun {
-  const stdio: (number | 'inherit' | 'pipe')[] = ['inherit', 'inherit', 'inherit'];
+export function runExecutor(plan: PlanRecord[], preserveFds: number, events: ExecutorEvents = {}, consoleSocket?: ConsoleSocket): ExecutorRun {
+  // With a terminal the container's stdio is the pty's slave; our own stdin and stdout must not
+  // reach it even for the moment before the executor replaces them (runc gives /dev/null).
+  const stdio: (number | 'inherit' | 'pipe' | 'ignore' | Socket)[] = consoleSocket === undefined ? ['inherit', 'inherit', 'inherit'] : ['ignore', 'ignore', 'inherit'];
   for (let i = 0; i < preserveFds; i++) stdio.push(3 + i);
   const syncFd = stdio.length;
   stdio.push('pipe');
+  const consoleRecord = plan.find((r) => r.tag === Tag.CONSOLE);
+  if (consoleRecord?.tag === Tag.CONSOLE) {
+    if (consoleSocket === undefined || consoleRecord.fd !== stdio.length) throw new Error('CONSOLE record without its socket in place');
+    stdio.push(consoleSocket);
+  } else if (consoleSocket !== undefined) {
+    throw new Error('console socket without a CONSOLE record');
+  }
   const child = childProcess().spawn(executorPath(), ['run', String(syncFd)], { stdio, env: {} });
   const sync = child.stdio[syncFd] as Socket;
 

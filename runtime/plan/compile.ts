@@ -1,11 +1,11 @@
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
-import { ChangeRoot, PlanMode, Tag, type PlanRecord } from './records.js';
+import { ChangeRoot, PlanMode, Tag, type ConsoleTaker, type PlanRecord } from './records.js';
 import { ROOTFS_PROPAGATION, MS } from './mount-options.js';
 import { CLONE_NEW, planNamespaces, checkNamespaceUse, idMapContent, timeOffsetsContent } from './namespaces.js';
 import { planMounts, needsDevSetup, IdmapUsernsTable, type CgroupMountContext } from './mounts.js';
 import { planDev } from './devices.js';
-import { planProcess } from './process.js';
+import { planConsole, planProcess } from './process.js';
 import { containerHome } from './rootfs-files.js';
 import { compileSeccomp } from '../seccomp/compile.js';
 import { planInitHooks } from './hooks.js';
@@ -23,6 +23,10 @@ export interface InitPlanInput {
   preserveFds: number;
   /** tsrun itself waits on the container (foreground run) */
   foreground: boolean;
+  /** process.terminal: who takes the pty's master (the executor gets a socket after the sync socket) */
+  console?: ConsoleTaker;
+  /** with console 'proxy': the size of tsrun's own terminal, which the pty gets */
+  hostWindow?: { rows: number; cols: number };
   /** hooks that must run between the mounts and the root change */
   hookBarrier: boolean;
   /** receives warnings worth a debug log line (e.g. seccomp rules naming unknown syscalls) */
@@ -96,5 +100,6 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   }));
   if (seccomp) plan.push({ tag: Tag.SECCOMP, flags: seccomp.flags, program: seccomp.program });
   plan.push(...initHooks.startContainer);
+  if (input.console) plan.push(planConsole(process, input.preserveFds, input.console, ns.has.has('mount'), input.hostWindow));
   return plan;
 }

@@ -73,6 +73,7 @@ function payload(w: Writer, r: PlanRecord): void {
       w.u32(r.env ? 1 : 0); w.u32(r.env?.length ?? 0); for (const e of r.env ?? []) w.str(e);
       w.str(r.stateHead); w.str(r.stateTail);
       break;
+    case Tag.CONSOLE: w.u32(r.fd); w.u32(r.rows); w.u32(r.cols); w.u32(r.flags); break;
     default: {
       const never: never = r;
       throw new Error(`unknown plan record ${JSON.stringify(never)}`);

@@ -3,9 +3,9 @@ import { posix } from 'node:path';
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
 import { CAPABILITY_NUMBERS } from '../spec/tables.js';
-import { PlanMode, Tag, type PlanRecord } from './records.js';
+import { PlanMode, Tag, type ConsoleTaker, type PlanRecord } from './records.js';
 import { CLONE_NEW } from './namespaces.js';
-import { planProcess } from './process.js';
+import { planConsole, planProcess } from './process.js';
 
 export type Process = NonNullable<Spec['process']>;
 
@@ -112,6 +112,10 @@ export interface ExecPlanInput {
   foreground: boolean;
   /** HOME for a process env without one */
   home: string;
+  /** process.terminal: who takes the pty's master (the executor gets a socket after the sync socket) */
+  console?: ConsoleTaker;
+  /** with console 'proxy': the size of tsrun's own terminal, which the pty gets */
+  hostWindow?: { rows: number; cols: number };
   /** the container's compiled seccomp filter: runc applies it to exec'd processes too */
   seccomp?: { flags: number; program: Buffer };
 }
@@ -128,5 +132,6 @@ export function compileExecPlan(input: ExecPlanInput): PlanRecord[] {
   // No session keyring (exec shares the init's) and no personality (runc applies it to the init only).
   plan.push(...planProcess({ ociVersion: '' }, input.process, { preserveFds: input.preserveFds, home: input.home }));
   if (input.seccomp) plan.push({ tag: Tag.SECCOMP, flags: input.seccomp.flags, program: input.seccomp.program });
+  if (input.console) plan.push(planConsole(input.process, input.preserveFds, input.console, false, input.hostWindow));
   return plan;
 }

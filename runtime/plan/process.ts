@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
 import { CAPABILITY_NUMBERS, RLIMIT_NUMBERS } from '../spec/tables.js';
-import { Tag, type PlanRecord } from './records.js';
+import { CONSOLE_BIND_DEV, CONSOLE_CLEAR_ONLCR, Tag, consoleSocketFd, type ConsoleTaker, type PlanRecord } from './records.js';
 
 type Process = NonNullable<Spec['process']>;
 
@@ -138,4 +138,22 @@ export function planProcess(spec: Spec, process: Process, opts: { preserveFds: n
   for (const value of process.args) out.push({ tag: Tag.ARG, value });
   if (opts.preserveFds > 0) out.push({ tag: Tag.PRESERVE_FDS, count: opts.preserveFds });
   return out;
+}
+
+/**
+ * The CONSOLE record of a process with a terminal. consoleSize applies only with both sides set,
+ * as in runc; the container's init (with a mount namespace) also gets the slave on /dev/console.
+ * runc clears ONLCR on a pty it proxies itself: output bytes then reach its raw terminal unchanged.
+ * It also sizes that pty like its own terminal (`hostWindow`), which we do before the process
+ * runs rather than after, so that the process never sees the other size first.
+ */
+export function planConsole(process: Process, preserveFds: number, taker: ConsoleTaker, bindDevConsole: boolean,
+  hostWindow?: { rows: number; cols: number }): PlanRecord {
+  const size = hostWindow && hostWindow.rows > 0 && hostWindow.cols > 0 ? { height: hostWindow.rows, width: hostWindow.cols } : process.consoleSize;
+  const sized = !!size && size.height > 0 && size.width > 0;
+  if (sized && (size.height > 0xffff || size.width > 0xffff)) throw new TsrunError(`consoleSize ${size.width}x${size.height} is out of range`);
+  return {
+    tag: Tag.CONSOLE, fd: consoleSocketFd(preserveFds), rows: sized ? size.height : 0, cols: sized ? size.width : 0,
+    flags: (bindDevConsole ? CONSOLE_BIND_DEV : 0) | (taker === 'proxy' ? CONSOLE_CLEAR_ONLCR : 0),
+  };
 }

@@ -41,6 +41,7 @@ export const Tag = {
   CAPS: 48,
   SESSION_KEYRING: 49,
   LSM_LABEL: 50,
+  CONSOLE: 51,
   CWD: 60,
   ENV: 61,
   ARG: 62,
@@ -59,6 +60,22 @@ export const Msg = {
   LOG: 104,
   CONTINUE: 200,
 } as const;
+
+/** CONSOLE flags bit0: bind the slave over /dev/console (container init, as runc does). */
+export const CONSOLE_BIND_DEV = 1;
+/** CONSOLE flags bit1: clear ONLCR on the pty before the process runs (runc does it for a tty it proxies). */
+export const CONSOLE_CLEAR_ONLCR = 2;
+
+/** Who takes the pty's master: the caller, over --console-socket, or tsrun, which proxies it. */
+export type ConsoleTaker = 'socket' | 'proxy';
+
+/**
+ * The executor's fds: 0-2, the preserved fds, the sync socket, then the console socket when
+ * there is a CONSOLE record.
+ */
+export function consoleSocketFd(preserveFds: number): number {
+  return 3 + preserveFds + 1;
+}
 
 export const enum PlanMode { Init = 0, Exec = 1 }
 export const enum ChangeRoot { PivotRoot = 0, MoveAndChroot = 1, ChrootOnly = 2 }
@@ -120,7 +137,9 @@ export type PlanRecord =
   | { tag: typeof Tag.SECCOMP; flags: number; program: Buffer }
   | { tag: typeof Tag.HOOK_BARRIER; point: number }
   /** A hook the container init runs itself; its stdin is stateHead + the init's own pid + stateTail. */
-  | ({ tag: typeof Tag.HOOK_CREATE_CONTAINER | typeof Tag.HOOK_START_CONTAINER } & InitHook);
+  | ({ tag: typeof Tag.HOOK_CREATE_CONTAINER | typeof Tag.HOOK_START_CONTAINER } & InitHook)
+  /** The pty: made in the container, master sent over the socket at `fd`, slave as stdio. */
+  | { tag: typeof Tag.CONSOLE; fd: number; rows: number; cols: number; flags: number };
 
 export interface InitHook {
   index: number;

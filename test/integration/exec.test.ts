@@ -131,15 +131,15 @@ test('exec of a missing binary fails with 255 and runc\'s message', { skip }, ()
   assert.match(empty.stderr, /exec failed: process args cannot be empty/);
 });
 
-test('exec refuses a terminal and a console socket', { skip }, () => {
-  const t = exec('-t', id, 'true');
+test('exec refuses a detached terminal without a console socket, and a socket without one', { skip }, () => {
+  const t = exec('-d', '-t', id, 'true');
   assert.equal(t.status, 255);
-  assert.match(t.stderr, /terminal is not supported by tsrun exec yet/);
+  assert.match(t.stderr, /exec failed: cannot allocate tty if tsrun will detach without setting console socket/);
   const file = join(tmp, 'tty.json');
   writeFileSync(file, JSON.stringify({ terminal: true, args: ['true'], cwd: '/' }));
   const p = exec('--process', file, '--console-socket', join(tmp, 'nosock'), id);
   assert.equal(p.status, 255);
-  assert.match(p.stderr, /terminal is not supported by tsrun exec yet/);
+  assert.match(p.stderr, /exec failed: cannot use console socket if tsrun will not detach or allocate tty/);
   const c = exec('--console-socket', join(tmp, 'nosock'), id, 'true');
   assert.equal(c.status, 255);
   assert.match(c.stderr, /cannot use console socket/);

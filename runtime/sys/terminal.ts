@@ -1,0 +1,158 @@
+// Terminal system calls Node has no API for: receiving an fd (SCM_RIGHTS), termios on an fd that
+// is not our stdin, window sizes. Only `run`/`exec` in the foreground with a terminal need them,
+// so koffi is loaded on first use, as in syscalls.ts.
+import { createRequire } from 'node:module';
+
+export interface WindowSize { rows: number; cols: number }
+
+export interface TerminalSyscalls {
+  /** A connected AF_UNIX stream socket pair, both ends close-on-exec. */
+  socketPair(): [number, number];
+  /**
+   * Receives the one message of the console socket protocol without blocking: its data and the
+   * one fd it carries (close-on-exec). Anything else (no fd, more fds, truncation) is an error.
+   */
+  receiveFd(sock: number): { name: string; fd: number };
+  isatty(fd: number): boolean;
+  getWindowSize(fd: number): WindowSize | undefined;
+  setWindowSize(fd: number, size: WindowSize): void;
+  /** Puts the terminal in raw mode (cfmakeraw); returns the settings to restore. */
+  makeRaw(fd: number): Buffer;
+  restoreMode(fd: number, saved: Buffer): void;
+}
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+const MSG_DONTWAIT = 0x40;
+const MSG_CTRUNC = 0x8;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+const SOL_SOCKET = 1;
+const SCM_RIGHTS = 1;
+const TIOCGWINSZ = 0x5413;
+const TIOCSWINSZ = 0x5414;
+const TCSANOW = 0;
+/** glibc's struct termios is 60 bytes. */
+const TERMIOS_SIZE = 60;
+/** CMSG_SPACE(sizeof(int)) and CMSG_LEN(sizeof(int)) on 64-bit Linux. */
+const CMSG_SPACE_ONE_FD = 24;
+const CMSG_LEN_ONE_FD = 20;
+/** go-runc's limit on the name sent with the master. */
+const MAX_NAME = 4096;
+
+type KoffiFn = (...args: unknown[]) => number;
+
+interface Fns {
+  socketpair: KoffiFn; recvmsg: KoffiFn; isatty: KoffiFn; ioctl: KoffiFn; tcgetattr: KoffiFn; tcsetattr: KoffiFn;
+  cfmakeraw: KoffiFn; close: KoffiFn; errno: () => number;
+}
+
+class KoffiTerminal implements TerminalSyscalls {
+  private fns: Fns | undefined;
+
+  private load(): Fns {
+    if (this.fns) return this.fns;
+    const require = createRequire(__filename);
+    const koffi = require('koffi');
+    const libc = koffi.load('libc.so.6');
+    koffi.struct('tsrun_iovec', { base: 'void *', len: 'size_t' });
+    koffi.struct('tsrun_msghdr', {
+      name: 'void *', namelen: 'uint32', iov: 'tsrun_iovec *', iovlen: 'size_t', control: 'void *', controllen: 'size_t', flags: 'int',
+    });
+    this.fns = {
+      socketpair: libc.func('int socketpair(int, int, int, _Out_ int *sv)'),
+      // koffi copies Buffers in pointer fields by reference: recvmsg fills them in place.
+      recvmsg: libc.func('intptr_t recvmsg(int, _Inout_ tsrun_msghdr *msg, int)'),
+      isatty: libc.func('int isatty(int)'),
+      ioctl: libc.func('int ioctl(int, unsigned long, ...)'),
+      tcgetattr: libc.func('int tcgetattr(int, _Out_ uint8_t *termios)'),
+      tcsetattr: libc.func('int tcsetattr(int, int, const uint8_t *termios)'),
+      cfmakeraw: libc.func('void cfmakeraw(_Inout_ uint8_t *termios)'),
+      close: libc.func('int close(int)'),
+      errno: () => koffi.errno(),
+    };
+    return this.fns;
+  }
+
+  private fail(what: string): never {
+    const e = this.load().errno();
+    const err = new Error(`${what}: errno ${e}`) as NodeJS.ErrnoException;
+    err.errno = e;
+    throw err;
+  }
+
+  socketPair(): [number, number] {
+    const f = this.load();
+    const sv = [0, 0];
+    if (f.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) !== 0) this.fail('socketpair');
+    return [sv[0], sv[1]];
+  }
+
+  receiveFd(sock: number): { name: string; fd: number } {
+    const f = this.load();
+    const data = Buffer.alloc(MAX_NAME);
+    // Room for one fd more than expected, so that extra fds show up as such instead of as truncation.
+    const control = Buffer.alloc(CMSG_SPACE_ONE_FD * 2);
+    const msg = { name: null, namelen: 0, iov: [{ base: data, len: data.length }], iovlen: 1, control, controllen: control.length, flags: 0 };
+    const n = f.recvmsg(sock, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) this.fail('recvmsg');
+    const fds: number[] = [];
+    for (let off = 0; off + 16 <= msg.controllen;) {
+      const len = Number(control.readBigUInt64LE(off));
+      if (len < 16) break;
+      if (control.readInt32LE(off + 8) === SOL_SOCKET && control.readInt32LE(off + 12) === SCM_RIGHTS) {
+        for (let p = off + 16; p + 4 <= off + len; p += 4) fds.push(control.readInt32LE(p));
+      }
+      off += (len + 7) & ~7;
+    }
+    const wellFormed = fds.length === 1 && msg.controllen === CMSG_SPACE_ONE_FD && !(msg.flags & MSG_CTRUNC)
+      && Number(control.readBigUInt64LE(0)) === CMSG_LEN_ONE_FD && n > 0 && n < MAX_NAME;
+    if (!wellFormed) {
+      for (const fd of fds) f.close(fd);
+      throw new Error(`console socket: expected one fd and a name, got ${fds.length} fd(s) and ${n} bytes`);
+    }
+    return { name: data.subarray(0, n).toString('utf8'), fd: fds[0] };
+  }
+
+  isatty(fd: number): boolean {
+    return this.load().isatty(fd) === 1;
+  }
+
+  getWindowSize(fd: number): WindowSize | undefined {
+    const ws = Buffer.alloc(8);
+    if (this.load().ioctl(fd, TIOCGWINSZ, 'uint8_t *', ws) !== 0) return undefined;
+    return { rows: ws.readUInt16LE(0), cols: ws.readUInt16LE(2) };
+  }
+
+  setWindowSize(fd: number, size: WindowSize): void {
+    const ws = Buffer.alloc(8);
+    ws.writeUInt16LE(size.rows, 0);
+    ws.writeUInt16LE(size.cols, 2);
+    if (this.load().ioctl(fd, TIOCSWINSZ, 'uint8_t *', ws) !== 0) this.fail('ioctl TIOCSWINSZ');
+  }
+
+  makeRaw(fd: number): Buffer {
+    const f = this.load();
+    const saved = Buffer.alloc(TERMIOS_SIZE);
+    if (f.tcgetattr(fd, saved) !== 0) this.fail('tcgetattr');
+    const raw = Buffer.from(saved);
+    f.cfmakeraw(raw);
+    if (f.tcsetattr(fd, TCSANOW, raw) !== 0) this.fail('tcsetattr');
+    return saved;
+  }
+
+  restoreMode(fd: number, saved: Buffer): void {
+    this.load().tcsetattr(fd, TCSANOW, saved);
+  }
+}
+
+let instance: TerminalSyscalls | undefined;
+
+export function terminalSyscalls(): TerminalSyscalls {
+  return (instance ??= new KoffiTerminal());
+}
+
+/** Tests replace the real implementation with a double. */
+export function setTerminalSyscallsForTesting(t: TerminalSyscalls | undefined): void {
+  instance = t;
+}
