@@ -231,7 +231,8 @@ function syscallBody(e: Emitter, rules: Rule[], fallback: number, wide: boolean)
   return next;
 }
 
-type Body = { rules: Rule[]; fallback: number };
+/** pseudoX32: an x86_64 syscall that x32 lacks (libseccomp gives it a negative number there). */
+type Body = { rules: Rule[]; fallback: number; pseudoX32?: boolean };
 /** One arch's syscalls; numbers are indexed from `base` (x32 ones have bit 30 set). */
 type Section = { nrs: number[]; bodies: (Body | undefined)[]; base: number; wide: boolean; highest: number };
 
@@ -305,6 +306,55 @@ function dispatch(e: Emitter, segs: Segment[]): number {
   return e.linear(LD_W_ABS, OFF_NR, tree(0, segs.length));
 }
 
+const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+
+/**
+ * libseccomp's count of argument-comparison nodes for one syscall (_db_rule_gen_64/_32):
+ * 64-bit ABIs use 2 nodes for EQ/NE/MASKED_EQ and 3 for the orderings, 32-bit ABIs 1; a
+ * MASKED_EQ whose mask (its low half on 32-bit) is 0 is a tautology without a node, and a rule
+ * left without nodes is unconditional, which makes the syscall's count 0. The nodes that several
+ * rules of one syscall share in libseccomp's tree are counted once per rule here: that matters
+ * only to profiles the differential test has not produced.
+ */
+function nodeCount(b: Body, defaultValue: number, wide: boolean): number {
+  if (b.fallback !== defaultValue) return 0;
+  let total = 0;
+  for (const r of b.rules) {
+    let n = 0;
+    for (const a of r.args) {
+      if (a.op === 'SCMP_CMP_MASKED_EQ') {
+        const [hi, lo] = split64(a.value);
+        if (wide ? hi === 0 && lo === 0 : lo === 0) continue;
+        n += wide ? 2 : 1;
+      } else n += !wide ? 1 : a.op === 'SCMP_CMP_EQ' || a.op === 'SCMP_CMP_NE' ? 2 : 3;
+    }
+    if (n === 0) return 0;
+    total += n;
+  }
+  return total;
+}
+
+/**
+ * With SCMP_ARCH_X32, libseccomp 2.5.4 emits x86_64's and x32's syscalls as one list sorted by
+ * priority (fewer nodes first; ties: x86_64's, then x32's, each in the order of their numbers as
+ * unsigned ints, so x32's negative pseudo-syscalls come last), and only the list's head loads the syscall number
+ * (_gen_bpf_syscalls, acc_reset). Pseudo-syscalls are left out of the program (_skip_syscall):
+ * when the head is one, nothing loads the number and every check compares the arch value
+ * instead, so every x86_64 and x32 syscall gets the default action. That happens when a syscall
+ * x32 lacks has fewer x32 nodes than every other syscall of both lists has: typically a profile whose rules all have conditions (an unconditional
+ * rule has 0 nodes and comes first, which is why Docker's profile is not affected).
+ */
+function x32LosesSyscallLoad(native: Section, x32: Section, defaultValue: number): boolean {
+  let pseudo = Infinity, x86_64 = Infinity, x32Min = Infinity;
+  for (const nr of native.nrs) {
+    const b = native.bodies[nr - native.base]!;
+    x86_64 = Math.min(x86_64, nodeCount(b, defaultValue, true));
+    if (b.pseudoX32) pseudo = Math.min(pseudo, nodeCount(b, defaultValue, false));
+  }
+  for (const nr of x32.nrs) x32Min = Math.min(x32Min, nodeCount(x32.bodies[nr - x32.base]!, defaultValue, false));
+  return pseudo < x86_64 && pseudo < x32Min;
+}
+
 /** Compiles a seccomp profile for an x86_64 kernel. */
 export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOptions = {}): CompiledSeccomp {
   const warnings: string[] = [];
@@ -351,6 +401,7 @@ export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOption
         if (skip) continue;
         let b = section.bodies[nr - section.base];
         if (!b) { b = { rules: [], fallback: defaultValue }; section.bodies[nr - section.base] = b; section.nrs.push(nr); }
+        if (x32 && t === 0 && !hasOwn(x32.table, name)) b.pseudoX32 = true;
         if (b.fallback !== defaultValue) continue; // an unconditional rule came first and wins
         if (!call.args?.length) b.fallback = value;
         else if (new Set(call.args.map((a) => a.index)).size === call.args.length) b.rules.push({ value, args: call.args });
@@ -369,6 +420,13 @@ export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOption
   const max64 = max('SCMP_ARCH_X86_64', native.section);
   const maxX32 = max('SCMP_ARCH_X32', x32?.section);
   const maxI386 = max('SCMP_ARCH_X86', i386?.section);
+
+  // libseccomp 2.5.4 quirk, see x32LosesSyscallLoad(): its x86_64/x32 code then compares the
+  // arch value instead of the syscall number, so only runc's ENOSYS stub and the default remain.
+  if (x32 && x32LosesSyscallLoad(native.section, x32.section, defaultValue)) {
+    native.section.nrs = [];
+    x32.section.nrs = [];
+  }
 
   const e = new Emitter();
   const badArchTarget: Target = { value: badArch };

@@ -231,3 +231,20 @@ test('errno values libseccomp refuses (4095 and up) are refused, for rules and t
   assert.doesNotThrow(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['lseek'], action: 'SCMP_ACT_ERRNO', errnoRet: 4094 }] }));
   assert.doesNotThrow(() => compileSeccomp({ defaultAction: 'SCMP_ACT_TRACE', defaultErrnoRet: 65535 }));
 });
+
+test("libseccomp 2.5.4's x32 quirk: a conditioned syscall x32 lacks, fewest nodes, leaves every x86_64 syscall to the default", () => {
+  const nfs = { names: ['nfsservctl'], action: 'SCMP_ACT_ALLOW' as const, args: [{ index: 0, op: 'SCMP_CMP_EQ' as const, value: 1 }] };
+  const p: LinuxSeccomp = { defaultAction: 'SCMP_ACT_ERRNO', architectures: ['SCMP_ARCH_X32'], syscalls: [nfs] };
+  assert.equal(run(p, NR.nfsservctl!, [1n]), errno(1));
+  // runc's stub, in front of libseccomp's program, still answers ENOSYS above nfsservctl
+  assert.equal(run(p, NR.nfsservctl! + 1), errno(38));
+  assert.equal(run(p, NR.read!), errno(1));
+  // without x32, or with a rule of fewer nodes (an unconditional one), the rule works
+  assert.equal(run({ ...p, architectures: ['SCMP_ARCH_X86_64'] }, NR.nfsservctl!, [1n]), ALLOW);
+  const other = { ...p, syscalls: [nfs, { names: ['read'], action: 'SCMP_ACT_ALLOW' as const }] };
+  assert.equal(run(other, NR.nfsservctl!, [1n]), ALLOW);
+  assert.equal(run(other, NR.read!), ALLOW);
+  // an x32 syscall with as few nodes sorts before the pseudo-syscall: no quirk
+  const tie = { ...p, syscalls: [nfs, { names: ['read'], action: 'SCMP_ACT_ALLOW' as const, args: [{ index: 0, op: 'SCMP_CMP_GT' as const, value: 1 }] }] };
+  assert.equal(run(tie, NR.nfsservctl!, [1n]), ALLOW);
+});
