@@ -234,7 +234,7 @@ test('errno values libseccomp refuses (4095 and up) are refused, for rules and t
 
 test("libseccomp 2.5.4's x32 quirk: a conditioned syscall x32 lacks, fewest nodes, leaves every x86_64 syscall to the default", () => {
   const nfs = { names: ['nfsservctl'], action: 'SCMP_ACT_ALLOW' as const, args: [{ index: 0, op: 'SCMP_CMP_EQ' as const, value: 1 }] };
-  const p: LinuxSeccomp = { defaultAction: 'SCMP_ACT_ERRNO', architectures: ['SCMP_ARCH_X32'], syscalls: [nfs] };
+  const p: LinuxSeccomp = { defaultAction: 'SCMP_ACT_ERRNO', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X32'], syscalls: [nfs] };
   assert.equal(run(p, NR.nfsservctl!, [1n]), errno(1));
   // runc's stub, in front of libseccomp's program, still answers ENOSYS above nfsservctl
   assert.equal(run(p, NR.nfsservctl! + 1), errno(38));
