@@ -62,6 +62,7 @@ enum plan_tag {
 	T_PRESERVE_FDS = 63,
 	T_SECCOMP = 64,
 	T_HOOK_BARRIER = 65,
+	T_SECCOMP_LISTENER = 66,
 };
 
 enum msg_tag {
@@ -157,6 +158,7 @@ struct rec {
 		struct r_caps caps;
 		struct { uint32_t kind; char *label; } lsm;
 		struct { uint32_t flags, len; uint8_t *prog; } seccomp;
+		struct { char *path, *json; uint32_t noffsets; uint32_t *offsets; } listener;
 	} u;
 };
 
@@ -173,7 +175,7 @@ struct plan {
 	size_t nidmap_userns; /* IDMAP_USERNS + IDMAP_USERNS_PATH records */
 	const struct rec *timens, *uid_map, *gid_map, *exec_fifo, *rootfs;
 	const struct rec *oom, *personality, *sched, *ioprio, *affinity, *nnp;
-	const struct rec *user, *caps, *keyring, *cwd, *preserve_fds, *seccomp;
+	const struct rec *user, *caps, *keyring, *cwd, *preserve_fds, *seccomp, *seccomp_listener;
 	const struct rec *lsm[3];
 
 	char **argv; /* NULL-terminated, from ARG records */
@@ -299,8 +301,20 @@ int proc_become_ns_root(void);
 
 int exec_lookup(const struct plan *p, char **resolved);
 int exec_write_lsm(const struct rec *r);
-int exec_install_seccomp(const struct rec *r);
 __attribute__((noreturn)) void exec_final(const struct plan *p, const char *path);
+
+/* ---- seccomp.c --------------------------------------------------------- */
+
+int seccomp_check_flags(const struct plan *p);
+/* E, before joining namespaces: connect to the agent, make the hand-over pair. */
+int seccomp_listener_prepare(const struct plan *p);
+void seccomp_listener_in_child(void);
+void seccomp_listener_in_parent(void);
+/* C: installs the filter; with a listener, hands its fd to E and waits. */
+int seccomp_install(const struct plan *p);
+/* E, after the release: forwards C's listener fd to the agent. 1 = C failed
+ * before (and reported it). */
+int seccomp_listener_forward(const struct plan *p, pid_t child);
 
 /* ---- init.c ------------------------------------------------------------ */
 

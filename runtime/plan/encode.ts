@@ -67,6 +67,10 @@ function payload(w: Writer, r: PlanRecord): void {
     case Tag.PRESERVE_FDS: w.u32(r.count); break;
     case Tag.SECCOMP: w.u32(r.flags); w.bytes(r.program); break;
     case Tag.HOOK_BARRIER: w.u32(r.point); break;
+    case Tag.SECCOMP_LISTENER:
+      w.str(r.path); w.str(r.json); w.u32(r.pidOffsets.length);
+      for (const o of r.pidOffsets) w.u32(o);
+      break;
     default: {
       const never: never = r;
       throw new Error(`unknown plan record ${JSON.stringify(never)}`);

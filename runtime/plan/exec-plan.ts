@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { posix } from 'node:path';
+import type { SeccompListenerRecord } from '../seccomp/listener.js';
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
 import { CAPABILITY_NUMBERS } from '../spec/tables.js';
@@ -114,6 +115,8 @@ export interface ExecPlanInput {
   home: string;
   /** the container's compiled seccomp filter: runc applies it to exec'd processes too */
   seccomp?: { flags: number; program: Buffer };
+  /** where the listener fd of a notifying filter goes */
+  seccompListener?: SeccompListenerRecord;
 }
 
 /** The plan for the executor's mode 1: join the init's namespaces and cgroups, then run the process. */
@@ -128,5 +131,6 @@ export function compileExecPlan(input: ExecPlanInput): PlanRecord[] {
   // No session keyring (exec shares the init's) and no personality (runc applies it to the init only).
   plan.push(...planProcess({ ociVersion: '' }, input.process, { preserveFds: input.preserveFds, home: input.home }));
   if (input.seccomp) plan.push({ tag: Tag.SECCOMP, flags: input.seccomp.flags, program: input.seccomp.program });
+  if (input.seccomp && input.seccompListener) plan.push(input.seccompListener);
   return plan;
 }

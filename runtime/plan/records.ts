@@ -47,6 +47,7 @@ export const Tag = {
   PRESERVE_FDS: 63,
   SECCOMP: 64,
   HOOK_BARRIER: 65,
+  SECCOMP_LISTENER: 66,
 } as const;
 
 export const Msg = {
@@ -116,6 +117,8 @@ export type PlanRecord =
   | { tag: typeof Tag.ENV | typeof Tag.ARG; value: string }
   | { tag: typeof Tag.PRESERVE_FDS; count: number }
   | { tag: typeof Tag.SECCOMP; flags: number; program: Buffer }
-  | { tag: typeof Tag.HOOK_BARRIER; point: number };
+  | { tag: typeof Tag.HOOK_BARRIER; point: number }
+  /** Where the executor sends the seccomp listener fd; the pid is written into json at pidOffsets (bytes). */
+  | { tag: typeof Tag.SECCOMP_LISTENER; path: string; json: string; pidOffsets: number[] };
 
 export type Plan = PlanRecord[];

@@ -33,9 +33,13 @@ export const SECCOMP_FILTER_FLAGS: Record<LinuxSeccompFlag, number> = {
   SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: 32,
 };
 
+/** Not settable in a profile: added when a rule notifies (as runc does), with TSYNC_ESRCH if TSYNC. */
+export const SECCOMP_FILTER_FLAG_NEW_LISTENER = 8;
+const SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 16;
+
 export const SUPPORTED_ACTIONS: LinuxSeccompAction[] = [
   'SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO', 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD',
-  'SCMP_ACT_LOG', 'SCMP_ACT_TRACE', 'SCMP_ACT_TRAP',
+  'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY', 'SCMP_ACT_TRACE', 'SCMP_ACT_TRAP',
 ];
 export const SUPPORTED_OPERATORS = ['SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_LE', 'SCMP_CMP_LT', 'SCMP_CMP_MASKED_EQ', 'SCMP_CMP_NE'];
 export const SUPPORTED_ARCHES = ['SCMP_ARCH_X86', 'SCMP_ARCH_X86_64', 'SCMP_ARCH_X32'];
@@ -88,7 +92,7 @@ export function actionValue(action: LinuxSeccompAction, errnoRet: number | undef
     case 'SCMP_ACT_TRACE': return (SECCOMP_RET.TRACE | ((errnoRet ?? EPERM) & 0xffff)) >>> 0;
     case 'SCMP_ACT_ALLOW': return SECCOMP_RET.ALLOW;
     case 'SCMP_ACT_LOG': return SECCOMP_RET.LOG;
-    case 'SCMP_ACT_NOTIFY': throw new TsrunError('SCMP_ACT_NOTIFY is not supported yet');
+    case 'SCMP_ACT_NOTIFY': return SECCOMP_RET.USER_NOTIF;
     default: throw new TsrunError(`unknown seccomp action "${action as string}"`);
   }
 }
@@ -359,6 +363,8 @@ function x32LosesSyscallLoad(native: Section, x32: Section, defaultValue: number
 export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOptions = {}): CompiledSeccomp {
   const warnings: string[] = [];
   const badArch = opts.badArchAction ?? SECCOMP_RET.KILL_THREAD;
+  // runc's checks: C reports the listener fd with write(2), which must not wait for the agent.
+  if (seccomp.defaultAction === 'SCMP_ACT_NOTIFY') throw new TsrunError('SCMP_ACT_NOTIFY cannot be used as default action');
   const defaultValue = actionValue(seccomp.defaultAction, seccomp.defaultErrnoRet);
 
   let flags = 0;
@@ -368,6 +374,7 @@ export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOption
     flags |= v;
   }
 
+  let notify = false;
   const archs = new Set(seccomp.architectures ?? []);
   const tables: { table: Readonly<Record<string, number>>; section: Section }[] = [];
   const mk = (table: Readonly<Record<string, number>>, wide: boolean, base: number) => {
@@ -383,7 +390,10 @@ export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOption
   // profile names (in any rule), per listed arch, unless the default action lets syscalls through.
   const stub = !['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE'].includes(seccomp.defaultAction);
   for (const call of (seccomp.syscalls ?? []) as LinuxSyscall[]) {
-    if (call.action === 'SCMP_ACT_NOTIFY') throw new TsrunError('SCMP_ACT_NOTIFY is not supported yet');
+    if (call.action === 'SCMP_ACT_NOTIFY') {
+      if (call.names.includes('write')) throw new TsrunError('SCMP_ACT_NOTIFY cannot be used for the write syscall');
+      notify = true;
+    }
     const value = actionValue(call.action, call.errnoRet);
     for (const a of call.args ?? []) checkArg(a);
     // runc skips a rule whose action is the default one (libseccomp refuses it).
@@ -411,6 +421,13 @@ export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOption
       // runc logs this at debug level and goes on.
       if (!known && !skip) warnings.push(`unknown seccomp syscall "${name}" ignored`);
     }
+  }
+  if (notify) {
+    // The kernel refuses TSYNC with a listener unless TSYNC_ESRCH says how to fail (libseccomp adds it too).
+    flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER | (flags & SECCOMP_FILTER_FLAGS.SECCOMP_FILTER_FLAG_TSYNC ? SECCOMP_FILTER_FLAG_TSYNC_ESRCH : 0);
+  } else {
+    // Only meaningful for notifications, and the kernel refuses it without a listener: libseccomp drops it then.
+    flags &= ~SECCOMP_FILTER_FLAGS.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
   }
   // A typed array sorts numerically without calling back into (cold, interpreted) JavaScript.
   for (const { section } of tables) section.nrs = Array.from(new Uint32Array(section.nrs).sort());

@@ -125,11 +125,19 @@ test('unknown names are skipped with a warning; rules with the default action ar
   assert.equal(run(r.program, NR.read!), ALLOW);
 });
 
-test('flags, NOTIFY refusal and bad input', () => {
-  assert.equal(compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'] }).flags, 1 | 2 | 4 | 32);
+test('flags, NOTIFY and bad input', () => {
+  const all: LinuxSeccomp['flags'] = ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'];
+  // WAIT_KILLABLE_RECV only with a listener (the kernel refuses it alone)
+  assert.equal(compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', flags: all }).flags, 1 | 2 | 4);
   assert.equal(compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW' }).flags, 0);
-  assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_NOTIFY' }] }), /SCMP_ACT_NOTIFY is not supported yet/);
-  assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_NOTIFY' }), /SCMP_ACT_NOTIFY is not supported yet/);
+  // a NOTIFY rule: NEW_LISTENER, and TSYNC_ESRCH with TSYNC
+  const notify = { defaultAction: 'SCMP_ACT_ALLOW' as const, syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' as const }] };
+  assert.equal(compileSeccomp(notify).flags, 8);
+  assert.equal(compileSeccomp({ ...notify, flags: all }).flags, 1 | 2 | 4 | 8 | 16 | 32);
+  assert.equal(run(compileSeccomp(notify).program, NR.mkdir!), SECCOMP_RET.USER_NOTIF);
+  assert.equal(run(compileSeccomp(notify).program, NR.read!), ALLOW);
+  assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read', 'write'], action: 'SCMP_ACT_NOTIFY' }] }), /SCMP_ACT_NOTIFY cannot be used for the write syscall/);
+  assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_NOTIFY' }), /SCMP_ACT_NOTIFY cannot be used as default action/);
   assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', flags: ['BOGUS' as any] }), /unknown flag "BOGUS"/);
   assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_KILL', args: [{ index: 6, op: 'SCMP_CMP_EQ', value: 1 }] }] }), /index 6/);
   assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_KILL', args: [{ index: 0, op: 'SCMP_CMP_BOGUS' as any, value: 1 }] }] }), /unknown seccomp operator/);
