@@ -15,7 +15,7 @@ def action(name, errno):
     e = 1 if errno is None else errno
     return {'SCMP_ACT_KILL': seccomp.KILL, 'SCMP_ACT_KILL_THREAD': seccomp.KILL,
             'SCMP_ACT_KILL_PROCESS': seccomp.KILL_PROCESS, 'SCMP_ACT_TRAP': seccomp.TRAP,
-            'SCMP_ACT_ALLOW': seccomp.ALLOW, 'SCMP_ACT_LOG': seccomp.LOG,
+            'SCMP_ACT_ALLOW': seccomp.ALLOW, 'SCMP_ACT_LOG': seccomp.LOG, 'SCMP_ACT_NOTIFY': seccomp.NOTIFY,
             'SCMP_ACT_ERRNO': seccomp.ERRNO(e), 'SCMP_ACT_TRACE': seccomp.TRACE(e)}[name]
 
 def build(p):
