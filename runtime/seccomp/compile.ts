@@ -145,21 +145,16 @@ class Emitter {
 
   program(): Buffer {
     const n = this.rev.length;
-    const buf = Buffer.alloc(n * 8);
-    // Byte by byte: Buffer's write methods cost more than the whole compilation when cold.
-    for (let i = 0, o = 0; i < n; i++, o += 8) {
+    // Two 32-bit words per struct sock_filter {u16 code; u8 jt; u8 jf; u32 k}, in the host's
+    // (x86_64: little-endian) order as the kernel reads it: a quarter of the stores of byte
+    // writes, which matters when this runs once, interpreted.
+    const words = new Uint32Array(n * 2);
+    for (let i = 0, o = 0; i < n; i++, o += 2) {
       const ins = this.rev[n - 1 - i]!;
-      const code = ins[0]!, k = ins[3]!;
-      buf[o] = code & 0xff;
-      buf[o + 1] = code >>> 8;
-      buf[o + 2] = ins[1]!;
-      buf[o + 3] = ins[2]!;
-      buf[o + 4] = k & 0xff;
-      buf[o + 5] = (k >>> 8) & 0xff;
-      buf[o + 6] = (k >>> 16) & 0xff;
-      buf[o + 7] = k >>> 24;
+      words[o] = (ins[0]! | ins[1]! << 16 | ins[2]! << 24) >>> 0;
+      words[o + 1] = ins[3]!;
     }
-    return buf;
+    return Buffer.from(words.buffer, words.byteOffset, words.byteLength);
   }
 }
 
