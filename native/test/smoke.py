@@ -39,7 +39,7 @@ T = dict(MODE=1, NS_JOIN=10, NS_CLONE=11, TIMENS_OFFSETS=12, UID_MAP=13, GID_MAP
          READONLY_PATH=33, SYSCTL=34, HOSTNAME=35, DOMAINNAME=36, RLIMIT=40, OOM_SCORE_ADJ=41,
          PERSONALITY=42, SCHEDULER=43, IOPRIO=44, CPU_AFFINITY=45, NO_NEW_PRIVS=46, USER=47,
          CAPS=48, SESSION_KEYRING=49, LSM_LABEL=50, CWD=60, ENV=61, ARG=62, PRESERVE_FDS=63,
-         SECCOMP=64, HOOK_BARRIER=65)
+         SECCOMP=64, HOOK_BARRIER=65, SECCOMP_LISTENER=66)
 M_PID, M_READY, M_ERROR, M_HOOK_POINT, M_LOG, M_CONTINUE = 100, 101, 102, 103, 104, 200
 
 # docker's default capability set
@@ -470,6 +470,11 @@ def test_invalid_plans(env):
         "no mode first": encode(good[1:]),
         "two change roots": encode(good[:-2] + [rec("CHANGE_ROOT", u32(0))] + good[-2:]),
         "no args": encode(good[:-1]),
+        "listener without NEW_LISTENER": encode(good[:-1] + [rec("SECCOMP", u32(0) + s(_deny_mkdir_filter())),
+                                                            _listener()] + good[-1:]),
+        "NEW_LISTENER without listener": encode(good[:-1] + [rec("SECCOMP", u32(8) + s(_deny_mkdir_filter()))] + good[-1:]),
+        "bad pid offset": encode(good[:-1] + [rec("SECCOMP", u32(8) + s(_deny_mkdir_filter())),
+                                             _listener(offsets=(3, 99))] + good[-1:]),
     }
     expect = {
         "bad magic": "bad magic", "bad version": "version", "truncated record": "runs past the end",
@@ -477,6 +482,8 @@ def test_invalid_plans(env):
         "relative path": "not absolute", "dotdot": "\"..\"", "out of order": "out of order",
         "trailing bytes": "trailing", "nul in string": "NUL", "unknown tag": "unknown record tag",
         "no mode first": "not MODE", "two change roots": "", "no args": "no ARG",
+        "listener without NEW_LISTENER": "go together", "NEW_LISTENER without listener": "go together",
+        "bad pid offset": "bad pid offset 99",
     }
     for name, plan in cases.items():
         res = run(env, plan, eof_after_plan=True)
@@ -487,6 +494,10 @@ def test_invalid_plans(env):
         assert not os.path.exists(env.fifo), "%s: fifo created" % name
         with open(marker_cg + "/cgroup.procs") as f:
             assert f.read().strip() == "", "%s: cgroup joined" % name
+
+
+def _listener(path="/run/tsrun-smoke-agent.sock", json='{"pid":,"x":1}', offsets=(7,)):
+    return rec("SECCOMP_LISTENER", s(path) + s(json) + u32(len(offsets)) + b"".join(u32(o) for o in offsets))
 
 
 def _truncated_record(records):

@@ -8,6 +8,7 @@ import { encodePlan } from '../../runtime/plan/encode.js';
 import { Tag } from '../../runtime/plan/records.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
 import { compileSeccomp } from '../../runtime/seccomp/compile.js';
+import { listenerRecord } from '../../runtime/seccomp/listener.js';
 
 const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-seccomp-plan-'));
 mkdirSync(join(rootfs, 'etc'));
@@ -75,4 +76,12 @@ test('a NOTIFY profile: NEW_LISTENER, then SECCOMP_LISTENER whose JSON takes the
     noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false,
   });
   assert.equal(plain.some((r) => r.tag === Tag.SECCOMP_LISTENER), false);
+});
+
+test("exec's listener document: status running, the init's pid in the state, only the process's pid written in", () => {
+  const r = listenerRecord({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/a.sock' }, { ociVersion: '1.2.0', id: 'c', bundle: '/b', status: 'running', initPid: 77 })!;
+  assert.equal(r.pidOffsets.length, 1);
+  const json = r.json.slice(0, r.pidOffsets[0]) + '88' + r.json.slice(r.pidOffsets[0]);
+  assert.deepEqual(JSON.parse(json), { ociVersion: '1.2.0', fds: ['seccompFd'], pid: 88, state: { ociVersion: '1.2.0', id: 'c', status: 'running', pid: 77, bundle: '/b' } });
+  assert.equal(listenerRecord({ defaultAction: 'SCMP_ACT_ALLOW' }, { ociVersion: '1', id: 'c', bundle: '/b', status: 'running' }), undefined);
 });
