@@ -134,6 +134,20 @@ test('NOTIFY: the agent gets the state and the listener fd, and answers mkdir', 
     assert.match(ok.stdout, /made/);
     assert.equal(agent.received().length, 2);
     assert.equal('metadata' in agent.received()[1]!.state, false);
+
+    // in a user namespace, as a non-root user: the executor still takes the fd out of the init
+    const map = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    const userns = runWith(notifyMkdir(agent, 'errno=71'), 'mkdir /x; echo status=$? uid=$(id -u)', (c) => {
+      c.linux.namespaces.push({ type: 'user' });
+      c.linux.uidMappings = map;
+      c.linux.gidMappings = map;
+      c.process.user = { uid: 1000, gid: 1000 };
+      c.process.noNewPrivileges = false;
+    });
+    assert.equal(userns.status, 0, userns.stderr);
+    assert.match(userns.stdout + userns.stderr, /Protocol error/);
+    assert.match(userns.stdout, /status=1 uid=1000/);
+    assert.equal(agent.received().length, 3);
   } finally {
     agent.stop();
   }
