@@ -211,8 +211,10 @@ void sync_log(uint32_t level, const char *fmt, ...) __attribute__((format(printf
 /* Waits for one message; returns its tag, or -1 on EOF/malformed. Payload is
  * discarded beyond cap bytes. */
 int sync_recv(uint8_t *buf, uint32_t cap, uint32_t *len);
-/* Reports g_err on the sync socket and exits 1. */
+/* Reports g_err on the sync socket and exits 1, after g_die_hook (E's
+ * clean-up of a helper process) if set. */
 __attribute__((noreturn)) void die(void);
+extern void (*g_die_hook)(void);
 
 /* ---- plan.c ------------------------------------------------------------ */
 

@@ -2,14 +2,19 @@
  * Installing the seccomp filter, and handing its listener fd (SCMP_ACT_NOTIFY)
  * to the seccomp agent at the profile's listenerPath, as runc does:
  *
- *   E, before joining any namespace: connects to the agent (a host path) and
- *      makes the hand-over socketpair; C inherits one end.
+ *   E, before opening or joining anything: connects to the agent (a host
+ *      path) and forks H, a helper that stays in the host's namespaces.
  *   C, after installing the filter with NEW_LISTENER: writes the listener's fd
- *      number to E and waits for one byte back. Only write(2), which a profile
+ *      number to H and waits for one byte back. Only write(2), which a profile
  *      may not notify on, must get through before the agent has the fd.
- *   E, which stayed after releasing C: takes the fd out of C with
+ *   H, told C's pid by E after the clone: takes the fd out of C with
  *      pidfd_getfd, sends the process state JSON (pid written in) and the fd in
- *      one sendmsg, answers C and exits. On failure it kills C and reports.
+ *      one sendmsg, answers C, and reports to E, which waits for it and reaps
+ *      it before exiting. On failure E kills C and reports.
+ *
+ * Why H: pidfd_getfd needs CAP_SYS_PTRACE over the user namespace C's memory
+ * belongs to, which is the host's (C is a copy of E), since C is not dumpable;
+ * E loses that capability when it joins a container's user namespace (exec).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +24,9 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <sys/prctl.h>
+#include <signal.h>
 #include <unistd.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -32,8 +40,10 @@
 #define SYS_pidfd_getfd 438
 #endif
 
-static int g_agent = -1; /* E: connected to the agent */
-static int g_handover[2] = { -1, -1 }; /* [0] E's end, [1] C's end */
+static int g_agent = -1; /* H: connected to the agent */
+static int g_handover[2] = { -1, -1 }; /* [0] H's end, [1] C's end */
+static int g_helper[2] = { -1, -1 }; /* [0] E's end, [1] H's end */
+static pid_t g_helper_pid = -1; /* E: H */
 
 static const struct {
 	uint32_t bit;
@@ -70,10 +80,26 @@ int seccomp_check_flags(const struct plan *p)
 	return 0;
 }
 
+static __attribute__((noreturn)) void helper_main(const struct plan *p);
+
+/* die() in E: H must not outlive E unreaped (an init that does not reap would
+ * keep it as a zombie). */
+static void kill_helper(void)
+{
+	int st;
+	if (g_helper_pid <= 0)
+		return;
+	kill(g_helper_pid, SIGKILL);
+	while (waitpid(g_helper_pid, &st, 0) < 0 && errno == EINTR)
+		;
+	g_helper_pid = -1;
+}
+
 int seccomp_listener_prepare(const struct plan *p)
 {
 	const char *path;
 	struct sockaddr_un sa;
+	pid_t h;
 
 	if (!p->seccomp_listener)
 		return 0;
@@ -90,16 +116,30 @@ int seccomp_listener_prepare(const struct plan *p)
 	if (connect(g_agent, (struct sockaddr *)&sa, sizeof sa) < 0)
 		return fail("failed to connect with seccomp agent specified in the seccomp profile: dial unix %s: connect: %s",
 			    path, errno_text(errno));
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_handover) < 0)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_handover) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g_helper) < 0)
 		return fail_errno(errno, "seccomp listener socketpair");
+	h = fork();
+	if (h < 0)
+		return fail_errno(errno, "fork seccomp listener helper");
+	if (h == 0)
+		helper_main(p);
+	g_helper_pid = h;
+	g_die_hook = kill_helper;
+	close_quiet(g_agent);
+	close_quiet(g_handover[0]);
+	close_quiet(g_helper[1]);
+	g_agent = g_handover[0] = g_helper[1] = -1;
 	return 0;
 }
 
 void seccomp_listener_in_child(void)
 {
-	close_quiet(g_agent);
-	close_quiet(g_handover[0]);
-	g_agent = g_handover[0] = -1;
+	/* C is not H's parent. */
+	g_die_hook = NULL;
+	g_helper_pid = -1;
+	close_quiet(g_helper[0]);
+	g_helper[0] = -1;
 }
 
 void seccomp_listener_in_parent(void)
@@ -157,11 +197,18 @@ static char *state_json(const struct rec *r, pid_t pid, size_t *outlen)
 	return out;
 }
 
-int seccomp_listener_forward(const struct plan *p, pid_t child)
+/* H's report to E: one status byte (0 done, 1 C failed before the
+ * hand-over and reported it, 2 failed: the message follows). */
+static __attribute__((noreturn)) void helper_exit(uint8_t status)
 {
-	const struct rec *r = p->seccomp_listener;
-	uint8_t num[4];
-	uint32_t child_fd;
+	(void)write_all(g_helper[1], &status, 1);
+	if (status == 2)
+		(void)write_all(g_helper[1], g_err, strlen(g_err));
+	_exit(0);
+}
+
+static int send_to_agent(const struct rec *r, pid_t child, uint32_t child_fd)
+{
 	long pidfd, fd;
 	size_t len;
 	char *json;
@@ -175,22 +222,14 @@ int seccomp_listener_forward(const struct plan *p, pid_t child)
 	ssize_t sent;
 	int err;
 
-	if (!r)
-		return 0;
-	/* EOF: C failed before installing the filter and has reported it. */
-	if (read_full(g_handover[0], num, sizeof num) < 0) {
-		if (errno)
-			return fail_errno(errno, "receive seccomp fd number");
-		return 1;
-	}
-	child_fd = (uint32_t)num[0] | (uint32_t)num[1] << 8 | (uint32_t)num[2] << 16 | (uint32_t)num[3] << 24;
 	pidfd = syscall(SYS_pidfd_open, child, 0);
 	if (pidfd < 0)
 		return fail_errno(errno, "performing SYS_PIDFD_OPEN syscall");
 	fd = syscall(SYS_pidfd_getfd, (int)pidfd, (int)child_fd, 0);
+	err = errno;
 	close((int)pidfd);
 	if (fd < 0)
-		return fail_errno(errno, "performing SYS_PIDFD_GETFD syscall");
+		return fail_errno(err, "performing SYS_PIDFD_GETFD syscall");
 
 	json = state_json(r, child, &len);
 	memset(&ctl, 0, sizeof ctl);
@@ -215,11 +254,69 @@ int seccomp_listener_forward(const struct plan *p, pid_t child)
 	close((int)fd);
 	if (sent < 0 || (size_t)sent != len)
 		return fail_errno(err, "cannot send seccomp fd to %s", r->u.listener.path);
-	close_quiet(g_agent);
-	g_agent = -1;
-	if (write_all(g_handover[0], "1", 1) < 0)
-		return fail_errno(errno, "seccomp fd hand-over");
-	close_quiet(g_handover[0]);
-	g_handover[0] = -1;
 	return 0;
+}
+
+static void helper_main(const struct plan *p)
+{
+	uint8_t num[4];
+	uint32_t pid, child_fd;
+
+	prctl(PR_SET_NAME, "tsrun-seccomp", 0, 0, 0);
+	/* Only E and C speak to tsrun. */
+	close_quiet(g_sync_fd);
+	g_sync_fd = -1;
+	close_quiet(g_helper[0]);
+	close_quiet(g_handover[1]);
+	/* EOF: E failed before the clone. */
+	if (read_full(g_helper[1], num, sizeof num) < 0)
+		_exit(0);
+	pid = (uint32_t)num[0] | (uint32_t)num[1] << 8 | (uint32_t)num[2] << 16 | (uint32_t)num[3] << 24;
+	/* EOF: C failed before installing the filter and has reported it. */
+	if (read_full(g_handover[0], num, sizeof num) < 0) {
+		if (errno) {
+			fail_errno(errno, "receive seccomp fd number");
+			helper_exit(2);
+		}
+		helper_exit(1);
+	}
+	child_fd = (uint32_t)num[0] | (uint32_t)num[1] << 8 | (uint32_t)num[2] << 16 | (uint32_t)num[3] << 24;
+	if (send_to_agent(p->seccomp_listener, (pid_t)pid, child_fd) < 0)
+		helper_exit(2);
+	if (write_all(g_handover[0], "1", 1) < 0) {
+		fail_errno(errno, "seccomp fd hand-over");
+		helper_exit(2);
+	}
+	helper_exit(0);
+}
+
+int seccomp_listener_forward(const struct plan *p, pid_t child)
+{
+	uint8_t num[4], status = 2;
+	ssize_t n;
+	size_t got = 0;
+	int st;
+
+	if (!p->seccomp_listener)
+		return 0;
+	for (int i = 0; i < 4; i++)
+		num[i] = (uint8_t)((uint32_t)child >> (8 * i));
+	if (write_all(g_helper[0], num, sizeof num) < 0)
+		return fail_errno(errno, "seccomp listener helper");
+	if (read_full(g_helper[0], &status, 1) < 0)
+		return fail("seccomp listener helper: no answer");
+	if (status == 2) {
+		/* The helper's g_err, to EOF. */
+		while (got < sizeof g_err - 1 &&
+		       (n = read(g_helper[0], g_err + got, sizeof g_err - 1 - got)) > 0)
+			got += (size_t)n;
+		g_err[got] = 0;
+	}
+	close_quiet(g_helper[0]);
+	g_helper[0] = -1;
+	while (waitpid(g_helper_pid, &st, 0) < 0 && errno == EINTR)
+		;
+	g_helper_pid = -1;
+	g_die_hook = NULL;
+	return status == 0 ? 0 : status == 1 ? 1 : -1;
 }

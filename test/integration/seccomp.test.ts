@@ -156,7 +156,15 @@ test('NOTIFY: the agent gets the state and the listener fd, and answers mkdir', 
 test('NOTIFY with tsrun exec: the exec\'d process has its own listener, status running', { skip }, async () => {
   const agent = startAgent();
   const root = makeRoot();
-  const bundle = makeBundle((c) => { c.process.args = ['sleep', '1000']; c.root.readonly = false; c.linux.seccomp = notifyMkdir(agent, 'errno=95'); });
+  // with a user namespace: the executor, inside it for exec, still takes the fd out of the process
+  const map = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  const bundle = makeBundle((c) => {
+    c.process.args = ['sleep', '1000'];
+    c.linux.seccomp = notifyMkdir(agent, 'errno=95');
+    c.linux.namespaces.push({ type: 'user' });
+    c.linux.uidMappings = map;
+    c.linux.gidMappings = map;
+  });
   const id = uniqueId('tsrun-seccomp-exec');
   try {
     assert.equal(tsrun(['--root', root, 'run', '-d', '--bundle', bundle, id]).status, 0);
