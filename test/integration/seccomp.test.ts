@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
@@ -96,6 +96,13 @@ function startAgent(): Agent {
   };
 }
 
+/** The executor's hand-over helpers still around, zombies included. */
+function helpers(): string[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try { return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'tsrun-seccomp'; } catch { return false; }
+  });
+}
+
 const notifyMkdir = (agent: Agent, metadata?: string) => ({
   defaultAction: 'SCMP_ACT_ALLOW',
   listenerPath: agent.socket,
@@ -148,6 +155,7 @@ test('NOTIFY: the agent gets the state and the listener fd, and answers mkdir', 
     assert.match(userns.stdout + userns.stderr, /Protocol error/);
     assert.match(userns.stdout, /status=1 uid=1000/);
     assert.equal(agent.received().length, 3);
+    assert.deepEqual(helpers(), []);
   } finally {
     agent.stop();
   }
@@ -206,6 +214,16 @@ test('NOTIFY without an agent listening: one clear error, nothing left behind', 
     assert.doesNotMatch(r2.stdout, /never/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+  // the executor fails after starting its hand-over helper: the helper goes too
+  const agent = startAgent();
+  try {
+    const bad = runWith(notifyMkdir(agent), 'echo never', (c) => { c.linux.namespaces.push({ type: 'network', path: '/proc/self/ns/no-such-ns' }); });
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /no-such-ns/);
+    assert.deepEqual(helpers(), []);
+  } finally {
+    agent.stop();
   }
   // and NOTIFY without listenerPath is refused up front
   const n = runWith({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] }, 'echo never');
