@@ -1,7 +1,7 @@
 /*
  * The last steps before the user program runs: finding it the way Go's
  * exec.LookPath does (tsrun's error texts must match runc's), the LSM exec
- * label, seccomp, and execve itself.
+ * label, and execve itself (seccomp is in seccomp.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,8 +11,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 
 #include "executor.h"
 
@@ -105,17 +103,6 @@ int exec_write_lsm(const struct rec *r)
 		if (write_file_at(AT_FDCWD, "/proc/self/attr/exec", label, strlen(label)) < 0)
 			return fail_errno(errno, "set selinux exec label %s", label);
 	}
-	return 0;
-}
-
-int exec_install_seccomp(const struct rec *r)
-{
-	struct sock_fprog prog = {
-		.len = (unsigned short)(r->u.seccomp.len / sizeof(struct sock_filter)),
-		.filter = (struct sock_filter *)r->u.seccomp.prog,
-	};
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, r->u.seccomp.flags, &prog) < 0)
-		return fail_errno(errno, "install seccomp filter");
 	return 0;
 }
 

@@ -65,6 +65,7 @@ enum plan_tag {
 	T_HOOK_BARRIER = 65,
 	T_HOOK_CREATE_CONTAINER = 70,
 	T_HOOK_START_CONTAINER = 71,
+	T_SECCOMP_LISTENER = 66,
 };
 
 enum msg_tag {
@@ -173,6 +174,7 @@ struct rec {
 		struct { uint32_t flags, len; uint8_t *prog; } seccomp;
 		struct r_hook hook;
 		struct { uint32_t fd, rows, cols, flags; } console;
+		struct { char *path, *json; uint32_t noffsets; uint32_t *offsets; } listener;
 	} u;
 };
 
@@ -189,7 +191,7 @@ struct plan {
 	size_t nidmap_userns; /* IDMAP_USERNS + IDMAP_USERNS_PATH records */
 	const struct rec *timens, *uid_map, *gid_map, *exec_fifo, *rootfs;
 	const struct rec *oom, *personality, *sched, *ioprio, *affinity, *nnp;
-	const struct rec *user, *caps, *keyring, *cwd, *preserve_fds, *seccomp;
+	const struct rec *user, *caps, *keyring, *cwd, *preserve_fds, *seccomp, *seccomp_listener;
 	const struct rec *lsm[3];
 	const struct rec *console;
 
@@ -226,8 +228,10 @@ void sync_log(uint32_t level, const char *fmt, ...) __attribute__((format(printf
 /* Waits for one message; returns its tag, or -1 on EOF/malformed. Payload is
  * discarded beyond cap bytes. */
 int sync_recv(uint8_t *buf, uint32_t cap, uint32_t *len);
-/* Reports g_err on the sync socket and exits 1. */
+/* Reports g_err on the sync socket and exits 1, after g_die_hook (E's
+ * clean-up of a helper process) if set. */
 __attribute__((noreturn)) void die(void);
+extern void (*g_die_hook)(void);
 
 /* ---- terminal.c -------------------------------------------------------- */
 
@@ -323,13 +327,24 @@ int proc_become_ns_root(void);
 
 int exec_lookup(const struct plan *p, char **resolved);
 int exec_write_lsm(const struct rec *r);
-int exec_install_seccomp(const struct rec *r);
 __attribute__((noreturn)) void exec_final(const struct plan *p, const char *path);
 
 /* ---- hooks.c ----------------------------------------------------------- */
 
 /* Runs one hook to completion; on failure g_err holds runc's wording. */
 int run_hook(const char *kind, const struct r_hook *h, char *const default_envp[]);
+/* ---- seccomp.c --------------------------------------------------------- */
+
+int seccomp_check_flags(const struct plan *p);
+/* E, before joining namespaces: connect to the agent, make the hand-over pair. */
+int seccomp_listener_prepare(const struct plan *p);
+void seccomp_listener_in_child(void);
+void seccomp_listener_in_parent(void);
+/* C: installs the filter; with a listener, hands its fd to E and waits. */
+int seccomp_install(const struct plan *p);
+/* E, after the release: forwards C's listener fd to the agent. 1 = C failed
+ * before (and reported it). */
+int seccomp_listener_forward(const struct plan *p, pid_t child);
 
 /* ---- init.c ------------------------------------------------------------ */
 

@@ -159,7 +159,7 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 
 	/* Without no_new_privs, installing a filter needs CAP_SYS_ADMIN, which
 	 * the identity switch below may drop: install it now, as runc does. */
-	if (p->seccomp && !p->nnp && exec_install_seccomp(p->seccomp) < 0)
+	if (p->seccomp && !p->nnp && seccomp_install(p) < 0)
 		die();
 
 	if (p->caps && (caps_keep(1) < 0 || caps_drop_bounding(p->caps->u.caps.bounding) < 0))
@@ -200,6 +200,10 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 		}
 	}
 	reset_signals();
+	/* The listener fd must reach the agent before READY, as with runc: so
+	 * the filter is installed now, and covers the last steps below too. */
+	if (p->seccomp && p->nnp && p->seccomp_listener && seccomp_install(p) < 0)
+		die();
 
 	sync_log(LOG_DEBUG, "init: ready, exec %s", resolved);
 	if (sync_send(M_READY, NULL, 0) < 0)
@@ -227,7 +231,7 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 			dprintf(2, "tsrun: %s\n", g_err);
 			_exit(1);
 		}
-	if (p->seccomp && p->nnp && exec_install_seccomp(p->seccomp) < 0) {
+	if (p->seccomp && p->nnp && !p->seccomp_listener && seccomp_install(p) < 0) {
 		dprintf(2, "tsrun: %s\n", g_err);
 		_exit(1);
 	}

@@ -95,7 +95,8 @@ int main(int argc, char **argv)
 
 	memset(&st, 0, sizeof st);
 	st.procfd = st.fifo_fd = -1;
-	if (e_prepare(&plan, &st) < 0 || e_join_namespaces(&plan, &st) < 0)
+	if (seccomp_check_flags(&plan) < 0 || seccomp_listener_prepare(&plan) < 0 ||
+	    e_prepare(&plan, &st) < 0 || e_join_namespaces(&plan, &st) < 0)
 		die();
 	/* Inherited by C across the clone. Written by E because lowering it
 	 * needs CAP_SYS_RESOURCE in the initial user namespace, and C's /proc
@@ -116,9 +117,11 @@ int main(int argc, char **argv)
 		prctl(PR_SET_NAME, "tsrun-init", 0, 0, 0);
 		close(rel[1]);
 		e_close_all(&st);
+		seccomp_listener_in_child();
 		run_init(&plan, rel[0], st.fifo_fd, orig_umask);
 	}
 	close(rel[0]);
+	seccomp_listener_in_parent();
 	close_quiet(st.fifo_fd);
 	e_close_idmap_trees(&plan);
 
@@ -135,5 +138,12 @@ int main(int argc, char **argv)
 		abort_child((pid_t)pid);
 	}
 	e_close_all(&st);
-	return 0;
+	switch (seccomp_listener_forward(&plan, (pid_t)pid)) {
+	case 0:
+		return 0;
+	case 1:
+		return 1;
+	default:
+		abort_child((pid_t)pid);
+	}
 }

@@ -45,7 +45,8 @@
 			    MOUNT_ATTR_NOEXEC | MOUNT_ATTR__ATIME | MOUNT_ATTR_NODIRATIME | \
 			    MOUNT_ATTR_NOSYMFOLLOW)
 #define SECCOMP_FLAGS_ALLOWED (SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_LOG | \
-			       SECCOMP_FILTER_FLAG_SPEC_ALLOW | (1u << 4) /* TSYNC_ESRCH */ | \
+			       SECCOMP_FILTER_FLAG_SPEC_ALLOW | SECCOMP_FILTER_FLAG_NEW_LISTENER | \
+			       (1u << 4) /* TSYNC_ESRCH */ | \
 			       (1u << 5) /* WAIT_KILLABLE_RECV */)
 
 static uint32_t le32(const uint8_t *p)
@@ -320,6 +321,7 @@ static const char *tag_name(uint16_t tag)
 	case T_HOOK_BARRIER: return "HOOK_BARRIER";
 	case T_HOOK_CREATE_CONTAINER: return "HOOK_CREATE_CONTAINER";
 	case T_HOOK_START_CONTAINER: return "HOOK_START_CONTAINER";
+	case T_SECCOMP_LISTENER: return "SECCOMP_LISTENER";
 	default: return NULL;
 	}
 }
@@ -639,6 +641,22 @@ static int decode_payload(struct rec *r, struct cur *c)
 		if (r->u.console.rows > 65535 || r->u.console.cols > 65535)
 			return fail("invalid plan: CONSOLE: size %ux%u", r->u.console.rows, r->u.console.cols);
 		return 0;
+	case T_SECCOMP_LISTENER: {
+		size_t jl;
+		if (g_str(c, "socket path", &r->u.listener.path) < 0 ||
+		    g_str(c, "json", &r->u.listener.json) < 0 ||
+		    g_u32_arr(c, "pid offsets", 4, &r->u.listener.offsets, &r->u.listener.noffsets) < 0)
+			return -1;
+		if (check_host_path(n, "socket path", r->u.listener.path) < 0)
+			return -1;
+		jl = strlen(r->u.listener.json);
+		for (uint32_t k = 0; k < r->u.listener.noffsets; k++)
+			if (r->u.listener.offsets[k] > jl ||
+			    (k && r->u.listener.offsets[k] < r->u.listener.offsets[k - 1]))
+				return fail("invalid plan: SECCOMP_LISTENER: bad pid offset %u",
+					    r->u.listener.offsets[k]);
+		return 0;
+	}
 	case T_HOOK_BARRIER:
 		if (g_u32(c, "point", &r->u.u32) < 0)
 			return -1;
@@ -908,6 +926,8 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 			break;
 		case T_CONSOLE:
 			if (once(&p->console, r, name) < 0)
+		case T_SECCOMP_LISTENER:
+			if (once(&p->seccomp_listener, r, name) < 0)
 				return -1;
 			break;
 		case T_ENV:
@@ -942,6 +962,10 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 		return fail("invalid plan: TIMENS_OFFSETS with a joined time namespace");
 	if (p->unshare_flags & p->joined_flags)
 		return fail("invalid plan: namespace both joined and unshared");
+
+	/* Each needs the other: a listener nobody receives would hang C's hand-over. */
+	if (!p->seccomp_listener != !(p->seccomp && (p->seccomp->u.seccomp.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)))
+		return fail("invalid plan: SECCOMP_LISTENER and SECCOMP's NEW_LISTENER flag go together");
 
 	if ((hostname || domainname) && !((p->clone_flags | p->joined_flags) & CLONE_NEWUTS))
 		return fail("invalid plan: HOSTNAME/DOMAINNAME without a UTS namespace");

@@ -130,8 +130,12 @@ int sync_recv(uint8_t *buf, uint32_t cap, uint32_t *len)
 	return (int)((uint32_t)hdr[0] | (uint32_t)hdr[1] << 8);
 }
 
+void (*g_die_hook)(void);
+
 void die(void)
 {
 	sync_error(g_err);
+	if (g_die_hook)
+		g_die_hook();
 	_exit(1);
 }

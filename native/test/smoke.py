@@ -39,7 +39,7 @@ T = dict(MODE=1, NS_JOIN=10, NS_CLONE=11, TIMENS_OFFSETS=12, UID_MAP=13, GID_MAP
          READONLY_PATH=33, SYSCTL=34, HOSTNAME=35, DOMAINNAME=36, RLIMIT=40, OOM_SCORE_ADJ=41,
          PERSONALITY=42, SCHEDULER=43, IOPRIO=44, CPU_AFFINITY=45, NO_NEW_PRIVS=46, USER=47,
          CAPS=48, SESSION_KEYRING=49, LSM_LABEL=50, CONSOLE=51, CWD=60, ENV=61, ARG=62, PRESERVE_FDS=63,
-         SECCOMP=64, HOOK_BARRIER=65, HOOK_CREATE_CONTAINER=70, HOOK_START_CONTAINER=71)
+         SECCOMP=64, HOOK_BARRIER=65, HOOK_CREATE_CONTAINER=70, HOOK_START_CONTAINER=71, SECCOMP_LISTENER=66)
 M_PID, M_READY, M_ERROR, M_HOOK_POINT, M_LOG, M_CONTINUE = 100, 101, 102, 103, 104, 200
 
 # docker's default capability set
@@ -476,6 +476,11 @@ def test_invalid_plans(env):
         "console flags": encode(good + [rec("CONSOLE", u32(200) + u32(0) + u32(0) + u32(4))]),
         "console on stdio": encode(good + [rec("CONSOLE", u32(1) + u32(0) + u32(0) + u32(0))]),
         "console not open": encode(good + [rec("CONSOLE", u32(900) + u32(0) + u32(0) + u32(0))]),
+        "listener without NEW_LISTENER": encode(good[:-1] + [rec("SECCOMP", u32(0) + s(_deny_mkdir_filter())),
+                                                            _listener()] + good[-1:]),
+        "NEW_LISTENER without listener": encode(good[:-1] + [rec("SECCOMP", u32(8) + s(_deny_mkdir_filter()))] + good[-1:]),
+        "bad pid offset": encode(good[:-1] + [rec("SECCOMP", u32(8) + s(_deny_mkdir_filter())),
+                                             _listener(offsets=(3, 99))] + good[-1:]),
     }
     expect = {
         "bad magic": "bad magic", "bad version": "version", "truncated record": "runs past the end",
@@ -486,6 +491,8 @@ def test_invalid_plans(env):
         "hook relative path": "not absolute", "hook without argv": "no args",
         "createContainer hook after the root change": "out of order",
         "console flags": "CONSOLE: unknown flags", "console on stdio": "overlaps", "console not open": "not open",
+        "listener without NEW_LISTENER": "go together", "NEW_LISTENER without listener": "go together",
+        "bad pid offset": "bad pid offset 99",
     }
     for name, plan in cases.items():
         res = run(env, plan, eof_after_plan=True)
@@ -502,6 +509,8 @@ def hook(kind, path="/bin/true", args=("true",), env=None, timeout=0):
     payload = u32(0) + u32(timeout) + s(path) + u32(len(args)) + b"".join(s(a) for a in args)
     payload += u32(0 if env is None else 1) + u32(len(env or ())) + b"".join(s(e) for e in env or ())
     return rec(kind, payload + s('{"pid":') + s("}"))
+def _listener(path="/run/tsrun-smoke-agent.sock", json='{"pid":,"x":1}', offsets=(7,)):
+    return rec("SECCOMP_LISTENER", s(path) + s(json) + u32(len(offsets)) + b"".join(u32(o) for o in offsets))
 
 
 def _truncated_record(records):

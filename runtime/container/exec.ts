@@ -6,7 +6,8 @@ import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadBundleSpec } from '../spec/load.js';
 import { compileExecPlan, namespacesToJoin, type Process } from '../plan/exec-plan.js';
 import { containerHome } from '../plan/rootfs-files.js';
-import { compileSeccomp } from '../seccomp/compile.js';
+import { compileSeccomp, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../seccomp/compile.js';
+import { listenerRecord } from '../seccomp/listener.js';
 import { loadState, type ContainerState } from './state.js';
 import { containerStatus } from './status.js';
 import { runExecutor } from './executor.js';
@@ -65,6 +66,9 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
     home: containerHome(state.rootfs, opts.process.user?.uid ?? 0),
     seccomp,
     console: !terminal ? undefined : opts.detach ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
+    seccompListener: seccomp && seccomp.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER && state.seccomp ? listenerRecord(state.seccomp, {
+      ociVersion: state.ociVersion, id: state.id, bundle: state.bundle, annotations: state.annotations, status: 'running', initPid: state.pid,
+    }) : undefined,
   });
   // The process is reparented to us when the executor exits; we must be able to reap it.
   if (!opts.detach) syscalls().setChildSubreaper();

@@ -7,8 +7,9 @@ import { planMounts, needsDevSetup, IdmapUsernsTable, type CgroupMountContext } 
 import { planDev } from './devices.js';
 import { planConsole, planProcess } from './process.js';
 import { containerHome } from './rootfs-files.js';
-import { compileSeccomp } from '../seccomp/compile.js';
 import { planInitHooks } from './hooks.js';
+import { compileSeccomp, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../seccomp/compile.js';
+import { listenerRecord } from '../seccomp/listener.js';
 
 export interface InitPlanInput {
   id: string;
@@ -101,5 +102,10 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   if (seccomp) plan.push({ tag: Tag.SECCOMP, flags: seccomp.flags, program: seccomp.program });
   plan.push(...initHooks.startContainer);
   if (input.console) plan.push(planConsole(process, input.preserveFds, input.console, ns.has.has('mount'), input.hostWindow));
+  // runc hands a listener over only when a rule notifies (libseccomp makes none otherwise).
+  const listener = seccomp && seccomp.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER && spec.linux?.seccomp && listenerRecord(spec.linux.seccomp, {
+    ociVersion: spec.ociVersion ?? '1.0.2-dev', id: input.id, bundle: input.bundle, annotations: spec.annotations, status: 'creating',
+  });
+  if (listener) plan.push(listener);
   return plan;
 }

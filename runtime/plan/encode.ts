@@ -74,6 +74,10 @@ function payload(w: Writer, r: PlanRecord): void {
       w.str(r.stateHead); w.str(r.stateTail);
       break;
     case Tag.CONSOLE: w.u32(r.fd); w.u32(r.rows); w.u32(r.cols); w.u32(r.flags); break;
+    case Tag.SECCOMP_LISTENER:
+      w.str(r.path); w.str(r.json); w.u32(r.pidOffsets.length);
+      for (const o of r.pidOffsets) w.u32(o);
+      break;
     default: {
       const never: never = r;
       throw new Error(`unknown plan record ${JSON.stringify(never)}`);

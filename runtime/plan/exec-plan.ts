@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import { posix } from 'node:path';
+import type { SeccompListenerRecord } from '../seccomp/listener.js';
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
 import { CAPABILITY_NUMBERS } from '../spec/tables.js';
@@ -118,6 +119,8 @@ export interface ExecPlanInput {
   hostWindow?: { rows: number; cols: number };
   /** the container's compiled seccomp filter: runc applies it to exec'd processes too */
   seccomp?: { flags: number; program: Buffer };
+  /** where the listener fd of a notifying filter goes */
+  seccompListener?: SeccompListenerRecord;
 }
 
 /** The plan for the executor's mode 1: join the init's namespaces and cgroups, then run the process. */
@@ -133,5 +136,6 @@ export function compileExecPlan(input: ExecPlanInput): PlanRecord[] {
   plan.push(...planProcess({ ociVersion: '' }, input.process, { preserveFds: input.preserveFds, home: input.home }));
   if (input.seccomp) plan.push({ tag: Tag.SECCOMP, flags: input.seccomp.flags, program: input.seccomp.program });
   if (input.console) plan.push(planConsole(input.process, input.preserveFds, input.console, false, input.hostWindow));
+  if (input.seccomp && input.seccompListener) plan.push(input.seccompListener);
   return plan;
 }

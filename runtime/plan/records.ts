@@ -50,6 +50,7 @@ export const Tag = {
   HOOK_BARRIER: 65,
   HOOK_CREATE_CONTAINER: 70,
   HOOK_START_CONTAINER: 71,
+  SECCOMP_LISTENER: 66,
 } as const;
 
 export const Msg = {
@@ -139,7 +140,9 @@ export type PlanRecord =
   /** A hook the container init runs itself; its stdin is stateHead + the init's own pid + stateTail. */
   | ({ tag: typeof Tag.HOOK_CREATE_CONTAINER | typeof Tag.HOOK_START_CONTAINER } & InitHook)
   /** The pty: made in the container, master sent over the socket at `fd`, slave as stdio. */
-  | { tag: typeof Tag.CONSOLE; fd: number; rows: number; cols: number; flags: number };
+  | { tag: typeof Tag.CONSOLE; fd: number; rows: number; cols: number; flags: number }
+  /** Where the executor sends the seccomp listener fd; the pid is written into json at pidOffsets (bytes). */
+  | { tag: typeof Tag.SECCOMP_LISTENER; path: string; json: string; pidOffsets: number[] };
 
 export interface InitHook {
   index: number;

@@ -8,7 +8,7 @@
 // trampoline, whose offset is 32 bits.
 import { TsrunError } from '../errors.js';
 import type { LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompFlag, LinuxSyscall } from '../spec/types.js';
-import { syscallsI386, syscallsX32, syscallsX86_64 } from './syscalls-x86_64.js';
+import { syscallTables } from './syscalls-x86_64.js';
 
 export const AUDIT_ARCH_X86_64 = 0xc000003e;
 export const AUDIT_ARCH_I386 = 0x40000003;
@@ -33,9 +33,13 @@ export const SECCOMP_FILTER_FLAGS: Record<LinuxSeccompFlag, number> = {
   SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: 32,
 };
 
+/** Not settable in a profile: added when a rule notifies (as runc does), with TSYNC_ESRCH if TSYNC. */
+export const SECCOMP_FILTER_FLAG_NEW_LISTENER = 8;
+const SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 16;
+
 export const SUPPORTED_ACTIONS: LinuxSeccompAction[] = [
   'SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO', 'SCMP_ACT_KILL', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD',
-  'SCMP_ACT_LOG', 'SCMP_ACT_TRACE', 'SCMP_ACT_TRAP',
+  'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY', 'SCMP_ACT_TRACE', 'SCMP_ACT_TRAP',
 ];
 export const SUPPORTED_OPERATORS = ['SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_LE', 'SCMP_CMP_LT', 'SCMP_CMP_MASKED_EQ', 'SCMP_CMP_NE'];
 export const SUPPORTED_ARCHES = ['SCMP_ARCH_X86', 'SCMP_ARCH_X86_64', 'SCMP_ARCH_X32'];
@@ -67,10 +71,10 @@ export interface CompiledSeccomp {
   warnings: string[];
 }
 
-/** A syscall's number in a table; inherited properties (constructor…) are not numbers. */
-function lookup(table: Readonly<Record<string, number>>, name: string): number | undefined {
-  const nr = table[name];
-  return typeof nr === 'number' ? nr : undefined;
+function popcount(v: number): number {
+  let n = 0;
+  for (; v; v &= v - 1) n++;
+  return n;
 }
 
 /** The kernel return value of an action. */
@@ -88,7 +92,7 @@ export function actionValue(action: LinuxSeccompAction, errnoRet: number | undef
     case 'SCMP_ACT_TRACE': return (SECCOMP_RET.TRACE | ((errnoRet ?? EPERM) & 0xffff)) >>> 0;
     case 'SCMP_ACT_ALLOW': return SECCOMP_RET.ALLOW;
     case 'SCMP_ACT_LOG': return SECCOMP_RET.LOG;
-    case 'SCMP_ACT_NOTIFY': throw new TsrunError('SCMP_ACT_NOTIFY is not supported yet');
+    case 'SCMP_ACT_NOTIFY': return SECCOMP_RET.USER_NOTIF;
     default: throw new TsrunError(`unknown seccomp action "${action as string}"`);
   }
 }
@@ -141,21 +145,16 @@ class Emitter {
 
   program(): Buffer {
     const n = this.rev.length;
-    const buf = Buffer.alloc(n * 8);
-    // Byte by byte: Buffer's write methods cost more than the whole compilation when cold.
-    for (let i = 0, o = 0; i < n; i++, o += 8) {
+    // Two 32-bit words per struct sock_filter {u16 code; u8 jt; u8 jf; u32 k}, in the host's
+    // (x86_64: little-endian) order as the kernel reads it: a quarter of the stores of byte
+    // writes, which matters when this runs once, interpreted.
+    const words = new Uint32Array(n * 2);
+    for (let i = 0, o = 0; i < n; i++, o += 2) {
       const ins = this.rev[n - 1 - i]!;
-      const code = ins[0]!, k = ins[3]!;
-      buf[o] = code & 0xff;
-      buf[o + 1] = code >>> 8;
-      buf[o + 2] = ins[1]!;
-      buf[o + 3] = ins[2]!;
-      buf[o + 4] = k & 0xff;
-      buf[o + 5] = (k >>> 8) & 0xff;
-      buf[o + 6] = (k >>> 16) & 0xff;
-      buf[o + 7] = k >>> 24;
+      words[o] = (ins[0]! | ins[1]! << 16 | ins[2]! << 24) >>> 0;
+      words[o + 1] = ins[3]!;
     }
-    return buf;
+    return Buffer.from(words.buffer, words.byteOffset, words.byteLength);
   }
 }
 
@@ -231,9 +230,38 @@ function syscallBody(e: Emitter, rules: Rule[], fallback: number, wide: boolean)
   return next;
 }
 
-type Body = { rules: Rule[]; fallback: number };
-/** One arch's syscalls; numbers are indexed from `base` (x32 ones have bit 30 set). */
-type Section = { nrs: number[]; bodies: (Body | undefined)[]; base: number; wide: boolean; highest: number };
+/**
+ * One arch's syscalls, in typed arrays indexed by number - base (x32's numbers have bit 30 set):
+ * no object per syscall, since this runs once per process, mostly interpreted.
+ */
+interface Section {
+  base: number;
+  wide: boolean;
+  /** the highest number the profile names for this arch (runc's ENOSYS stub) */
+  highest: number;
+  /** 1 + the highest index that has rules; 0 leaves every syscall to the default */
+  top: number;
+  /** 1: a rule other than the default's names it */
+  named: Uint8Array;
+  /** its action when none of its conditioned rules matches */
+  fallback: Uint32Array;
+  /** its conditioned rules, first match wins */
+  rules: (Rule[] | undefined)[];
+  /** x86_64: 1 when x32 lacks the syscall (libseccomp gives it a negative number there) */
+  pseudoX32: Uint8Array;
+  /** the entries of the rule chains bodies() emitted */
+  entries: Int32Array;
+}
+
+/** Every number of the three tables, less x32's bit 30, is below this. */
+const SECTION_SIZE = 1024;
+
+function newSection(base: number, wide: boolean): Section {
+  return {
+    base, wide, highest: 0, top: 0, named: new Uint8Array(SECTION_SIZE), fallback: new Uint32Array(SECTION_SIZE),
+    rules: [], pseudoX32: new Uint8Array(SECTION_SIZE), entries: new Int32Array(SECTION_SIZE),
+  };
+}
 
 /** Where a run of syscall numbers goes: a return value, or a syscall's rule chain. */
 type Target = { value: number; body?: undefined } | { body: number; value?: undefined };
@@ -259,16 +287,29 @@ class Segments {
   }
 
   /**
-   * [start, end) dispatched over a section's syscalls; numbers without rules get the default,
+   * [s.base, end) dispatched over a section's syscalls; numbers without rules get the default,
    * those above `enosysAbove` ENOSYS (runc's stub for syscalls newer than the profile).
    */
-  section(s: Section, entries: Map<number, number>, start: number, end: number, defaultValue: number, enosysAbove?: number): void {
-    for (const nr of s.nrs) {
-      if (nr < start || nr >= end) continue;
-      this.range(this.next, nr, { value: defaultValue });
-      const b = s.bodies[nr - s.base]!;
-      this.add(nr, b.rules.length ? { body: entries.get(nr)! } : { value: b.fallback });
+  section(s: Section, end: number, defaultValue: number, enosysAbove?: number): void {
+    if (this.next !== s.base) throw new Error(`seccomp: section at ${s.base}, expected ${this.next}`);
+    const list = this.list;
+    const last = list[list.length - 1];
+    // One inlined pass, no call per syscall: -1 = the last segment is not a return value.
+    let lastValue = last && last.target.value !== undefined ? last.target.value : -1;
+    for (let k = 0; k < s.top; k++) {
+      if (s.named[k] && s.rules[k]) {
+        list.push({ start: s.base + k, target: { body: s.entries[k]! } });
+        lastValue = -1;
+        continue;
+      }
+      const v = s.named[k] ? s.fallback[k]! : defaultValue;
+      if (v !== lastValue) {
+        list.push({ start: s.base + k, target: { value: v } });
+        lastValue = v;
+      }
     }
+    this.next = s.base + s.top;
+    // Every number with rules is at most `highest`: the stub starts after them.
     if (enosysAbove !== undefined && enosysAbove + 1 >= this.next && enosysAbove + 1 < end) {
       this.range(this.next, enosysAbove + 1, { value: defaultValue });
       this.range(this.next, end, { value: ENOSYS_RET });
@@ -279,14 +320,11 @@ class Segments {
 const ENOSYS_RET = (SECCOMP_RET.ERRNO | 38) >>> 0;
 
 /** Emits the rule chains of a section's syscalls that have conditions. */
-function bodies(e: Emitter, s: Section): Map<number, number> {
-  const entries = new Map<number, number>();
-  for (let i = s.nrs.length - 1; i >= 0; i--) {
-    const nr = s.nrs[i]!;
-    const b = s.bodies[nr - s.base]!;
-    if (b.rules.length) entries.set(nr, syscallBody(e, b.rules, b.fallback, s.wide));
+function bodies(e: Emitter, s: Section): void {
+  for (let k = s.top - 1; k >= 0; k--) {
+    const rules = s.rules[k];
+    if (s.named[k] && rules) s.entries[k] = syscallBody(e, rules, s.fallback[k]!, s.wide);
   }
-  return entries;
 }
 
 /**
@@ -305,10 +343,64 @@ function dispatch(e: Emitter, segs: Segment[]): number {
   return e.linear(LD_W_ABS, OFF_NR, tree(0, segs.length));
 }
 
+/**
+ * libseccomp's count of argument-comparison nodes for one syscall (_db_rule_gen_64/_32):
+ * 64-bit ABIs use 2 nodes for EQ/NE/MASKED_EQ and 3 for the orderings, 32-bit ABIs 1; a
+ * MASKED_EQ whose mask (its low half on 32-bit) is 0 is a tautology without a node, and a rule
+ * left without nodes is unconditional, which makes the syscall's count 0. The nodes that several
+ * rules of one syscall share in libseccomp's tree are counted once per rule here: that matters
+ * only to profiles the differential test has not produced.
+ */
+function nodeCount(s: Section, k: number, defaultValue: number, wide: boolean): number {
+  const rules = s.rules[k];
+  if (s.fallback[k] !== defaultValue || !rules) return 0;
+  let total = 0;
+  for (const r of rules) {
+    let n = 0;
+    for (const a of r.args) {
+      if (a.op === 'SCMP_CMP_MASKED_EQ') {
+        const [hi, lo] = split64(a.value);
+        if (wide ? hi === 0 && lo === 0 : lo === 0) continue;
+        n += wide ? 2 : 1;
+      } else n += !wide ? 1 : a.op === 'SCMP_CMP_EQ' || a.op === 'SCMP_CMP_NE' ? 2 : 3;
+    }
+    if (n === 0) return 0;
+    total += n;
+  }
+  return total;
+}
+
+/**
+ * With SCMP_ARCH_X32, libseccomp 2.5.4 emits x86_64's and x32's syscalls as one list sorted by
+ * priority (fewer nodes first; ties: x86_64's, then x32's, each in the order of their numbers as
+ * unsigned ints, so x32's negative pseudo-syscalls come last), and only the list's head loads the
+ * syscall number (_gen_bpf_syscalls, acc_reset). Pseudo-syscalls are left out of the program
+ * (_skip_syscall): when the head is one, nothing loads the number and every check compares the
+ * arch value instead, so every x86_64 and x32 syscall gets the default action. That happens when
+ * a syscall x32 lacks has fewer x32 nodes than every other syscall of both lists has:
+ * typically a profile whose rules all have conditions (an unconditional rule has 0 nodes and
+ * comes first, which is why Docker's profile is not affected).
+ */
+function x32LosesSyscallLoad(native: Section, x32: Section, defaultValue: number): boolean {
+  let x86_64 = Infinity, pseudo = Infinity;
+  for (let k = 0; k < native.top; k++) {
+    if (!native.named[k]) continue;
+    const n = nodeCount(native, k, defaultValue, true);
+    if (n === 0) return false; // the usual case: an unconditional rule
+    if (n < x86_64) x86_64 = n;
+    if (native.pseudoX32[k]) pseudo = Math.min(pseudo, nodeCount(native, k, defaultValue, false));
+  }
+  if (!(pseudo < x86_64)) return false;
+  for (let k = 0; k < x32.top; k++) if (x32.named[k] && nodeCount(x32, k, defaultValue, false) <= pseudo) return false;
+  return true;
+}
+
 /** Compiles a seccomp profile for an x86_64 kernel. */
 export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOptions = {}): CompiledSeccomp {
   const warnings: string[] = [];
   const badArch = opts.badArchAction ?? SECCOMP_RET.KILL_THREAD;
+  // runc's checks: C reports the listener fd with write(2), which must not wait for the agent.
+  if (seccomp.defaultAction === 'SCMP_ACT_NOTIFY') throw new TsrunError('SCMP_ACT_NOTIFY cannot be used as default action');
   const defaultValue = actionValue(seccomp.defaultAction, seccomp.defaultErrnoRet);
 
   let flags = 0;
@@ -318,57 +410,92 @@ export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOption
     flags |= v;
   }
 
+  let notify = false;
   const archs = new Set(seccomp.architectures ?? []);
-  const tables: { table: Readonly<Record<string, number>>; section: Section }[] = [];
-  const mk = (table: Readonly<Record<string, number>>, wide: boolean, base: number) => {
-    const t = { table, section: { nrs: [], bodies: [], base, wide, highest: 0 } as Section };
+  const { index, x86_64: nrs64, x32: nrsX32, i386: nrs386 } = syscallTables();
+  const tables: { numbers: readonly number[]; section: Section }[] = [];
+  const mk = (numbers: readonly number[], wide: boolean, base: number) => {
+    const t = { numbers, section: newSection(base, wide) };
     tables.push(t);
     return t;
   };
-  const native = mk(syscallsX86_64(), true, 0);
-  const x32 = archs.has('SCMP_ARCH_X32') ? mk(syscallsX32(), false, X32_SYSCALL_BIT) : undefined;
-  const i386 = archs.has('SCMP_ARCH_X86') ? mk(syscallsI386(), false, 0) : undefined;
+  const native = mk(nrs64, true, 0);
+  const x32 = archs.has('SCMP_ARCH_X32') ? mk(nrsX32, false, X32_SYSCALL_BIT) : undefined;
+  const i386 = archs.has('SCMP_ARCH_X86') ? mk(nrs386, false, 0) : undefined;
 
   // runc prepends a stub that returns ENOSYS for syscalls numbered above the highest one its
   // profile names (in any rule), per listed arch, unless the default action lets syscalls through.
   const stub = !['SCMP_ACT_ALLOW', 'SCMP_ACT_LOG', 'SCMP_ACT_TRACE'].includes(seccomp.defaultAction);
-  for (const call of (seccomp.syscalls ?? []) as LinuxSyscall[]) {
-    if (call.action === 'SCMP_ACT_NOTIFY') throw new TsrunError('SCMP_ACT_NOTIFY is not supported yet');
+  const calls = (seccomp.syscalls ?? []) as LinuxSyscall[];
+  // Indexed loops: this runs once per process, interpreted, where for-of iterators cost.
+  for (let c = 0; c < calls.length; c++) {
+    const call = calls[c]!;
+    if (call.action === 'SCMP_ACT_NOTIFY') {
+      if (call.names.includes('write')) throw new TsrunError('SCMP_ACT_NOTIFY cannot be used for the write syscall');
+      notify = true;
+    }
     const value = actionValue(call.action, call.errnoRet);
-    for (const a of call.args ?? []) checkArg(a);
+    const args = call.args?.length ? call.args : undefined;
+    // As runc: conditions that share an argument become separate rules (ORed, not ANDed).
+    let rules: Rule[] | undefined;
+    if (args) {
+      let seen = 0;
+      for (let k = 0; k < args.length; k++) { checkArg(args[k]!); seen |= 1 << args[k]!.index; }
+      rules = popcount(seen) === args.length ? [{ value, args }] : args.map((a) => ({ value, args: [a] }));
+    }
     // runc skips a rule whose action is the default one (libseccomp refuses it).
     const skip = value === defaultValue;
-    // Indexed loops: this runs once per process, interpreted, where for-of iterators cost.
     for (let n = 0; n < call.names.length; n++) {
       const name = call.names[n]!;
+      const i = index.get(name);
       let known = false;
-      for (let t = 0; t < tables.length; t++) {
-        const { table, section } = tables[t]!;
-        const nr = lookup(table, name);
-        if (nr === undefined) continue;
-        known = true;
-        if (nr > section.highest) section.highest = nr;
-        if (skip) continue;
-        let b = section.bodies[nr - section.base];
-        if (!b) { b = { rules: [], fallback: defaultValue }; section.bodies[nr - section.base] = b; section.nrs.push(nr); }
-        if (b.fallback !== defaultValue) continue; // an unconditional rule came first and wins
-        if (!call.args?.length) b.fallback = value;
-        else if (new Set(call.args.map((a) => a.index)).size === call.args.length) b.rules.push({ value, args: call.args });
-        // As runc: conditions that share an argument become separate rules (ORed, not ANDed).
-        else for (const a of call.args) b.rules.push({ value, args: [a] });
+      if (i !== undefined) {
+        for (let t = 0; t < tables.length; t++) {
+          const { numbers, section: s } = tables[t]!;
+          const k = numbers[i]!;
+          if (k < 0) continue;
+          if (k >= SECTION_SIZE) throw new Error(`seccomp: syscall number ${k} beyond the table size`);
+          known = true;
+          if (k + s.base > s.highest) s.highest = k + s.base;
+          if (skip) continue;
+          if (!s.named[k]) {
+            s.named[k] = 1;
+            s.fallback[k] = defaultValue;
+            if (k >= s.top) s.top = k + 1;
+          }
+          if (x32 && t === 0 && nrsX32[i]! < 0) s.pseudoX32[k] = 1;
+          if (s.fallback[k] !== defaultValue) continue; // an unconditional rule came first and wins
+          if (!rules) s.fallback[k] = value;
+          else {
+            const list = s.rules[k] ??= [];
+            for (let r = 0; r < rules.length; r++) list.push(rules[r]!);
+          }
+        }
       }
       // runc logs this at debug level and goes on.
       if (!known && !skip) warnings.push(`unknown seccomp syscall "${name}" ignored`);
     }
   }
-  // A typed array sorts numerically without calling back into (cold, interpreted) JavaScript.
-  for (const { section } of tables) section.nrs = Array.from(new Uint32Array(section.nrs).sort());
+  if (notify) {
+    // The kernel refuses TSYNC with a listener unless TSYNC_ESRCH says how to fail (libseccomp adds it too).
+    flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER | (flags & SECCOMP_FILTER_FLAGS.SECCOMP_FILTER_FLAG_TSYNC ? SECCOMP_FILTER_FLAG_TSYNC_ESRCH : 0);
+  } else {
+    // Only meaningful for notifications, and the kernel refuses it without a listener: libseccomp drops it then.
+    flags &= ~SECCOMP_FILTER_FLAGS.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+  }
 
   const max = (arch: string, section: Section | undefined): number | undefined =>
     stub && section && section.highest > 0 && archs.has(arch as never) ? section.highest : undefined;
   const max64 = max('SCMP_ARCH_X86_64', native.section);
   const maxX32 = max('SCMP_ARCH_X32', x32?.section);
   const maxI386 = max('SCMP_ARCH_X86', i386?.section);
+
+  // libseccomp 2.5.4 quirk, see x32LosesSyscallLoad(): its x86_64/x32 code then compares the
+  // arch value instead of the syscall number, so only runc's ENOSYS stub and the default remain.
+  if (x32 && x32LosesSyscallLoad(native.section, x32.section, defaultValue)) {
+    native.section.top = 0;
+    x32.section.top = 0;
+  }
 
   const e = new Emitter();
   const badArchTarget: Target = { value: badArch };
@@ -378,16 +505,18 @@ export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOption
   let i386Entry: number | undefined;
   if (i386) {
     const segs = new Segments();
-    segs.section(i386.section, bodies(e, i386.section), 0, 2 ** 32, defaultValue, maxI386);
+    bodies(e, i386.section);
+    segs.section(i386.section, 2 ** 32, defaultValue, maxI386);
     i386Entry = dispatch(e, segs.list);
   }
 
   // x86_64: numbers with bit 30 set are x32 syscalls. As libseccomp: without SCMP_ARCH_X32 they are
   // a bad arch, except -1 (a tracer skipping the syscall); with it, unknown ones get the default.
   const segs = new Segments();
-  const x32Bodies = x32 ? bodies(e, x32.section) : undefined;
-  segs.section(native.section, bodies(e, native.section), 0, X32_SYSCALL_BIT, defaultValue, max64);
-  if (x32) segs.section(x32.section, x32Bodies!, X32_SYSCALL_BIT, 0x80000000, defaultValue, maxX32);
+  if (x32) bodies(e, x32.section);
+  bodies(e, native.section);
+  segs.section(native.section, X32_SYSCALL_BIT, defaultValue, max64);
+  if (x32) segs.section(x32.section, 0x80000000, defaultValue, maxX32);
   else segs.range(X32_SYSCALL_BIT, 0x80000000, badArchTarget);
   segs.range(0x80000000, 0xc0000000, max64 !== undefined ? enosys : x32 ? def : badArchTarget);
   if (x32) segs.range(0xc0000000, 2 ** 32, maxX32 !== undefined ? enosys : def);

@@ -4,7 +4,7 @@
 # x86 arches), no TSYNC, no NO_NEW_PRIVS, the default bad-arch action (kill), rules whose action is
 # the default skipped, unknown names skipped. runc's ENOSYS stub is not included (the test
 # applies it before running this program).
-import json, os, sys, tempfile
+import json, os, signal, sys, tempfile
 import seccomp
 
 ARCH = {'SCMP_ARCH_X86': seccomp.Arch.X86, 'SCMP_ARCH_X32': seccomp.Arch.X32}
@@ -15,7 +15,7 @@ def action(name, errno):
     e = 1 if errno is None else errno
     return {'SCMP_ACT_KILL': seccomp.KILL, 'SCMP_ACT_KILL_THREAD': seccomp.KILL,
             'SCMP_ACT_KILL_PROCESS': seccomp.KILL_PROCESS, 'SCMP_ACT_TRAP': seccomp.TRAP,
-            'SCMP_ACT_ALLOW': seccomp.ALLOW, 'SCMP_ACT_LOG': seccomp.LOG,
+            'SCMP_ACT_ALLOW': seccomp.ALLOW, 'SCMP_ACT_LOG': seccomp.LOG, 'SCMP_ACT_NOTIFY': seccomp.NOTIFY,
             'SCMP_ACT_ERRNO': seccomp.ERRNO(e), 'SCMP_ACT_TRACE': seccomp.TRACE(e)}[name]
 
 def build(p):
@@ -46,6 +46,12 @@ def build(p):
         return t.read().hex()
 
 # One profile, or a list of profiles: one line of hex each.
+# TSRUN_ALARM=N: a profile libseccomp takes more than N s on (2.5.4 loops on some) ends this
+# process by SIGALRM; the lines printed so far say which one it was.
+alarm = int(os.environ.get('TSRUN_ALARM', '0'))
 data = json.load(sys.stdin)
 for p in data if isinstance(data, list) else [data]:
+    signal.alarm(alarm)
     sys.stdout.write(build(p) + '\n')
+    sys.stdout.flush()
+signal.alarm(0)

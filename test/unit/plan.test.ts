@@ -107,7 +107,7 @@ test('invalid combinations are refused with a clear error', () => {
   assert.throws(() => compileInitPlan(input((s) => { s.process.capabilities.bounding.push('CAP_BOGUS'); })), /unknown capability "CAP_BOGUS"/);
   assert.throws(() => compileInitPlan(input((s) => { s.process.rlimits.push({ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }); })), /unknown rlimit type "RLIMIT_BOGUS"/);
   assert.throws(() => compileInitPlan(input((s) => { s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 10, hard: 5 }]; })), /soft limit/);
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_NOTIFY', listenerPath: '/x' }; })), /SCMP_ACT_NOTIFY is not supported yet/);
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_NOTIFY', listenerPath: '/x' }; })), /SCMP_ACT_NOTIFY cannot be used as default action/);
   assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'pid' }); })), /duplicate namespace/);
 });
 

@@ -125,11 +125,19 @@ test('unknown names are skipped with a warning; rules with the default action ar
   assert.equal(run(r.program, NR.read!), ALLOW);
 });
 
-test('flags, NOTIFY refusal and bad input', () => {
-  assert.equal(compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'] }).flags, 1 | 2 | 4 | 32);
+test('flags, NOTIFY and bad input', () => {
+  const all: LinuxSeccomp['flags'] = ['SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_SPEC_ALLOW', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'];
+  // WAIT_KILLABLE_RECV only with a listener (the kernel refuses it alone)
+  assert.equal(compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', flags: all }).flags, 1 | 2 | 4);
   assert.equal(compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW' }).flags, 0);
-  assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_NOTIFY' }] }), /SCMP_ACT_NOTIFY is not supported yet/);
-  assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_NOTIFY' }), /SCMP_ACT_NOTIFY is not supported yet/);
+  // a NOTIFY rule: NEW_LISTENER, and TSYNC_ESRCH with TSYNC
+  const notify = { defaultAction: 'SCMP_ACT_ALLOW' as const, syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' as const }] };
+  assert.equal(compileSeccomp(notify).flags, 8);
+  assert.equal(compileSeccomp({ ...notify, flags: all }).flags, 1 | 2 | 4 | 8 | 16 | 32);
+  assert.equal(run(compileSeccomp(notify).program, NR.mkdir!), SECCOMP_RET.USER_NOTIF);
+  assert.equal(run(compileSeccomp(notify).program, NR.read!), ALLOW);
+  assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read', 'write'], action: 'SCMP_ACT_NOTIFY' }] }), /SCMP_ACT_NOTIFY cannot be used for the write syscall/);
+  assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_NOTIFY' }), /SCMP_ACT_NOTIFY cannot be used as default action/);
   assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', flags: ['BOGUS' as any] }), /unknown flag "BOGUS"/);
   assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_KILL', args: [{ index: 6, op: 'SCMP_CMP_EQ', value: 1 }] }] }), /index 6/);
   assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['read'], action: 'SCMP_ACT_KILL', args: [{ index: 0, op: 'SCMP_CMP_BOGUS' as any, value: 1 }] }] }), /unknown seccomp operator/);
@@ -230,4 +238,21 @@ test('errno values libseccomp refuses (4095 and up) are refused, for rules and t
   assert.throws(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 5000 }), /errnoRet 5000 is out of range/);
   assert.doesNotThrow(() => compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['lseek'], action: 'SCMP_ACT_ERRNO', errnoRet: 4094 }] }));
   assert.doesNotThrow(() => compileSeccomp({ defaultAction: 'SCMP_ACT_TRACE', defaultErrnoRet: 65535 }));
+});
+
+test("libseccomp 2.5.4's x32 quirk: a conditioned syscall x32 lacks, fewest nodes, leaves every x86_64 syscall to the default", () => {
+  const nfs = { names: ['nfsservctl'], action: 'SCMP_ACT_ALLOW' as const, args: [{ index: 0, op: 'SCMP_CMP_EQ' as const, value: 1 }] };
+  const p: LinuxSeccomp = { defaultAction: 'SCMP_ACT_ERRNO', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X32'], syscalls: [nfs] };
+  assert.equal(run(p, NR.nfsservctl!, [1n]), errno(1));
+  // runc's stub, in front of libseccomp's program, still answers ENOSYS above nfsservctl
+  assert.equal(run(p, NR.nfsservctl! + 1), errno(38));
+  assert.equal(run(p, NR.read!), errno(1));
+  // without x32, or with a rule of fewer nodes (an unconditional one), the rule works
+  assert.equal(run({ ...p, architectures: ['SCMP_ARCH_X86_64'] }, NR.nfsservctl!, [1n]), ALLOW);
+  const other = { ...p, syscalls: [nfs, { names: ['read'], action: 'SCMP_ACT_ALLOW' as const }] };
+  assert.equal(run(other, NR.nfsservctl!, [1n]), ALLOW);
+  assert.equal(run(other, NR.read!), ALLOW);
+  // an x32 syscall with as few nodes sorts before the pseudo-syscall: no quirk
+  const tie = { ...p, syscalls: [nfs, { names: ['read'], action: 'SCMP_ACT_ALLOW' as const, args: [{ index: 0, op: 'SCMP_CMP_GT' as const, value: 1 }] }] };
+  assert.equal(run(tie, NR.nfsservctl!, [1n]), ALLOW);
 });
