@@ -3,7 +3,7 @@ import { createContainer } from '../container/create.js';
 import { startContainer } from '../container/start.js';
 import { deleteContainer } from '../container/delete.js';
 import { syscalls } from '../sys/syscalls.js';
-import { FORWARDED_SIGNALS } from '../signals.js';
+import { SignalForwarder } from '../signals.js';
 import { log } from '../log.js';
 import { closeSync } from 'node:fs';
 import { proxyConsole } from '../container/console.js';
@@ -28,31 +28,37 @@ export const run: Command = {
     if (detach && flags.keep) throw new TsrunError('--detach and --keep cannot both be set');
     // In the foreground the container's init is reparented to us when the executor exits.
     if (!detach) syscalls().setChildSubreaper();
-    const { state, console: tty } = await createContainer({
-      root: g.root, id, bundle: (flags.bundle as string | undefined) ?? process.cwd(),
-      pidFile: flags['pid-file'] as string | undefined, consoleSocket: flags['console-socket'] as string | undefined,
-      noPivot: !!flags['no-pivot'], noNewKeyring: !!flags['no-new-keyring'], preserveFds: flags['preserve-fds'] as number,
-      systemdCgroup: g.systemdCgroup, foreground: !detach,
-    });
+    const signals = detach ? undefined : new SignalForwarder();
     try {
-      await startContainer(g.root, id);
-    } catch (err) {
-      if (tty) { closeSync(tty.master); tty.host.close(); }
-      await deleteContainer(g.root, id, true).catch(() => undefined);
-      throw err;
+      return await runContainer();
+    } finally {
+      signals?.stop();
     }
-    if (detach) return 0;
 
-    const forward = (signal: NodeJS.Signals) => {
-      try { process.kill(state.pid, signal); } catch { /* exited */ }
-    };
-    for (const s of FORWARDED_SIGNALS) process.on(s, forward);
-    const exited = syscalls().waitExit(state.pid);
-    const status = tty ? await proxyConsole(tty.master, tty.host, exited) : await exited;
-    for (const s of FORWARDED_SIGNALS) process.off(s, forward);
-    if (!flags.keep) {
-      try { await deleteContainer(g.root, id, true); } catch (err) { log.warn(`deleting ${id}: ${(err as Error).message}`); }
+    async function runContainer(): Promise<number> {
+      const { state, console: tty } = await createContainer({
+        root: g.root, id, bundle: (flags.bundle as string | undefined) ?? process.cwd(),
+        pidFile: flags['pid-file'] as string | undefined, consoleSocket: flags['console-socket'] as string | undefined,
+        noPivot: !!flags['no-pivot'], noNewKeyring: !!flags['no-new-keyring'], preserveFds: flags['preserve-fds'] as number,
+        systemdCgroup: g.systemdCgroup, foreground: !detach,
+      });
+      try {
+        await startContainer(g.root, id);
+      } catch (err) {
+        if (tty) { closeSync(tty.master); tty.host.close(); }
+        await deleteContainer(g.root, id, true).catch(() => undefined);
+        throw err;
+      }
+      if (detach) return 0;
+
+      signals!.forwardTo(state.pid);
+      const exited = syscalls().waitExit(state.pid);
+      const status = tty ? await proxyConsole(tty.master, tty.host, exited) : await exited;
+      signals!.stop();
+      if (!flags.keep) {
+        try { await deleteContainer(g.root, id, true); } catch (err) { log.warn(`deleting ${id}: ${(err as Error).message}`); }
+      }
+      return status.code;
     }
-    return status.code;
   },
 };

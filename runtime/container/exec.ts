@@ -1,6 +1,6 @@
 import { TsrunError } from '../errors.js';
 import { log } from '../log.js';
-import { FORWARDED_SIGNALS } from '../signals.js';
+import { SignalForwarder } from '../signals.js';
 import { syscalls } from '../sys/syscalls.js';
 import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadBundleSpec } from '../spec/load.js';
@@ -72,52 +72,54 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
   });
   // The process is reparented to us when the executor exits; we must be able to reap it.
   if (!opts.detach) syscalls().setChildSubreaper();
-  let pid = 0;
-  let ownEnd: number | undefined;
-  let master: number | undefined;
-  let run;
+  const signals = opts.detach ? undefined : new SignalForwarder();
   try {
-    let consoleSocket: ConsoleSocket | undefined;
-    if (terminal && opts.consoleSocket) consoleSocket = await dialConsoleSocket(opts.consoleSocket);
-    else if (terminal) [ownEnd, consoleSocket] = consolePair();
-    try {
-      run = runExecutor(plan, opts.preserveFds, {}, consoleSocket);
-    } finally {
-      closeConsoleSocket(consoleSocket);
-    }
-    run.pid.then((p) => { pid = p; }, () => undefined);
-    await run.ready;
-    pid = await run.pid;
-    if (ownEnd !== undefined) {
-      master = receiveMaster(ownEnd);
-      // As runc: raw from the moment the pty is ours, so that early keystrokes reach it unchanged.
-      host?.makeRaw();
-    }
-  } catch (err) {
-    if (pid > 0 && processAlive(pid)) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-      await waitForExit(pid, undefined, 5000);
-    }
-    host?.close();
-    throw err;
+    return await startAndWait();
   } finally {
-    if (ownEnd !== undefined) closeSync(ownEnd);
+    signals?.stop();
   }
-  // The executor exits right after releasing the process: reap it rather than leave a zombie to init.
-  const child = run.child;
-  if (child.exitCode === null && child.signalCode === null) await new Promise((res) => child.once('exit', res));
-  if (opts.pidFile) writePidFile(opts.pidFile, pid);
-  log.debug(`exec in ${state.id}: process ${pid}`);
-  if (opts.detach) return 0;
 
-  const forward = (signal: NodeJS.Signals) => {
-    try { process.kill(pid, signal); } catch { /* exited */ }
-  };
-  for (const s of FORWARDED_SIGNALS) process.on(s, forward);
-  try {
+  async function startAndWait(): Promise<number> {
+    let pid = 0;
+    let ownEnd: number | undefined;
+    let master: number | undefined;
+    let run;
+    try {
+      let consoleSocket: ConsoleSocket | undefined;
+      if (terminal && opts.consoleSocket) consoleSocket = await dialConsoleSocket(opts.consoleSocket);
+      else if (terminal) [ownEnd, consoleSocket] = consolePair();
+      try {
+        run = runExecutor(plan, opts.preserveFds, {}, consoleSocket);
+      } finally {
+        closeConsoleSocket(consoleSocket);
+      }
+      run.pid.then((p) => { pid = p; }, () => undefined);
+      await run.ready;
+      pid = await run.pid;
+      if (ownEnd !== undefined) {
+        master = receiveMaster(ownEnd);
+        // As runc: raw from the moment the pty is ours, so that early keystrokes reach it unchanged.
+        host?.makeRaw();
+      }
+    } catch (err) {
+      if (pid > 0 && processAlive(pid)) {
+        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+        await waitForExit(pid, undefined, 5000);
+      }
+      host?.close();
+      throw err;
+    } finally {
+      if (ownEnd !== undefined) closeSync(ownEnd);
+    }
+    // The executor exits right after releasing the process: reap it rather than leave a zombie to init.
+    const child = run.child;
+    if (child.exitCode === null && child.signalCode === null) await new Promise((res) => child.once('exit', res));
+    if (opts.pidFile) writePidFile(opts.pidFile, pid);
+    log.debug(`exec in ${state.id}: process ${pid}`);
+    if (opts.detach) return 0;
+
+    signals!.forwardTo(pid);
     const exited = syscalls().waitExit(pid);
     return (master !== undefined && host ? await proxyConsole(master, host, exited) : await exited).code;
-  } finally {
-    for (const s of FORWARDED_SIGNALS) process.off(s, forward);
   }
 }

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { hasRunc, needsRoot, tsrun, tsrunAsync, waitForStatus, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, processesIn } from '../helpers/harness.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { hasRunc, needsRoot, tsrun, tsrunAsync, waitForStatus, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, processesIn, TSRUN } from '../helpers/harness.js';
 
 const skip = needsRoot;
 
@@ -302,6 +302,29 @@ test('a relative --root works (made absolute, as runc does)', { skip }, () => {
     assertNothingLeft(join(root, 'state-here'), id, bundle);
   } finally {
     cleanup(join(root, 'state-here'), id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('run: a signal that arrives while the container is being created is passed on once it runs', { skip: needsRoot }, async () => {
+  const root = makeRoot();
+  const id = uniqueId();
+  const bundle = makeBundle((c) => {
+    c.process.args = ['sleep', '4324'];
+    // Not pid 1 of a namespace of its own, so SIGTERM's default action (terminate) applies at once.
+    c.linux.namespaces = c.linux.namespaces.filter((n: { type: string }) => n.type !== 'pid');
+    c.hooks = { prestart: [{ path: '/bin/sh', args: ['sh', '-c', `touch ${root}/in-hook; sleep 0.3`] }] };
+  });
+  try {
+    const child = spawn(TSRUN, ['--root', root, 'run', '--bundle', bundle, id], { stdio: 'ignore' });
+    const exited = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, signal) => r([code, signal])));
+    for (let i = 0; i < 500 && !existsSync(join(root, 'in-hook')); i++) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGTERM');
+    // tsrun lives on, starts the container and hands it the signal: 128 + SIGTERM.
+    assert.deepEqual(await exited, [143, null]);
+    assertNothingLeft(root, id, bundle);
+  } finally {
+    cleanup(root, id, bundle);
     rmSync(root, { recursive: true, force: true });
   }
 });
