@@ -114,6 +114,22 @@ describe('Docker 20.10 with --runtime tsrun', { skip }, () => {
     assert.match(missing.stderr, /no such file or directory/);
   });
 
+  test('-t: the container gets a pty from the shim through --console-socket, as under runc', () => {
+    const look = ['sh', '-c', 'tty; [ -t 0 ] && [ -t 1 ] && echo stdio-is-tty; ls -l /proc/self/fd/0 | sed "s/.*-> //"'];
+    const ts = docker(['run', '--rm', '-t', '--runtime', 'tsrun', IMAGE, ...look]);
+    const runc = docker(['run', '--rm', '-t', '--runtime', 'runc', IMAGE, ...look]);
+    assert.equal(ts.status, 0, ts.stderr);
+    assert.equal(ts.stdout, '/dev/pts/0\r\nstdio-is-tty\r\n/dev/pts/0\r\n');
+    assert.equal(ts.stdout, runc.stdout);
+    const id = docker(['run', '-d', '-t', '--runtime', 'tsrun', IMAGE, 'sleep', '4321']).stdout.trim();
+    try {
+      const ex = docker(['exec', '-t', id, 'tty']);
+      assert.equal(ex.stdout, '/dev/pts/1\r\n', ex.stderr);
+    } finally {
+      docker(['rm', '-f', id]);
+    }
+  });
+
   test('detached container: exec with env, user and workdir, top, pause/unpause, stop, rm', () => {
     const id = docker(['run', '-d', '--runtime', 'tsrun', IMAGE, 'sleep', '4321']).stdout.trim();
     assert.match(id, /^[0-9a-f]{64}$/);

@@ -107,6 +107,20 @@ describe('Podman 4.3 with --runtime tsrun', { skip }, () => {
     assert.match(denied.stderr, /permission denied/);
   });
 
+  test('-t: conmon gets the pty over the console socket (run and exec)', () => {
+    const r = run('tsrun', ['-t', IMAGE, 'sh', '-c', 'tty; exit 9']);
+    assert.equal(r.status, 9, r.stderr);
+    assert.equal(r.stdout, '/dev/pts/0\r\n');
+    const id = podman(['run', '-d', '-t', '--network', 'none', '--runtime', 'tsrun', '--cgroup-parent', `/${cgroupParent}`, IMAGE, 'sleep', '4322']).stdout.trim();
+    try {
+      const ex = podman(['exec', '-t', id, 'sh', '-c', 'tty; exit 3']);
+      assert.equal(ex.status, 3, ex.stderr);
+      assert.match(ex.stdout, /^\/dev\/pts\/\d+\r\n$/);
+    } finally {
+      podman(['rm', '-f', '-t', '0', id]);
+    }
+  });
+
   test('detached: exec (exit status, missing binary), pause/unpause, stop, restart, rm', () => {
     const id = podman(['run', '-d', '--network', 'none', '--runtime', 'tsrun', '--cgroup-parent', `/${cgroupParent}`, IMAGE, 'sleep', '4322']).stdout.trim();
     assert.match(id, /^[0-9a-f]{64}$/);
