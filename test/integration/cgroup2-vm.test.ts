@@ -7,10 +7,12 @@ import { REPO, needsRoot } from '../helpers/harness.js';
 
 /** ../shared/vm beside the checkout, or beside one of its parents (a git worktree may sit deeper). */
 function findVm(): string {
-  for (let dir = REPO; ; dir = dirname(dir)) {
+  for (let dir = REPO; dirname(dir) !== dir; dir = dirname(dir)) {
     const candidate = join(dir, '..', 'shared', 'vm', 'run-in-cgroup2-vm');
-    if (existsSync(candidate) || dirname(dir) === dir) return candidate;
+    if (existsSync(candidate)) return candidate;
   }
+  // Where this project's machines keep it, for a checkout made elsewhere.
+  return '/work/shared/vm/run-in-cgroup2-vm';
 }
 const VM = findVm();
 const hostIsV2 = /^0::\/\S*\n?$/.test(readFileSync('/proc/self/cgroup', 'utf8'));
