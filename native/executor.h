@@ -217,6 +217,9 @@ int read_full(int fd, void *buf, size_t len); /* 0 ok, -1 error/EOF (errno 0 on 
 int write_file_at(int dirfd, const char *path, const char *data, size_t len);
 void close_quiet(int fd);
 char *proc_fd_path(char buf[64], int fd);
+/* One sendmsg carrying data and one fd (SCM_RIGHTS), as go-runc and the seccomp agent
+ * protocol expect; retried on EINTR/EAGAIN. Returns the bytes sent or -1 (errno). */
+ssize_t send_with_fd(int sock, const void *data, size_t len, int fd);
 
 /* ---- sync.c ------------------------------------------------------------ */
 

@@ -212,13 +212,6 @@ static int send_to_agent(const struct rec *r, pid_t child, uint32_t child_fd)
 	long pidfd, fd;
 	size_t len;
 	char *json;
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} ctl;
-	struct iovec iov;
-	struct msghdr mh;
-	struct cmsghdr *cm;
 	ssize_t sent;
 	int err;
 
@@ -232,22 +225,7 @@ static int send_to_agent(const struct rec *r, pid_t child, uint32_t child_fd)
 		return fail_errno(err, "performing SYS_PIDFD_GETFD syscall");
 
 	json = state_json(r, child, &len);
-	memset(&ctl, 0, sizeof ctl);
-	iov.iov_base = json;
-	iov.iov_len = len;
-	memset(&mh, 0, sizeof mh);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = ctl.buf;
-	mh.msg_controllen = sizeof ctl.buf;
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &(int){ (int)fd }, sizeof(int));
-	do
-		sent = sendmsg(g_agent, &mh, MSG_NOSIGNAL);
-	while (sent < 0 && errno == EINTR);
+	sent = send_with_fd(g_agent, json, len, (int)fd);
 	/* The agent reads the document in one go: a short send is a failure. */
 	err = sent < 0 ? errno : EMSGSIZE;
 	free(json);

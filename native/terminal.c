@@ -38,45 +38,15 @@ int e_check_console(const struct plan *p, int sync_fd)
 	return 0;
 }
 
-/* The socket may be non-blocking (its file description is shared with
- * tsrun's copy): wait rather than fail on EAGAIN. */
 static int send_master(int sock, int master)
 {
-	char data[] = MASTER_NAME;
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct iovec iov = { .iov_base = data, .iov_len = sizeof data - 1 };
-	struct msghdr mh;
-	struct cmsghdr *cm;
-
-	memset(&ctl, 0, sizeof ctl);
-	memset(&mh, 0, sizeof mh);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = ctl.buf;
-	mh.msg_controllen = sizeof ctl.buf;
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &master, sizeof(int));
-	for (;;) {
-		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-		if (n == (ssize_t)iov.iov_len)
-			return 0;
-		if (n >= 0)
-			return fail("send console master: short write of %zd bytes", n);
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN) {
-			struct pollfd pfd = { .fd = sock, .events = POLLOUT };
-			if (poll(&pfd, 1, -1) >= 0 || errno == EINTR)
-				continue;
-		}
+	static const char data[] = MASTER_NAME;
+	ssize_t n = send_with_fd(sock, data, sizeof data - 1, master);
+	if (n < 0)
 		return fail_errno(errno, "send console master");
-	}
+	if ((size_t)n != sizeof data - 1)
+		return fail("send console master: short write of %zd bytes", n);
+	return 0;
 }
 
 /* runc binds the slave over /dev/console, so that programs writing to the

@@ -1,9 +1,11 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "executor.h"
@@ -164,4 +166,42 @@ char *proc_fd_path(char buf[64], int fd)
 {
 	snprintf(buf, 64, "/proc/self/fd/%d", fd);
 	return buf;
+}
+
+ssize_t send_with_fd(int sock, const void *data, size_t len, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = { .iov_base = (void *)data, .iov_len = len };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+
+	memset(&ctl, 0, sizeof ctl);
+	memset(&mh, 0, sizeof mh);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = sizeof ctl.buf;
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	for (;;) {
+		ssize_t n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		if (n >= 0 || errno == EINTR) {
+			if (n >= 0)
+				return n;
+			continue;
+		}
+		/* A socket shared with another process may be non-blocking: wait, do not fail. */
+		if (errno == EAGAIN) {
+			struct pollfd pfd = { .fd = sock, .events = POLLOUT };
+			if (poll(&pfd, 1, -1) >= 0 || errno == EINTR)
+				continue;
+		}
+		return -1;
+	}
 }

@@ -9,6 +9,7 @@ import { TsrunError, describeSystemError } from '../errors.js';
 import { net } from '../lazy-modules.js';
 import { terminalSyscalls, type TerminalSyscalls, type WindowSize } from '../sys/terminal.js';
 import type { ExitStatus } from '../sys/syscalls.js';
+import type { ExecutorRun } from './executor.js';
 
 /** The end of the console socket that the executor gets. */
 export type ConsoleSocket = Socket | number;
@@ -166,5 +167,41 @@ export async function proxyConsole(master: number, host: HostConsole, exited: Pr
     }
     output.destroy();
     host.close();
+  }
+}
+
+/**
+ * Starts the executor with the console socket a terminal needs: the caller's (--console-socket)
+ * or one end of a pair whose other end we keep, to take the master from once the process is
+ * READY. Only the executor keeps the socket, so that the caller sees its end close once the
+ * master has been sent. `started` learns the pid as soon as it exists, so that a failure can
+ * still kill the process.
+ */
+export async function startWithConsole(
+  terminal: boolean, socketPath: string | undefined, host: HostConsole | undefined,
+  start: (socket: ConsoleSocket | undefined) => ExecutorRun, started: (pid: number) => void,
+): Promise<{ run: ExecutorRun; pid: number; master?: number }> {
+  let ownEnd: number | undefined;
+  try {
+    let socket: ConsoleSocket | undefined;
+    if (terminal && socketPath) socket = await dialConsoleSocket(socketPath);
+    else if (terminal) [ownEnd, socket] = consolePair();
+    let run: ExecutorRun;
+    try {
+      run = start(socket);
+    } finally {
+      closeConsoleSocket(socket);
+    }
+    run.pid.then(started, () => undefined);
+    await run.ready;
+    const pid = await run.pid;
+    started(pid);
+    if (ownEnd === undefined) return { run, pid };
+    const master = receiveMaster(ownEnd);
+    // As runc: raw from the moment the pty is ours, so that early keystrokes reach it unchanged.
+    host?.makeRaw();
+    return { run, pid, master };
+  } finally {
+    if (ownEnd !== undefined) closeSync(ownEnd);
   }
 }

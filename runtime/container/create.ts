@@ -13,7 +13,7 @@ import { procStat, processAlive, waitForExit } from './proc.js';
 import { runExecutor } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
-import { HostConsole, checkTerminalUse, closeConsoleSocket, consolePair, dialConsoleSocket, receiveMaster, type ConsoleSocket } from './console.js';
+import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
 
 export interface CreateOptions {
   root: string;
@@ -74,7 +74,6 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   for (const warning of planWarnings) log.debug(warning);
 
   const release = await lockContainer(opts.root, opts.id);
-  let ownEnd: number | undefined;
   let master: number | undefined;
   try {
     makeStateDir(opts.root, opts.id);
@@ -95,30 +94,13 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       const firstProcs = plan.findIndex((r) => r.tag === Tag.CGROUP_PROCS);
       const finalPlan: PlanRecord[] = plan.filter((r) => r.tag !== Tag.CGROUP_PROCS);
       finalPlan.splice(firstProcs < 0 ? 1 : firstProcs, 0, ...procs.map((path): PlanRecord => ({ tag: Tag.CGROUP_PROCS, path })));
-      let consoleSocket: ConsoleSocket | undefined;
-      if (terminal && opts.consoleSocket) consoleSocket = await dialConsoleSocket(opts.consoleSocket);
-      else if (terminal) [ownEnd, consoleSocket] = consolePair();
-      let run;
-      try {
-        run = runExecutor(finalPlan, passedFds, {
-          onHookPoint: async (_point, initPid) => {
-            const atBarrier = hookState({ ...state, pid: initPid }, 'creating');
-            await runHooks(spec.hooks, 'prestart', atBarrier);
-            await runHooks(spec.hooks, 'createRuntime', atBarrier);
-          },
-        }, consoleSocket);
-      } finally {
-        // Only the executor keeps the socket: the caller must see its end close when the container has sent the master.
-        closeConsoleSocket(consoleSocket);
-      }
-      run.pid.then((p) => { pid = p; }, () => undefined);
-      await run.ready;
-      pid = await run.pid;
-      if (ownEnd !== undefined) {
-        master = receiveMaster(ownEnd);
-        // As runc: raw from the moment the pty is ours, so that early keystrokes reach it unchanged.
-        host?.makeRaw();
-      }
+      ({ pid, master } = await startWithConsole(terminal, opts.consoleSocket, host, (socket) => runExecutor(finalPlan, passedFds, {
+        onHookPoint: async (_point, initPid) => {
+          const atBarrier = hookState({ ...state, pid: initPid }, 'creating');
+          await runHooks(spec.hooks, 'prestart', atBarrier);
+          await runHooks(spec.hooks, 'createRuntime', atBarrier);
+        },
+      }, socket), (p) => { pid = p; }));
       const st = procStat(pid);
       if (!st) throw new TsrunError('container init exited before it was ready');
       state.pid = pid;
@@ -137,7 +119,6 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     host?.close();
     throw err;
   } finally {
-    if (ownEnd !== undefined) closeSync(ownEnd);
     release();
   }
 }

@@ -13,8 +13,7 @@ import { containerStatus } from './status.js';
 import { runExecutor } from './executor.js';
 import { writePidFile } from './create.js';
 import { processAlive, waitForExit } from './proc.js';
-import { closeSync } from 'node:fs';
-import { HostConsole, checkTerminalUse, closeConsoleSocket, consolePair, dialConsoleSocket, proxyConsole, receiveMaster, type ConsoleSocket } from './console.js';
+import { HostConsole, checkTerminalUse, proxyConsole, startWithConsole } from './console.js';
 
 export interface ExecOptions {
   root: string;
@@ -81,26 +80,11 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
 
   async function startAndWait(): Promise<number> {
     let pid = 0;
-    let ownEnd: number | undefined;
     let master: number | undefined;
     let run;
     try {
-      let consoleSocket: ConsoleSocket | undefined;
-      if (terminal && opts.consoleSocket) consoleSocket = await dialConsoleSocket(opts.consoleSocket);
-      else if (terminal) [ownEnd, consoleSocket] = consolePair();
-      try {
-        run = runExecutor(plan, opts.preserveFds, {}, consoleSocket);
-      } finally {
-        closeConsoleSocket(consoleSocket);
-      }
-      run.pid.then((p) => { pid = p; }, () => undefined);
-      await run.ready;
-      pid = await run.pid;
-      if (ownEnd !== undefined) {
-        master = receiveMaster(ownEnd);
-        // As runc: raw from the moment the pty is ours, so that early keystrokes reach it unchanged.
-        host?.makeRaw();
-      }
+      ({ run, pid, master } = await startWithConsole(terminal, opts.consoleSocket, host,
+        (socket) => runExecutor(plan, opts.preserveFds, {}, socket), (p) => { pid = p; }));
     } catch (err) {
       if (pid > 0 && processAlive(pid)) {
         try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
@@ -108,8 +92,6 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
       }
       host?.close();
       throw err;
-    } finally {
-      if (ownEnd !== undefined) closeSync(ownEnd);
     }
     // The executor exits right after releasing the process: reap it rather than leave a zombie to init.
     const child = run.child;
