@@ -1,6 +1,7 @@
 // The cgroup module: creates the container's cgroup(s), writes its limits, finds, signals
 // and removes its processes. runc 1.1's cgroupfs driver semantics; plain synchronous file I/O
 // (the executor, not Node, writes the container's pid into procsFiles()).
+import { statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { TsrunError } from '../errors.js';
 import { BaseManager, type ManagerOptions, type SavedCgroup } from './common.js';
@@ -16,6 +17,10 @@ export type {
 export type { SavedCgroup } from './common.js';
 export { detectCgroupLayout, layoutFromMountinfo, parseProcCgroup, v1MountOrder } from './layout.js';
 export { convertCpuSharesToWeight, convertBlkioWeightToIoWeight, convertMemorySwapToV2 } from './convert.js';
+
+function isDirectory(path: string): boolean {
+  try { return statSync(path).isDirectory(); } catch { return false; }
+}
 
 function layoutOf(host: CgroupHost): CgroupLayout {
   return host.layout ?? detectCgroupLayout();
@@ -39,7 +44,12 @@ function allMountpoints(layout: CgroupLayout): string[] {
 
 /** The manager for a container's cgroup, chosen by the host's layout (v1 and hybrid: v1 driver). */
 export function cgroupManager(cfg: CgroupConfig, host: CgroupHost = {}): CgroupManager {
-  if (cfg.systemd) throw new TsrunError('systemd cgroup driver is not supported yet (run without --systemd-cgroup)');
+  if (cfg.systemd) {
+    // runc's words (and check) when there is no systemd to ask for a scope.
+    const running = host.systemdRunning ?? isDirectory('/run/systemd/system');
+    if (!running) throw new TsrunError('systemd not running on this host, cannot use systemd cgroups manager');
+    throw new TsrunError('the systemd cgroup driver (--systemd-cgroup) is not implemented by tsrun: use the cgroupfs driver');
+  }
   const layout = layoutOf(host);
   const own = parseProcCgroup(host.procSelfCgroup ?? readProcSelfCgroup());
   const inner = innerPath(cfg.cgroupsPath, cfg.id);

@@ -160,6 +160,8 @@ export interface CgroupLayout {
  */
 export interface CgroupHost {
   layout?: CgroupLayout;
+  /** Whether systemd is the init (as sd_booted: /run/systemd/system is a directory). */
+  systemdRunning?: boolean;
   /** Text of /proc/self/cgroup. */
   procSelfCgroup?: string;
   /** Our own pid: never frozen or killed. */

@@ -42,6 +42,7 @@ function setMemoryV2(dir: string, r: LinuxResources, { fs }: Ctx): void {
   const m = r.memory ?? {};
   const limit = big(m.limit, 'memory.limit') ?? 0n;
   const swapTotal = big(m.swap, 'memory.swap') ?? 0n;
+  if (m.checkBeforeUpdate) checkMemoryUsage(dir, limit, swapTotal, fs);
   const swap = convertMemorySwapToV2(swapTotal, limit);
   let swapStr = numToStr(swap);
   // memory == memory+swap: no swap at all.
@@ -52,6 +53,19 @@ function setMemoryV2(dir: string, r: LinuxResources, { fs }: Ctx): void {
   if (max !== '') fs.write(dir, 'memory.max', max);
   const low = numToStr(big(m.reservation, 'memory.reservation') ?? 0n);
   if (low !== '') fs.write(dir, 'memory.low', low);
+}
+
+/**
+ * memory.checkBeforeUpdate: refuse a limit at or below what the cgroup already uses (runc's
+ * check and words), rather than have the kernel reclaim or OOM-kill to get under it. Best
+ * effort, as runc: no readable memory.current, no check.
+ */
+function checkMemoryUsage(dir: string, limit: bigint, swapTotal: bigint, fs: Ctx['fs']): void {
+  if (limit <= 0n && swapTotal <= 0n) return;
+  let usage: bigint;
+  try { usage = BigInt(fs.read(dir, 'memory.current').trim()); } catch { return; }
+  if (swapTotal > 0n && swapTotal <= usage) throw new TsrunError(`rejecting memory+swap limit ${swapTotal} <= usage ${usage}`);
+  if (limit > 0n && limit <= usage) throw new TsrunError(`rejecting memory limit ${limit} <= usage ${usage}`);
 }
 
 /** v1-only memory settings: runc 1.1 ignores them on v2; we say so. */

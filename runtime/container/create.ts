@@ -50,7 +50,6 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   if (!spec.process) throw new TsrunError('process property must not be empty');
   const terminal = !!spec.process.terminal;
   checkTerminalUse(terminal, !opts.foreground, opts.consoleSocket);
-  if (opts.systemdCgroup) throw new TsrunError('--systemd-cgroup: the systemd cgroup driver is not supported yet');
 
   // Socket activation (as runc): the listening fds come first, the --preserve-fds ones after them.
   const listenFds = socketActivationFds();

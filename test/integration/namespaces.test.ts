@@ -54,6 +54,27 @@ test('time namespace offsets shift the container\'s boottime and monotonic clock
   }
 });
 
+test('kill --all reaches the processes of a paused container (frozen, signalled, thawed, as runc)', { skip }, async () => {
+  const root = makeRoot();
+  const id = uniqueId();
+  const bundle = makeBundle((c) => { c.process.args = ['sh', '-c', 'sleep 1000 & sleep 1000 & wait']; });
+  try {
+    assert.equal(tsrun(['--root', root, 'run', '-d', '--bundle', bundle, id]).status, 0);
+    for (let i = 0; i < 100 && (JSON.parse(tsrun(['--root', root, 'ps', '--format', 'json', id]).stdout) ?? []).length < 3; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(tsrun(['--root', root, 'pause', id]).status, 0);
+    assert.equal(JSON.parse(tsrun(['--root', root, 'state', id]).stdout).status, 'paused');
+    assert.equal(tsrun(['--root', root, 'kill', '--all', id, 'KILL']).status, 0);
+    await waitForStatus(root, id, 'stopped');
+    assert.equal(tsrun(['--root', root, 'delete', id]).status, 0);
+    assertNothingLeft(root, id, bundle);
+  } finally {
+    cleanup(root, id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('kill --all reaches every process of the container; kill on a created container', { skip }, async () => {
   const root = makeRoot();
   const id = uniqueId();

@@ -290,7 +290,8 @@ test('v1 rejects unified; a devices hierarchy is required', (t) => {
   const nodev = new FakeCgroupTree({ mode: 'v1', v1Hierarchies: [['memory'], ['cpu']] });
   t.after(() => nodev.cleanup());
   assert.throws(() => cgroupManager({ id: 'c1', systemd: false }, nodev.host()), /mountpoint for devices not found/);
-  assert.throws(() => cgroupManager({ id: 'c1', systemd: true }, nodev.host()), /systemd cgroup driver is not supported yet/);
+  assert.throws(() => cgroupManager({ id: 'c1', systemd: true }, { ...nodev.host(), systemdRunning: false }), /systemd not running on this host, cannot use systemd cgroups manager$/);
+  assert.throws(() => cgroupManager({ id: 'c1', systemd: true }, { ...nodev.host(), systemdRunning: true }), /systemd cgroup driver \(--systemd-cgroup\) is not implemented by tsrun/);
 });
 
 test('write errors name the file, the value and the errno text', (t) => {

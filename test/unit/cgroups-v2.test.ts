@@ -218,3 +218,21 @@ test('rootless without permission and without limits runs without a cgroup', (t)
   const limited = cgroupManager({ id: 'c2', systemd: false, rootless: true, resources: { memory: { limit: MiB } } }, host);
   assert.throws(() => limited.create(), /rootless needs no limits \+ no cgrouppath when no permission is granted for cgroups/);
 });
+
+test('memory.checkBeforeUpdate: a limit at or below memory.current is refused with runc\'s words, nothing written', (t) => {
+  const { tree, m } = setup();
+  t.after(() => tree.cleanup());
+  m.create();
+  const dir = m.paths[''];
+  writeFileSync(posix.join(dir, 'memory.current'), String(80 * MiB));
+  tree.clearWrites();
+  assert.throws(() => m.apply({ memory: { limit: 64 * MiB, checkBeforeUpdate: true } }), new RegExp(`rejecting memory limit ${64 * MiB} <= usage ${80 * MiB}$`));
+  assert.throws(() => m.apply({ memory: { limit: 128 * MiB, swap: 80 * MiB, checkBeforeUpdate: true } }), /rejecting memory\+swap limit \d+ <= usage \d+/);
+  assert.deepEqual(tree.relWrites(), []);
+  m.apply({ memory: { limit: 96 * MiB, checkBeforeUpdate: true } });
+  assert.deepEqual(tree.relWrites(), [['c1/memory.max', String(96 * MiB)]]);
+  tree.clearWrites();
+  // Without the flag the kernel is left to deal with it, as before.
+  m.apply({ memory: { limit: 64 * MiB } });
+  assert.deepEqual(tree.relWrites(), [['c1/memory.max', String(64 * MiB)]]);
+});
