@@ -16,7 +16,7 @@ export interface TerminalSyscalls {
   isatty(fd: number): boolean;
   getWindowSize(fd: number): WindowSize | undefined;
   setWindowSize(fd: number, size: WindowSize): void;
-  /** Puts the terminal in raw mode (cfmakeraw); returns the settings to restore. */
+  /** Puts the terminal in raw mode (runc's: see rawModeOf); returns the settings to restore. */
   makeRaw(fd: number): Buffer;
   restoreMode(fd: number, saved: Buffer): void;
 }
@@ -44,7 +44,7 @@ type KoffiFn = (...args: unknown[]) => number;
 
 interface Fns {
   socketpair: KoffiFn; recvmsg: KoffiFn; isatty: KoffiFn; ioctl: KoffiFn; tcgetattr: KoffiFn; tcsetattr: KoffiFn;
-  cfmakeraw: KoffiFn; close: KoffiFn; errno: () => number;
+  close: KoffiFn; errno: () => number;
 }
 
 class KoffiTerminal implements TerminalSyscalls {
@@ -67,7 +67,6 @@ class KoffiTerminal implements TerminalSyscalls {
       ioctl: libc.func('int ioctl(int, unsigned long, ...)'),
       tcgetattr: libc.func('int tcgetattr(int, _Out_ uint8_t *termios)'),
       tcsetattr: libc.func('int tcsetattr(int, int, const uint8_t *termios)'),
-      cfmakeraw: libc.func('void cfmakeraw(_Inout_ uint8_t *termios)'),
       close: libc.func('int close(int)'),
       errno: () => koffi.errno(),
     };
@@ -135,8 +134,7 @@ class KoffiTerminal implements TerminalSyscalls {
     const f = this.load();
     const saved = Buffer.alloc(TERMIOS_SIZE);
     if (f.tcgetattr(fd, saved) !== 0) this.fail('tcgetattr');
-    const raw = Buffer.from(saved);
-    f.cfmakeraw(raw);
+    const raw = rawModeOf(saved);
     if (f.tcsetattr(fd, TCSANOW, raw) !== 0) this.fail('tcsetattr');
     return saved;
   }
@@ -144,6 +142,28 @@ class KoffiTerminal implements TerminalSyscalls {
   restoreMode(fd: number, saved: Buffer): void {
     this.load().tcsetattr(fd, TCSANOW, saved);
   }
+}
+
+/**
+ * Raw mode as runc sets it on its own terminal (containerd/console's SetRaw): like cfmakeraw,
+ * except that output processing (OPOST, so ONLCR) stays on. The container's pty has ONLCR
+ * cleared, so each newline becomes CR LF exactly once, on the user's terminal.
+ * Offsets: glibc's struct termios, c_iflag, c_oflag, c_cflag, c_lflag (u32 each), c_line, c_cc.
+ */
+export function rawModeOf(termios: Buffer): Buffer {
+  const t = Buffer.from(termios);
+  const IGNBRK = 0o1, BRKINT = 0o2, PARMRK = 0o10, ISTRIP = 0o40, INLCR = 0o100, IGNCR = 0o200, ICRNL = 0o400, IXON = 0o2000;
+  const OPOST = 0o1;
+  const ISIG = 0o1, ICANON = 0o2, ECHO = 0o10, ECHONL = 0o100, IEXTEN = 0o100000;
+  const CSIZE = 0o60, PARENB = 0o400, CS8 = 0o60;
+  const VTIME = 5, VMIN = 6, C_CC = 17;
+  t.writeUInt32LE((t.readUInt32LE(0) & ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON)) >>> 0, 0);
+  t.writeUInt32LE((t.readUInt32LE(4) | OPOST) >>> 0, 4);
+  t.writeUInt32LE((((t.readUInt32LE(8) & ~(CSIZE | PARENB)) | CS8) >>> 0), 8);
+  t.writeUInt32LE((t.readUInt32LE(12) & ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN)) >>> 0, 12);
+  t[C_CC + VMIN] = 1;
+  t[C_CC + VTIME] = 0;
+  return t;
 }
 
 let instance: TerminalSyscalls | undefined;

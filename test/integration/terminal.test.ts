@@ -152,14 +152,15 @@ test('run in the foreground proxies its terminal: raw mode, window size, Ctrl-C,
   });
   try {
     const d = onTerminal(['--root', root, 'run', '--bundle', bundle, id], [
-      ['expect', '24 80\n'], ['send', 'hello\r'], ['expect', 'got:hello\n'],
+      ['expect', '24 80\r\n'], ['send', 'hello\r'], ['expect', 'got:hello\r\n'],
       ['resize', 40, 120], ['until', 's\r', 'size 40 120', 'size '],
-      ['send', 'q\r'], ['expect', 'q\n'], ['send', '\x03'],
+      ['send', 'q\r'], ['expect', 'q\r\n'], ['send', '\x03'],
     ]);
     assert.equal(d.failed, null, d.output);
-    // ONLCR off in the container and raw mode here: output bytes pass unchanged.
-    assert.ok(d.output.startsWith('a\nb\n24 80\n'), JSON.stringify(d.output));
-    assert.ok(!d.output.includes('\r'), JSON.stringify(d.output));
+    // As runc: ONLCR off on the container's pty, output processing left on in our raw mode, so
+    // each newline reaches the user's terminal as CR LF exactly once.
+    assert.ok(d.output.startsWith('a\r\nb\r\n24 80\r\n'), JSON.stringify(d.output));
+    assert.ok(!d.output.includes('\r\r'), JSON.stringify(d.output));
     // Echoed once by the container's terminal; ours, raw, echoes nothing.
     assert.equal(d.output.split('hello').length - 1, 2, JSON.stringify(d.output));
     assert.equal(d.rawDuring, true);
@@ -182,16 +183,16 @@ test('exec -t in the foreground: the pty is the process\'s, Ctrl-C kills it, exi
   try {
     assert.equal(tsrun(['--root', root, 'run', '-d', '--bundle', bundle, id]).status, 0);
     const d = onTerminal(['--root', root, 'exec', '-t', id, 'sh', '-c', 'tty; stty size; ls -l /proc/$$/fd; exec sleep 1000'], [
-      ['expect', '24 80\n'], ['expect', ' 2 -> '], ['send', '\x03'],
+      ['expect', '24 80\r\n'], ['expect', ' 2 -> '], ['send', '\x03'],
     ]);
     assert.equal(d.failed, null, d.output);
-    const tty = /^(\/dev\/pts\/\d+)$/m.exec(d.output)?.[1];
+    const tty = /^(\/dev\/pts\/\d+)\r?$/m.exec(d.output)?.[1];
     assert.ok(tty, JSON.stringify(d.output));
     assert.deepEqual([...fdsFromLs(d.output)].sort(), [[0, tty], [1, tty], [2, tty]]);
     assert.equal(d.status, 130);
     assert.equal(d.restored, true);
 
-    const seven = onTerminal(['--root', root, 'exec', '-t', id, 'sh', '-c', 'echo bye; exit 7'], [['expect', 'bye\n']]);
+    const seven = onTerminal(['--root', root, 'exec', '-t', id, 'sh', '-c', 'echo bye; exit 7'], [['expect', 'bye\r\n']]);
     assert.equal(seven.failed, null, seven.output);
     assert.equal(seven.status, 7);
     assert.equal(seven.restored, true);

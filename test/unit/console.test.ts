@@ -9,7 +9,7 @@ import { encodePlan } from '../../runtime/plan/encode.js';
 import { CONSOLE_BIND_DEV, CONSOLE_CLEAR_ONLCR, Tag, type PlanRecord } from '../../runtime/plan/records.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
 import { HostConsole, checkTerminalUse, receiveMaster } from '../../runtime/container/console.js';
-import type { TerminalSyscalls } from '../../runtime/sys/terminal.js';
+import { rawModeOf, type TerminalSyscalls } from '../../runtime/sys/terminal.js';
 
 const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-console-'));
 process.on('exit', () => rmSync(rootfs, { recursive: true, force: true }));
@@ -109,4 +109,19 @@ test('a malformed console message is one clear error', () => {
   const sys = double({ receiveFd: () => { throw new Error('console socket: expected one fd and a name, got 0 fd(s) and 9 bytes'); } });
   assert.throws(() => receiveMaster(7, sys), /^TsrunError: receive console master: console socket: expected one fd and a name, got 0 fd\(s\) and 9 bytes$/);
   assert.equal(receiveMaster(7, double({ receiveFd: () => ({ name: '/dev/ptmx', fd: 12 }) })), 12);
+});
+
+test('raw mode is runc\'s: input and local processing off, output processing (ONLCR) kept', () => {
+  const cooked = Buffer.alloc(60);
+  cooked.writeUInt32LE(0o400 | 0o2000 | 0o2, 0); // ICRNL IXON BRKINT
+  cooked.writeUInt32LE(0o1 | 0o4, 4); // OPOST ONLCR
+  cooked.writeUInt32LE(0o400 | 0o20, 8); // PARENB CS7-ish
+  cooked.writeUInt32LE(0o1 | 0o2 | 0o10 | 0o100000, 12); // ISIG ICANON ECHO IEXTEN
+  const raw = rawModeOf(cooked);
+  assert.equal(raw.readUInt32LE(0), 0);
+  assert.equal(raw.readUInt32LE(4), 0o1 | 0o4);
+  assert.equal(raw.readUInt32LE(8), 0o60);
+  assert.equal(raw.readUInt32LE(12), 0);
+  assert.deepEqual([raw[17 + 6], raw[17 + 5]], [1, 0]);
+  assert.equal(cooked.readUInt32LE(12), 0o1 | 0o2 | 0o10 | 0o100000, 'the saved settings are left alone');
 });
