@@ -1,4 +1,3 @@
-import type { Server } from 'node:net';
 import { net } from '../lazy-modules.js';
 import { TsrunError } from '../errors.js';
 
@@ -12,11 +11,9 @@ export async function lockContainer(root: string, id: string, timeoutMs = 60_000
   const deadline = Date.now() + timeoutMs;
   let delay = 1;
   for (;;) {
-    const server = await tryListen(name);
-    if (server) {
-      server.unref();
-      return () => server.close();
-    }
+    const fast = bindAbstract(name);
+    const held = fast === undefined ? await tryListen(name) : fast;
+    if (held) return () => held.close();
     if (Date.now() > deadline) throw new TsrunError(`timed out waiting for the lock of container ${id}`);
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 50);
@@ -37,13 +34,36 @@ export function lockKey(text: string): string {
   return lanes.map((v) => v.toString(16).padStart(8, '0')).join('');
 }
 
-function tryListen(name: string): Promise<Server | undefined> {
+interface Held { close(): void }
+
+/**
+ * Binds the name with Node's own pipe handle, synchronously: ~0.2 ms, where loading node:net
+ * and listening costs ~7 ms of every command. null: someone holds it. undefined: this Node has
+ * no such binding (or would warn about using it): the caller uses node:net instead.
+ */
+function bindAbstract(name: string): Held | null | undefined {
+  if (/pending-deprecation/.test(`${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`)) return undefined;
+  let binding: { Pipe: new (type: number) => { bind(name: string): number; close(): void }; constants: { SERVER: number } };
+  try {
+    binding = (process as unknown as { binding(name: string): typeof binding }).binding('pipe_wrap');
+  } catch {
+    return undefined;
+  }
+  const handle = new binding.Pipe(binding.constants.SERVER);
+  const rc = handle.bind(name);
+  if (rc === 0) return handle;
+  handle.close();
+  if (rc === -98 /* EADDRINUSE */) return null;
+  return undefined;
+}
+
+function tryListen(name: string): Promise<Held | undefined> {
   return new Promise((resolve, reject) => {
     const server = net().createServer();
     server.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') resolve(undefined);
       else reject(err);
     });
-    server.listen({ path: name }, () => resolve(server));
+    server.listen({ path: name }, () => { server.unref(); resolve(server); });
   });
 }
