@@ -13,7 +13,7 @@ export function featuresDocument(): Record<string, unknown> {
   return {
     ociVersionMin: '1.0.0',
     ociVersionMax: '1.2.0',
-    hooks: ['prestart', 'createRuntime', 'poststart', 'poststop'],
+    hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
     mountOptions: knownMountOptions(),
     linux: {
       namespaces: Object.keys(CLONE_NEW).sort(),
