@@ -175,3 +175,51 @@ test('pure cgroup v2: the BPF device filter enforces the rules inside a containe
     rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('pure cgroup v2: a frozen container makes no progress, a fork bomb stops at pids.max, kill --all reaches a paused one', async () => {
+  const root = makeRoot();
+  const id = uniqueId('tsrun-v2beh');
+  const bundle = makeBundle((c) => {
+    c.root.readonly = false;
+    c.linux.cgroupsPath = `/tsrun-tests/${id}`;
+    c.linux.resources = { pids: { limit: 12 } };
+    c.process.args = ['sh', '-c', [
+      '(while :; do echo t >> /tmp/ticks; sleep 0.05; done) &',
+      'while [ ! -e /go ]; do sleep 0.05; done',
+      '(while true; do sleep 1000 & done) 2>/dev/null',
+      'sleep 1000',
+    ].join('\n')];
+  });
+  const ticks = join(bundle, 'rootfs', 'tmp', 'ticks');
+  const size = () => (existsSync(ticks) ? readFileSync(ticks, 'utf8').length : 0);
+  const status = () => JSON.parse(tsrun(['--root', root, 'state', id]).stdout).status;
+  const dir = `/sys/fs/cgroup/tsrun-tests/${id}`;
+  try {
+    assert.equal(tsrun(['--root', root, 'run', '-d', '--bundle', bundle, id]).status, 0);
+    for (let i = 0; i < 500 && size() === 0; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.equal(tsrun(['--root', root, 'pause', id]).status, 0);
+    const frozenAt = size();
+    await new Promise((res) => setTimeout(res, 500));
+    assert.equal(size(), frozenAt, 'a paused container makes no progress');
+    assert.equal(tsrun(['--root', root, 'resume', id]).status, 0);
+    for (let i = 0; i < 500 && size() === frozenAt; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.ok(size() > frozenAt, 'it runs again after resume');
+
+    writeFileSync(join(bundle, 'rootfs', 'go'), '');
+    const maxEvents = () => Number(/^max (\d+)$/m.exec(readFileSync(join(dir, 'pids.events'), 'utf8'))?.[1] ?? 0);
+    for (let i = 0; i < 1000 && maxEvents() === 0; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.ok(maxEvents() > 0, 'forks were refused at pids.max');
+    assert.ok(Number(readFileSync(join(dir, 'pids.current'), 'utf8')) <= 12);
+
+    assert.equal(tsrun(['--root', root, 'pause', id]).status, 0);
+    assert.equal(tsrun(['--root', root, 'kill', '--all', id, 'KILL']).status, 0);
+    for (let i = 0; i < 500 && status() !== 'stopped'; i++) await new Promise((res) => setTimeout(res, 20));
+    assert.equal(status(), 'stopped');
+    assert.equal(tsrun(['--root', root, 'delete', id]).status, 0);
+    assertNothingLeft(root, id, bundle);
+    assert.equal(existsSync(dir), false);
+  } finally {
+    cleanup(root, id, bundle);
+    rmSync(root, { recursive: true, force: true });
+  }
+});
