@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { cgroupManager, detectCgroupLayout, type LinuxDeviceCgroup } from '../../runtime/cgroups/index.js';
 import { DEFAULT_DEVICE_RULES } from '../../runtime/plan/devices.js';
+import { runContainer } from '../helpers/harness.js';
 
 function skipReason(): string | false {
   if (process.getuid?.() !== 0) return 'needs root';
@@ -62,4 +63,23 @@ test('v1 devices: an update writes only the difference and never drops a grant b
   assert.ok(grants(readFileSync(`${devicesDir}/devices.list`, 'utf8')).has('c 136:* w'));
   await m.destroy();
   assert.equal(existsSync(devicesDir), false);
+});
+
+test('v1 devices: a container is denied what its rules deny (the host\'s /dev/kmsg, write only)', { skip }, () => {
+  // The same container as the cgroup2 VM's BPF filter test: c 1:11 is not one of runc's default
+  // devices, so only the spec's rule (write, not read) decides.
+  const r = runContainer((c) => {
+    c.mounts.push({ destination: '/dev/kmsg', type: 'bind', source: '/dev/kmsg', options: ['bind'] });
+    c.linux.resources = { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 11, access: 'w' }] };
+    c.process.args = ['sh', '-c', [
+      'dd if=/dev/kmsg of=/dev/null count=0; echo kmsg-read=$?',
+      'echo tsrun-device-test > /dev/kmsg; echo kmsg-write=$?',
+      'echo zero-read=$(head -c 3 /dev/zero | wc -c)',
+    ].join('\n')];
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /kmsg-read=1/);
+  assert.match(r.stderr, /\/dev\/kmsg.*Operation not permitted/);
+  assert.match(r.stdout, /kmsg-write=0/);
+  assert.match(r.stdout, /zero-read=3/);
 });
