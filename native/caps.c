@@ -68,7 +68,7 @@ int caps_set(const struct r_caps *k)
 	d[0].inheritable = (uint32_t)inh;
 	d[1].inheritable = (uint32_t)(inh >> 32);
 	if (syscall(SYS_capset, &h, d) < 0)
-		return fail_errno(errno, "capset");
+		return fail_errno(errno, "unable to apply caps"); /* runc's words */
 
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return fail_errno(errno, "clear ambient capabilities");

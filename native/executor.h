@@ -38,6 +38,7 @@ enum plan_tag {
 	T_BIND_DEVICE = 24,
 	T_MKDIR = 25,
 	T_MOUNT_IDMAP = 26,
+	T_SYMLINK_REPLACE = 27,
 	T_CHANGE_ROOT = 30,
 	T_ROOT_READONLY = 31,
 	T_MASK_PATH = 32,
@@ -296,6 +297,8 @@ int c_prepare_rootfs(const struct rec *r, struct c_root *root);
  * of binding the source, or -1; it is closed either way. */
 int c_mount(const struct r_mount *m, struct c_root *root, int tree_fd);
 int c_symlink(const struct rec *r, struct c_root *root);
+/* Whatever is at the path (not a non-empty directory) goes first: runc's /dev/ptmx. */
+int c_symlink_replace(const struct rec *r, struct c_root *root);
 int c_mkdir(const struct rec *r, struct c_root *root);
 int c_change_root(uint32_t how, struct c_root *root);
 int c_root_readonly(void);

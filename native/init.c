@@ -57,6 +57,9 @@ static void setup_rootfs(const struct plan *p)
 		case T_SYMLINK:
 			rc = c_symlink(r, &root);
 			break;
+		case T_SYMLINK_REPLACE:
+			rc = c_symlink_replace(r, &root);
+			break;
 		case T_MKNOD:
 			rc = c_mknod(r, &root);
 			break;

@@ -402,6 +402,26 @@ int c_symlink(const struct rec *r, struct c_root *root)
 	return fail_errno(EEXIST, "symlink %s %s", content, path);
 }
 
+int c_symlink_replace(const struct rec *r, struct c_root *root)
+{
+	const char *content = r->u.symlink.content, *path = r->u.symlink.path;
+	char name[NAME_MAX + 1];
+	int pfd = open_parent_in_root(root->fd, path, name, sizeof name), e;
+
+	if (pfd < 0)
+		return fail_errno(errno, "symlink %s %s", content, path);
+	/* As Go's os.Remove: a file or an empty directory; nothing there is fine. */
+	if (unlinkat(pfd, name, 0) < 0 && errno == EISDIR)
+		unlinkat(pfd, name, AT_REMOVEDIR);
+	if (symlinkat(content, pfd, name) == 0) {
+		close(pfd);
+		return 0;
+	}
+	e = errno;
+	close(pfd);
+	return fail_errno(e, "symlink %s %s", content, path);
+}
+
 int c_mkdir(const struct rec *r, struct c_root *root)
 {
 	struct stat st;

@@ -290,6 +290,7 @@ static const char *tag_name(uint16_t tag)
 	case T_ROOTFS: return "ROOTFS";
 	case T_MOUNT: return "MOUNT";
 	case T_SYMLINK: return "SYMLINK";
+	case T_SYMLINK_REPLACE: return "SYMLINK_REPLACE";
 	case T_MKNOD: return "MKNOD";
 	case T_BIND_DEVICE: return "BIND_DEVICE";
 	case T_MKDIR: return "MKDIR";
@@ -339,7 +340,7 @@ static int tag_stage(uint16_t tag)
 		return 2;
 	if (tag == T_ROOTFS)
 		return 3;
-	if ((tag >= T_MOUNT && tag <= T_MOUNT_IDMAP) || tag == T_HOOK_BARRIER ||
+	if ((tag >= T_MOUNT && tag <= T_SYMLINK_REPLACE) || tag == T_HOOK_BARRIER ||
 	    tag == T_HOOK_CREATE_CONTAINER)
 		return 4;
 	if (tag == T_CHANGE_ROOT)
@@ -474,10 +475,11 @@ static int decode_payload(struct rec *r, struct cur *c)
 		return 0;
 	}
 	case T_SYMLINK:
+	case T_SYMLINK_REPLACE:
 		if (g_str(c, "content", &r->u.symlink.content) < 0 || g_str(c, "path", &r->u.symlink.path) < 0)
 			return -1;
 		if (!r->u.symlink.content[0])
-			return fail("invalid plan: SYMLINK %s: empty link content", r->u.symlink.path);
+			return fail("invalid plan: %s %s: empty link content", n, r->u.symlink.path);
 		return check_container_path(n, "path", r->u.symlink.path);
 	case T_MKNOD: {
 		uint32_t type;
@@ -833,6 +835,7 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 				return fail("invalid plan: more than %d mounts", MAX_MOUNTS);
 			break;
 		case T_SYMLINK:
+		case T_SYMLINK_REPLACE:
 		case T_MKNOD:
 		case T_MKDIR:
 		case T_MASK_PATH:

@@ -35,7 +35,7 @@ RLIMIT_NOFILE = 7
 
 T = dict(MODE=1, NS_JOIN=10, NS_CLONE=11, TIMENS_OFFSETS=12, UID_MAP=13, GID_MAP=14,
          CGROUP_PROCS=15, EXEC_FIFO=16, NS_UNSHARE=17, IDMAP_USERNS=18, IDMAP_USERNS_PATH=19,
-         ROOTFS=20, MOUNT=21, SYMLINK=22, MKNOD=23, BIND_DEVICE=24, MKDIR=25, MOUNT_IDMAP=26, CHANGE_ROOT=30, ROOT_READONLY=31, MASK_PATH=32,
+         ROOTFS=20, MOUNT=21, SYMLINK=22, MKNOD=23, BIND_DEVICE=24, MKDIR=25, MOUNT_IDMAP=26, SYMLINK_REPLACE=27, CHANGE_ROOT=30, ROOT_READONLY=31, MASK_PATH=32,
          READONLY_PATH=33, SYSCTL=34, HOSTNAME=35, DOMAINNAME=36, RLIMIT=40, OOM_SCORE_ADJ=41,
          PERSONALITY=42, SCHEDULER=43, IOPRIO=44, CPU_AFFINITY=45, NO_NEW_PRIVS=46, USER=47,
          CAPS=48, SESSION_KEYRING=49, LSM_LABEL=50, CONSOLE=51, CWD=60, ENV=61, ARG=62, PRESERVE_FDS=63,
@@ -692,6 +692,20 @@ def test_mknod_replaces(env):
     assert stat.S_ISCHR(st.st_mode) and os.minor(st.st_rdev) == 5, st
     after = os.stat("/etc/passwd")
     assert (before.st_mode, before.st_uid, before.st_ino) == (after.st_mode, after.st_uid, after.st_ino)
+
+
+def test_symlink_replace(env):
+    etc = os.path.join(env.rootfs, "etc")
+    os.mkdir(os.path.join(etc, "emptydir"))
+    mounts = [rec("MKNOD", s("/etc/fakeptmx") + u32(stat.S_IFCHR | 0o666) + u32(5) + u32(2) + u32(0) + u32(0)),
+              rec("SYMLINK_REPLACE", s("pts/ptmx") + s("/etc/fakeptmx")),
+              rec("SYMLINK_REPLACE", s("elsewhere") + s("/etc/emptydir")),
+              rec("SYMLINK_REPLACE", s("fresh") + s("/etc/notthere"))]
+    res = run(env, encode(container_plan(env, ["true"], mounts=mounts)))
+    assert res.ready, res.error
+    assert os.readlink(os.path.join(etc, "fakeptmx")) == "pts/ptmx"
+    assert os.readlink(os.path.join(etc, "emptydir")) == "elsewhere"
+    assert os.readlink(os.path.join(etc, "notthere")) == "fresh"
 
 
 def test_shared_root_propagation(env):

@@ -74,7 +74,9 @@ export function planDev(spec: Spec, inUserNamespace: boolean, populate: boolean)
       ['/proc/self/fd/2', '/dev/stderr'], ['pts/ptmx', '/dev/ptmx'],
     ];
     if (existsSync('/proc/kcore')) links.push(['/proc/kcore', '/dev/core']);
-    for (const [target, path] of links) out.push({ tag: Tag.SYMLINK, target, path });
+    // runc removes whatever is at /dev/ptmx first (a privileged container lists the host's ptmx
+    // among its devices); the other links leave an existing entry alone.
+    for (const [target, path] of links) out.push({ tag: path === '/dev/ptmx' ? Tag.SYMLINK_REPLACE : Tag.SYMLINK, target, path });
   }
   return out;
 }

@@ -40,7 +40,7 @@ function payload(w: Writer, r: PlanRecord): void {
       w.str(r.source); w.str(r.target); w.str(r.fstype); w.u64(r.flags); w.str(r.data);
       w.u32(r.create); w.u32(r.options); w.u64(r.propagation); w.u64(r.attrSet); w.u64(r.attrClear);
       break;
-    case Tag.SYMLINK: w.str(r.target); w.str(r.path); break;
+    case Tag.SYMLINK: case Tag.SYMLINK_REPLACE: w.str(r.target); w.str(r.path); break;
     case Tag.MKNOD: w.str(r.path); w.u32(r.mode); w.u32(r.major); w.u32(r.minor); w.u32(r.uid); w.u32(r.gid); break;
     case Tag.BIND_DEVICE: w.str(r.hostPath); w.str(r.path); break;
     case Tag.MKDIR: w.str(r.path); w.u32(r.mode); break;

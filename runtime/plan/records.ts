@@ -23,6 +23,7 @@ export const Tag = {
   BIND_DEVICE: 24,
   MKDIR: 25,
   MOUNT_IDMAP: 26,
+  SYMLINK_REPLACE: 27,
   CHANGE_ROOT: 30,
   ROOT_READONLY: 31,
   MASK_PATH: 32,
@@ -112,7 +113,7 @@ export type PlanRecord =
   | { tag: typeof Tag.MOUNT_IDMAP; userns: number; recursive: boolean }
   | { tag: typeof Tag.ROOTFS; path: string; propagation: bigint; flags: number }
   | ({ tag: typeof Tag.MOUNT } & MountStep)
-  | { tag: typeof Tag.SYMLINK; target: string; path: string }
+  | { tag: typeof Tag.SYMLINK | typeof Tag.SYMLINK_REPLACE; target: string; path: string }
   | { tag: typeof Tag.MKNOD; path: string; mode: number; major: number; minor: number; uid: number; gid: number }
   | { tag: typeof Tag.BIND_DEVICE; hostPath: string; path: string }
   | { tag: typeof Tag.MKDIR; path: string; mode: number }

@@ -105,6 +105,35 @@ describe('Docker 20.10 with --runtime tsrun', { skip }, () => {
     assert.equal(ts.stdout.replace(cgroupRoot, '/sys/fs/cgroup rX,'), runc.stdout.replace(cgroupRoot, '/sys/fs/cgroup rX,'));
   });
 
+  test('docker run flags: for each, what the container sees is the same under tsrun as under runc', () => {
+    const look = [
+      'id', 'grep -E "^(Cap|NoNewPrivs|Seccomp)" /proc/self/status', 'ulimit -a',
+      'ls -l /dev | awk \'{print $1, $3, $4, $5, $6, $NF}\'',
+      'awk \'{print $5, $6, $(NF-2)}\' /proc/self/mountinfo | sed "s/^\\/sys\\/fs\\/cgroup r[ow],/\\/sys\\/fs\\/cgroup rX,/"',
+      'cat /proc/self/oom_score_adj; umask; pwd; env | sort | grep -v HOSTNAME',
+      'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpuset/cpuset.cpus',
+      'cat /proc/sys/net/core/somaxconn',
+    ].join('; ');
+    const matrix = [
+      ['--read-only'], ['--cap-drop', 'ALL'], ['--cap-add', 'SYS_ADMIN', '--cap-drop', 'NET_RAW'], ['--security-opt', 'seccomp=unconfined'],
+      ['--security-opt', 'no-new-privileges'], ['--user', '1000:1000', '--group-add', '10'], ['--tmpfs', '/run:rw,noexec,size=1m'],
+      ['--device', '/dev/fuse'], ['--ulimit', 'nofile=1024:2048'], ['--sysctl', 'net.core.somaxconn=1000'],
+      ['--cpus', '0.5', '--cpu-shares', '512', '--cpuset-cpus', '0'], ['--memory', '64m', '--memory-swap', '128m', '--oom-kill-disable'],
+      ['--init'], ['--ipc', 'host', '--pid', 'host'], ['--shm-size', '8m', '-w', '/tmp', '-e', 'FOO=bar'], ['--oom-score-adj', '500'],
+      // This host's root lacks CAP_SYS_RESOURCE: both refuse --privileged, with the same words.
+      ['--privileged'],
+    ];
+    for (const flags of matrix) {
+      const viaRunc = docker(['run', '--rm', '--runtime', 'runc', ...flags, IMAGE, 'sh', '-c', look]);
+      const viaTsrun = docker(['run', '--rm', '--runtime', 'tsrun', ...flags, IMAGE, 'sh', '-c', look]);
+      assert.equal(viaTsrun.status, viaRunc.status, `${flags.join(' ')}: ${viaTsrun.stderr}`);
+      assert.equal(viaTsrun.stdout, viaRunc.stdout, flags.join(' '));
+      // (the docker client may add a line of its own about waiting for the container: only the first counts)
+      const first = (text: string) => text.split('\n')[0];
+      assert.equal(first(viaTsrun.stderr).replace(/tsrun/g, 'runc'), first(viaRunc.stderr), flags.join(' '));
+    }
+  });
+
   test('exit status and output pass through; a missing binary fails like runc', () => {
     const r = docker(['run', '--rm', '--runtime', 'tsrun', IMAGE, 'sh', '-c', 'echo out; echo err >&2; exit 7']);
     assert.deepEqual([r.status, r.stdout, r.stderr], [7, 'out\n', 'err\n']);

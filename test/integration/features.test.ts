@@ -91,6 +91,15 @@ test('linux.devices are created with their type, numbers and mode', { skip }, ()
   assert.match(r.stdout, /^crw-rw-rw- +1 0 +0 +1, +3 .* \/dev\/custom-null$/m);
 });
 
+test('/dev/ptmx listed in linux.devices (a privileged container) still ends up runc\'s pts/ptmx link', { skip }, () => {
+  const r = runIn((c) => {
+    c.process.args = ['sh', '-c', 'readlink /dev/ptmx; ls -l /dev/fuse | cut -c1'];
+    c.linux.devices = [{ path: '/dev/ptmx', type: 'c', major: 5, minor: 2, fileMode: 0o666 }, { path: '/dev/fuse', type: 'c', major: 10, minor: 229 }];
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'pts/ptmx\nc\n');
+});
+
 test('--preserve-fds hands extra fds to the container', { skip }, () => {
   const root = makeRoot();
   const bundle = makeBundle((c) => { c.process.args = ['sh', '-c', 'echo through-fd-3 >&3; ls /proc/self/fd | sort -n | tr "\\n" " "']; });
