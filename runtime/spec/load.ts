@@ -10,7 +10,13 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { TsrunError, describeSystemError } from '../errors.js';
-import { validateLinuxResources, validateProcess, validateSpec, type SchemaError, type Validator } from './generated/validators.js';
+import type * as ValidatorsModule from './generated/validators.js';
+import type { SchemaError, Validator } from './generated/validators.js';
+
+// Loaded on first use, from a file of its own in the CLI build: the commands that read no
+// config.json (start, state, kill, delete…) do not pay ~2 ms to parse it.
+let validatorsModule: typeof ValidatorsModule | undefined;
+const validators = (): typeof ValidatorsModule => (validatorsModule ??= require('./generated/validators.js') as typeof ValidatorsModule);
 import { checkProcess, checkResources, checkSpec, type CheckOptions } from './semantic.js';
 import type { LinuxResources, Process, Spec } from './types.js';
 
@@ -72,7 +78,7 @@ function resolveBundle(bundleDir: string): string {
 
 /** Parses and schema-checks the text of a config.json. No semantic or filesystem checks. */
 export function parseSpec(text: string, file = 'config.json'): Spec {
-  return parseWith(validateSpec, text, file);
+  return parseWith(validators().validateSpec, text, file);
 }
 
 /**
@@ -80,7 +86,7 @@ export function parseSpec(text: string, file = 'config.json'): Spec {
  * of create (cwd absolute, args not empty, environment, capabilities, rlimits). Returns warnings too.
  */
 export function parseProcess(text: string, file = 'process.json', opts: Pick<LoadOptions, 'unknownCapabilities'> = {}): { process: Process; warnings: string[] } {
-  const proc = parseWith(validateProcess, text, file);
+  const proc = parseWith(validators().validateProcess, text, file);
   const warnings: string[] = [];
   checkProcess(proc, { file, base: '', unknownCapabilities: opts.unknownCapabilities ?? 'error' }, warnings);
   return { process: proc, warnings };
@@ -88,7 +94,7 @@ export function parseProcess(text: string, file = 'process.json', opts: Pick<Loa
 
 /** Parses and checks a linux.resources document (`update --resources FILE`). */
 export function parseResources(text: string, file = 'resources.json'): LinuxResources {
-  const resources = parseWith(validateLinuxResources, text, file);
+  const resources = parseWith(validators().validateLinuxResources, text, file);
   checkResources(resources, { file, base: '' });
   return resources;
 }
