@@ -151,6 +151,27 @@ export function assertNothingLeft(root: string, id: string, bundle?: string): vo
   if (bundle) assert.deepEqual(processesIn(bundle), [], 'container processes left behind');
 }
 
+/** A container started with `run -d` for several tests to share. */
+export interface Detached { root: string; id: string; bundle: string; initPid: number }
+
+export function startDetached(edit: (config: any) => void, idPrefix?: string): Detached {
+  const root = makeRoot();
+  const id = uniqueId(idPrefix);
+  const bundle = makeBundle(edit);
+  const r = tsrun(['--root', root, 'run', '-d', '--bundle', bundle, id]);
+  assert.equal(r.status, 0, r.stderr);
+  return { root, id, bundle, initPid: JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid };
+}
+
+/** Deletes a shared container, checks that nothing of it is left, removes its bundle and root. */
+export function removeDetached(c: Detached): void {
+  const r = tsrun(['--root', c.root, 'delete', '--force', c.id]);
+  assert.equal(r.status, 0, r.stderr);
+  assertNothingLeft(c.root, c.id, c.bundle);
+  cleanup(c.root, c.id, c.bundle);
+  rmSync(c.root, { recursive: true, force: true });
+}
+
 export function cleanup(root: string, id: string, bundle?: string): void {
   tsrun(['--root', root, 'delete', '--force', id]);
   if (bundle) rmSync(bundle, { recursive: true, force: true });

@@ -6,40 +6,32 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, tsrun, tsrunAsync, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, processesIn, TSRUN } from '../helpers/harness.js';
+import { needsRoot, tsrun, tsrunAsync, startDetached, removeDetached, processesIn, TSRUN, type Detached } from '../helpers/harness.js';
 
 const skip = needsRoot;
 
 let root = '';
 let id = '';
-let bundle = '';
-let initPid = 0;
+let container: Detached | undefined;
 let tmp = '';
 
 const exec = (...args: string[]) => tsrun(['--root', root, 'exec', ...args]);
 
 before(() => {
   if (skip) return;
-  root = makeRoot();
-  id = uniqueId('tsrun-execf');
   tmp = mkdtempSync(join(tmpdir(), 'tsrun-execf-'));
-  bundle = makeBundle((c) => {
+  container = startDetached((c) => {
     c.process.args = ['sleep', '4323'];
     c.process.noNewPrivileges = false;
-  });
-  const r = tsrun(['--root', root, 'run', '-d', '--bundle', bundle, id]);
-  assert.equal(r.status, 0, r.stderr);
-  initPid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
+  }, 'tsrun-execf');
+  ({ root, id } = container);
 });
 
 after(() => {
-  if (skip) return;
+  if (skip || !container) return;
   // Every exec'd process has exited by now: only the init is left in the container.
-  assert.deepEqual(processesIn(bundle), [initPid]);
-  assert.equal(tsrun(['--root', root, 'delete', '--force', id]).status, 0);
-  assertNothingLeft(root, id, bundle);
-  cleanup(root, id, bundle);
-  rmSync(root, { recursive: true, force: true });
+  assert.deepEqual(processesIn(container.bundle), [container.initPid]);
+  removeDetached(container);
   rmSync(tmp, { recursive: true, force: true });
 });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup } from '../helpers/harness.js';
+import { needsRoot, tsrun, makeBundle, uniqueId, assertNothingLeft, cleanup, startDetached, removeDetached } from '../helpers/harness.js';
 
 const skip = needsRoot;
 
@@ -18,26 +18,17 @@ const exec = (...args: string[]) => tsrun(['--root', root, 'exec', ...args]);
 
 before(() => {
   if (skip) return;
-  root = makeRoot();
-  id = uniqueId('tsrun-exec');
   tmp = mkdtempSync(join(tmpdir(), 'tsrun-exec-'));
-  bundle = makeBundle((c) => {
+  ({ root, id, bundle, initPid } = startDetached((c) => {
     c.process.args = ['sleep', '1000'];
     c.process.env = ['PATH=/bin', 'FROMSPEC=1'];
     c.hostname = 'exec-host';
-  });
-  const r = tsrun(['--root', root, 'run', '-d', '--bundle', bundle, id]);
-  assert.equal(r.status, 0, r.stderr);
-  initPid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
+  }, 'tsrun-exec'));
 });
 
 after(() => {
-  if (skip) return;
-  const r = tsrun(['--root', root, 'delete', '--force', id]);
-  assert.equal(r.status, 0, r.stderr);
-  assertNothingLeft(root, id, bundle);
-  cleanup(root, id, bundle);
-  rmSync(root, { recursive: true, force: true });
+  if (skip || !id) return;
+  removeDetached({ root, id, bundle, initPid });
   rmSync(tmp, { recursive: true, force: true });
 });
 
