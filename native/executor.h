@@ -67,6 +67,7 @@ enum plan_tag {
 	T_HOOK_CREATE_CONTAINER = 70,
 	T_HOOK_START_CONTAINER = 71,
 	T_SECCOMP_LISTENER = 66,
+	T_RELEASE_BARRIER = 67,
 };
 
 enum msg_tag {
@@ -77,6 +78,9 @@ enum msg_tag {
 	M_LOG = 104,
 	M_CONTINUE = 200,
 };
+
+/* HOOK_POINT values: 0 = C's HOOK_BARRIER, 1 = E's RELEASE_BARRIER. */
+enum { HOOK_POINT_MOUNTS = 0, RELEASE_POINT = 1 };
 
 enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
@@ -195,6 +199,7 @@ struct plan {
 	const struct rec *user, *caps, *keyring, *cwd, *preserve_fds, *seccomp, *seccomp_listener;
 	const struct rec *lsm[3];
 	const struct rec *console;
+	const struct rec *release_barrier;
 
 	char **argv; /* NULL-terminated, from ARG records */
 	char **envp; /* NULL-terminated, from ENV records */

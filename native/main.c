@@ -40,6 +40,32 @@ static __attribute__((noreturn)) void abort_child(pid_t pid)
 	die();
 }
 
+/* tsrun finishes what needs C's pid before C runs anything (a systemd scope
+ * takes the pid itself): HOOK_POINT 1, then CONTINUE releases C. */
+static void release_barrier(pid_t pid)
+{
+	uint8_t buf[4 + sizeof g_err];
+	uint32_t len;
+	int st, tag;
+
+	if (sync_send_u32(M_HOOK_POINT, RELEASE_POINT) < 0) {
+		fail_errno(errno, "send release point");
+		abort_child(pid);
+	}
+	tag = sync_recv(buf, sizeof buf, &len);
+	if (tag == M_CONTINUE && len == 0)
+		return;
+	if (tag == M_ERROR || tag < 0) {
+		/* tsrun reported the failure itself, or is gone: nothing to add. */
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+		_exit(1);
+	}
+	fail("release barrier: unexpected message %d", tag);
+	abort_child(pid);
+}
+
 int main(int argc, char **argv)
 {
 	struct plan plan;
@@ -133,6 +159,8 @@ int main(int argc, char **argv)
 		fail_errno(errno, "send pid");
 		abort_child((pid_t)pid);
 	}
+	if (plan.release_barrier)
+		release_barrier((pid_t)pid);
 	if (write(rel[1], "1", 1) != 1) {
 		fail_errno(errno, "release init");
 		abort_child((pid_t)pid);

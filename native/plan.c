@@ -323,6 +323,7 @@ static const char *tag_name(uint16_t tag)
 	case T_HOOK_CREATE_CONTAINER: return "HOOK_CREATE_CONTAINER";
 	case T_HOOK_START_CONTAINER: return "HOOK_START_CONTAINER";
 	case T_SECCOMP_LISTENER: return "SECCOMP_LISTENER";
+	case T_RELEASE_BARRIER: return "RELEASE_BARRIER";
 	default: return NULL;
 	}
 }
@@ -334,7 +335,7 @@ static int tag_stage(uint16_t tag)
 	if (tag == T_MODE)
 		return 0;
 	if ((tag >= T_NS_JOIN && tag <= T_EXEC_FIFO) || tag == T_IDMAP_USERNS ||
-	    tag == T_IDMAP_USERNS_PATH)
+	    tag == T_IDMAP_USERNS_PATH || tag == T_RELEASE_BARRIER)
 		return 1;
 	if (tag == T_NS_UNSHARE)
 		return 2;
@@ -659,6 +660,8 @@ static int decode_payload(struct rec *r, struct cur *c)
 					    r->u.listener.offsets[k]);
 		return 0;
 	}
+	case T_RELEASE_BARRIER:
+		return 0;
 	case T_HOOK_BARRIER:
 		if (g_u32(c, "point", &r->u.u32) < 0)
 			return -1;
@@ -929,6 +932,12 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 			break;
 		case T_CONSOLE:
 			if (once(&p->console, r, name) < 0)
+				return -1;
+			break;
+		case T_RELEASE_BARRIER:
+			if (once(&p->release_barrier, r, name) < 0)
+				return -1;
+			break;
 		case T_SECCOMP_LISTENER:
 			if (once(&p->seccomp_listener, r, name) < 0)
 				return -1;

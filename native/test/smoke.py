@@ -39,7 +39,8 @@ T = dict(MODE=1, NS_JOIN=10, NS_CLONE=11, TIMENS_OFFSETS=12, UID_MAP=13, GID_MAP
          READONLY_PATH=33, SYSCTL=34, HOSTNAME=35, DOMAINNAME=36, RLIMIT=40, OOM_SCORE_ADJ=41,
          PERSONALITY=42, SCHEDULER=43, IOPRIO=44, CPU_AFFINITY=45, NO_NEW_PRIVS=46, USER=47,
          CAPS=48, SESSION_KEYRING=49, LSM_LABEL=50, CONSOLE=51, CWD=60, ENV=61, ARG=62, PRESERVE_FDS=63,
-         SECCOMP=64, HOOK_BARRIER=65, HOOK_CREATE_CONTAINER=70, HOOK_START_CONTAINER=71, SECCOMP_LISTENER=66)
+         SECCOMP=64, HOOK_BARRIER=65, HOOK_CREATE_CONTAINER=70, HOOK_START_CONTAINER=71, SECCOMP_LISTENER=66,
+         RELEASE_BARRIER=67)
 M_PID, M_READY, M_ERROR, M_HOOK_POINT, M_LOG, M_CONTINUE = 100, 101, 102, 103, 104, 200
 
 # docker's default capability set
@@ -481,6 +482,9 @@ def test_invalid_plans(env):
         "NEW_LISTENER without listener": encode(good[:-1] + [rec("SECCOMP", u32(8) + s(_deny_mkdir_filter()))] + good[-1:]),
         "bad pid offset": encode(good[:-1] + [rec("SECCOMP", u32(8) + s(_deny_mkdir_filter())),
                                              _listener(offsets=(3, 99))] + good[-1:]),
+        "two consoles": encode(good + [rec("CONSOLE", u32(200) + u32(0) + u32(0) + u32(0))] * 2),
+        "two release barriers": encode(good[:2] + [rec("RELEASE_BARRIER")] * 2 + good[2:]),
+        "release barrier with payload": encode(good[:2] + [rec("RELEASE_BARRIER", u32(1))] + good[2:]),
     }
     expect = {
         "bad magic": "bad magic", "bad version": "version", "truncated record": "runs past the end",
@@ -493,6 +497,8 @@ def test_invalid_plans(env):
         "console flags": "CONSOLE: unknown flags", "console on stdio": "overlaps", "console not open": "not open",
         "listener without NEW_LISTENER": "go together", "NEW_LISTENER without listener": "go together",
         "bad pid offset": "bad pid offset 99",
+        "two consoles": "more than one CONSOLE", "two release barriers": "more than one RELEASE_BARRIER",
+        "release barrier with payload": "trailing",
     }
     for name, plan in cases.items():
         res = run(env, plan, eof_after_plan=True)
@@ -741,6 +747,20 @@ def test_exec_failure_after_ready(env):
     assert res.ready, res.error
     assert res.c_status == 127, res.c_status
     assert "exec /bin/bad: exec format error" in res.out, res.out
+
+
+def test_release_barrier(env):
+    """E stops after PID until CONTINUE; refused or abandoned, E kills C itself."""
+    pre = [rec("RELEASE_BARRIER")]
+    res = run(env, encode(container_plan(env, ["true"], pre=pre)))
+    assert res.ready and res.hooks == [1] and res.pid, (res.error, res.hooks)
+    for reply in (M_ERROR, None):
+        os.unlink(env.fifo)
+        res = run(env, encode(container_plan(env, ["true"], pre=pre)), hook_reply=reply, wait=False)
+        assert res.hooks == [1] and res.pid and not res.ready and res.error is None, (reply, res.error)
+        assert res.e_status == 1, res.e_status
+        env.pids.remove(res.pid)
+        assert not os.path.exists("/proc/%d" % res.pid), "init %d left behind" % res.pid
 
 
 def test_hook_barrier_eof(env):

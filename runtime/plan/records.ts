@@ -52,6 +52,7 @@ export const Tag = {
   HOOK_CREATE_CONTAINER: 70,
   HOOK_START_CONTAINER: 71,
   SECCOMP_LISTENER: 66,
+  RELEASE_BARRIER: 67,
 } as const;
 
 export const Msg = {
@@ -138,6 +139,8 @@ export type PlanRecord =
   | { tag: typeof Tag.PRESERVE_FDS; count: number }
   | { tag: typeof Tag.SECCOMP; flags: number; program: Buffer }
   | { tag: typeof Tag.HOOK_BARRIER; point: number }
+  /** E stops after sending PID until tsrun says CONTINUE (HOOK_POINT 1). */
+  | { tag: typeof Tag.RELEASE_BARRIER }
   /** A hook the container init runs itself; its stdin is stateHead + the init's own pid + stateTail. */
   | ({ tag: typeof Tag.HOOK_CREATE_CONTAINER | typeof Tag.HOOK_START_CONTAINER } & InitHook)
   /** The pty: made in the container, master sent over the socket at `fd`, slave as stdio. */
