@@ -98,9 +98,14 @@ export abstract class BaseManager implements CgroupManager {
     }
   }
 
-  async destroy(): Promise<void> {
+  /** Writes pid into every leaf's cgroup.procs (the systemd driver, once the scope exists). */
+  join(pid: number): void {
+    for (const dir of this.leafDirs()) this.fs.write(dir, 'cgroup.procs', String(pid));
+  }
+
+  /** SIGKILLs stragglers and waits until they have left the cgroup (about 5 s at most). */
+  async evacuate(): Promise<void> {
     const self = this.fs.selfPid;
-    // Kill stragglers and wait for them to leave the cgroup (about 5 s at most).
     let waited = 0;
     let delay = 5;
     for (let round = 0; ; round++) {
@@ -115,6 +120,10 @@ export abstract class BaseManager implements CgroupManager {
       waited += delay;
       delay = Math.min(delay * 2, 100);
     }
+  }
+
+  async destroy(): Promise<void> {
+    await this.evacuate();
     const leaves = this.leafDirs();
     const leafSet = new Set(leaves);
     const ancestors = this.created.filter((d) => !leafSet.has(d));

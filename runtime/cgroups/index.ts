@@ -1,7 +1,7 @@
 // The cgroup module: creates the container's cgroup(s), writes its limits, finds, signals
 // and removes its processes. runc 1.1's cgroupfs driver semantics; plain synchronous file I/O
 // (the executor, not Node, writes the container's pid into procsFiles()).
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { TsrunError } from '../errors.js';
 import { BaseManager, type ManagerOptions, type SavedCgroup } from './common.js';
@@ -9,6 +9,9 @@ import { CgroupFs } from './fsio.js';
 import { cleanPath, detectCgroupLayout, innerPath, parseProcCgroup, readProcSelfCgroup, v1Paths, v2Path } from './layout.js';
 import { V1Manager } from './v1.js';
 import { V2Manager } from './v2.js';
+import { SystemdManager, type SavedSystemdCgroup } from './systemd.js';
+import { systemdUnitRef, systemdV1Paths, systemdV2Path, type SystemdUnitRef } from './systemd-unit.js';
+import { annotationProperties } from './systemd-properties.js';
 import type { CgroupConfig, CgroupHost, CgroupLayout, CgroupManager } from './types.js';
 
 export type {
@@ -48,7 +51,10 @@ export function cgroupManager(cfg: CgroupConfig, host: CgroupHost = {}): CgroupM
     // runc's words (and check) when there is no systemd to ask for a scope.
     const running = host.systemdRunning ?? isDirectory('/run/systemd/system');
     if (!running) throw new TsrunError('systemd not running on this host, cannot use systemd cgroups manager');
-    throw new TsrunError('the systemd cgroup driver (--systemd-cgroup) is not implemented by tsrun: use the cgroupfs driver');
+    const ref = systemdUnitRef(cfg.cgroupsPath, cfg.id, cfg.rootless === true);
+    const m = systemdManager(ref, layoutOf(host), host, cfg.rootless === true, false, [], cfg.resources);
+    m.extraProperties = annotationProperties(cfg.annotations);
+    return m;
   }
   const layout = layoutOf(host);
   const own = parseProcCgroup(host.procSelfCgroup ?? readProcSelfCgroup());
@@ -72,8 +78,25 @@ export function cgroupManager(cfg: CgroupConfig, host: CgroupHost = {}): CgroupM
   return new V1Manager(fs, paths, v1MountOf(layout, Object.keys(paths)), allMountpoints(layout), opts);
 }
 
+/** The cgroupfs driver over a systemd unit's dirs, inside the systemd driver. */
+function systemdManager(ref: SystemdUnitRef, layout: CgroupLayout, host: CgroupHost, rootless: boolean, attached: boolean, created: string[], initial?: CgroupConfig['resources']): SystemdManager {
+  const fs = new CgroupFs(host);
+  const opts: ManagerOptions = { rootless, explicitPath: true, initial };
+  const mounts = allMountpoints(layout);
+  if (layout.mode !== 'v2' && !layout.v1.devices && !rootless) throw new TsrunError('mountpoint for devices not found');
+  const fsDriver = layout.mode === 'v2'
+    ? new V2Manager(fs, systemdV2Path(layout, ref), layout.unified!.mountpoint, mounts, opts, created)
+    : new V1Manager(fs, systemdV1Paths(layout, ref, host.pid1Cgroup ?? readPid1Cgroup()), v1MountOf(layout, Object.keys(layout.v1).concat(layout.mode === 'hybrid' ? [''] : [])), mounts, opts, created);
+  return new SystemdManager(fsDriver, ref, attached, host.systemdBus);
+}
+
+function readPid1Cgroup(): string {
+  try { return readFileSync('/proc/1/cgroup', 'utf8'); } catch { return ''; }
+}
+
 /** What the state dir keeps so that `delete` can find the cgroup after a crash. */
 export function serializeCgroupPaths(m: CgroupManager): SavedCgroup {
+  if (m instanceof SystemdManager) return m.serialize();
   if (!(m instanceof BaseManager)) throw new TsrunError('not a tsrun cgroup manager');
   return m.serialize();
 }
@@ -101,6 +124,16 @@ export function cgroupManagerFromState(saved: unknown, host: CgroupHost = {}): C
     if (mounts.includes(p)) throw new TsrunError(`invalid saved cgroup path ${JSON.stringify(p)}: a hierarchy root`);
   });
   created.forEach(check);
+  const unit = (s as Partial<SavedSystemdCgroup>).systemd;
+  if (unit !== undefined) {
+    if (!isStringRecord(unit) || typeof unit.unit !== 'string' || typeof unit.slice !== 'string' || typeof unit.name !== 'string') {
+      throw new TsrunError(`invalid saved systemd unit: ${JSON.stringify(unit)}`);
+    }
+    const m = systemdManager({ slice: unit.slice, unit: unit.unit, name: unit.name }, layout, host, s.rootless === true, true, created);
+    // The dirs are recomputed from the unit: they must be the ones saved.
+    if (JSON.stringify(m.paths) !== JSON.stringify(s.paths)) throw new TsrunError(`invalid saved cgroup state: paths ${JSON.stringify(s.paths)} are not those of ${unit.unit}`);
+    return m;
+  }
   const opts: ManagerOptions = { rootless: s.rootless === true, explicitPath: true };
   const fs = new CgroupFs(host);
   if (s.version === 2) {

@@ -2,6 +2,8 @@
 // linux.resources from the runtime spec (only the fields the drivers read); integers may
 // arrive as bigint when a spec loader keeps int64 precision.
 
+import type { SystemdBus } from './systemd.js';
+
 export type Int = number | bigint;
 
 export interface LinuxDeviceCgroup {
@@ -99,8 +101,10 @@ export interface CgroupConfig {
   id: string;
   /** The resources the container starts with (create() uses cpuset/realtime values, as runc's Apply does). */
   resources?: LinuxResources;
-  /** --systemd-cgroup: not supported yet, cgroupManager throws. */
+  /** --systemd-cgroup: a transient systemd scope, cgroupsPath "slice:prefix:name". */
   systemd: boolean;
+  /** The spec's annotations: org.systemd.property.* ones become unit properties (systemd driver). */
+  annotations?: Record<string, string>;
   /** Rootless: permission errors creating the cgroup are tolerated when no cgroupsPath was given. */
   rootless?: boolean;
 }
@@ -130,6 +134,13 @@ export interface CgroupManager {
   thaw(): void;
   /** SIGKILLs stragglers, waits until they are gone, removes the dirs. Idempotent. */
   destroy(): Promise<void>;
+  /**
+   * Only drivers that need the init's pid before it runs (systemd: a scope is started with the
+   * pid in it): called with the init created but not yet released. Returns warnings.
+   */
+  attach?(pid: number): Promise<string[]>;
+  /** Only the systemd driver: tells systemd new limits before apply() writes them (update). */
+  applyUnitProperties?(resources: LinuxResources): Promise<string[]>;
   exists(): boolean;
 }
 
@@ -162,6 +173,10 @@ export interface CgroupHost {
   layout?: CgroupLayout;
   /** Whether systemd is the init (as sd_booted: /run/systemd/system is a directory). */
   systemdRunning?: boolean;
+  /** Text of /proc/1/cgroup (where systemd's own cgroups are, v1). */
+  pid1Cgroup?: string;
+  /** Replaces the D-Bus connection to systemd (tests talk to a fake systemd). */
+  systemdBus?: () => Promise<SystemdBus>;
   /** Text of /proc/self/cgroup. */
   procSelfCgroup?: string;
   /** Our own pid: never frozen or killed. */

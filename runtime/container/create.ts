@@ -4,7 +4,7 @@ import { TsrunError } from '../errors.js';
 import { log } from '../log.js';
 import { loadBundleSpec } from '../spec/load.js';
 import { compileInitPlan } from '../plan/compile.js';
-import { Tag, type PlanRecord } from '../plan/records.js';
+import { RELEASE_POINT, Tag, type PlanRecord } from '../plan/records.js';
 import { deviceCgroupRules } from '../plan/devices.js';
 import { cgroupManager, detectCgroupLayout, serializeCgroupPaths, v1MountOrder, type CgroupManager } from '../cgroups/index.js';
 import { lockContainer } from './lock.js';
@@ -60,7 +60,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
 
   // runc looks for its own terminal before it starts anything, and fails without one.
   const host = terminal && opts.foreground ? HostConsole.find() : undefined;
-  const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup });
+  const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
   const planWarnings: string[] = [];
   const plan = compileInitPlan({
@@ -93,8 +93,15 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       const firstProcs = plan.findIndex((r) => r.tag === Tag.CGROUP_PROCS);
       const finalPlan: PlanRecord[] = plan.filter((r) => r.tag !== Tag.CGROUP_PROCS);
       finalPlan.splice(firstProcs < 0 ? 1 : firstProcs, 0, ...procs.map((path): PlanRecord => ({ tag: Tag.CGROUP_PROCS, path })));
+      // A systemd scope is started with the init's pid in it, before the init may run.
+      if (cgroups.attach) finalPlan.splice(1, 0, { tag: Tag.RELEASE_BARRIER });
       ({ pid, master } = await startWithConsole(terminal, opts.consoleSocket, host, (socket) => runExecutor(finalPlan, passedFds, {
-        onHookPoint: async (_point, initPid) => {
+        onHookPoint: async (point, initPid) => {
+          if (point === RELEASE_POINT) {
+            for (const warning of await cgroups.attach!(initPid)) log.warn(warning);
+            saveState(opts.root, state);
+            return;
+          }
           const atBarrier = hookState({ ...state, pid: initPid }, 'creating');
           await runHooks(spec.hooks, 'prestart', atBarrier);
           await runHooks(spec.hooks, 'createRuntime', atBarrier);

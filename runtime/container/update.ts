@@ -28,6 +28,7 @@ export async function updateContainer(root: string, id: string, req: UpdateReque
     if (!state.cgroup) throw new TsrunError('container has no cgroup to update');
     const cgroups = cgroupManagerFromState(state.cgroup);
     try {
+      if (cgroups.applyUnitProperties) for (const w of await cgroups.applyUnitProperties(plan.apply)) log.warn(w);
       for (const w of cgroups.apply(plan.apply)) log.warn(w);
     } catch (err) {
       // As runc: put the previous settings back so the cgroup matches the saved state again.

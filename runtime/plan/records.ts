@@ -55,6 +55,10 @@ export const Tag = {
   RELEASE_BARRIER: 67,
 } as const;
 
+/** HOOK_POINT values: C's HOOK_BARRIER after the mounts, E's RELEASE_BARRIER. */
+export const HOOK_POINT_MOUNTS = 0;
+export const RELEASE_POINT = 1;
+
 export const Msg = {
   PID: 100,
   READY: 101,

@@ -291,7 +291,7 @@ test('v1 rejects unified; a devices hierarchy is required', (t) => {
   t.after(() => nodev.cleanup());
   assert.throws(() => cgroupManager({ id: 'c1', systemd: false }, nodev.host()), /mountpoint for devices not found/);
   assert.throws(() => cgroupManager({ id: 'c1', systemd: true }, { ...nodev.host(), systemdRunning: false }), /systemd not running on this host, cannot use systemd cgroups manager$/);
-  assert.throws(() => cgroupManager({ id: 'c1', systemd: true }, { ...nodev.host(), systemdRunning: true }), /systemd cgroup driver \(--systemd-cgroup\) is not implemented by tsrun/);
+  assert.throws(() => cgroupManager({ id: 'c1', systemd: true }, { ...nodev.host(), systemdRunning: true, pid1Cgroup: '' }), /mountpoint for devices not found/);
 });
 
 test('write errors name the file, the value and the errno text', (t) => {
