@@ -52,9 +52,9 @@ export async function connectSystemd(): Promise<SystemdBus> {
   }
 }
 
+/** The D-Bus error name (DBusError keeps it as its name), e.g. org.freedesktop.systemd1.NoSuchUnit. */
 function dbusErrorName(err: unknown): string | undefined {
-  if (!(err instanceof DBusError)) return undefined;
-  return (err as DBusError & { dbusName?: string }).dbusName ?? err.name;
+  return err instanceof DBusError ? err.name : undefined;
 }
 
 function managerCall(bus: SystemdBus, member: string, signature: string, body: DBusValue[], timeoutMs?: number): Promise<DBusValue[]> {

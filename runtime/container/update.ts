@@ -33,7 +33,9 @@ export async function updateContainer(root: string, id: string, req: UpdateReque
     } catch (err) {
       // As runc: put the previous settings back so the cgroup matches the saved state again.
       try {
-        cgroups.apply(restoreResources(state.resources));
+        const previous = restoreResources(state.resources);
+        if (cgroups.applyUnitProperties) await cgroups.applyUnitProperties(previous);
+        cgroups.apply(previous);
       } catch (err2) {
         log.warn(`Setting back cgroup configs failed due to error: ${(err2 as Error).message}, your state.json and actual configs might be inconsistent.`);
       }
