@@ -76,8 +76,7 @@ const FILES = ['memory.max', 'memory.low', 'memory.swap.max', 'pids.max', 'cpu.m
 interface ScopeView { props: string; files: Record<string, string>; cgroupOfInit: string; output: string }
 
 /** What systemd and the cgroup files say of a running container's scope, names made neutral. */
-function scopeView(name: Runtime, root: string, id: string, unit: string, bundle: string): ScopeView {
-  const state = JSON.parse(rt(name, root, ['state', id]).stdout);
+function scopeView(unit: string, bundle: string): ScopeView {
   const show = inSystemd(['systemctl', 'show', unit, '-p', SHOWN.join(',')]);
   assert.equal(show.status, 0, show.stderr);
   const dir = `/sys/fs/cgroup/system.slice/${unit}`;
@@ -86,7 +85,6 @@ function scopeView(name: Runtime, root: string, id: string, unit: string, bundle
   const hostPid = Number(readFileSync(join(dir, 'cgroup.procs'), 'utf8').trim().split('\n')[0]);
   assert.ok(hostPid > 0, `no process in ${dir}`);
   const neutral = (s: string) => s.replaceAll(unit, 'UNIT');
-  void state;
   return {
     props: neutral(show.stdout.split('\n').sort().join('\n')),
     files,
@@ -124,7 +122,7 @@ test('systemd driver: the same scope, properties and cgroup files as runc; updat
       r = rt(name, root, ['start', id]);
       assert.equal(r.status, 0, `${name} start: ${r.stderr}`);
       for (let i = 0; i < 100 && readFileSync(join(bundle, 'out'), 'utf8') === ''; i++) await sleep(50);
-      views[name] = scopeView(name, root, id, unit, bundle);
+      views[name] = scopeView(unit, bundle);
       // update: systemd and the files get the new values.
       r = rt(name, root, ['update', '--memory', '64M', '--pids-limit', '31', id]);
       assert.equal(r.status, 0, `${name} update: ${r.stderr}`);
