@@ -88,8 +88,8 @@ export const setup: Command = {
     const flag = (n: string) => laterFlags[n] !== undefined && laterFlags[n] !== false ? laterFlags[n] : firstFlags[n];
     if (!name) throw new TsrunError('tsrun: "setup" requires an engine: docker, containerd or podman');
     const engine = ENGINES[name];
-    if (!engine) throw new TsrunError(`tsrun setup: unknown engine "${name}" (docker, containerd or podman)`);
-    if (rest.length) throw new TsrunError(`tsrun setup: unexpected argument "${rest[0]}"`);
+    if (!engine) throw new TsrunError(`tsrun setup: unknown engine '${name}' (docker, containerd or podman)`);
+    if (rest.length) throw new TsrunError(`tsrun setup: unexpected argument '${rest[0]}'`);
 
     const file = resolve((flag('config') as string | undefined) ?? engine.defaultConfig());
     // The path this tsrun was started as, symlinks kept: a reinstall replaces what they point to.
@@ -98,7 +98,7 @@ export const setup: Command = {
     const given = flag('engine-version') as string | undefined;
     if (given !== undefined) {
       version = parseVersion(` ${given}`);
-      if (!version) throw new TsrunError(`tsrun setup: invalid --engine-version "${given}" (expected MAJOR.MINOR)`);
+      if (!version) throw new TsrunError(`tsrun setup: invalid --engine-version '${given}' (expected MAJOR.MINOR)`);
     } else {
       version = engineVersion(engine.binary);
     }
