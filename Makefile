@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 NODE ?= node
 BUNDLE ?= build/demo-bundle
 
-.PHONY: all build deps test-deps native demo test unit integration typecheck bench install clean
+.PHONY: all build deps test-deps native demo test unit integration e2e typecheck bench install clean
 
 all: build
 
@@ -38,6 +38,9 @@ unit: build
 
 integration: build
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec build/test/integration/*.test.cjs
+
+e2e: test-deps build
+	$(NODE) --test --test-concurrency=1 --test-reporter=spec build/test/e2e/*.test.cjs
 
 test: test-deps build typecheck
 	$(MAKE) -C native test
