@@ -5,7 +5,7 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, TSRUN } from '../helpers/harness.js';
@@ -19,6 +19,11 @@ const IMAGE = 'busybox:tsrun-e2e';
 const MARK = '4329';
 let stack: Stack;
 let daemon: ChildProcess | undefined;
+// Directories dockerd 28 and containerd 2.1 make whatever their configured paths (the shims' socket directory,
+// the plugin directory): removed afterwards if they were not there before and are empty (another session's engine
+// may be using them meanwhile, then they are not empty or were there already).
+const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/docker', '/run/docker/plugins'];
+const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
 
 const baseEnv = (() => {
   const env = { ...process.env };
@@ -81,6 +86,9 @@ describe('Docker 28 with tsrun (CLI form) beside runc 1.3', { skip }, () => {
     rmSync(dir, { recursive: true, force: true });
     for (const p of cgroupParents()) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
     rmSync(`/run/containerd/runc/${namespace}`, { recursive: true, force: true });
+    for (const d of [...FIXED_DIRS].reverse()) {
+      if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }
+    }
   });
 
   test('the daemon is Docker 28 with runc 1.3 as its default runtime, and tsrun registered by tsrun setup', () => {
