@@ -137,6 +137,29 @@ describe('Docker 28 with tsrun (CLI form) beside runc 1.3', { skip }, () => {
     assert.deepEqual(session('tsrun'), viaRunc);
   });
 
+  test('-t through a pty, exec -t, logs, restart, kill: the same under tsrun as under runc', () => {
+    const session = (runtime: string) => {
+      const seen: unknown[] = [];
+      const fg = docker(['run', '--rm', '-t', '--runtime', runtime, IMAGE, 'sh', '-c', 'tty; [ -t 0 ] && [ -t 1 ] && echo tty']);
+      seen.push(fg.status, fg.stdout);
+      const id = docker(['run', '-d', '-t', '--runtime', runtime, IMAGE, 'sh', '-c', `echo started; exec sleep ${MARK}`]).stdout.trim();
+      try {
+        const ex = docker(['exec', '-t', id, 'tty']);
+        seen.push(ex.status, ex.stdout);
+        seen.push(docker(['restart', '-t', '1', id]).status, docker(['inspect', '-f', '{{.State.Running}} {{.RestartCount}}', id]).stdout.trim());
+        seen.push(docker(['logs', id]).stdout);
+        seen.push(docker(['kill', id]).status, docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', id]).stdout.trim());
+      } finally {
+        seen.push(docker(['rm', '-f', id]).status);
+      }
+      return seen;
+    };
+    const viaRunc = session('runc');
+    assert.deepEqual(viaRunc.slice(0, 2), [0, '/dev/pts/0\r\ntty\r\n']);
+    assert.deepEqual(viaRunc.slice(4), [0, 'true 0', 'started\r\nstarted\r\n', 0, 'exited 137', 0]);
+    assert.deepEqual(session('tsrun'), viaRunc);
+  });
+
   test('nothing is left once the containers are gone: runtime state, cgroups, processes', () => {
     assert.equal(docker(['ps', '-aq']).stdout, '');
     const states = join(dir, 'exec', 'runtime-runc', namespace);
