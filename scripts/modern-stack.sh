@@ -3,7 +3,8 @@
 # Debian's unstable suite, unpacked into a cache outside the clone, without touching the machine's apt setup
 # (see ../shared/reference/modern-stack.md). Prints shell-sourceable STACK_*=path lines on stdout.
 # Exit 0: ready; 3: Debian's archive cannot be reached (tests skip); anything else: a real failure.
-# TSRUN_STACK_CACHE overrides the cache root (default /var/cache/tsrun-stack).
+# TSRUN_STACK_CACHE overrides the cache root (default /var/cache/tsrun-stack). $STACK_DIR/versions lists what was
+# downloaded, package and version a line.
 set -eu
 
 # sid only ever holds one version of each package, so what is accepted is a version range, not a pin.
@@ -119,6 +120,7 @@ expect docker "Docker version $WANT_DOCKER" --version
 expect docker-init "tini version" --version
 expect docker-proxy "" --version
 
+for deb in "$dir"/debs/*.deb; do dpkg-deb -W --showformat='${Package} ${Version}\n' "$deb"; done > "$dir/versions"
 rm -rf "$dir/debs" "$dir/apt/lists" "$dir/apt/cache"
 b=$dir/bin
 cat > "$dir/env.tmp" <<EOF
