@@ -20,7 +20,7 @@ const SCALARS = {
   fixed32: [5, 'number', 'number', 'fixed32', true],
   bool: [0, 'boolean', 'boolean', 'bool', true],
   string: [2, 'string', 'string', 'string', false],
-  bytes: [2, 'Uint8Array', 'Uint8Array', 'bytes', false],
+  bytes: [2, 'Buffer', 'Uint8Array', 'bytes', false], // decoded: a view into the input
   uint32: [0, 'number', 'number', 'uint32', true],
   sfixed32: [5, 'number', 'number', 'sfixed32', true],
   sfixed64: [1, 'bigint', 'bigint | number', 'sfixed64', true],
