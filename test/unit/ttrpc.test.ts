@@ -266,7 +266,7 @@ import os, socket, sys
 s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(16)
 os.dup2(s.fileno(), 3); os.set_inheritable(3, True)
 os.execv(sys.argv[2], [sys.argv[2], sys.argv[3]])`;
-    const env = { ...process.env, TTRPC_TEST_CHILD: '1', NODE_PATH: join(__dirname, '..', '..', '..', 'node_modules') };
+    const env: NodeJS.ProcessEnv = { ...process.env, TTRPC_TEST_CHILD: '1', NODE_PATH: join(__dirname, '..', '..', '..', 'node_modules') };
     delete env.NODE_TEST_CONTEXT;
     const child = spawn(PYTHON, ['-c', script, path, process.execPath, __filename], { env, stdio: ['ignore', 'ignore', 'inherit'] });
     try {
