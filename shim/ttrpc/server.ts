@@ -146,12 +146,14 @@ export class TtrpcServer {
    */
   async close(options: { force?: boolean; unlink?: string } = {}): Promise<void> {
     this.closing = true;
-    await Promise.all(this.listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
+    // net.Server.close calls back only once its connections are gone, so those go first.
+    const listeners = this.listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve())));
     this.listeners = [];
     if (options.unlink) {
       try { unlinkSync(options.unlink); } catch { /* already gone */ }
     }
     await Promise.all([...this.connections].map((c) => c.shutdown(!!options.force)));
+    await Promise.all(listeners);
   }
 }
 

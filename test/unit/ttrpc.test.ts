@@ -212,6 +212,29 @@ suite('server and client', () => {
     await c.close();
   });
 
+  test('close() lets calls in progress answer, refuses new connections, then closes', async () => {
+    const path2 = sockPath();
+    let finish: (() => void) | undefined;
+    const s = new TtrpcServer().register(task.Task, {
+      Wait: () => new Promise((resolve) => { finish = () => resolve({ exit_status: 7 }); }),
+      State: (req) => ({ id: req.id }),
+    });
+    await s.listen(path2);
+    const c = await TtrpcClient.connect(path2);
+    const idle = await TtrpcClient.connect(path2);
+    const waiting = c.call(task.Task, 'Wait', { id: 'x' });
+    await c.call(task.Task, 'State', { id: 'sync' });
+    const closing = s.close({ unlink: path2 });
+    const idleClosed = new Promise<void>((r) => idle.onClose(r));
+    await idleClosed;
+    finish!();
+    assert.equal((await waiting).exit_status, 7);
+    await closing;
+    await new Promise<void>((r) => c.onClose(r));
+    assert.equal(s.connectionCount, 0);
+    await assert.rejects(TtrpcClient.connect(path2));
+  });
+
   test('registering: unknown method names and a service twice are errors', () => {
     const s = new TtrpcServer();
     assert.throws(() => s.register(task.Task, { Bogus: () => ({}) } as any), /has no method Bogus/);
