@@ -157,6 +157,24 @@ export class Writer {
   }
 
   string(v: string): void {
+    const len = v.length;
+    if (len < 128) {
+      // Short ASCII strings (ids, paths) are copied by hand: Buffer#write costs more than the copy.
+      this.ensure(len + 1);
+      const buf = this.buf;
+      const start = this.pos + 1;
+      let i = 0;
+      for (; i < len; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[start + i] = c;
+      }
+      if (i === len) {
+        buf[this.pos] = len;
+        this.pos = start + len;
+        return;
+      }
+    }
     const n = Buffer.byteLength(v, 'utf8');
     this.uint32(n);
     this.ensure(n);
@@ -195,6 +213,16 @@ export class Writer {
 
   finish(): Buffer {
     return this.buf.subarray(0, this.pos);
+  }
+
+  reset(): void {
+    this.pos = 0;
+    this.forks.length = 0;
+  }
+
+  /** Lets a scratch writer that grew for one large message (up to 4 MiB) give the memory back. */
+  shrink(): void {
+    if (this.buf.length > 1 << 20) this.buf = Buffer.allocUnsafe(16384);
   }
 }
 
@@ -396,14 +424,27 @@ export function decodeTop<T>(typeName: string, bytes: Uint8Array, dec: (r: Reade
   }
 }
 
+// Encoding is synchronous, so one scratch writer serves every top-level encode (no growing a
+// fresh buffer per message); the result is copied out at its exact size.
+const scratch = new Writer(16384);
+let scratchBusy = false;
+
 export function encodeTop<I>(typeName: string, message: I, enc: (w: Writer, m: I) => void): Buffer {
+  const shared = !scratchBusy;
+  const w = shared ? scratch : new Writer();
+  scratchBusy = true;
   try {
-    const w = new Writer();
+    w.reset();
     enc(w, message);
-    return w.finish();
+    return Buffer.from(w.finish());
   } catch (err) {
     if (err instanceof ProtoError) throw new ProtoError(`${typeName}: ${err.message}`);
     throw err;
+  } finally {
+    if (shared) {
+      scratchBusy = false;
+      w.shrink();
+    }
   }
 }
 
