@@ -16,8 +16,4 @@ export * as cgroups_v2 from './generated/io.containerd.cgroups.v2.js';
 export * as criu from './generated/criu.js';
 export { ProtoError, renameService, type MessageType, type MethodType, type ServiceType } from './runtime.js';
 export * from './wellknown.js';
-import { renameService } from './runtime.js';
-import { Task } from './generated/containerd.task.v2.js';
-
-/** containerd 2.x's task API v3: the same methods and messages under another service name. */
-export const TaskV3 = renameService(Task, 'containerd.task.v3.Task');
+export { TaskV3, SERVICES, type ServiceName } from './services.js';

@@ -36,7 +36,7 @@ export interface ServiceType {
 }
 
 /** A service under another name with the same methods (containerd.task.v3.Task is task v2 renamed). */
-export function renameService<S extends ServiceType>(service: S, name: string): S {
+export function renameService<S extends ServiceType, N extends string>(service: S, name: N): Omit<S, 'name'> & { readonly name: N } {
   return { ...service, name };
 }
 

@@ -51,6 +51,11 @@ export function packAny<I>(type: MessageType<unknown, I>, message: I): Any {
   return { type_url: type.typeName, value: type.encode(message) };
 }
 
+/** The type URLs of the OCI types containerd carries as JSON in an Any (typeurl's registrations). */
+export const OCI_PROCESS_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
+export const OCI_LINUX_RESOURCES_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources';
+export const OCI_FEATURES_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/features/Features';
+
 /** An Any carrying JSON, as containerd sends OCI types (`types.containerd.io/opencontainers/runtime-spec/1/Process`). */
 export function packJsonAny(typeUrl: string, value: unknown): Any {
   return { type_url: typeUrl, value: Buffer.from(JSON.stringify(value)) };

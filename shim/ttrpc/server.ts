@@ -5,6 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { unlinkSync } from 'node:fs';
 import { Request, Response } from '../../proto/generated/ttrpc.js';
 import { ProtoError, type MethodType, type ServiceType } from '../../proto/runtime.js';
+import { SERVICES, type ServiceName } from '../../proto/services.js';
 import { peerCred, socketFd, type PeerCred } from '../../runtime/sys/peercred.js';
 import { encodeFrame, FrameDecoder, MAX_MESSAGE_LENGTH, MessageType, oversizeMessage, type Frame } from './frame.js';
 import { Code, statusFromError, TtrpcError } from './status.js';
@@ -61,8 +62,15 @@ export class TtrpcServer {
     this.log = options.log ?? (() => {});
   }
 
-  /** Serves a service: `server.register(Task, { Create: async (req, ctx) => ({ pid }) })`. */
-  register<S extends ServiceType>(service: S, impl: ServiceImpl<S>): this {
+  /**
+   * Serves a service: `server.register(task.Task, { Create: async (req, ctx) => ({ pid }) })`, or by
+   * name for the services proto/services.ts knows: `server.register('containerd.task.v3.Task', impl)`.
+   */
+  register<S extends ServiceType>(service: S, impl: ServiceImpl<S>): this;
+  register<N extends ServiceName>(name: N, impl: ServiceImpl<(typeof SERVICES)[N]>): this;
+  register(serviceOrName: ServiceType | string, impl: object): this {
+    const service = typeof serviceOrName === 'string' ? (SERVICES as Record<string, ServiceType>)[serviceOrName] : serviceOrName;
+    if (!service) throw new Error(`ttrpc: unknown service ${String(serviceOrName)}`);
     if (this.services.has(service.name)) throw new Error(`ttrpc: service ${service.name} registered twice`);
     const methods = new Map<string, Registered | null>();
     for (const [name, method] of Object.entries(service.methods)) {

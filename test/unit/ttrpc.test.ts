@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Code, FrameDecoder, encodeFrame, MAX_MESSAGE_LENGTH, TtrpcClient, TtrpcClosedError, TtrpcError, TtrpcServer, NAMESPACE_METADATA_KEY } from '../../shim/ttrpc/index.js';
-import { task, ttrpc, google_protobuf, events_ttrpc } from '../../proto/index.js';
+import { task, ttrpc, google_protobuf, events_ttrpc, TaskV3 } from '../../proto/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsrun-ttrpc-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -88,6 +88,7 @@ suite('server and client', () => {
       Delete: () => undefined as any,
     });
     server.register(events_ttrpc.Events, { Forward: () => ({}) });
+    server.register('containerd.task.v3.Task', { State: (req) => ({ id: `v3:${req.id}` }) });
     await server.listen(path);
   });
 
@@ -235,8 +236,16 @@ suite('server and client', () => {
     await assert.rejects(TtrpcClient.connect(path2));
   });
 
-  test('registering: unknown method names and a service twice are errors', () => {
+  test('a service registered by name (task v3) is served beside v2', async () => {
+    const c = await TtrpcClient.connect(path);
+    assert.equal((await c.call(TaskV3, 'State', { id: 'a' })).id, 'v3:a');
+    assert.equal((await c.call(task.Task, 'State', { id: 'a' })).id, 'a');
+    await c.close();
+  });
+
+  test('registering: unknown method names, unknown service names and a service twice are errors', () => {
     const s = new TtrpcServer();
+    assert.throws(() => s.register('containerd.task.v9.Task' as any, {}), /unknown service/);
     assert.throws(() => s.register(task.Task, { Bogus: () => ({}) } as any), /has no method Bogus/);
     s.register(task.Task, {});
     assert.throws(() => s.register(task.Task, {}), /registered twice/);
