@@ -27,6 +27,7 @@ build: node_modules/.package-lock.json native
 	cp native/tsrun-executor bin/tsrun-executor
 
 typecheck: node_modules/.package-lock.json
+	$(NODE) scripts/gen-proto.mjs
 	npx tsc --noEmit -p .
 
 demo: deps build
@@ -62,5 +63,5 @@ install: build
 	ln -sf ../lib/tsrun/tsrun $(DESTDIR)$(PREFIX)/bin/tsrun
 
 clean:
-	rm -rf build bin runtime/spec/generated
+	rm -rf build bin runtime/spec/generated proto/generated
 	$(MAKE) -C native clean

@@ -12,6 +12,8 @@ const only = process.argv[2]; // "cli" | "tests" | undefined (all)
 if (existsSync(join(root, 'scripts/build-validators.mjs'))) {
   execFileSync(process.execPath, [join(root, 'scripts/build-validators.mjs')], { stdio: 'inherit' });
 }
+// The protobuf codecs are TypeScript generated from proto/schema/ (see proto/README.md).
+execFileSync(process.execPath, [join(root, 'scripts/gen-proto.mjs')], { stdio: 'inherit' });
 
 let commit = 'unknown';
 try {
