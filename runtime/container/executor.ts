@@ -27,8 +27,13 @@ export interface ExecutorEvents {
 
 export interface ExecutorRun {
   child: ChildProcess;
-  /** resolves with the container init's host pid once the executor has cloned it */
+  /** resolves with the host pid of the process the executor cloned (hooks at the hook points get it) */
   pid: Promise<number>;
+  /**
+   * resolves with the container's own init: the same pid, or with a joined pid namespace the
+   * second-stage init the first one cloned into it (INIT_PID, always before READY)
+   */
+  initPid: Promise<number>;
   /** resolves when the init reports READY; rejects with the init's or executor's error */
   ready: Promise<void>;
 }
@@ -58,6 +63,9 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   let resolvePid!: (pid: number) => void;
   let rejectPid!: (err: Error) => void;
   const pid = new Promise<number>((res, rej) => { resolvePid = res; rejectPid = rej; });
+  let resolveInitPid!: (pid: number) => void;
+  let rejectInitPid!: (err: Error) => void;
+  const initPid = new Promise<number>((res, rej) => { resolveInitPid = res; rejectInitPid = rej; });
   let containerPid = 0;
   let spawnError: Error | undefined;
   child.once('error', (err) => { spawnError = err; });
@@ -70,7 +78,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
       if (done) return;
       done = true;
       sync.destroy();
-      if (err) { rejectPid(err); reject(err); } else resolve();
+      if (err) { rejectPid(err); rejectInitPid(err); reject(err); } else { resolveInitPid(containerPid); resolve(); }
     };
     sync.on('data', (chunk: Buffer) => {
       buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
@@ -84,6 +92,11 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
           case Msg.PID:
             containerPid = body.readUInt32LE(0);
             resolvePid(containerPid);
+            break;
+          case Msg.INIT_PID:
+            // Hooks at the hook points already ran with the first stage's pid.
+            containerPid = body.readUInt32LE(0);
+            resolveInitPid(containerPid);
             break;
           case Msg.READY:
             finish();
@@ -118,6 +131,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   });
   // A pid is never awaited alone on the error path; keep rejections from surfacing as unhandled.
   pid.catch(() => undefined);
+  initPid.catch(() => undefined);
   sync.write(encodePlan(plan));
   // The executor exits as soon as it has released the container: reap it before we go, or it
   // would be left a zombie to an init that may not reap (this machine's does not).
@@ -126,5 +140,5 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
     else child.once('exit', () => resolve());
     child.once('error', () => resolve());
   });
-  return { child, pid, ready: ready.then(() => exited, (err) => exited.then(() => { throw err; })) };
+  return { child, pid, initPid, ready: ready.then(() => exited, (err) => exited.then(() => { throw err; })) };
 }
