@@ -335,6 +335,15 @@ static const char *tag_name(uint16_t tag)
 static int check_pidns_late(const struct plan *p)
 {
 	const struct rec *l = p->pidns_late;
+	if (l && p->mode != MODE_INIT)
+		return fail("invalid plan: PIDNS_LATE not allowed in exec mode");
+	if (l && !(p->joined_flags & CLONE_NEWPID))
+		return fail("invalid plan: PIDNS_LATE without a joined pid namespace");
+	/* C1 could not enter a pid namespace from a user namespace of its own. */
+	if (l && (p->clone_flags & CLONE_NEWUSER))
+		return fail("invalid plan: PIDNS_LATE with a new user namespace");
+	if (l && p->seccomp_listener)
+		return fail("invalid plan: PIDNS_LATE with SECCOMP_LISTENER");
 	for (size_t i = 0; i < p->nrecs; i++) {
 		const struct r_mount *m = &p->recs[i].u.mount;
 		int proc;
@@ -348,17 +357,6 @@ static int check_pidns_late(const struct plan *p)
 			return fail("invalid plan: MOUNT %s: procfs without the joined pid namespace option (PIDNS_LATE)",
 				    m->target);
 	}
-	if (!l)
-		return 0;
-	if (p->mode != MODE_INIT)
-		return fail("invalid plan: PIDNS_LATE not allowed in exec mode");
-	if (!(p->joined_flags & CLONE_NEWPID))
-		return fail("invalid plan: PIDNS_LATE without a joined pid namespace");
-	/* C1 could not enter a pid namespace from a user namespace of its own. */
-	if (p->clone_flags & CLONE_NEWUSER)
-		return fail("invalid plan: PIDNS_LATE with a new user namespace");
-	if (p->seccomp_listener)
-		return fail("invalid plan: PIDNS_LATE with SECCOMP_LISTENER");
 	return 0;
 }
 
