@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -207,6 +208,15 @@ void pidns_enter(const struct plan *p, int fifo_fd)
 		if (read(c2_go[0], &b, 1) != 1)
 			_exit(1);
 		close(c2_go[0]);
+		/* The terminal C1 set up on fds 0-2 becomes C2's controlling one. */
+		if (p->console && setsid() < 0) {
+			fail_errno(errno, "setsid");
+			die();
+		}
+		if (p->console && ioctl(0, TIOCSCTTY, 0) < 0) {
+			fail_errno(errno, "ioctl TIOCSCTTY");
+			die();
+		}
 		return;
 	}
 	for (int i = 0; i < 4; i++)

@@ -4,10 +4,11 @@
 // The whole lifecycle must work on that second process, exactly as with a single init.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { assertNothingLeft, cleanup, makeBundle, makeRoot, needsRoot, processesIn, startDetached, removeDetached, tsrun, uniqueId, waitForStatus } from '../helpers/harness.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { REPO, assertNothingLeft, cleanup, makeBundle, makeRoot, needsRoot, processesIn, startDetached, removeDetached, tsrun, uniqueId, waitForStatus } from '../helpers/harness.js';
 
 const skip = needsRoot;
 
@@ -117,5 +118,56 @@ test('a container sharing another\'s pid namespace: a failing setup leaves nothi
     cleanup(root, id, bundle);
     removeDetached(first);
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+/** A --console-socket listener (test/helpers/console-receiver.py): resolves with what the container wrote. */
+async function listen(dir: string, input: string): Promise<{ path: string; output: Promise<string> }> {
+  const path = join(dir, 'console.sock');
+  const child = spawn('python3', [join(REPO, 'test/helpers/console-receiver.py'), path, input], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let listening!: () => void;
+  const ready = new Promise<void>((res) => { listening = res; });
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => { out += chunk; if (out.startsWith('listening\n')) listening(); });
+  const output = new Promise<string>((resolve, reject) => {
+    child.on('exit', (code) => {
+      const line = out.split('\n')[1];
+      if (code !== 0 || !line) reject(new Error(`console receiver exited ${code}: ${out}`));
+      else resolve((JSON.parse(line) as { output: string }).output);
+    });
+  });
+  await Promise.race([ready, output]);
+  return { path, output };
+}
+
+test('a container sharing another\'s pid namespace with a terminal: the pty is its stdio and controlling terminal', { skip }, async () => {
+  const first = startDetached((c: any) => { c.process.args = ['sleep', '1000']; }, 'tsrun-pidns-a');
+  const root = makeRoot();
+  const id = uniqueId('tsrun-pidns-tty');
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-pidns-tty-'));
+  const bundle = makeBundle((c: any) => {
+    c.process.terminal = true;
+    c.process.args = ['sh', '-c', 'read line; echo "got:$line"; tty; echo "ttynr=$(cut -d" " -f7 /proc/$$/stat)"; echo "sid=$(cut -d" " -f6 /proc/$$/stat) pid=$$"'];
+    c.linux.namespaces = c.linux.namespaces.map((ns: any) => (ns.type === 'pid' ? { type: 'pid', path: `/proc/${first.initPid}/ns/pid` } : ns));
+  });
+  try {
+    const { path, output } = await listen(dir, 'hello\n');
+    const r = tsrun(['--root', root, 'run', '-d', '--console-socket', path, '--bundle', bundle, id]);
+    assert.equal(r.status, 0, r.stderr);
+    const out = await output;
+    assert.match(out, /^got:hello\r?$/m);
+    assert.match(out, /^\/dev\/pts\/\d+\r?$/m);
+    assert.doesNotMatch(out, /^ttynr=0\r?$/m, 'no controlling terminal');
+    const ids = /^sid=(\d+) pid=(\d+)\r?$/m.exec(out);
+    assert.ok(ids && ids[1] === ids[2], `the init leads its session: ${out}`);
+    await waitForStatus(root, id, 'stopped');
+    assert.equal(tsrun(['--root', root, 'delete', id]).status, 0);
+    assertNothingLeft(root, id, bundle);
+  } finally {
+    cleanup(root, id, bundle);
+    removeDetached(first);
+    rmSync(root, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 });
