@@ -293,5 +293,14 @@ int pidns_finish(pid_t c1)
 	close(c2_go[1]);
 	while (waitpid(c1, &status, 0) < 0 && errno == EINTR)
 		;
+	/* C2 is our child until we exit, which is what tsrun checks INIT_PID
+	 * against: stay until tsrun is done and closes the socket. */
+	{
+		char buf[256];
+		ssize_t n;
+		do
+			n = read(g_sync_fd, buf, sizeof buf);
+		while (n > 0 || (n < 0 && errno == EINTR));
+	}
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }

@@ -8,6 +8,7 @@ import { encodeMessage, encodePlan } from '../plan/encode.js';
 import { Msg, Tag, type PlanRecord } from '../plan/records.js';
 import type { ConsoleSocket } from './console.js';
 import { log } from '../log.js';
+import { procStat } from './proc.js';
 
 /** Where the static C executor lives: next to the bundle, or TSRUN_EXECUTOR for development. */
 export function executorPath(): string {
@@ -67,6 +68,8 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   let rejectInitPid!: (err: Error) => void;
   const initPid = new Promise<number>((res, rej) => { resolveInitPid = res; rejectInitPid = rej; });
   let containerPid = 0;
+  const lateInit = plan.some((r) => r.tag === Tag.PIDNS_LATE);
+  let initPidSeen = false;
   let spawnError: Error | undefined;
   child.once('error', (err) => { spawnError = err; });
 
@@ -93,11 +96,21 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
             containerPid = body.readUInt32LE(0);
             resolvePid(containerPid);
             break;
-          case Msg.INIT_PID:
-            // Hooks at the hook points already ran with the first stage's pid.
-            containerPid = body.readUInt32LE(0);
+          case Msg.INIT_PID: {
+            // C2 holds this socket, and the container whose pid namespace it joined can see C2
+            // and take the socket from it (CAP_SYS_PTRACE): a pid is believed only if it is the
+            // executor's own child, which stays alive until we close the socket, and not the
+            // first stage. Hooks at the hook points already ran with the first stage's pid.
+            const second = body.readUInt32LE(0);
+            if (!lateInit || initPidSeen || !containerPid || second === containerPid || procStat(second)?.ppid !== child.pid) {
+              finish(new TsrunError(`executor reported ${second} as the container's init, which is not its child`));
+              return;
+            }
+            initPidSeen = true;
+            containerPid = second;
             resolveInitPid(containerPid);
             break;
+          }
           case Msg.READY:
             finish();
             return;
