@@ -261,9 +261,10 @@ static pid_t parent_of(pid_t pid)
  */
 int pidns_finish(pid_t c1)
 {
-	uint8_t num[4];
+	uint8_t num[4], buf[4 + sizeof g_err];
+	uint32_t len;
 	pid_t c2;
-	int got, status;
+	int got, status, tag;
 
 	got = read_full(c1_report[0], num, sizeof num);
 	close(c1_report[0]);
@@ -285,6 +286,20 @@ int pidns_finish(pid_t c1)
 		kill(c2, SIGKILL);
 		return -1;
 	}
+	/* tsrun checks the pid while C2 is still our child, and says CONTINUE. */
+	tag = sync_recv(buf, sizeof buf, &len);
+	if (tag != M_CONTINUE || len) {
+		kill(c2, SIGKILL);
+		if (tag == M_ERROR || tag < 0) {
+			/* tsrun reported it, or is gone. */
+			kill(c1, SIGKILL);
+			while (waitpid(c1, &status, 0) < 0 && errno == EINTR)
+				;
+			return 1;
+		}
+		fail("init pid: unexpected message %d", tag);
+		return -1;
+	}
 	if (write(c2_go[1], "1", 1) != 1) {
 		fail_errno(errno, "release init");
 		kill(c2, SIGKILL);
@@ -293,14 +308,5 @@ int pidns_finish(pid_t c1)
 	close(c2_go[1]);
 	while (waitpid(c1, &status, 0) < 0 && errno == EINTR)
 		;
-	/* C2 is our child until we exit, which is what tsrun checks INIT_PID
-	 * against: stay until tsrun is done and closes the socket. */
-	{
-		char buf[256];
-		ssize_t n;
-		do
-			n = read(g_sync_fd, buf, sizeof buf);
-		while (n > 0 || (n < 0 && errno == EINTR));
-	}
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }

@@ -265,6 +265,7 @@ def run(env, plan, *, hook_reply=M_CONTINUE, start=True, pass_fds=(), before_sta
                 env.pids.remove(res.pid)
                 res.pid = struct.unpack("<I", payload)[0]
                 env.pids.append(res.pid)
+                parent.sendall(struct.pack("<HHI", M_CONTINUE, 0, 0))
             elif tag == M_LOG:
                 lvl, n = struct.unpack("<II", payload[:8])
                 res.logs.append((lvl, payload[8:8 + n].decode()))
@@ -283,11 +284,9 @@ def run(env, plan, *, hook_reply=M_CONTINUE, start=True, pass_fds=(), before_sta
             elif tag == M_READY:
                 res.ready = True
                 res.t_ready = time.perf_counter() - t0
-                # C closes its end after READY: expect EOF next (with PIDNS_LATE E
-                # holds its end until we close ours).
-                if res.first_pid is None:
-                    tag, _ = read_msg(parent)
-                    assert tag is None, "message after READY: %r" % tag
+                # C closes its end after READY: expect EOF next.
+                tag, _ = read_msg(parent)
+                assert tag is None, "message after READY: %r" % tag
                 break
             else:
                 raise AssertionError("unexpected message %d" % tag)

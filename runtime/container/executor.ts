@@ -99,8 +99,8 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
           case Msg.INIT_PID: {
             // C2 holds this socket, and the container whose pid namespace it joined can see C2
             // and take the socket from it (CAP_SYS_PTRACE): a pid is believed only if it is the
-            // executor's own child, which stays alive until we close the socket, and not the
-            // first stage. Hooks at the hook points already ran with the first stage's pid.
+            // executor's own child (the executor waits for our CONTINUE) and not the first
+            // stage. Hooks at the hook points already ran with the first stage's pid.
             const second = body.readUInt32LE(0);
             if (!lateInit || initPidSeen || !containerPid || second === containerPid || procStat(second)?.ppid !== child.pid) {
               finish(new TsrunError(`executor reported ${second} as the container's init, which is not its child`));
@@ -109,6 +109,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
             initPidSeen = true;
             containerPid = second;
             resolveInitPid(containerPid);
+            sync.write(encodeMessage(Msg.CONTINUE));
             break;
           }
           case Msg.READY:
