@@ -257,6 +257,7 @@ void run_init(const struct plan *p, int release_fd, int fifo_fd, mode_t orig_uma
 	if (read(release_fd, &b, 1) != 1)
 		_exit(1);
 	close(release_fd);
+	c_rootless_released(p);
 
 	/* C stays non-dumpable (from E) until execve: /proc/<C> remains owned
 	 * by the host's root, so nothing in the container (a process of an

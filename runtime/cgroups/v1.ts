@@ -410,10 +410,7 @@ export class V1Manager extends BaseManager {
         fam.set(dir, r, ctx);
       } catch (err) {
         // Device rules are not expected to work rootless (runc ignores their errors there).
-        if (this.opts.rootless && fam.controller === 'devices') {
-          warnings.push(`device cgroup rules not applied: ${(err as Error).message}`);
-          continue;
-        }
+        if (this.opts.rootless && fam.controller === 'devices') continue;
         throw err;
       }
     }

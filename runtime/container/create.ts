@@ -14,6 +14,7 @@ import { runExecutor } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
+import { rootlessEuid, rootlessSpec, withOwnCgroups } from '../rootless.js';
 
 export interface CreateOptions {
   root: string;
@@ -25,6 +26,8 @@ export interface CreateOptions {
   noNewKeyring: boolean;
   preserveFds: number;
   systemdCgroup: boolean;
+  /** cgroup permission errors are tolerated when no limit needs the cgroup (--rootless, runtime/rootless.ts) */
+  rootless?: boolean;
   /** run: tsrun waits for the container itself */
   foreground: boolean;
 }
@@ -45,8 +48,13 @@ export function writePidFile(path: string, pid: number): void {
 export async function createContainer(opts: CreateOptions): Promise<Created> {
   checkContainerId(opts.id);
   // Everything that can be refused is checked before anything is made.
-  const { spec, bundle, rootfs, warnings } = loadBundleSpec(opts.bundle);
+  const loaded = loadBundleSpec(opts.bundle);
+  const { bundle, rootfs, warnings } = loaded;
   for (const warning of warnings) log.warn(warning);
+  // A caller who is not root: runc's rootless checks, and the way the id maps get written.
+  const rootless = rootlessEuid() ? rootlessSpec(loaded.spec) : undefined;
+  const spec = rootless?.spec ?? loaded.spec;
+  for (const opt of rootless?.dropped ?? []) log.debug(`rootless: dropped ${opt}: the group is not mapped in the container`);
   if (!spec.process) throw new TsrunError('process property must not be empty');
   const terminal = !!spec.process.terminal;
   checkTerminalUse(terminal, !opts.foreground, opts.consoleSocket);
@@ -60,15 +68,16 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
 
   // runc looks for its own terminal before it starts anything, and fails without one.
   const host = terminal && opts.foreground ? HostConsole.find() : undefined;
-  const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations });
+  const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations, rootless: opts.rootless });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
   const planWarnings: string[] = [];
-  const plan = compileInitPlan({
+  const planInput = (paths: Record<string, string>) => compileInitPlan({
     id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
-    cgroups: { version: cgroups.version, paths: cgroups.paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
-    preserveFds: passedFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings,
+    cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
+    preserveFds: passedFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps,
     console: !terminal ? undefined : opts.foreground ? 'proxy' : 'socket', hostWindow: host?.windowSize(),
   });
+  let plan = planInput({ ...cgroups.paths });
   // runc logs skipped seccomp syscall names at debug level only: so do we.
   for (const warning of planWarnings) log.debug(warning);
 
@@ -87,6 +96,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       // Recorded before anything is made, so that `delete --force` can clean up after a killed create.
       saveState(opts.root, state);
       cgroups.create();
+      // Rootless, the cgroups that could not be made are not joined: the container sees ours there, as with runc.
+      if (opts.rootless) plan = withOwnCgroups(plan, cgroups.paths, planInput);
       for (const warning of cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) })) log.warn(warning);
       // create() may skip best-effort hierarchies (unified, name=systemd): join only what exists.
       const procs = cgroups.procsFiles();

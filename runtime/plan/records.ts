@@ -53,6 +53,7 @@ export const Tag = {
   HOOK_START_CONTAINER: 71,
   SECCOMP_LISTENER: 66,
   RELEASE_BARRIER: 67,
+  IDMAP_TOOLS: 68,
 } as const;
 
 /** HOOK_POINT values: C's HOOK_BARRIER after the mounts, E's RELEASE_BARRIER. */
@@ -145,6 +146,8 @@ export type PlanRecord =
   | { tag: typeof Tag.HOOK_BARRIER; point: number }
   /** E stops after sending PID until tsrun says CONTINUE (HOOK_POINT 1). */
   | { tag: typeof Tag.RELEASE_BARRIER }
+  /** An unprivileged executor: setgroups denied before gid_map, helpers ('' = none) where a direct write is refused. */
+  | { tag: typeof Tag.IDMAP_TOOLS; setgroupsDeny: boolean; newuidmap: string; newgidmap: string }
   /** A hook the container init runs itself; its stdin is stateHead + the init's own pid + stateTail. */
   | ({ tag: typeof Tag.HOOK_CREATE_CONTAINER | typeof Tag.HOOK_START_CONTAINER } & InitHook)
   /** The pty: made in the container, master sent over the socket at `fd`, slave as stdio. */
