@@ -304,6 +304,8 @@ int e_rootless_user_ns_first(void);
 void c_rootless_released(const struct plan *p);
 /* C: setgroups(2) is denied in this user namespace. */
 int c_setgroups_denied(void);
+/* C: runc leaves supplementary groups alone rootless, or where setgroups is denied. */
+int c_setgroups_skipped(void);
 const char *ns_name(uint32_t flag);
 
 /* ---- mounts.c ---------------------------------------------------------- */

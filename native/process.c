@@ -159,7 +159,7 @@ int proc_become_ns_root(void)
 int proc_switch_user(const struct r_user *u)
 {
 	/* As runc: no supplementary groups to set where the kernel denies it. */
-	if ((u->ngids || !c_setgroups_denied()) && syscall(SYS_setgroups, (size_t)u->ngids, u->gids) < 0)
+	if ((u->ngids || !c_setgroups_skipped()) && syscall(SYS_setgroups, (size_t)u->ngids, u->gids) < 0)
 		return fail_errno(errno, "setgroups");
 	if (syscall(SYS_setresgid, u->gid, u->gid, u->gid) < 0)
 		return fail_errno(errno, "setresgid %u", u->gid);

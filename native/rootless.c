@@ -25,8 +25,13 @@
 
 extern char **environ;
 
+/* E's effective uid before anything changed it, which C inherits: runc sets
+ * no supplementary groups for a caller who is not root. */
+static int g_rootless_euid;
+
 int e_rootless_before_clone(const struct plan *p)
 {
+	g_rootless_euid = geteuid() != 0;
 	if (!p->idmap_tools)
 		return 0;
 	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
@@ -43,6 +48,11 @@ void c_rootless_released(const struct plan *p)
 {
 	if (p->idmap_tools)
 		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+int c_setgroups_skipped(void)
+{
+	return g_rootless_euid || c_setgroups_denied();
 }
 
 int c_setgroups_denied(void)

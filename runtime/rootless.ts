@@ -213,3 +213,16 @@ export function withOwnCgroups<P>(plan: P, paths: Record<string, string>, replan
   for (const k of missing) filled[k] = own[k];
   return replan(filled);
 }
+
+/**
+ * Limits written where the container could not get a cgroup fail as runc's do: runc writes them
+ * while its init waits (procHooks), so its message carries that context.
+ */
+export function rootlessCgroupApply<T>(rootless: boolean, apply: () => T): T {
+  try {
+    return apply();
+  } catch (err) {
+    if (!rootless || !(err instanceof TsrunError)) throw err;
+    throw new TsrunError(`unable to start container process: error during container init: error setting cgroup config for procHooks process: ${err.message}`, err.exitCode);
+  }
+}

@@ -14,7 +14,7 @@ import { runExecutor } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
-import { rootlessEuid, rootlessSpec, withOwnCgroups } from '../rootless.js';
+import { rootlessCgroupApply, rootlessEuid, rootlessSpec, withOwnCgroups } from '../rootless.js';
 
 export interface CreateOptions {
   root: string;
@@ -98,7 +98,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       cgroups.create();
       // Rootless, the cgroups that could not be made are not joined: the container sees ours there, as with runc.
       if (opts.rootless) plan = withOwnCgroups(plan, cgroups.paths, planInput);
-      for (const warning of cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) })) log.warn(warning);
+      for (const warning of rootlessCgroupApply(!!opts.rootless, () => cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) }))) log.warn(warning);
       // create() may skip best-effort hierarchies (unified, name=systemd): join only what exists.
       const procs = cgroups.procsFiles();
       const firstProcs = plan.findIndex((r) => r.tag === Tag.CGROUP_PROCS);

@@ -86,7 +86,7 @@ export function asUser(user: TestUser, cmd: string, args: string[], opts: { env?
   const outFd = openSync(join(dir, 'out'), 'w+');
   const errFd = openSync(join(dir, 'err'), 'w+');
   try {
-    const r = spawnSync('setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', cmd, ...args], {
+    const r = spawnSync('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', cmd, ...args], {
       encoding: 'utf8', input: opts.input, cwd: opts.cwd ?? user.home, timeout: opts.timeout ?? 60_000, env: userEnv(user, opts.env),
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', outFd, errFd],
     });
