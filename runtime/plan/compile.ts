@@ -32,6 +32,8 @@ export interface InitPlanInput {
   hookBarrier: boolean;
   /** run by a user who is not root: how the executor gets the id maps written (runtime/rootless.ts) */
   rootlessIdMaps?: { setgroupsDeny: boolean; newuidmap?: string; newgidmap?: string };
+  /** tsrun itself runs in a user namespace (rootless Podman's): devices are bound, as runc does */
+  hostUserNs?: boolean;
   /** receives warnings worth a debug log line (e.g. seccomp rules naming unknown syscalls) */
   warnings?: string[];
 }
@@ -67,7 +69,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   plan.push(...idmaps.records);
   if (ns.unshareFlags) plan.push({ tag: Tag.NS_UNSHARE, flags: ns.unshareFlags });
 
-  const inUserNs = ns.has.has('user');
+  const inUserNs = ns.has.has('user') || !!input.hostUserNs;
   if (ns.has.has('mount')) {
     const propagationName = spec.linux?.rootfsPropagation ?? '';
     const propagation = ROOTFS_PROPAGATION[propagationName];

@@ -81,13 +81,13 @@ export function userEnv(user: TestUser, extra: Record<string, string> = {}): Rec
 }
 
 /** Runs a command as the test user; output through files (a created container keeps stdio open). */
-export function asUser(user: TestUser, cmd: string, args: string[], opts: { env?: Record<string, string>; input?: string; cwd?: string; timeout?: number } = {}): RunResult {
+export function asUser(user: TestUser, cmd: string, args: string[], opts: { env?: Record<string, string>; input?: string | Buffer; cwd?: string; timeout?: number } = {}): RunResult {
   const dir = mkdtempSync('/tmp/tsrun-rl-out-');
   const outFd = openSync(join(dir, 'out'), 'w+');
   const errFd = openSync(join(dir, 'err'), 'w+');
   try {
     const r = spawnSync('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', cmd, ...args], {
-      encoding: 'utf8', input: opts.input, cwd: opts.cwd ?? user.home, timeout: opts.timeout ?? 60_000, env: userEnv(user, opts.env),
+      input: opts.input, cwd: opts.cwd ?? user.home, timeout: opts.timeout ?? 60_000, env: userEnv(user, opts.env), maxBuffer: 64 << 20,
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', outFd, errFd],
     });
     if (r.error) throw r.error;
