@@ -193,7 +193,7 @@ export function rootlessSpec(spec: Spec): { spec: Spec; idMaps?: IdMapTools; dro
       const maps = id[1] === 'uid' ? linux.uidMappings : linux.gidMappings;
       if (mapsId(maps, Number(id[2]))) return true;
       if (m.type === 'devpts' && id[1] === 'gid') { dropped.push(`${m.destination}: ${opt}`); return false; }
-      throw new TsrunError(`cannot specify ${opt} mount option for rootless container: user namespaces enabled, but no ${id[1] === 'uid' ? 'user' : 'group'} mapping found`);
+      throw new TsrunError(`cannot specify ${id[1]}= mount options for unmapped ${id[1]} in rootless containers`);
     });
     return m.options ? { ...m, options } : m;
   });
@@ -225,4 +225,22 @@ export function rootlessCgroupApply<T>(rootless: boolean, apply: () => T): T {
     if (!rootless || !(err instanceof TsrunError)) throw err;
     throw new TsrunError(`unable to start container process: error during container init: error setting cgroup config for procHooks process: ${err.message}`, err.exitCode);
   }
+}
+
+/**
+ * sysfs can only be mounted by the owner of the network namespace's user namespace: a
+ * container in a user namespace of its own (or of tsrun's caller) without a network namespace
+ * of its own gets the host's /sys bound instead, read-only as the mount asked, as runc does.
+ */
+export function bindSysfsWhereUnmountable(spec: Spec, hostUserNs: boolean): Spec {
+  const ns = spec.linux?.namespaces ?? [];
+  const userNs = hostUserNs || ns.some((n) => n.type === 'user');
+  const ownNet = ns.some((n) => n.type === 'network' && !n.path);
+  if (!userNs || ownNet || !spec.mounts?.some((m) => m.type === 'sysfs')) return spec;
+  const mounts = spec.mounts.map((m) => {
+    if (m.type !== 'sysfs') return m;
+    const options = (m.options ?? []).filter((o) => o !== 'bind' && o !== 'rbind');
+    return { ...m, type: 'bind', source: '/sys', options: ['rbind', ...options] };
+  });
+  return { ...spec, mounts };
 }

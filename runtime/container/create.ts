@@ -14,7 +14,7 @@ import { runExecutor } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
-import { rootlessCgroupApply, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
+import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
 
 export interface CreateOptions {
   root: string;
@@ -53,7 +53,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   for (const warning of warnings) log.warn(warning);
   // A caller who is not root: runc's rootless checks, and the way the id maps get written.
   const rootless = rootlessEuid() ? rootlessSpec(loaded.spec) : undefined;
-  const spec = rootless?.spec ?? loaded.spec;
+  const hostUserNs = runningInUserNS();
+  const spec = bindSysfsWhereUnmountable(rootless?.spec ?? loaded.spec, hostUserNs);
   for (const opt of rootless?.dropped ?? []) log.debug(`rootless: dropped ${opt}: the group is not mapped in the container`);
   if (!spec.process) throw new TsrunError('process property must not be empty');
   const terminal = !!spec.process.terminal;
@@ -74,7 +75,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const planInput = (paths: Record<string, string>) => compileInitPlan({
     id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
     cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
-    preserveFds: passedFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps, hostUserNs: runningInUserNS(),
+    preserveFds: passedFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
     console: !terminal ? undefined : opts.foreground ? 'proxy' : 'socket', hostWindow: host?.windowSize(),
   });
   let plan = planInput({ ...cgroups.paths });

@@ -212,6 +212,15 @@ describe('rootless: an unprivileged user runs containers, as with runc', { skip 
     assert.match(errorMessage(res.tsrun.stderr), /^RUNTIME run failed: rootless container: uid mapping 1:5000:10 is outside the user's own uid and tsrun-rootless's ranges in \/etc\/subuid \(\d+-\d+\)$/);
   });
 
+  test('without a range in /etc/subgid a multi-range gid map is refused, naming /etc/subgid', () => {
+    const res = besideRunc((c) => {
+      c.linux.gidMappings = [{ containerID: 0, hostID: user.gid, size: 1 }, { containerID: 1, hostID: user.subgid.start + user.subgid.count, size: 10 }];
+    }, (r, id, bundle) => rt(r, ['run', '--bundle', bundle, id]));
+    assert.equal(res.tsrun.status, 1);
+    assert.notEqual(res.runc.status, 0);
+    assert.match(errorMessage(res.tsrun.stderr), /gid mapping 1:\d+:10 is outside the user's own gid and tsrun-rootless's ranges in \/etc\/subgid/);
+  });
+
   test('without newuidmap in PATH a multi-range map is refused, naming newuidmap', () => {
     const res = besideRunc((c) => {
       c.linux.uidMappings = [{ containerID: 0, hostID: user.uid, size: 1 }, { containerID: 1, hostID: user.subuid.start, size: 100 }];
@@ -220,6 +229,24 @@ describe('rootless: an unprivileged user runs containers, as with runc', { skip 
     assert.notEqual(res.runc.status, 0);
     assert.match(errorMessage(res.tsrun.stderr), /the uid mappings need more than the user's own uid \(\d+\), which takes newuidmap \(package uidmap\), and newuidmap is not in PATH$/);
   });
+
+  // runc 1.1.5 refuses both (gid= of an unmapped group; sysfs without owning the network
+  // namespace); newer runc drops the option and binds /sys. Where runc runs them, the outcome must match.
+  for (const [what, edit] of [
+    ['devpts with gid=5 (unmapped) is mounted without gid=', (c: any) => { c.mounts.find((m: any) => m.destination === '/dev/pts').options.push('gid=5'); }],
+    ['sysfs without a network namespace is the host\'s /sys bound read-only', (c: any) => {
+      Object.assign(c.mounts.find((m: any) => m.destination === '/sys'), { type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] });
+    }],
+  ] as const) {
+    test(what, () => {
+      const res = besideRunc((c) => { edit(c); sh('grep -E " /sys | /dev/pts " /proc/self/mountinfo | cut -d" " -f4- | cut -d, -f1-3; ls /sys/kernel >/dev/null && echo sys-ok')(c); },
+        (r, id, bundle) => rt(r, ['run', '--bundle', bundle, id]));
+      assert.equal(res.tsrun.status, 0, res.tsrun.stderr);
+      assert.match(res.tsrun.stdout, /^\/ \/dev\/pts rw,nosuid,noexec - devpts devpts rw,mode=620,ptmxmode=666\n/m);
+      assert.match(res.tsrun.stdout, /^\/ \/sys ro,nosuid,nodev - sysfs sysfs rw\nsys-ok\n$/m);
+      if (res.runc.status === 0) assert.equal(res.tsrun.stdout, res.runc.stdout);
+    });
+  }
 
   test('a limit without a writable cgroup is refused with runc\'s error', () => {
     const res = besideRunc((c) => { c.linux.resources = { pids: { limit: 10 } }; }, (r, id, bundle) => rt(r, ['run', '--bundle', bundle, id]));
