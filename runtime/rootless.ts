@@ -5,6 +5,7 @@ import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync }
 import { delimiter, join } from 'node:path';
 import { TsrunError } from './errors.js';
 import { detectCgroupLayout, parseProcCgroup, readProcSelfCgroup, v1Paths } from './cgroups/layout.js';
+import { CgroupError } from './cgroups/fsio.js';
 import type { LinuxIDMapping as IdMapping, Spec } from './spec/types.js';
 
 const euid = (): number => process.geteuid?.() ?? 0;
@@ -243,4 +244,15 @@ export function bindSysfsWhereUnmountable(spec: Spec, hostUserNs: boolean): Spec
     return { ...m, type: 'bind', source: '/sys', options: ['rbind', ...options] };
   });
   return { ...spec, mounts };
+}
+
+/** A cgroup the user may not make (a cgroupsPath outside its delegation) fails in runc's words. */
+export function rootlessCgroupCreate(rootless: boolean, create: () => void): void {
+  try {
+    create();
+  } catch (err) {
+    const m = rootless && err instanceof CgroupError && (err.errno === 'EACCES' || err.errno === 'EPERM') ? /^failed to create cgroup ("(?:[^"\\]|\\.)*")/.exec(err.message) : null;
+    if (!m) throw err;
+    throw new TsrunError(`unable to start container process: unable to apply cgroup configuration: mkdir ${JSON.parse(m[1])}: permission denied`);
+  }
 }

@@ -431,7 +431,7 @@ export class V1Manager extends BaseManager {
 
   freeze(): void {
     const dir = this.paths.freezer;
-    if (!dir || !this.fs.exists(dir)) throw new TsrunError('cannot pause the container: it has no freezer cgroup');
+    if (!dir || !this.fs.exists(dir)) throw new TsrunError('cannot toggle freezer: cgroups not configured for container');
     if (!this.freezeDir(dir)) throw new TsrunError(`cannot pause the container: ${dir} did not reach FROZEN`);
   }
 

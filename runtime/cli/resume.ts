@@ -1,6 +1,8 @@
 import { setPaused } from '../container/pause.js';
 import { requireArgs } from './args.js';
 import type { Command } from './command.js';
+import { rootlessCgroups } from '../rootless.js';
+import { log } from '../log.js';
 
 export const resume: Command = {
   name: 'resume',
@@ -8,6 +10,8 @@ export const resume: Command = {
   description: 'resumes all processes that have been previously paused',
   flags: [],
   async run(g, _flags, args) {
+    // runc's warning: without a cgroup of its own (rootless) the container cannot be frozen.
+    if (rootlessCgroups(g.rootless, g.systemdCgroup)) log.warn("tsrun resume may fail if you don't have the full access to cgroups");
     requireArgs('resume', args, 1);
     await setPaused(g.root, args[0], false);
     return 0;

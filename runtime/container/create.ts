@@ -14,7 +14,7 @@ import { runExecutor } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
-import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
+import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessCgroupCreate, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
 
 export interface CreateOptions {
   root: string;
@@ -96,7 +96,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     try {
       // Recorded before anything is made, so that `delete --force` can clean up after a killed create.
       saveState(opts.root, state);
-      cgroups.create();
+      rootlessCgroupCreate(!!opts.rootless, () => cgroups.create());
       // Rootless, the cgroups that could not be made are not joined: the container sees ours there, as with runc.
       if (opts.rootless) plan = withOwnCgroups(plan, cgroups.paths, planInput);
       for (const warning of rootlessCgroupApply(!!opts.rootless, () => cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) }))) log.warn(warning);

@@ -137,6 +137,21 @@ describe('rootless: an unprivileged user runs containers, as with runc', { skip 
     assert.deepEqual(res.tsrun, res.runc);
   });
 
+  test('pause without a writable freezer is refused, with runc\'s warning and error', () => {
+    const res = besideRunc(sh('sleep 1000'), (r, id, bundle) => {
+      assert.equal(rt(r, ['run', '-d', '--bundle', bundle, id]).status, 0);
+      const p = rt(r, ['pause', id]);
+      const status = JSON.parse(rt(r, ['state', id]).stdout).status;
+      assert.equal(rt(r, ['delete', '--force', id]).status, 0);
+      return { status: p.status, state: status, log: p.stderr.split('\n').filter(Boolean).map((l) => l.replace(/^time="[^"]*" /, '')) };
+    });
+    assert.deepEqual(res.tsrun, {
+      status: 1, state: 'running',
+      log: ['level=warning msg="RUNTIME pause may fail if you don\'t have the full access to cgroups"', 'level=error msg="cannot toggle freezer: cgroups not configured for container"'],
+    });
+    assert.deepEqual(res.tsrun, res.runc);
+  });
+
   test('a terminal through --console-socket', async () => {
     const out: Record<string, string> = {};
     for (const r of RUNTIMES) {

@@ -27,7 +27,14 @@ const message = (stderr: string, name: string) => (/msg="(.*)"\s*$/m.exec(stderr
 
 before(() => {
   assert.match(readFileSync('/proc/self/mountinfo', 'utf8'), / \/sys\/fs\/cgroup .* - cgroup2 /, 'running on cgroup v2');
-  user = ensureTestUser();
+  // The VM's / is the host's under an overlay the user cannot write through: a home and an
+  // XDG_RUNTIME_DIR of its own on the VM's tmpfs.
+  const made = ensureTestUser();
+  user = { ...made, home: `/tmp/rl-home-${process.pid}`, runtimeDir: `/tmp/rl-xdg-${process.pid}` };
+  for (const dir of [user.home, user.runtimeDir]) {
+    mkdirSync(dir, { mode: 0o700 });
+    chownSync(dir, user.uid, user.gid);
+  }
   // The delegation systemd would make: the subtree and its interface files are the user's.
   mkdirSync(join(CG, deleg));
   writeFileSync(join(CG, deleg, 'cgroup.subtree_control'), '+memory +pids +cpu');
