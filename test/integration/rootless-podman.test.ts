@@ -66,6 +66,8 @@ describe('rootless Podman 4.3 with --runtime tsrun', { skip }, () => {
     for (let i = 0; i < 100 && userProcesses(user).length; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
     rmSync(dir, { recursive: true, force: true });
     rmSync(runroot, { recursive: true, force: true });
+    // What rootless Podman keeps in the user's own directories besides the configured ones.
+    for (const p of [join(user.runtimeDir, 'containers'), join(user.runtimeDir, 'libpod'), join(user.home, '.local/share/containers')]) rmSync(p, { recursive: true, force: true });
     assert.deepEqual(userProcesses(user), [], 'processes of the user left behind');
   });
 
