@@ -4,7 +4,7 @@
 // state dirs under the user's XDG_RUNTIME_DIR, processes of the user, mounts of the bundle.
 import { describe, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, TSRUN, cgroupDirsNamed, uniqueId, type RunResult } from '../helpers/harness.js';
@@ -262,6 +262,24 @@ describe('rootless: an unprivileged user runs containers, as with runc', { skip 
       if (res.runc.status === 0) assert.equal(res.tsrun.stdout, res.runc.stdout);
     });
   }
+
+  test('rlimits up to the user\'s own hard limit; above it refused as runc refuses it; hostname', () => {
+    const hard = Number(spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim());
+    const ok = besideRunc((c) => {
+      c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: Math.min(hard, 2048), soft: 1000 }];
+      c.hostname = 'rootless-host';
+      sh('ulimit -n; ulimit -Hn; hostname')(c);
+    }, (r, id, bundle) => rt(r, ['run', '--bundle', bundle, id]));
+    assert.equal(ok.tsrun.status, 0, ok.tsrun.stderr);
+    assert.equal(ok.tsrun.stdout, `1000\n${Math.min(hard, 2048)}\nrootless-host\n`);
+    assert.equal(ok.tsrun.stdout, ok.runc.stdout);
+    const above = besideRunc((c) => { c.process.rlimits = [{ type: 'RLIMIT_NOFILE', hard: hard + 1, soft: hard + 1 }]; }, (r, id, bundle) => rt(r, ['run', '--bundle', bundle, id]));
+    assert.equal(above.tsrun.status, 1);
+    assert.equal(above.runc.status, 1);
+    const words = 'unable to start container process: error during container init: error setting rlimits for ready process: error setting rlimit type 7';
+    assert.ok(errorMessage(above.runc.stderr).startsWith(`RUNTIME run failed: ${words}: operation not permitted`), above.runc.stderr);
+    assert.equal(errorMessage(above.tsrun.stderr), `RUNTIME run failed: ${words}: operation not permitted`);
+  });
 
   test('a limit without a writable cgroup is refused with runc\'s error', () => {
     const res = besideRunc((c) => { c.linux.resources = { pids: { limit: 10 } }; }, (r, id, bundle) => rt(r, ['run', '--bundle', bundle, id]));
