@@ -281,6 +281,18 @@ describe('rootless: an unprivileged user runs containers, as with runc', { skip 
     assert.equal(errorMessage(above.tsrun.stderr), `RUNTIME run failed: ${words}: operation not permitted`);
   });
 
+  test('a network namespace, a tmpfs mount and a seccomp filter', () => {
+    const res = besideRunc((c) => {
+      c.linux.namespaces.push({ type: 'network' });
+      c.mounts.push({ destination: '/scratch', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'size=1m', 'mode=700'] });
+      c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'], syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }] };
+      sh('cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "; awk \'$5=="/scratch"{print $5, $(NF-2), $NF}\' /proc/self/mountinfo; echo x > /scratch/f && cat /scratch/f; mkdir /scratch/d 2>&1; exit 0')(c);
+    }, (r, id, bundle) => rt(r, ['run', '--bundle', bundle, id]));
+    assert.equal(res.tsrun.status, 0, res.tsrun.stderr);
+    assert.match(res.tsrun.stdout, /^lo\n\/scratch tmpfs rw,size=1024k,mode=700,uid=\d+,gid=\d+\nx\nmkdir: can't create directory '\/scratch\/d': Permission denied\n$/);
+    assert.equal(res.tsrun.stdout, res.runc.stdout);
+  });
+
   test('a limit without a writable cgroup is refused with runc\'s error', () => {
     const res = besideRunc((c) => { c.linux.resources = { pids: { limit: 10 } }; }, (r, id, bundle) => rt(r, ['run', '--bundle', bundle, id]));
     assert.equal(res.tsrun.status, 1);
