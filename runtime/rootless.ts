@@ -246,7 +246,7 @@ export function bindSysfsWhereUnmountable(spec: Spec, hostUserNs: boolean): Spec
   return { ...spec, mounts };
 }
 
-/** A cgroup the user may not make (a cgroupsPath outside its delegation) fails in runc's words. */
+/** A cgroup the user may not make (outside its delegation, or --rootless=false) fails in runc's words. */
 export function rootlessCgroupCreate(rootless: boolean, create: () => void): void {
   try {
     create();

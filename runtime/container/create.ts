@@ -96,7 +96,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     try {
       // Recorded before anything is made, so that `delete --force` can clean up after a killed create.
       saveState(opts.root, state);
-      rootlessCgroupCreate(!!opts.rootless, () => cgroups.create());
+      rootlessCgroupCreate(!!opts.rootless || rootless !== undefined, () => cgroups.create());
       // Rootless, the cgroups that could not be made are not joined: the container sees ours there, as with runc.
       if (opts.rootless) plan = withOwnCgroups(plan, cgroups.paths, planInput);
       for (const warning of rootlessCgroupApply(!!opts.rootless, () => cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) }))) log.warn(warning);

@@ -293,6 +293,16 @@ describe('rootless: an unprivileged user runs containers, as with runc', { skip 
     assert.equal(res.tsrun.stdout, res.runc.stdout);
   });
 
+  test('--rootless: a bad value, and false (cgroup permission errors not tolerated), as runc', () => {
+    for (const flag of ['--rootless=maybe', '--rootless=false']) {
+      const res = besideRunc(() => {}, (r, id, bundle) => rt(r, [flag, 'run', '--bundle', bundle, id]));
+      assert.equal(res.tsrun.status, 1, flag);
+      assert.equal(res.runc.status, 1, flag);
+      const norm = (t: string) => errorMessage(t).replace(/rl-(tsrun|runc)-\d+-\d+/, 'ID');
+      assert.equal(norm(res.tsrun.stderr), norm(res.runc.stderr), flag);
+    }
+  });
+
   test('a limit without a writable cgroup is refused with runc\'s error', () => {
     const res = besideRunc((c) => { c.linux.resources = { pids: { limit: 10 } }; }, (r, id, bundle) => rt(r, ['run', '--bundle', bundle, id]));
     assert.equal(res.tsrun.status, 1);
