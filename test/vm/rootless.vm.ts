@@ -17,10 +17,12 @@ const deleg = `rl-deleg-${process.pid}`;
 let user: TestUser;
 
 /** As the user, from inside the delegated session cgroup (root moves the shell there, then drops privileges). */
-function inSession(args: string[]): { status: number; stdout: string; stderr: string } {
-  const script = `echo $$ > ${CG}/${deleg}/session/cgroup.procs && exec /usr/bin/setpriv --reuid ${user.uid} --regid ${user.gid} --init-groups -- "$@"`;
+function inSession(args: string[], detached = false): { status: number; stdout: string; stderr: string } {
+  // A detached container keeps its stdio: into a file then, not the pipes spawnSync waits on.
+  const out = join(user.home, 'detached.out');
+  const script = `echo $$ > ${CG}/${deleg}/session/cgroup.procs && exec /usr/bin/setpriv --reuid ${user.uid} --regid ${user.gid} --init-groups -- "$@"${detached ? ` >${out} 2>&1` : ''}`;
   const r = spawnSync('/bin/sh', ['-c', script, 'sh', ...args], { encoding: 'utf8', cwd: user.home, env: userEnv(user), timeout: 120_000 });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: detached ? readFileSync(out, 'utf8') : r.stderr };
 }
 
 const message = (stderr: string, name: string) => (/msg="(.*)"\s*$/m.exec(stderr.split('\n').filter((l) => l.includes('level=error')).pop() ?? '')?.[1] ?? stderr).replace(new RegExp(`\\b${name}(?= )`, 'g'), 'RUNTIME');
@@ -72,6 +74,35 @@ test('limits are honoured in a delegated cgroup v2 subtree', () => {
   }
   assert.equal(out.tsrun, `0::/${deleg}/ctr\n17\n${32 * 1024 * 1024}\n`);
   assert.equal(out.tsrun, out.runc);
+});
+
+test('pause and resume where the freezer is writable (cgroup.freeze of a delegated cgroup)', () => {
+  const out: Record<string, string[]> = {};
+  for (const r of RUNTIMES) {
+    const id = uniqueId(`rl-${r.name}`);
+    const bundle = makeUserBundle(user, (c) => { c.linux.cgroupsPath = `/${deleg}/ctr`; c.process.args = ['sleep', '1000']; });
+    const seen: string[] = [];
+    const status = () => JSON.parse(inSession([r.bin, 'state', id]).stdout).status;
+    try {
+      const started = inSession([r.bin, 'run', '-d', '--bundle', bundle, id], true);
+      assert.equal(started.status, 0, `${r.name}: ${started.stderr}`);
+      const paused = inSession([r.bin, 'pause', id]);
+      assert.equal(paused.status, 0, `${r.name}: ${paused.stderr}`);
+      seen.push(status(), readFileSync(join(CG, deleg, 'ctr', 'cgroup.events'), 'utf8').match(/^frozen \d$/m)![0]);
+      assert.equal(inSession([r.bin, 'resume', id]).status, 0);
+      seen.push(status());
+      assert.equal(inSession([r.bin, 'delete', '--force', id]).status, 0);
+      assert.equal(existsSync(join(CG, deleg, 'ctr')), false, `${r.name}: cgroup left behind`);
+      assert.equal(existsSync(join(userStateRoot(user, r.name), id)), false, `${r.name}: state left behind`);
+      assert.deepEqual(userProcesses(user), []);
+      out[r.name] = seen;
+    } finally {
+      inSession([r.bin, 'delete', '--force', id]);
+      rmSync(bundle, { recursive: true, force: true });
+    }
+  }
+  assert.deepEqual(out.tsrun, ['paused', 'frozen 1', 'running']);
+  assert.deepEqual(out.tsrun, out.runc);
 });
 
 test('a limit in a cgroup not delegated to the user is refused, as runc refuses it', () => {
