@@ -62,7 +62,7 @@ export function parseRootlessFlag(value: string): boolean | null {
   if (value === '' || value.toLowerCase() === 'auto') return null;
   if (/^(1|t|T|TRUE|true|True)$/.test(value)) return true;
   if (/^(0|f|F|FALSE|false|False)$/.test(value)) return false;
-  throw new TsrunError(`strconv.ParseBool: parsing ${JSON.stringify(value)}: invalid syntax`);
+  throw TsrunError.invalid(`strconv.ParseBool: parsing ${JSON.stringify(value)}: invalid syntax`);
 }
 
 /**
@@ -127,7 +127,7 @@ export function idMapTools(uidMappings: IdMapping[] | undefined, gidMappings: Id
     if (ownOnly(maps, own) && (kind === 'uid' || tools.setgroupsDeny)) continue;
     const path = lookPath(tool, opts.path);
     if (!path) {
-      throw new TsrunError(`rootless container: the ${kind} mappings need more than the user's own ${kind} (${own}), which takes ${tool} (package uidmap), and ${tool} is not in PATH`);
+      throw TsrunError.invalid(`rootless container: the ${kind} mappings need more than the user's own ${kind} (${own}), which takes ${tool} (package uidmap), and ${tool} is not in PATH`);
     }
     const ranges = subordinateRanges(file, user, own);
     {
@@ -136,9 +136,9 @@ export function idMapTools(uidMappings: IdMapping[] | undefined, gidMappings: Id
         const covered = (m.size === 1 && m.hostID === own) || ranges.some((r) => m.hostID >= r.start && end <= r.start + r.count);
         if (covered) continue;
         if (ranges.length === 0) {
-          throw new TsrunError(`rootless container: ${kind} mapping ${m.containerID}:${m.hostID}:${m.size} needs a range of ${user ?? `user ${own}`} in ${file}, and there is none`);
+          throw TsrunError.invalid(`rootless container: ${kind} mapping ${m.containerID}:${m.hostID}:${m.size} needs a range of ${user ?? `user ${own}`} in ${file}, and there is none`);
         }
-        throw new TsrunError(`rootless container: ${kind} mapping ${m.containerID}:${m.hostID}:${m.size} is outside the user's own ${kind} and ${user ?? own}'s ranges in ${file} (${ranges.map((r) => `${r.start}-${r.start + r.count - 1}`).join(', ')})`);
+        throw TsrunError.invalid(`rootless container: ${kind} mapping ${m.containerID}:${m.hostID}:${m.size} is outside the user's own ${kind} and ${user ?? own}'s ranges in ${file} (${ranges.map((r) => `${r.start}-${r.start + r.count - 1}`).join(', ')})`);
       }
     }
     if (tool === 'newuidmap') tools.newuidmap = path;
@@ -181,12 +181,12 @@ const mapsId = (maps: IdMapping[] | undefined, id: number) => (maps ?? []).some(
 export function rootlessSpec(spec: Spec): { spec: Spec; idMaps?: IdMapTools; dropped: string[] } {
   const linux = spec.linux ?? {};
   const userNs = linux.namespaces?.find((ns) => ns.type === 'user');
-  if (!userNs) throw new TsrunError('rootless container requires user namespaces');
+  if (!userNs) throw TsrunError.invalid('rootless container requires user namespaces');
   const dropped: string[] = [];
-  if (spec.process?.user?.additionalGids?.length) throw new TsrunError('cannot set any additional groups in a rootless container');
+  if (spec.process?.user?.additionalGids?.length) throw TsrunError.invalid('cannot set any additional groups in a rootless container');
   if (userNs.path) return { spec, dropped };
-  if (!linux.uidMappings?.length) throw new TsrunError('rootless containers requires at least one UID mapping');
-  if (!linux.gidMappings?.length) throw new TsrunError('rootless containers requires at least one GID mapping');
+  if (!linux.uidMappings?.length) throw TsrunError.invalid('rootless containers requires at least one UID mapping');
+  if (!linux.gidMappings?.length) throw TsrunError.invalid('rootless containers requires at least one GID mapping');
   const mounts = (spec.mounts ?? []).map((m) => {
     const options = (m.options ?? []).filter((opt) => {
       const id = /^(uid|gid)=(\d+)$/.exec(opt);
@@ -194,7 +194,7 @@ export function rootlessSpec(spec: Spec): { spec: Spec; idMaps?: IdMapTools; dro
       const maps = id[1] === 'uid' ? linux.uidMappings : linux.gidMappings;
       if (mapsId(maps, Number(id[2]))) return true;
       if (m.type === 'devpts' && id[1] === 'gid') { dropped.push(`${m.destination}: ${opt}`); return false; }
-      throw new TsrunError(`cannot specify ${id[1]}= mount options for unmapped ${id[1]} in rootless containers`);
+      throw TsrunError.invalid(`cannot specify ${id[1]}= mount options for unmapped ${id[1]} in rootless containers`);
     });
     return m.options ? { ...m, options } : m;
   });
@@ -224,7 +224,7 @@ export function rootlessCgroupApply<T>(rootless: boolean, apply: () => T): T {
     return apply();
   } catch (err) {
     if (!rootless || !(err instanceof TsrunError)) throw err;
-    throw new TsrunError(`unable to start container process: error during container init: error setting cgroup config for procHooks process: ${err.message}`, err.exitCode);
+    throw new TsrunError(`unable to start container process: error during container init: error setting cgroup config for procHooks process: ${err.message}`, err.exitCode, err.kind);
   }
 }
 

@@ -1,6 +1,5 @@
-import { setPaused } from '../container/pause.js';
 import { requireArgs } from './args.js';
-import type { Command } from './command.js';
+import { runtimeOf, type Command } from './command.js';
 import { rootlessCgroups } from '../rootless.js';
 import { log } from '../log.js';
 
@@ -13,7 +12,7 @@ export const pause: Command = {
     // runc's warning: without a cgroup of its own (rootless) the container cannot be frozen.
     if (rootlessCgroups(g.rootless, g.systemdCgroup)) log.warn("tsrun pause may fail if you don't have the full access to cgroups");
     requireArgs('pause', args, 1);
-    await setPaused(g.root, args[0], true);
+    await runtimeOf(g).load(args[0]).pause();
     return 0;
   },
 };
