@@ -14,7 +14,7 @@ import { runExecutor, type StdioSpec } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
-import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessCgroupCreate, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
+import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessCgroups, rootlessCgroupCreate, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
 
 export interface CreateOptions {
   root: string;
@@ -59,6 +59,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const rootless = rootlessEuid() ? rootlessSpec(loaded.spec) : undefined;
   const hostUserNs = runningInUserNS();
   const spec = bindSysfsWhereUnmountable(rootless?.spec ?? loaded.spec, hostUserNs);
+  // Library callers that do not say get runc's auto detection.
+  const rootlessCg = opts.rootless ?? rootlessCgroups('auto', opts.systemdCgroup);
   for (const opt of rootless?.dropped ?? []) log.debug(`rootless: dropped ${opt}: the group is not mapped in the container`);
   if (!spec.process) throw TsrunError.invalid('process property must not be empty');
   const terminal = !!spec.process.terminal;
@@ -73,7 +75,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
 
   // runc looks for its own terminal before it starts anything, and fails without one.
   const host = terminal && opts.foreground ? HostConsole.find() : undefined;
-  const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations, rootless: opts.rootless });
+  const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations, rootless: rootlessCg });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
   const planWarnings: string[] = [];
   const planInput = (paths: Record<string, string>) => compileInitPlan({
@@ -100,10 +102,10 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     try {
       // Recorded before anything is made, so that `delete --force` can clean up after a killed create.
       saveState(opts.root, state);
-      rootlessCgroupCreate(!!opts.rootless || rootless !== undefined, () => cgroups.create());
+      rootlessCgroupCreate(rootlessCg || rootless !== undefined, () => cgroups.create());
       // Rootless, the cgroups that could not be made are not joined: the container sees ours there, as with runc.
-      if (opts.rootless) plan = withOwnCgroups(plan, cgroups.paths, planInput);
-      for (const warning of rootlessCgroupApply(!!opts.rootless, () => cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) }))) log.warn(warning);
+      if (rootlessCg) plan = withOwnCgroups(plan, cgroups.paths, planInput);
+      for (const warning of rootlessCgroupApply(rootlessCg, () => cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) }))) log.warn(warning);
       // create() may skip best-effort hierarchies (unified, name=systemd): join only what exists.
       const procs = cgroups.procsFiles();
       const firstProcs = plan.findIndex((r) => r.tag === Tag.CGROUP_PROCS);

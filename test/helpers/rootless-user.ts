@@ -99,8 +99,10 @@ export function asUser(user: TestUser, cmd: string, args: string[], opts: { env?
   }
 }
 
+/** The system's runc (Debian 12: 1.1.5). */
+export const SYSTEM_RUNC = existsSync('/usr/bin/runc') ? '/usr/bin/runc' : '/usr/sbin/runc';
 /** runc to compare with: TSRUN_TEST_RUNC (e.g. runc 1.3 of scripts/modern-stack.sh), else the system's. */
-export const RUNC = process.env.TSRUN_TEST_RUNC ? process.env.TSRUN_TEST_RUNC : existsSync('/usr/local/sbin/runc') ? '/usr/local/sbin/runc' : existsSync('/usr/bin/runc') ? '/usr/bin/runc' : '/usr/sbin/runc';
+export const RUNC = process.env.TSRUN_TEST_RUNC ? process.env.TSRUN_TEST_RUNC : SYSTEM_RUNC;
 
 /** The two runtimes every rootless test runs beside each other. */
 export const RUNTIMES = [{ name: 'tsrun', bin: TSRUN }, { name: 'runc', bin: RUNC }] as const;

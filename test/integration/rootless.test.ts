@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync,
 import { join } from 'node:path';
 import { REPO, TSRUN, cgroupDirsNamed, uniqueId, type RunResult } from '../helpers/harness.js';
 import {
-  RUNC, RUNTIMES, asUser, ensureTestUser, makeUserBundle, needsRootlessSetup, userEnv, userProcesses, userStateRoot, type TestUser,
+  RUNC, RUNTIMES, SYSTEM_RUNC, asUser, ensureTestUser, makeUserBundle, needsRootlessSetup, userEnv, userProcesses, userStateRoot, type TestUser,
 } from '../helpers/rootless-user.js';
 
 const skip = needsRootlessSetup || (!existsSync(RUNC) ? 'needs runc' : false);
@@ -20,7 +20,7 @@ type Runtime = (typeof RUNTIMES)[number];
 /** Runs a runtime as the test user; the runtime's name in its messages is made neutral for comparing. */
 function rt(r: Runtime, args: string[], opts: { env?: Record<string, string> } = {}): RunResult {
   const res = asUser(user, r.bin, args, opts);
-  return { ...res, stderr: res.stderr.replaceAll(r.bin, 'RUNTIME').replace(new RegExp(`\\b${r.name}(?= )`, 'g'), 'RUNTIME') };
+  return { ...res, stderr: res.stderr.replaceAll(r.bin, 'RUNTIME').replaceAll(RUNC, 'RUNTIME').replace(new RegExp(`\\b${r.name}(?= )`, 'g'), 'RUNTIME') };
 }
 
 /** The error message of a runc-style log line on stderr. */
@@ -60,9 +60,9 @@ const sh = (script: string) => (c: any) => { c.process.args = ['sh', '-c', scrip
 describe('rootless: an unprivileged user runs containers, as with runc', { skip }, () => {
   before(() => { user = ensureTestUser(); });
 
-  test('spec --rootless writes runc\'s rootless template', () => {
+  test('spec --rootless writes runc\'s rootless template (runc 1.1.5\'s, as `tsrun spec` does)', () => {
     const out: Record<string, string> = {};
-    for (const r of RUNTIMES) {
+    for (const r of [RUNTIMES[0], { name: 'runc' as const, bin: SYSTEM_RUNC }]) {
       const dir = mkdtempSync(join(user.home, 'spec-'));
       chownSync(dir, user.uid, user.gid);
       try {
@@ -131,9 +131,10 @@ describe('rootless: an unprivileged user runs containers, as with runc', { skip 
       const e = rt(r, ['exec', id, 'sh', '-c', 'id; cat /proc/self/uid_map; echo $$; exit 5']);
       const env = rt(r, ['exec', '--env', 'A=b', '--cwd', '/tmp', id, 'sh', '-c', 'echo $A; pwd']);
       assert.equal(rt(r, ['delete', '--force', id]).status, 0);
-      return { status: e.status, stdout: e.stdout.replace(/^\d+$/m, 'PID'), env: env.stdout, stderr: e.stderr };
+      // stderr is not compared: runc 1.3 warns there about ambient capabilities it cannot raise.
+      return { status: e.status, stdout: e.stdout.replace(/^\d+$/m, 'PID'), env: env.stdout };
     });
-    assert.equal(res.tsrun.status, 5, res.tsrun.stderr);
+    assert.equal(res.tsrun.status, 5);
     assert.deepEqual(res.tsrun, res.runc);
   });
 
@@ -143,13 +144,11 @@ describe('rootless: an unprivileged user runs containers, as with runc', { skip 
       const p = rt(r, ['pause', id]);
       const status = JSON.parse(rt(r, ['state', id]).stdout).status;
       assert.equal(rt(r, ['delete', '--force', id]).status, 0);
-      return { status: p.status, state: status, log: p.stderr.split('\n').filter(Boolean).map((l) => l.replace(/^time="[^"]*" /, '')) };
+      return { status: p.status, state: status, error: errorMessage(p.stderr), warned: p.stderr.includes('level=warning msg="RUNTIME pause may fail if you don\'t have the full access to cgroups"') };
     });
-    assert.deepEqual(res.tsrun, {
-      status: 1, state: 'running',
-      log: ['level=warning msg="RUNTIME pause may fail if you don\'t have the full access to cgroups"', 'level=error msg="cannot toggle freezer: cgroups not configured for container"'],
-    });
-    assert.deepEqual(res.tsrun, res.runc);
+    assert.deepEqual(res.tsrun, { status: 1, state: 'running', error: 'cannot toggle freezer: cgroups not configured for container', warned: true });
+    // runc 1.1.5 warns as tsrun does; runc 1.3 no longer does.
+    assert.deepEqual({ ...res.tsrun, warned: undefined }, { ...res.runc, warned: undefined });
   });
 
   test('a terminal through --console-socket', async () => {
@@ -170,7 +169,8 @@ describe('rootless: an unprivileged user runs containers, as with runc', { skip 
         assert.equal(created.status, 0, created.stderr);
         await exited;
         const got = JSON.parse(text.split('\n')[1]);
-        assert.equal(got.name, '/dev/ptmx');
+        // runc's name for the master (runc 1.3 sends /dev/pts/ptmx; callers do not look at it).
+        if (r.name === 'tsrun') assert.equal(got.name, '/dev/ptmx');
         out[r.name] = got.output.replace(/\r/g, '');
         assert.equal(rt(r, ['delete', '--force', id]).status, 0);
         assertNothingLeft(r, id, bundle);
@@ -191,10 +191,11 @@ describe('rootless: an unprivileged user runs containers, as with runc', { skip 
         writeFileSync(join(bundle, 'config.json'), JSON.stringify(c));
         const run = rt(r, ['run', '--bundle', bundle, id]);
         const st = statSync(join(dir, 'out'));
-        return { run: run.stdout, status: run.status, owner: st.uid, stderr: run.stderr };
+        assert.equal(run.status, 0, run.stderr);
+        return { run: run.stdout, status: run.status, owner: st.uid };
       })(dataDir(bundle));
     });
-    assert.equal(res.tsrun.status, 0, res.tsrun.stderr);
+    assert.equal(res.tsrun.status, 0);
     assert.equal(res.tsrun.owner, user.uid);
     assert.deepEqual(res.tsrun, res.runc);
   });
@@ -209,10 +210,10 @@ describe('rootless: an unprivileged user runs containers, as with runc', { skip 
       c.linux.gidMappings = [{ containerID: 0, hostID: user.gid, size: 1 }, { containerID: 1, hostID: user.subgid.start, size: 65536 }];
     }, (r, id, bundle) => {
       const run = rt(r, ['run', '--bundle', bundle, id]);
+      assert.equal(run.status, 0, run.stderr);
       // The file chown'd to 1000 inside is subuid start + 999 outside.
-      return { ...run, outside: statSync(join(bundle, 'rootfs/tmp/f')).uid };
+      return { status: run.status, stdout: run.stdout, outside: statSync(join(bundle, 'rootfs/tmp/f')).uid };
     });
-    assert.equal(res.tsrun.status, 0, res.tsrun.stderr);
     assert.equal(res.tsrun.outside, user.subuid.start + 999);
     assert.match(res.tsrun.stdout, /\n\s+1\s+100000\s+65536\n/);
     assert.deepEqual(res.tsrun, res.runc);
