@@ -53,7 +53,8 @@ export const Tag = {
   HOOK_START_CONTAINER: 71,
   SECCOMP_LISTENER: 66,
   RELEASE_BARRIER: 67,
-  IDMAP_TOOLS: 68,
+  PIDNS_LATE: 68,
+  IDMAP_TOOLS: 69,
 } as const;
 
 /** HOOK_POINT values: C's HOOK_BARRIER after the mounts, E's RELEASE_BARRIER. */
@@ -66,6 +67,8 @@ export const Msg = {
   ERROR: 102,
   HOOK_POINT: 103,
   LOG: 104,
+  /** host pid of C2, the container's init, with PIDNS_LATE (before READY) */
+  INIT_PID: 105,
   CONTINUE: 200,
 } as const;
 
@@ -88,7 +91,7 @@ export function consoleSocketFd(preserveFds: number): number {
 export const enum PlanMode { Init = 0, Exec = 1 }
 export const enum ChangeRoot { PivotRoot = 0, MoveAndChroot = 1, ChrootOnly = 2 }
 export const enum MountCreate { MustExist = 0, Directory = 1, File = 2 }
-export const MountOption = { Bind: 1, Remount: 2, RecursiveAttrs: 4, SourceInContainer: 8 } as const;
+export const MountOption = { Bind: 1, Remount: 2, RecursiveAttrs: 4, SourceInContainer: 8, ProcOfJoinedPidns: 16 } as const;
 
 export interface MountStep {
   source: string;
@@ -146,6 +149,8 @@ export type PlanRecord =
   | { tag: typeof Tag.HOOK_BARRIER; point: number }
   /** E stops after sending PID until tsrun says CONTINUE (HOOK_POINT 1). */
   | { tag: typeof Tag.RELEASE_BARRIER }
+  /** The joined pid namespace is entered after the root change, by a second init (C2). */
+  | { tag: typeof Tag.PIDNS_LATE }
   /** An unprivileged executor: setgroups denied before gid_map, helpers ('' = none) where a direct write is refused. */
   | { tag: typeof Tag.IDMAP_TOOLS; setgroupsDeny: boolean; newuidmap: string; newgidmap: string }
   /** A hook the container init runs itself; its stdin is stateHead + the init's own pid + stateTail. */
