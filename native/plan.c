@@ -15,10 +15,10 @@
 
 #include "executor.h"
 
-#define MAX_MOUNTS 1024
-#define MAX_ENV 4096
-#define MAX_ARGS 4096
-#define MAX_PATH_RECS 1024
+#define MAX_MOUNTS 65536
+#define MAX_ENV 65536
+#define MAX_ARGS 65536
+#define MAX_PATH_RECS 65536
 #define MAX_NS_RECS 64
 #define MAX_GIDS 65536
 #define MAX_CGROUPS 64

@@ -5,6 +5,7 @@ import type { Spec } from '../spec/types.js';
 import { MountCreate, MountOption, Tag, type PlanRecord } from './records.js';
 import { MS, parseMountOptions, type ParsedMountOptions } from './mount-options.js';
 import { idMapContent, type NamespacePlan } from './namespaces.js';
+import { checkProcMount } from './proc-mount.js';
 
 export interface CgroupMountContext {
   version: 1 | 2;
@@ -82,7 +83,7 @@ function mappingSource(target: string, uidMap: string, gidMap: string, where: st
  * Turns the spec's mounts into MOUNT/MKDIR/SYMLINK records (MOUNT_IDMAP before an id-mapped
  * one); the user namespaces those refer to are collected in `idmaps`.
  */
-export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroups: CgroupMountContext, idmaps = new IdmapUsernsTable()): PlanRecord[] {
+export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroups: CgroupMountContext, idmaps = new IdmapUsernsTable(), rootfs?: string): PlanRecord[] {
   const out: PlanRecord[] = [];
   for (const m of spec.mounts ?? []) {
     const target = containerPath(m.destination);
@@ -109,6 +110,7 @@ export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroup
       } catch (err) {
         throw new TsrunError(`error mounting "${m.source}" to rootfs at "${target}": stat ${source}: ${describeSystemError(err).replace(/^[a-z]+ [^:]+: /, '')}`);
       }
+      if (rootfs !== undefined) checkProcMount(rootfs, target, source, `error mounting "${m.source}" to rootfs at "${target}"`);
       if (idmap) out.push(idmap);
       out.push(bindStep(source, target, opts.flags | MS.BIND, create, opts.propagation, opts.attrSet, opts.attrClear));
       continue;
