@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 NODE ?= node
 BUNDLE ?= build/demo-bundle
 
-.PHONY: all build deps test-deps native demo test unit integration typecheck bench install clean
+.PHONY: all build deps test-deps native demo test unit integration security typecheck bench install clean
 
 all: build
 
@@ -36,6 +36,9 @@ unit: build
 
 integration: build
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec build/test/integration/*.test.cjs
+
+security: build
+	$(NODE) --test --test-concurrency=1 --test-reporter=spec build/test/security/*.test.cjs
 
 test: test-deps build typecheck
 	$(MAKE) -C native test

@@ -6,6 +6,7 @@ import { MountCreate, MountOption, Tag, type PlanRecord } from './records.js';
 import { MS, parseMountOptions, type ParsedMountOptions } from './mount-options.js';
 import { idMapContent, type NamespacePlan } from './namespaces.js';
 import { checkProcMount } from './proc-mount.js';
+import { MAX_PLAN_STRING } from '../spec/limits.js';
 
 export interface CgroupMountContext {
   version: 1 | 2;
@@ -115,8 +116,10 @@ export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroup
       out.push(bindStep(source, target, opts.flags | MS.BIND, create, opts.propagation, opts.attrSet, opts.attrClear));
       continue;
     }
+    const data = opts.data.join(',');
+    if (Buffer.byteLength(data) > MAX_PLAN_STRING) throw new TsrunError(`invalid mount ${target}: options make ${Buffer.byteLength(data)} bytes of mount data, more than the ${MAX_PLAN_STRING} tsrun supports`);
     out.push({
-      tag: Tag.MOUNT, source: m.source ?? type, target, fstype: type, flags: opts.flags, data: opts.data.join(','),
+      tag: Tag.MOUNT, source: m.source ?? type, target, fstype: type, flags: opts.flags, data,
       create: MountCreate.Directory, options: opts.attrSet || opts.attrClear ? MountOption.RecursiveAttrs : 0,
       propagation: combinePropagation(opts.propagation), attrSet: opts.attrSet, attrClear: opts.attrClear,
     });
