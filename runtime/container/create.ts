@@ -14,6 +14,7 @@ import { runExecutor } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
+import { faultPoint } from '../fault.js';
 
 export interface CreateOptions {
   root: string;
@@ -86,7 +87,9 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     try {
       // Recorded before anything is made, so that `delete --force` can clean up after a killed create.
       saveState(opts.root, state);
+      faultPoint('create:1');
       cgroups.create();
+      faultPoint('create:2');
       for (const warning of cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) })) log.warn(warning);
       // create() may skip best-effort hierarchies (unified, name=systemd): join only what exists.
       const procs = cgroups.procsFiles();
@@ -107,12 +110,14 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
           await runHooks(spec.hooks, 'createRuntime', atBarrier);
         },
       }, socket), (p) => { pid = p; }));
+      faultPoint('create:3');
       const st = procStat(pid);
       if (!st) throw new TsrunError('container init exited before it was ready');
       state.pid = pid;
       state.pidStartTime = st.startTime;
       delete state.creating;
       saveState(opts.root, state);
+      faultPoint('create:4');
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
       log.debug(`created container ${opts.id} with init pid ${pid}`);
       return { state, cgroups, console: master !== undefined && host ? { master, host } : undefined };

@@ -14,6 +14,7 @@ import { runExecutor } from './executor.js';
 import { writePidFile } from './create.js';
 import { processAlive, waitForExit } from './proc.js';
 import { HostConsole, checkTerminalUse, proxyConsole, startWithConsole } from './console.js';
+import { faultPoint } from '../fault.js';
 
 export interface ExecOptions {
   root: string;
@@ -93,6 +94,7 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
       host?.close();
       throw err;
     }
+    faultPoint('exec:1');
     // The executor exits right after releasing the process: reap it rather than leave a zombie to init.
     const child = run.child;
     if (child.exitCode === null && child.signalCode === null) await new Promise((res) => child.once('exit', res));

@@ -5,6 +5,7 @@ import { execFifoPath, loadState } from './state.js';
 import { containerStatus, hookState } from './status.js';
 import { processAlive, stillExecutor } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
+import { faultPoint } from '../fault.js';
 
 /**
  * Lets a created container run: opening the exec fifo for reading releases the init, which
@@ -26,7 +27,9 @@ export async function startContainer(root: string, id: string, fromRun = false):
       try { unlinkSync(fifo); } catch { /* none */ }
       throw new TsrunError('cannot start an already running container');
     }
+    faultPoint('start:1');
     const content = await readExecFifo(fifo, state.pid, state.pidStartTime);
+    faultPoint('start:2');
     try { unlinkSync(fifo); } catch { /* already gone */ }
     if (content.length === 0) {
       // Released by an earlier start that died before it read the byte: the init runs.
