@@ -19,6 +19,7 @@ walk(join(root, 'build/test/integration'));
 walk(join(root, 'build/test/security'));
 walk(join(root, 'build/test/fuzz'));
 walk(join(root, 'build/test/load'));
+walk(join(root, 'build/test/fault'));
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', env, cwd: root });
