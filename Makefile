@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 NODE ?= node
 BUNDLE ?= build/demo-bundle
 
-.PHONY: all build deps test-deps native demo test unit integration security fuzz-plan typecheck bench install clean
+.PHONY: all build deps test-deps native demo test unit integration security fuzz-plan e2e typecheck bench install clean
 
 all: build
 
@@ -12,6 +12,8 @@ deps:
 
 test-deps:
 	@scripts/install-deps.sh test
+	@# Failing here is not fatal: the tests that need the stack fail (or skip, offline) with its message.
+	-@scripts/modern-stack.sh >/dev/null
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -25,6 +27,7 @@ build: node_modules/.package-lock.json native
 	cp native/tsrun-executor bin/tsrun-executor
 
 typecheck: node_modules/.package-lock.json
+	$(NODE) scripts/gen-proto.mjs
 	npx tsc --noEmit -p .
 
 demo: deps build
@@ -44,6 +47,9 @@ security: build
 fuzz-plan: build
 	TSRUN_PLAN_SEEDS=native/fuzz/seeds $(NODE) --test build/test/fuzz/plan-seeds.test.cjs >/dev/null
 	$(MAKE) -C native fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
+
+e2e: test-deps build
+	$(NODE) --test --test-concurrency=1 --test-reporter=spec build/test/e2e/*.test.cjs
 
 test: test-deps build typecheck
 	$(MAKE) -C native test
@@ -66,5 +72,5 @@ install: build
 	ln -sf ../lib/tsrun/tsrun $(DESTDIR)$(PREFIX)/bin/tsrun
 
 clean:
-	rm -rf build bin runtime/spec/generated
+	rm -rf build bin runtime/spec/generated proto/generated
 	$(MAKE) -C native clean

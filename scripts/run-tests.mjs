@@ -20,6 +20,8 @@ walk(join(root, 'build/test/security'));
 walk(join(root, 'build/test/fuzz'));
 walk(join(root, 'build/test/load'));
 walk(join(root, 'build/test/fault'));
+// Engines of today's versions end to end (test/e2e): a private dockerd 28 and the like, a few minutes in all.
+walk(join(root, 'build/test/e2e'));
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', env, cwd: root });

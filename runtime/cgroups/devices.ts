@@ -17,11 +17,11 @@ export interface DeviceRule {
 /** Validates and normalises one OCI device cgroup rule (index for the error message). */
 export function parseDeviceRule(d: LinuxDeviceCgroup, index: number): DeviceRule {
   const type = d.type === undefined || d.type === '' ? 'a' : d.type;
-  if (type !== 'a' && type !== 'b' && type !== 'c') throw new TsrunError(`invalid cgroup device type ${JSON.stringify(type)}`);
-  if (!d.access) throw new TsrunError(`device access at ${index} field cannot be empty`);
+  if (type !== 'a' && type !== 'b' && type !== 'c') throw TsrunError.invalid(`invalid cgroup device type ${JSON.stringify(type)}`);
+  if (!d.access) throw TsrunError.invalid(`device access at ${index} field cannot be empty`);
   let access = '';
   for (const ch of 'rwm') if (d.access.includes(ch)) access += ch;
-  if (d.access.replace(/[rwm]/g, '') !== '') throw new TsrunError(`invalid device access ${JSON.stringify(d.access)} at ${index} (expected letters from "rwm")`);
+  if (d.access.replace(/[rwm]/g, '') !== '') throw TsrunError.invalid(`invalid device access ${JSON.stringify(d.access)} at ${index} (expected letters from "rwm")`);
   const major = big(d.major, `devices[${index}].major`) ?? -1n;
   const minor = big(d.minor, `devices[${index}].minor`) ?? -1n;
   return { allow: d.allow === true, type, major, minor, access };

@@ -6,7 +6,7 @@ import { containerStatus } from './status.js';
 export async function killContainer(root: string, id: string, signal: number, all: boolean): Promise<void> {
   const state = loadState(root, id);
   const status = containerStatus(root, state);
-  if (status === 'stopped' && !all) throw new TsrunError('container not running');
+  if (status === 'stopped' && !all) throw TsrunError.precondition('container not running');
   if (all) {
     if (state.cgroup) cgroupManagerFromState(state.cgroup).killAll(signal);
     else if (status !== 'stopped') process.kill(state.pid, signal);
@@ -15,7 +15,7 @@ export async function killContainer(root: string, id: string, signal: number, al
   try {
     process.kill(state.pid, signal);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') throw new TsrunError('container not running');
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') throw TsrunError.precondition('container not running');
     throw err;
   }
   // A frozen init does not die of SIGKILL until thawed: runc thaws for SIGKILL only.

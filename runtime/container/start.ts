@@ -21,11 +21,11 @@ export async function startContainer(root: string, id: string, fromRun = false):
     const fifo = execFifoPath(root, id);
     // `run` does not look at the status first (runc's Run): an init that died after create is
     // reported as what it is.
-    if (status === 'stopped') throw new TsrunError(fromRun ? 'container process is already dead' : 'cannot start a container that has stopped');
+    if (status === 'stopped') throw TsrunError.precondition(fromRun ? 'container process is already dead' : 'cannot start a container that has stopped');
     if (status !== 'created') {
       // A fifo left by a start that was killed after releasing the init.
       try { unlinkSync(fifo); } catch { /* none */ }
-      throw new TsrunError('cannot start an already running container');
+      throw TsrunError.precondition('cannot start an already running container');
     }
     faultPoint('start:1');
     const content = await readExecFifo(fifo, state.pid, state.pidStartTime);
@@ -33,9 +33,9 @@ export async function startContainer(root: string, id: string, fromRun = false):
     try { unlinkSync(fifo); } catch { /* already gone */ }
     if (content.length === 0) {
       // Released by an earlier start that died before it read the byte: the init runs.
-      if (processAlive(state.pid, state.pidStartTime)) throw new TsrunError('cannot start an already running container');
+      if (processAlive(state.pid, state.pidStartTime)) throw TsrunError.precondition('cannot start an already running container');
       // runc's words for an init that died before it could start the program.
-      throw new TsrunError('container process is already dead');
+      throw TsrunError.precondition('container process is already dead');
     }
     await runHooksWarnOnly(state.hooks, 'poststart', hookState(state, 'running'));
   } finally {
