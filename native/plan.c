@@ -457,6 +457,9 @@ static int decode_payload(struct rec *r, struct cur *c)
 		 * safely; MS_BIND on a plain mount would use the source string. */
 		if ((m->flags & MS_BIND) && !(m->options & MOUNT_OPT_BIND) && !modify)
 			return fail("invalid plan: MOUNT %s: MS_BIND without the bind option", m->target);
+		if ((m->options & MOUNT_OPT_KERNFS_DIR) && (modify || m->create != CREATE_DIR))
+			return fail("invalid plan: MOUNT %s: ordinary-directory target without create 1",
+				    m->target);
 		if ((m->options & MOUNT_OPT_SRC_IN_ROOT) && !(m->options & MOUNT_OPT_BIND))
 			return fail("invalid plan: MOUNT %s: container-path source without bind", m->target);
 		if (m->options & MOUNT_OPT_SRC_IN_ROOT) {

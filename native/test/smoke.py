@@ -552,6 +552,23 @@ def test_symlink_escape(env):
     assert os.path.isdir(os.path.join(env.rootfs, "etc", tag + "-dangling", "sub"))
 
 
+def test_kernfs_target_must_be_directory(env):
+    os.symlink("/tmp", os.path.join(env.rootfs, "kproc"))
+    os.symlink("/nowhere", os.path.join(env.rootfs, "kdangling"))
+    with open(os.path.join(env.rootfs, "kfile"), "w"):
+        pass
+    for target in ("/kproc", "/kdangling", "/kfile"):
+        res = run(env, encode(container_plan(env, ["true"], fifo=False, mounts=[mount("proc", target, "proc", options=16)])))
+        assert not res.ready
+        assert res.error == ('error mounting "proc" to rootfs at "%s": filesystem "proc" must be '
+                             'mounted on ordinary directory' % target), res.error
+    assert not os.path.lexists(os.path.join(env.rootfs, "nowhere"))
+    res = run(env, encode(container_plan(env, ["sh", "-c", "grep -c ' /knew proc' /proc/self/mounts"],
+                                         mounts=[mount("proc", "/knew", "proc", options=16)])))
+    assert res.ready, res.error
+    assert res.out.strip() == "1", res.out
+
+
 def test_bind_readonly_and_attrs(env):
     vol = os.path.join(env.dir, "vol")
     os.mkdir(vol)

@@ -98,7 +98,9 @@ export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroup
     const idmap = planIdmap(m, target, opts, isBind, spec, ns, idmaps);
     // sysfs cannot be mounted from a user namespace that does not own the network namespace: bind the host's instead, as runc does.
     if (type === 'sysfs' && ns.created.has('user') && !ns.has.has('network')) {
-      out.push(bindStep('/sys', target, MS.BIND | MS.REC | (opts.flags & ~MS.BIND), MountCreate.Directory, opts.propagation, opts.attrSet, opts.attrClear));
+      const step = bindStep('/sys', target, MS.BIND | MS.REC | (opts.flags & ~MS.BIND), MountCreate.Directory, opts.propagation, opts.attrSet, opts.attrClear) as Extract<PlanRecord, { tag: typeof Tag.MOUNT }>;
+      step.options |= MountOption.OrdinaryDirectory;
+      out.push(step);
       continue;
     }
     if (isBind) {
@@ -115,7 +117,9 @@ export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroup
     }
     out.push({
       tag: Tag.MOUNT, source: m.source ?? type, target, fstype: type, flags: opts.flags, data: opts.data.join(','),
-      create: MountCreate.Directory, options: opts.attrSet || opts.attrClear ? MountOption.RecursiveAttrs : 0,
+      create: MountCreate.Directory,
+      // runc mounts proc and sysfs only on a directory of the rootfs, never through a symlink.
+      options: (opts.attrSet || opts.attrClear ? MountOption.RecursiveAttrs : 0) | (type === 'proc' || type === 'sysfs' ? MountOption.OrdinaryDirectory : 0),
       propagation: combinePropagation(opts.propagation), attrSet: opts.attrSet, attrClear: opts.attrClear,
     });
   }

@@ -87,7 +87,7 @@ export function consoleSocketFd(preserveFds: number): number {
 export const enum PlanMode { Init = 0, Exec = 1 }
 export const enum ChangeRoot { PivotRoot = 0, MoveAndChroot = 1, ChrootOnly = 2 }
 export const enum MountCreate { MustExist = 0, Directory = 1, File = 2 }
-export const MountOption = { Bind: 1, Remount: 2, RecursiveAttrs: 4, SourceInContainer: 8 } as const;
+export const MountOption = { Bind: 1, Remount: 2, RecursiveAttrs: 4, SourceInContainer: 8, OrdinaryDirectory: 16 } as const;
 
 export interface MountStep {
   source: string;

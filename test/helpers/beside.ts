@@ -1,0 +1,63 @@
+// Runs the same bundle under runc 1.1.5 and under tsrun, so a test can compare what each did.
+import { spawnSync } from 'node:child_process';
+import { closeSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { assertNothingLeft, cleanup, hasRunc, makeBundle, makeRoot, tsrun, uniqueId, type RunResult } from './harness.js';
+
+export const RUNC = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => { try { readFileSync(p); return true; } catch { return false; } }) ?? 'runc';
+
+/** runc with its output in files (a container would keep pipes open), like harness.tsrun. */
+export function runc(args: string[], opts: { input?: string; timeout?: number } = {}): RunResult {
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-runc-out-'));
+  const outFd = openSync(join(dir, 'out'), 'w+');
+  const errFd = openSync(join(dir, 'err'), 'w+');
+  try {
+    const r = spawnSync(RUNC, args, { encoding: 'utf8', input: opts.input, timeout: opts.timeout ?? 60_000, stdio: [opts.input === undefined ? 'ignore' : 'pipe', outFd, errFd] });
+    if (r.error) throw r.error;
+    return { status: r.status ?? 128 + 9, stdout: readFileSync(join(dir, 'out'), 'utf8'), stderr: readFileSync(join(dir, 'err'), 'utf8') };
+  } finally {
+    closeSync(outFd);
+    closeSync(errFd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const skipRunc: string | false = hasRunc ? false : 'runc is not installed';
+
+export interface Beside { runc: RunResult; tsrun: RunResult }
+
+/**
+ * `run` of one bundle (two copies of it: each runtime changes its rootfs) under both runtimes,
+ * each checked to have left nothing behind. `before` shapes each copy's rootfs.
+ */
+export function runBoth(edit: (config: any) => void, opts: { before?: (bundle: string) => void; args?: string[]; idPrefix?: string } = {}): Beside {
+  const bundle = makeBundle(edit);
+  opts.before?.(bundle);
+  const copy = mkdtempSync(join(tmpdir(), 'tsrun-bundle-runc-'));
+  cpSync(bundle, copy, { recursive: true, verbatimSymlinks: true });
+  const troot = makeRoot();
+  const rroot = makeRoot();
+  const id = uniqueId(opts.idPrefix ?? 'tsrun-parity');
+  try {
+    // Another id for runc: what either leaves behind is then told apart.
+    const r = runc(['--root', rroot, 'run', ...(opts.args ?? []), '--bundle', copy, `${id}-runc`]);
+    runc(['--root', rroot, 'delete', '--force', `${id}-runc`]);
+    const t = tsrun(['--root', troot, 'run', ...(opts.args ?? []), '--bundle', bundle, id]);
+    assertNothingLeft(troot, id, bundle);
+    return { runc: r, tsrun: t };
+  } finally {
+    cleanup(troot, id, bundle);
+    rmSync(copy, { recursive: true, force: true });
+    rmSync(troot, { recursive: true, force: true });
+    rmSync(rroot, { recursive: true, force: true });
+  }
+}
+
+/** The part of an error line both runtimes share: after "run failed: " / the program name. */
+export function errorTail(stderr: string): string {
+  const line = stderr.trim().split('\n').pop() ?? '';
+  const m = /msg="(.*)"$/.exec(line);
+  const text = m ? m[1].replace(/\\"/g, '"') : line;
+  return text.replace(/^(runc|tsrun)( [a-z]+)? failed: /, '').replace(/^(runc|tsrun): /, '');
+}

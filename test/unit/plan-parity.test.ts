@@ -1,0 +1,38 @@
+// Issue 15: plan decisions that make tsrun behave as runc does.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { compileInitPlan, type InitPlanInput } from '../../runtime/plan/compile.js';
+import { MountOption, Tag, type PlanRecord } from '../../runtime/plan/records.js';
+import { defaultSpec } from '../../runtime/spec/default-config.js';
+
+const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-plan-parity-'));
+process.on('exit', () => rmSync(rootfs, { recursive: true, force: true }));
+
+export function input(edit?: (spec: any) => void, extra: Partial<InitPlanInput> = {}): InitPlanInput {
+  const spec: any = defaultSpec({ rootless: false });
+  spec.process.terminal = false;
+  edit?.(spec);
+  return {
+    id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: ['/sys/fs/cgroup/memory/c1/cgroup.procs'],
+    cgroups: { version: 1, paths: { memory: '/sys/fs/cgroup/memory/c1', cpu: '/sys/fs/cgroup/cpu/c1' } },
+    noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false, ...extra,
+  };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const find = (plan: PlanRecord[], tag: number): any[] => plan.filter((r) => r.tag === tag);
+
+test('proc and sysfs mounts (and the bind of /sys that stands for sysfs) need an ordinary directory as target', () => {
+  const kernfs = (plan: PlanRecord[]) => find(plan, Tag.MOUNT).filter((m) => m.options & MountOption.OrdinaryDirectory).map((m) => `${m.fstype} ${m.target}`);
+  assert.deepEqual(kernfs(compileInitPlan(input())), ['proc /proc', 'sysfs /sys']);
+  const userns = compileInitPlan(input((s) => {
+    s.linux.namespaces = s.linux.namespaces.filter((n: any) => n.type !== 'network');
+    s.linux.namespaces.push({ type: 'user' });
+    s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  }));
+  assert.deepEqual(kernfs(userns), ['proc /proc', 'bind /sys']);
+});
