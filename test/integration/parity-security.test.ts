@@ -1,7 +1,7 @@
 // Issue 15, security and correctness: each case run under runc 1.1.5 and tsrun side by side.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { needsRoot } from '../helpers/harness.js';
 import { errorTail, runBoth, skipRunc } from '../helpers/beside.js';
@@ -26,3 +26,15 @@ for (const [dir, fs] of [['proc', 'proc'], ['sys', 'sysfs']] as const) {
     assert.equal(r.tsrun.stdout, '');
   });
 }
+
+test('a device in linux.devices gains no cgroup access that linux.resources.devices does not grant (devices.list as runc\'s)', { skip: skip || (existsSync('/sys/fs/cgroup/devices') ? false : 'no v1 devices hierarchy') }, () => {
+  const r = runBoth((c) => {
+    c.process.args = ['sh', '-c', 'echo tsrun-parity-kmsg-test 2>/dev/null >/dev/kmsg; echo write=$?; cat /sys/fs/cgroup/devices/devices.list'];
+    c.linux.resources = { devices: [{ allow: false, access: 'rwm' }] };
+    c.linux.devices = [{ path: '/dev/kmsg', type: 'c', major: 1, minor: 11, fileMode: 0o644, uid: 0, gid: 0 }];
+  });
+  assert.equal(r.runc.status, 0, r.runc.stderr);
+  assert.match(r.runc.stdout, /^write=1\n/);
+  assert.equal(r.tsrun.status, 0, r.tsrun.stderr);
+  assert.equal(r.tsrun.stdout, r.runc.stdout);
+});

@@ -55,9 +55,12 @@ test('default rules (runc spec: deny all, then runc\'s defaults)', () => {
   assert.equal(f.allowsAll, false);
 });
 
-test('linux.devices become allowed (rwm), others of the same major stay denied', () => {
-  const f = compile(deviceCgroupRules(spec([{ allow: false, access: 'rwm' }], [{ path: '/dev/sda', type: 'b', major: 8, minor: 0 }, { path: '/dev/fuse', type: 'c', major: 10, minor: 229 }])) as LinuxDeviceCgroup[]);
-  check(f, ['b 8:0 rw', 'b 8:0 rwm', 'c 10:229 rw'], ['b 8:1 r', 'c 8:0 r', 'c 10:228 rw']);
+test('linux.devices add no rule: only linux.resources.devices grants access (as runc)', () => {
+  const nodes = [{ path: '/dev/sda', type: 'b', major: 8, minor: 0 }, { path: '/dev/kmsg', type: 'c', major: 1, minor: 11 }];
+  const f = compile(deviceCgroupRules(spec([{ allow: false, access: 'rwm' }], nodes)) as LinuxDeviceCgroup[]);
+  check(f, ['b 8:0 m', 'c 1:3 rw'], ['b 8:0 r', 'c 1:11 w', 'c 1:11 r']);
+  const granted = compile(deviceCgroupRules(spec([{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 11, access: 'r' }], nodes)) as LinuxDeviceCgroup[]);
+  check(granted, ['c 1:11 r'], ['c 1:11 w', 'b 8:0 r']);
 });
 
 test('Docker-like rule set: deny all, mknod everywhere, a few devices, a read-only device, a pts range', () => {
