@@ -442,6 +442,20 @@ export class V1Manager extends BaseManager {
     if (this.paths.freezer) this.thawDir(this.paths.freezer);
   }
 
+  /** FROZEN by its own freezer.state, not only through an ancestor (self_freezing), as runc reads it. */
+  protected frozenNow(): boolean {
+    const dir = this.paths.freezer;
+    if (!dir) return false;
+    for (let i = 0; i < 1000; i++) {
+      const state = this.fs.readIfExists(dir, 'freezer.state')?.trim();
+      if (state === 'FREEZING') { sleepSync(1); continue; }
+      if (state !== 'FROZEN') return false;
+      const self = this.fs.readIfExists(dir, 'freezer.self_freezing');
+      return self === undefined || self.trim() === '1';
+    }
+    return true;
+  }
+
   /** runc's v1 freeze: write FROZEN until the state reads FROZEN (FREEZING means "retry"). */
   private freezeDir(dir: string): boolean {
     try {

@@ -76,6 +76,13 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   let master: number | undefined;
   try {
     makeStateDir(opts.root, opts.id);
+    try {
+      for (const warning of cgroups.checkBeforeCreate()) log.warn(warning);
+    } catch (err) {
+      // Nothing made yet: the cgroup and whatever is in it are someone else's.
+      removeStateDir(opts.root, opts.id);
+      throw err;
+    }
     const state: ContainerState = {
       version: 1, ociVersion: spec.ociVersion ?? '1.0.2-dev', id: opts.id, bundle, rootfs, pid: 0,
       created: rfc3339Nano(new Date()), owner: '', annotations: spec.annotations, cgroup: serializeCgroupPaths(cgroups),

@@ -18,4 +18,6 @@ export async function killContainer(root: string, id: string, signal: number, al
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') throw new TsrunError('container not running');
     throw err;
   }
+  // A frozen process dies of SIGKILL only once thawed (v1): runc thaws for SIGKILL alone.
+  if (signal === 9 && status === 'paused' && state.cgroup) cgroupManagerFromState(state.cgroup).thaw();
 }
