@@ -12,6 +12,7 @@ export type FlagValues = Record<string, string | boolean | number | string[] | u
 export function parseFlags(args: string[], specs: FlagSpec[], command: string): { flags: FlagValues; rest: string[] } {
   const flags: FlagValues = {};
   for (const s of specs) if (s.type === 'list') flags[s.name] = [];
+  const seen = new Set<string>();
   let i = 0;
   for (; i < args.length; i++) {
     const arg = args[i];
@@ -21,6 +22,7 @@ export function parseFlags(args: string[], specs: FlagSpec[], command: string): 
     const key = arg.replace(/^--?/, '').slice(0, eq > 0 ? eq - (arg.startsWith('--') ? 2 : 1) : undefined);
     const spec = specs.find((s) => s.name === key || s.short === key);
     if (!spec) throw new TsrunError(`flag provided but not defined: -${key}`);
+    seen.add(key);
     let value: string | undefined = eq > 0 ? arg.slice(eq + 1) : undefined;
     if (spec.type === 'bool') {
       if (value === undefined) flags[spec.name] = true;
@@ -41,6 +43,10 @@ export function parseFlags(args: string[], specs: FlagSpec[], command: string): 
     } else {
       flags[spec.name] = value;
     }
+  }
+  for (const s of specs) {
+    // runc's CLI library ("env, e") refuses a flag given by both its names.
+    if (s.short && seen.has(s.name) && seen.has(s.short)) throw new TsrunError(`Cannot use two forms of the same flag: ${s.short} ${s.name}`);
   }
   for (const s of specs) {
     if (flags[s.name] === undefined && s.default !== undefined) flags[s.name] = s.type === 'int' ? Number(s.default) : s.default;

@@ -61,3 +61,37 @@ export function errorTail(stderr: string): string {
   const text = m ? m[1].replace(/\\"/g, '"') : line;
   return text.replace(/^(runc|tsrun)( [a-z]+)? failed: /, '').replace(/^(runc|tsrun): /, '');
 }
+
+/** One bundle's container started with `run -d` under each runtime, for exec-style comparisons. */
+export interface BothDetached { id: string; bundles: { runc: string; tsrun: string }; roots: { runc: string; tsrun: string } }
+
+export function startBoth(edit: (config: any) => void, idPrefix = 'tsrun-parity'): BothDetached {
+  const bundle = makeBundle(edit);
+  const copy = mkdtempSync(join(tmpdir(), 'tsrun-bundle-runc-'));
+  cpSync(bundle, copy, { recursive: true, verbatimSymlinks: true });
+  const c: BothDetached = { id: uniqueId(idPrefix), bundles: { runc: copy, tsrun: bundle }, roots: { runc: makeRoot(), tsrun: makeRoot() } };
+  const r = runc(['--root', c.roots.runc, 'run', '-d', '--bundle', copy, `${c.id}-runc`]);
+  if (r.status !== 0) throw new Error(`runc run -d: ${r.stderr}`);
+  const t = tsrun(['--root', c.roots.tsrun, 'run', '-d', '--bundle', bundle, c.id]);
+  if (t.status !== 0) { stopBoth(c); throw new Error(`tsrun run -d: ${t.stderr}`); }
+  return c;
+}
+
+/** The same command line (`ID` stands for the container's id) under each runtime. */
+export function both(c: BothDetached, args: string[], opts: { input?: string } = {}): Beside {
+  return {
+    runc: runc(['--root', c.roots.runc, ...args.map((a) => (a === 'ID' ? `${c.id}-runc` : a))], opts),
+    tsrun: tsrun(['--root', c.roots.tsrun, ...args.map((a) => (a === 'ID' ? c.id : a))], opts),
+  };
+}
+
+export function stopBoth(c: BothDetached): void {
+  runc(['--root', c.roots.runc, 'delete', '--force', `${c.id}-runc`]);
+  const d = tsrun(['--root', c.roots.tsrun, 'delete', '--force', c.id]);
+  try {
+    if (d.status !== 0) throw new Error(`tsrun delete --force: ${d.stderr}`);
+    assertNothingLeft(c.roots.tsrun, c.id, c.bundles.tsrun);
+  } finally {
+    for (const dir of [...Object.values(c.bundles), ...Object.values(c.roots)]) rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -13,13 +13,16 @@ const specs: FlagSpec[] = [
 ];
 
 test('flags: separate and = forms, short names, booleans, stop at the first positional', () => {
-  const r = parseFlags(['--bundle', '/b', '-d', '--preserve-fds=2', '-e', 'A=1', '--env=B=2', 'id', '--not-a-flag'], specs, 'x');
+  const r = parseFlags(['--bundle', '/b', '-d', '--preserve-fds=2', '-e', 'A=1', '-e=B=2', 'id', '--not-a-flag'], specs, 'x');
   assert.deepEqual(r.flags, { bundle: '/b', detach: true, 'preserve-fds': 2, env: ['A=1', 'B=2'] });
   assert.deepEqual(r.rest, ['id', '--not-a-flag']);
   assert.equal(parseFlags(['--detach=false', 'x'], specs, 'x').flags.detach, false);
   assert.throws(() => parseFlags(['--bogus'], specs, 'x'), /flag provided but not defined: -bogus/);
   assert.throws(() => parseFlags(['--bundle'], specs, 'x'), /flag needs an argument/);
   assert.throws(() => parseFlags(['--preserve-fds', 'x'], specs, 'x'), /invalid value/);
+  // runc's CLI library: one flag by both its names is refused, by one name repeated is not.
+  assert.throws(() => parseFlags(['-e', 'A=1', '--env', 'B=2', 'id'], specs, 'x'), /^TsrunError: Cannot use two forms of the same flag: e env$/);
+  assert.deepEqual(parseFlags(['--env', 'A=1', '--env=B=2', 'id'], specs, 'x').flags.env, ['A=1', 'B=2']);
 });
 
 test('signals: numbers, names with and without SIG, realtime; unknown refused', () => {

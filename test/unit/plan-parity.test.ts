@@ -36,3 +36,8 @@ test('proc and sysfs mounts (and the bind of /sys that stands for sysfs) need an
   }));
   assert.deepEqual(kernfs(userns), ['proc /proc', 'bind /sys']);
 });
+
+test('the environment is built as runc\'s init builds it (Setenv in order): a repeated name keeps its first place and its last value', () => {
+  const plan = compileInitPlan(input((s) => { s.process.env = ['PATH=/bin', 'A=1', 'TERM=xterm', 'A=2', 'PATH=/usr/bin']; }));
+  assert.deepEqual(find(plan, Tag.ENV).map((r) => r.value), ['PATH=/usr/bin', 'A=2', 'TERM=xterm', 'HOME=/']);
+});
