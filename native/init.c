@@ -67,6 +67,7 @@ static void setup_rootfs(const struct plan *p)
 			rc = c_bind_device(r, &root);
 			break;
 		case T_MKDIR:
+		case T_MKDIR_LATE:
 			rc = c_mkdir(r, &root);
 			break;
 		case T_HOOK_BARRIER:
@@ -147,6 +148,7 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 	char *resolved = NULL;
 	uint32_t nfds = p->preserve_fds ? p->preserve_fds->u.u32 : 0;
 	mode_t um = orig_umask;
+	int chdir_later = 1;
 
 	for (size_t i = 0; i < p->nrecs; i++)
 		if (p->recs[i].tag == T_RLIMIT && proc_rlimit(&p->recs[i]) < 0)
@@ -165,10 +167,24 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 	if (p->seccomp && !p->nnp && seccomp_install(p) < 0)
 		die();
 
+	/* As runc: the cwd is entered as root first, so a directory root can
+	 * reach and the user cannot still works; a permission error is tried
+	 * again as the user (a volume chowned to it that root may not enter). */
+	if (chdir(dir) == 0)
+		chdir_later = 0;
+	else if (errno != EACCES && errno != EPERM) {
+		fail_errno(errno, "chdir to cwd (\"%s\") set in config.json failed", dir);
+		die();
+	}
+
 	if (p->caps && (caps_keep(1) < 0 || caps_drop_bounding(p->caps->u.caps.bounding) < 0))
 		die();
 	if (p->user && proc_switch_user(&p->user->u.user) < 0)
 		die();
+	if (chdir_later && chdir(dir) < 0) {
+		fail_errno(errno, "chdir to cwd (\"%s\") set in config.json failed", dir);
+		die();
+	}
 	if (p->caps && (caps_set(&p->caps->u.caps) < 0 || caps_keep(0) < 0))
 		die();
 	if (p->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
@@ -179,14 +195,18 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 		um = (mode_t)p->user->u.user.umask;
 	umask(um);
 
-	if (chdir(dir) < 0) {
-		fail_errno(errno, "chdir to cwd (\"%s\") set in config.json failed", dir);
+	/* The kernel prefixes "(unreachable)" (glibc: ENOENT) when the cwd is not
+	 * beneath our root, which would be a way out of the container. Any other
+	 * failure (a seccomp filter denying getcwd) is reported as such. */
+	if (!getcwd(cwd, sizeof cwd)) {
+		if (errno == ENOENT)
+			fail("current working directory is outside of container mount namespace root -- possible container breakout detected");
+		else
+			fail_errno(errno, "failed to verify if current working directory is safe");
 		die();
 	}
-	/* The kernel prefixes "(unreachable)" (glibc: ENOENT) when the cwd is not
-	 * beneath our root, which would be a way out of the container. */
-	if (!getcwd(cwd, sizeof cwd) || cwd[0] != '/') {
-		fail("current working directory is outside of container mount namespace root -- possible container breakout detected");
+	if (cwd[0] != '/') {
+		fail("current working directory is not absolute -- possible container breakout detected: cwd is \"%s\"", cwd);
 		die();
 	}
 	if (exec_lookup(p, &resolved) < 0)

@@ -294,6 +294,7 @@ static const char *tag_name(uint16_t tag)
 	case T_MKNOD: return "MKNOD";
 	case T_BIND_DEVICE: return "BIND_DEVICE";
 	case T_MKDIR: return "MKDIR";
+	case T_MKDIR_LATE: return "MKDIR_LATE";
 	case T_MOUNT_IDMAP: return "MOUNT_IDMAP";
 	case T_CHANGE_ROOT: return "CHANGE_ROOT";
 	case T_ROOT_READONLY: return "ROOT_READONLY";
@@ -346,7 +347,7 @@ static int tag_stage(uint16_t tag)
 		return 4;
 	if (tag == T_CHANGE_ROOT)
 		return 5;
-	if (tag >= T_ROOT_READONLY && tag <= T_DOMAINNAME)
+	if (tag >= T_ROOT_READONLY && tag <= T_MKDIR_LATE)
 		return 6;
 	return 7;
 }
@@ -505,6 +506,7 @@ static int decode_payload(struct rec *r, struct cur *c)
 			return -1;
 		return check_container_path(n, "path", r->u.bind_dev.path);
 	case T_MKDIR:
+	case T_MKDIR_LATE:
 		if (g_str(c, "path", &r->u.mkdir.path) < 0 || g_u32(c, "mode", &r->u.mkdir.mode) < 0)
 			return -1;
 		if (r->u.mkdir.mode & ~07777u)
@@ -844,6 +846,7 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 		case T_SYMLINK_REPLACE:
 		case T_MKNOD:
 		case T_MKDIR:
+		case T_MKDIR_LATE:
 		case T_MASK_PATH:
 		case T_READONLY_PATH:
 		case T_SYSCTL:

@@ -1,5 +1,6 @@
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
+import { posix } from 'node:path';
 import { ChangeRoot, PlanMode, Tag, type ConsoleTaker, type PlanRecord } from './records.js';
 import { ROOTFS_PROPAGATION, MS } from './mount-options.js';
 import { CLONE_NEW, planNamespaces, checkNamespaceUse, idMapContent, timeOffsetsContent } from './namespaces.js';
@@ -74,12 +75,14 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
     plan.push(...initHooks.createContainer);
     plan.push({ tag: Tag.CHANGE_ROOT, how: input.noPivot ? ChangeRoot.MoveAndChroot : ChangeRoot.PivotRoot });
+    plan.push(...cwdMkdir(process));
   } else {
     if (spec.mounts?.length) throw new TsrunError('mounts require a mount namespace');
     plan.push({ tag: Tag.ROOTFS, path: input.rootfs, propagation: 0n, flags: 0 });
     if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
     plan.push(...initHooks.createContainer);
     plan.push({ tag: Tag.CHANGE_ROOT, how: ChangeRoot.ChrootOnly });
+    plan.push(...cwdMkdir(process));
   }
 
   if (spec.hostname) plan.push({ tag: Tag.HOSTNAME, name: spec.hostname });
@@ -108,4 +111,10 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   });
   if (listener) plan.push(listener);
   return plan;
+}
+
+/** runc makes a missing cwd (0755, as root) in the new root, after the createContainer hooks. */
+function cwdMkdir(process: NonNullable<Spec['process']>): PlanRecord[] {
+  const cwd = posix.resolve('/', process.cwd || '/');
+  return cwd === '/' ? [] : [{ tag: Tag.MKDIR_LATE, path: cwd, mode: 0o755 }];
 }

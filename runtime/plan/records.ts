@@ -22,6 +22,7 @@ export const Tag = {
   MKNOD: 23,
   BIND_DEVICE: 24,
   MKDIR: 25,
+  MKDIR_LATE: 37,
   MOUNT_IDMAP: 26,
   SYMLINK_REPLACE: 27,
   CHANGE_ROOT: 30,
@@ -121,7 +122,7 @@ export type PlanRecord =
   | { tag: typeof Tag.SYMLINK | typeof Tag.SYMLINK_REPLACE; target: string; path: string }
   | { tag: typeof Tag.MKNOD; path: string; mode: number; major: number; minor: number; uid: number; gid: number }
   | { tag: typeof Tag.BIND_DEVICE; hostPath: string; path: string }
-  | { tag: typeof Tag.MKDIR; path: string; mode: number }
+  | { tag: typeof Tag.MKDIR | typeof Tag.MKDIR_LATE; path: string; mode: number }
   | { tag: typeof Tag.CHANGE_ROOT; how: ChangeRoot }
   | { tag: typeof Tag.ROOT_READONLY }
   | { tag: typeof Tag.MASK_PATH | typeof Tag.READONLY_PATH; path: string }

@@ -41,3 +41,13 @@ test('the environment is built as runc\'s init builds it (Setenv in order): a re
   const plan = compileInitPlan(input((s) => { s.process.env = ['PATH=/bin', 'A=1', 'TERM=xterm', 'A=2', 'PATH=/usr/bin']; }));
   assert.deepEqual(find(plan, Tag.ENV).map((r) => r.value), ['PATH=/usr/bin', 'A=2', 'TERM=xterm', 'HOME=/']);
 });
+
+test('a cwd is made after the root change (MKDIR_LATE 0755), before the group-6 records; "/" needs none', () => {
+  const plan = compileInitPlan(input((s) => { s.process.cwd = '/work/dir'; s.root.readonly = true; s.hostname = 'h'; }));
+  const tags = plan.map((r) => r.tag);
+  const at = tags.indexOf(Tag.MKDIR_LATE);
+  assert.equal(tags[at - 1], Tag.CHANGE_ROOT);
+  assert.ok(at < tags.indexOf(Tag.HOSTNAME) && at < tags.indexOf(Tag.ROOT_READONLY));
+  assert.deepEqual(find(plan, Tag.MKDIR_LATE), [{ tag: Tag.MKDIR_LATE, path: '/work/dir', mode: 0o755 }]);
+  assert.deepEqual(find(compileInitPlan(input((s) => { s.process.cwd = '/'; })), Tag.MKDIR_LATE), []);
+});
