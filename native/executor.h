@@ -47,6 +47,7 @@ enum plan_tag {
 	T_HOSTNAME = 35,
 	T_DOMAINNAME = 36,
 	T_MKDIR_LATE = 37,
+	T_REMOUNT_READONLY = 38,
 	T_RLIMIT = 40,
 	T_OOM_SCORE_ADJ = 41,
 	T_PERSONALITY = 42,
@@ -166,6 +167,7 @@ struct rec {
 		struct { char *path; uint32_t mode, major, minor, uid, gid; } mknod;
 		struct { char *host, *path; } bind_dev;
 		struct { char *path; uint32_t mode; } mkdir;
+		struct { char *path; uint64_t flags; } remount_ro;
 		struct { char *key, *value; } sysctl;
 		struct { char *uid_map, *gid_map; } idmap_userns;
 		/* tree_fd: the detached, id-mapped copy of the next MOUNT's source,
@@ -311,6 +313,7 @@ int c_change_root(uint32_t how, struct c_root *root);
 int c_root_readonly(void);
 int c_mask_path(const char *path, struct c_root *root);
 int c_readonly_path(const char *path, struct c_root *root);
+int c_remount_readonly(const struct rec *r, struct c_root *root);
 
 /* ---- devices.c --------------------------------------------------------- */
 

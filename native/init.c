@@ -100,6 +100,9 @@ static void setup_rootfs(const struct plan *p)
 		case T_MASK_PATH:
 			rc = c_mask_path(r->u.str, &root);
 			break;
+		case T_REMOUNT_READONLY:
+			rc = c_remount_readonly(r, &root);
+			break;
 		case T_READONLY_PATH:
 			rc = c_readonly_path(r->u.str, &root);
 			break;

@@ -636,3 +636,22 @@ int c_readonly_path(const char *path, struct c_root *root)
 	close(nfd);
 	return 0;
 }
+
+/* A mount the plan made writable so that it could be filled (runc's read-only
+ * /dev: devpts and the device nodes go in first) becomes read-only now, as a
+ * bind remount: only this mount, not the filesystem. */
+int c_remount_readonly(const struct rec *r, struct c_root *root)
+{
+	const char *path = r->u.remount_ro.path;
+	int fd = open_in_root(root->fd, path, O_PATH);
+
+	if (fd < 0)
+		return fail_errno(errno, "remount %s read-only", path);
+	if (remount_fd(fd, MS_BIND | MS_REMOUNT | MS_RDONLY | (unsigned long)r->u.remount_ro.flags, NULL) < 0) {
+		int e = errno;
+		close(fd);
+		return fail_errno(e, "remount %s read-only", path);
+	}
+	close(fd);
+	return 0;
+}

@@ -295,6 +295,7 @@ static const char *tag_name(uint16_t tag)
 	case T_BIND_DEVICE: return "BIND_DEVICE";
 	case T_MKDIR: return "MKDIR";
 	case T_MKDIR_LATE: return "MKDIR_LATE";
+	case T_REMOUNT_READONLY: return "REMOUNT_READONLY";
 	case T_MOUNT_IDMAP: return "MOUNT_IDMAP";
 	case T_CHANGE_ROOT: return "CHANGE_ROOT";
 	case T_ROOT_READONLY: return "ROOT_READONLY";
@@ -347,7 +348,7 @@ static int tag_stage(uint16_t tag)
 		return 4;
 	if (tag == T_CHANGE_ROOT)
 		return 5;
-	if (tag >= T_ROOT_READONLY && tag <= T_MKDIR_LATE)
+	if (tag >= T_ROOT_READONLY && tag <= T_REMOUNT_READONLY)
 		return 6;
 	return 7;
 }
@@ -512,6 +513,15 @@ static int decode_payload(struct rec *r, struct cur *c)
 		if (r->u.mkdir.mode & ~07777u)
 			return fail("invalid plan: MKDIR %s: bad mode 0%o", r->u.mkdir.path, r->u.mkdir.mode);
 		return check_container_path(n, "path", r->u.mkdir.path);
+	case T_REMOUNT_READONLY:
+		if (g_str(c, "path", &r->u.remount_ro.path) < 0 ||
+		    g_u64(c, "flags", &r->u.remount_ro.flags) < 0)
+			return -1;
+		if (r->u.remount_ro.flags & ~(uint64_t)(MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME |
+							 MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME))
+			return fail("invalid plan: REMOUNT_READONLY %s: flags 0x%llx not allowed",
+				    r->u.remount_ro.path, (unsigned long long)r->u.remount_ro.flags);
+		return check_container_path(n, "path", r->u.remount_ro.path);
 	case T_CHANGE_ROOT:
 		if (g_u32(c, "how", &r->u.u32) < 0)
 			return -1;
@@ -847,6 +857,7 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 		case T_MKNOD:
 		case T_MKDIR:
 		case T_MKDIR_LATE:
+		case T_REMOUNT_READONLY:
 		case T_MASK_PATH:
 		case T_READONLY_PATH:
 		case T_SYSCTL:
@@ -1016,7 +1027,8 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 			for (size_t i = 0; i < p->nrecs; i++) {
 				uint16_t t = p->recs[i].tag;
 				if (t == T_MOUNT || t == T_MOUNT_IDMAP || t == T_BIND_DEVICE ||
-				    t == T_ROOT_READONLY || t == T_MASK_PATH || t == T_READONLY_PATH)
+				    t == T_ROOT_READONLY || t == T_MASK_PATH || t == T_READONLY_PATH ||
+				    t == T_REMOUNT_READONLY)
 					return fail("invalid plan: %s without a new mount namespace",
 						    tag_name(t));
 			}

@@ -36,7 +36,7 @@ RLIMIT_NOFILE = 7
 T = dict(MODE=1, NS_JOIN=10, NS_CLONE=11, TIMENS_OFFSETS=12, UID_MAP=13, GID_MAP=14,
          CGROUP_PROCS=15, EXEC_FIFO=16, NS_UNSHARE=17, IDMAP_USERNS=18, IDMAP_USERNS_PATH=19,
          ROOTFS=20, MOUNT=21, SYMLINK=22, MKNOD=23, BIND_DEVICE=24, MKDIR=25, MOUNT_IDMAP=26, SYMLINK_REPLACE=27, CHANGE_ROOT=30, ROOT_READONLY=31, MASK_PATH=32,
-         READONLY_PATH=33, SYSCTL=34, HOSTNAME=35, DOMAINNAME=36, MKDIR_LATE=37, RLIMIT=40, OOM_SCORE_ADJ=41,
+         READONLY_PATH=33, SYSCTL=34, HOSTNAME=35, DOMAINNAME=36, MKDIR_LATE=37, REMOUNT_READONLY=38, RLIMIT=40, OOM_SCORE_ADJ=41,
          PERSONALITY=42, SCHEDULER=43, IOPRIO=44, CPU_AFFINITY=45, NO_NEW_PRIVS=46, USER=47,
          CAPS=48, SESSION_KEYRING=49, LSM_LABEL=50, CONSOLE=51, CWD=60, ENV=61, ARG=62, PRESERVE_FDS=63,
          SECCOMP=64, HOOK_BARRIER=65, HOOK_CREATE_CONTAINER=70, HOOK_START_CONTAINER=71, SECCOMP_LISTENER=66,
@@ -376,6 +376,17 @@ def test_cwd_as_root_then_user_and_mkdir_late(env):
     assert res.ready, res.error
     assert lines(res) == {"pwd": "/late/cwd"}, res.out
     assert oct(os.stat(os.path.join(env.rootfs, "late/cwd")).st_mode & 0o7777) == "0o755"
+
+
+def test_remount_readonly(env):
+    MS_NOSUID = 2
+    post = [rec("REMOUNT_READONLY", s("/dev") + u64(MS_NOSUID))]
+    script = "echo dev=$(grep ' /dev ' /proc/self/mountinfo | cut -d' ' -f6); touch /dev/x 2>/dev/null; echo touch=$?"
+    res = run(env, encode(container_plan(env, ["sh", "-c", script], post=post)))
+    assert res.ready, res.error
+    v = lines(res)
+    assert v["dev"].split(",")[0] == "ro" and "nosuid" in v["dev"], v
+    assert v["touch"] == "1", v
 
 
 def test_user_namespace(env):

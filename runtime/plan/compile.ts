@@ -4,7 +4,7 @@ import { posix } from 'node:path';
 import { ChangeRoot, PlanMode, Tag, type ConsoleTaker, type PlanRecord } from './records.js';
 import { ROOTFS_PROPAGATION, MS } from './mount-options.js';
 import { CLONE_NEW, planNamespaces, checkNamespaceUse, idMapContent, timeOffsetsContent } from './namespaces.js';
-import { planMounts, needsDevSetup, IdmapUsernsTable, type CgroupMountContext } from './mounts.js';
+import { planMounts, needsDevSetup, devReadonlyRemount, IdmapUsernsTable, type CgroupMountContext } from './mounts.js';
 import { planDev } from './devices.js';
 import { planConsole, planProcess } from './process.js';
 import { containerHome } from './rootfs-files.js';
@@ -91,6 +91,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   if (ns.has.has('mount')) {
     for (const path of spec.linux?.readonlyPaths ?? []) plan.push({ tag: Tag.READONLY_PATH, path });
     for (const path of spec.linux?.maskedPaths ?? []) plan.push({ tag: Tag.MASK_PATH, path });
+    plan.push(...devReadonlyRemount(spec));
     if (spec.root?.readonly) plan.push({ tag: Tag.ROOT_READONLY });
   } else if (spec.linux?.readonlyPaths?.length || spec.linux?.maskedPaths?.length || spec.root?.readonly) {
     throw new TsrunError('maskedPaths, readonlyPaths and a read-only root require a mount namespace');

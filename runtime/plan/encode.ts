@@ -44,6 +44,7 @@ function payload(w: Writer, r: PlanRecord): void {
     case Tag.MKNOD: w.str(r.path); w.u32(r.mode); w.u32(r.major); w.u32(r.minor); w.u32(r.uid); w.u32(r.gid); break;
     case Tag.BIND_DEVICE: w.str(r.hostPath); w.str(r.path); break;
     case Tag.MKDIR: case Tag.MKDIR_LATE: w.str(r.path); w.u32(r.mode); break;
+    case Tag.REMOUNT_READONLY: w.str(r.path); w.u64(r.flags); break;
     case Tag.CHANGE_ROOT: w.u32(r.how); break;
     case Tag.ROOT_READONLY: case Tag.NO_NEW_PRIVS: case Tag.RELEASE_BARRIER: break;
     case Tag.SYSCTL: w.str(r.key); w.str(r.value); break;

@@ -116,7 +116,8 @@ export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroup
       continue;
     }
     out.push({
-      tag: Tag.MOUNT, source: m.source ?? type, target, fstype: type, flags: opts.flags, data: opts.data.join(','),
+      // A read-only /dev is filled first (devpts, the nodes) and made read-only at the end, as by runc.
+      tag: Tag.MOUNT, source: m.source ?? type, target, fstype: type, flags: target === '/dev' ? opts.flags & ~MS.RDONLY : opts.flags, data: opts.data.join(','),
       create: MountCreate.Directory,
       // runc mounts proc and sysfs only on a directory of the rootfs, never through a symlink.
       options: (opts.attrSet || opts.attrClear ? MountOption.RecursiveAttrs : 0) | (type === 'proc' || type === 'sysfs' ? MountOption.OrdinaryDirectory : 0),
@@ -210,4 +211,14 @@ export function needsDevSetup(spec: Spec): boolean {
     return !(m.type === 'bind' || (opts.flags & MS.BIND) !== 0n);
   }
   return true;
+}
+
+/** The REMOUNT_READONLY of a read-only /dev of the container's own (see planMounts), or nothing. */
+export function devReadonlyRemount(spec: Spec): PlanRecord[] {
+  const dev = [...(spec.mounts ?? [])].find((m) => containerPath(m.destination) === '/dev');
+  if (!dev || !needsDevSetup(spec)) return [];
+  const { flags } = parseMountOptions(dev.options);
+  if ((flags & MS.RDONLY) === 0n) return [];
+  const keep = MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME | MS.NODIRATIME | MS.RELATIME | MS.STRICTATIME;
+  return [{ tag: Tag.REMOUNT_READONLY, path: '/dev', flags: flags & keep }];
 }

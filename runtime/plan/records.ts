@@ -23,6 +23,7 @@ export const Tag = {
   BIND_DEVICE: 24,
   MKDIR: 25,
   MKDIR_LATE: 37,
+  REMOUNT_READONLY: 38,
   MOUNT_IDMAP: 26,
   SYMLINK_REPLACE: 27,
   CHANGE_ROOT: 30,
@@ -123,6 +124,8 @@ export type PlanRecord =
   | { tag: typeof Tag.MKNOD; path: string; mode: number; major: number; minor: number; uid: number; gid: number }
   | { tag: typeof Tag.BIND_DEVICE; hostPath: string; path: string }
   | { tag: typeof Tag.MKDIR | typeof Tag.MKDIR_LATE; path: string; mode: number }
+  /** A mount made writable to be filled first (a read-only /dev), made read-only after the root change. */
+  | { tag: typeof Tag.REMOUNT_READONLY; path: string; flags: bigint }
   | { tag: typeof Tag.CHANGE_ROOT; how: ChangeRoot }
   | { tag: typeof Tag.ROOT_READONLY }
   | { tag: typeof Tag.MASK_PATH | typeof Tag.READONLY_PATH; path: string }

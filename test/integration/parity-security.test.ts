@@ -38,3 +38,15 @@ test('a device in linux.devices gains no cgroup access that linux.resources.devi
   assert.equal(r.tsrun.status, 0, r.tsrun.stderr);
   assert.equal(r.tsrun.stdout, r.runc.stdout);
 });
+
+test('a read-only /dev is filled first and made read-only last, as by runc', { skip }, () => {
+  const r = runBoth((c) => {
+    c.process.args = ['sh', '-c', 'grep " /dev " /proc/self/mountinfo | cut -d" " -f6; ls /dev | tr "\\n" " "; echo; touch /dev/x 2>/dev/null; echo touch=$?'];
+    c.mounts.find((m: any) => m.destination === '/dev').options.push('ro');
+  });
+  assert.equal(r.runc.status, 0, r.runc.stderr);
+  assert.match(r.runc.stdout, /^ro,nosuid\n/m);
+  assert.match(r.runc.stdout, /touch=1/);
+  assert.equal(r.tsrun.status, 0, r.tsrun.stderr);
+  assert.equal(r.tsrun.stdout, r.runc.stdout);
+});

@@ -51,3 +51,14 @@ test('a cwd is made after the root change (MKDIR_LATE 0755), before the group-6 
   assert.deepEqual(find(plan, Tag.MKDIR_LATE), [{ tag: Tag.MKDIR_LATE, path: '/work/dir', mode: 0o755 }]);
   assert.deepEqual(find(compileInitPlan(input((s) => { s.process.cwd = '/'; })), Tag.MKDIR_LATE), []);
 });
+
+test('a read-only /dev is mounted writable and remounted read-only after the root change (REMOUNT_READONLY)', () => {
+  const plan = compileInitPlan(input((s) => { s.mounts.find((m: any) => m.destination === '/dev').options.push('ro'); s.root.readonly = true; }));
+  const dev = find(plan, Tag.MOUNT).find((m) => m.target === '/dev');
+  assert.equal(dev.flags & 1n, 0n);
+  const tags = plan.map((r) => r.tag);
+  assert.ok(tags.indexOf(Tag.REMOUNT_READONLY) > tags.indexOf(Tag.CHANGE_ROOT));
+  assert.ok(tags.indexOf(Tag.REMOUNT_READONLY) < tags.indexOf(Tag.ROOT_READONLY));
+  assert.deepEqual(find(plan, Tag.REMOUNT_READONLY), [{ tag: Tag.REMOUNT_READONLY, path: '/dev', flags: 2n | 0x1000000n }]);
+  assert.deepEqual(find(compileInitPlan(input()), Tag.REMOUNT_READONLY), []);
+});
