@@ -127,6 +127,9 @@ struct r_mount {
 	char *source, *target, *fstype, *data;
 	uint64_t flags, propagation, attr_set, attr_clr;
 	uint32_t create, options;
+	/* A detached copy of a host bind source that E made before entering
+	 * the user namespace (C inherits it and attaches it), or -1. */
+	int src_fd;
 };
 
 struct r_sched {

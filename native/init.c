@@ -51,7 +51,7 @@ static void setup_rootfs(const struct plan *p)
 			idmap_tree = r->u.idmap_mount.tree_fd;
 			break;
 		case T_MOUNT:
-			rc = c_mount(&r->u.mount, &root, idmap_tree);
+			rc = c_mount(&r->u.mount, &root, idmap_tree >= 0 ? idmap_tree : r->u.mount.src_fd);
 			idmap_tree = -1;
 			break;
 		case T_SYMLINK:

@@ -300,9 +300,15 @@ static int mount_new(const struct r_mount *m, struct c_root *root, int bind, int
 	int srcfd = -1, tfd, rc;
 
 	if (tree_fd >= 0) {
-		/* E made the id-mapped copy of the source; it only has to be
+		/* E made the (id-mapped) copy of the source; it only has to be
 		 * attached, onto the target resolved beneath the root. */
-		tfd = open_target(root, m->target, m->create);
+		tfd = (m->options & MOUNT_OPT_KERNFS_DIR) ? open_kernfs_target(root, m)
+							  : open_target(root, m->target, m->create);
+		if (tfd == -2) {
+			close(tree_fd);
+			return fail("error mounting \"%s\" to rootfs at \"%s\": filesystem \"%s\" must be mounted on ordinary directory",
+				    m->source, m->target, m->fstype);
+		}
 		if (tfd < 0) {
 			int e = errno;
 			close(tree_fd);

@@ -432,6 +432,7 @@ static int decode_payload(struct rec *r, struct cur *c)
 	case T_MOUNT: {
 		struct r_mount *m = &r->u.mount;
 		int modify;
+		m->src_fd = -1;
 		if (g_str(c, "source", &m->source) < 0 || g_str(c, "target", &m->target) < 0 ||
 		    g_str(c, "fstype", &m->fstype) < 0 || g_u64(c, "flags", &m->flags) < 0 ||
 		    g_str(c, "data", &m->data) < 0 || g_u32(c, "create", &m->create) < 0 ||

@@ -389,6 +389,19 @@ def test_remount_readonly(env):
     assert v["touch"] == "1", v
 
 
+def test_bind_source_unreachable_from_userns(env):
+    priv = os.path.join(env.dir, "priv")
+    os.makedirs(os.path.join(priv, "vol"))
+    os.chmod(priv, 0o700)
+    with open(os.path.join(priv, "vol", "f"), "w") as f:
+        f.write("private\n")
+    os.makedirs(os.path.join(env.rootfs, "mnt"))
+    mounts = [mount(os.path.join(priv, "vol"), "/mnt", "", MS_BIND | MS_REC, options=1)]
+    res = run(env, encode(container_plan(env, ["cat", "/mnt/f"], userns=True, mounts=mounts)))
+    assert res.ready, res.error
+    assert res.out == "private\n", res.out
+
+
 def test_user_namespace(env):
     script = ("echo id=$(id); echo map=$(cat /proc/self/uid_map | tr -s ' '); echo pid=$$;"
               "echo null=$(echo hi > /dev/null && echo ok); echo oom=$(cat /proc/self/oom_score_adj);"

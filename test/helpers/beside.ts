@@ -1,6 +1,6 @@
 // Runs the same bundle under runc 1.1.5 and under tsrun, so a test can compare what each did.
 import { spawnSync } from 'node:child_process';
-import { closeSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertNothingLeft, cleanup, hasRunc, makeBundle, makeRoot, tsrun, uniqueId, type RunResult } from './harness.js';
@@ -36,6 +36,7 @@ export function runBoth(edit: (config: any) => void, opts: { before?: (bundle: s
   opts.before?.(bundle);
   const copy = mkdtempSync(join(tmpdir(), 'tsrun-bundle-runc-'));
   cpSync(bundle, copy, { recursive: true, verbatimSymlinks: true });
+  chmodSync(copy, 0o755);
   const troot = makeRoot();
   const rroot = makeRoot();
   const id = uniqueId(opts.idPrefix ?? 'tsrun-parity');
@@ -65,10 +66,12 @@ export function errorTail(stderr: string): string {
 /** One bundle's container started with `run -d` under each runtime, for exec-style comparisons. */
 export interface BothDetached { id: string; bundles: { runc: string; tsrun: string }; roots: { runc: string; tsrun: string } }
 
-export function startBoth(edit: (config: any) => void, idPrefix = 'tsrun-parity'): BothDetached {
+export function startBoth(edit: (config: any) => void, idPrefix = 'tsrun-parity', before?: (bundle: string) => void): BothDetached {
   const bundle = makeBundle(edit);
+  before?.(bundle);
   const copy = mkdtempSync(join(tmpdir(), 'tsrun-bundle-runc-'));
   cpSync(bundle, copy, { recursive: true, verbatimSymlinks: true });
+  chmodSync(copy, 0o755);
   const c: BothDetached = { id: uniqueId(idPrefix), bundles: { runc: copy, tsrun: bundle }, roots: { runc: makeRoot(), tsrun: makeRoot() } };
   const r = runc(['--root', c.roots.runc, 'run', '-d', '--bundle', copy, `${c.id}-runc`]);
   if (r.status !== 0) throw new Error(`runc run -d: ${r.stderr}`);
