@@ -1,4 +1,5 @@
 import { closeSync, renameSync, writeFileSync } from 'node:fs';
+import { checkPreservedFds } from './preserved-fds.js';
 import { resolve } from 'node:path';
 import { TsrunError } from '../errors.js';
 import { log } from '../log.js';
@@ -57,6 +58,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const savedProcess = spec.process;
   if (listenFds) spec.process = { ...spec.process, env: [...(spec.process.env ?? []), `LISTEN_FDS=${listenFds}`, 'LISTEN_PID=1'] };
   const passedFds = listenFds + opts.preserveFds;
+  checkPreservedFds(3 + listenFds, opts.preserveFds);
 
   // runc looks for its own terminal before it starts anything, and fails without one.
   const host = terminal && opts.foreground ? HostConsole.find() : undefined;

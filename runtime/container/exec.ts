@@ -1,4 +1,5 @@
 import { TsrunError } from '../errors.js';
+import { checkPreservedFds } from './preserved-fds.js';
 import { log } from '../log.js';
 import { SignalForwarder } from '../signals.js';
 import { syscalls } from '../sys/syscalls.js';
@@ -52,6 +53,7 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
   const terminal = !!opts.process.terminal;
   checkTerminalUse(terminal, opts.detach, opts.consoleSocket);
   // runc looks for its own terminal before it starts anything, and fails without one.
+  checkPreservedFds(3, opts.preserveFds);
   const host = terminal && !opts.detach ? HostConsole.find() : undefined;
   const cgroups = cgroupManagerFromState(state.cgroup);
   const seccomp = state.seccomp ? compileSeccomp(state.seccomp) : undefined;

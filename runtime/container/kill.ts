@@ -1,4 +1,4 @@
-import { TsrunError } from '../errors.js';
+import { TsrunError, describeSystemError } from '../errors.js';
 import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadState } from './state.js';
 import { containerStatus } from './status.js';
@@ -16,7 +16,7 @@ export async function killContainer(root: string, id: string, signal: number, al
     process.kill(state.pid, signal);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') throw new TsrunError('container not running');
-    throw err;
+    throw new TsrunError(`unable to signal init: ${describeSystemError(err).replace(/^kill: /, '')}`);
   }
   // A frozen process dies of SIGKILL only once thawed (v1): runc thaws for SIGKILL alone.
   if (signal === 9 && status === 'paused' && state.cgroup) cgroupManagerFromState(state.cgroup).thaw();

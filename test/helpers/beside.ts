@@ -60,7 +60,7 @@ export function errorTail(stderr: string): string {
   const line = stderr.trim().split('\n').pop() ?? '';
   const m = /msg="(.*)"$/.exec(line);
   const text = m ? m[1].replace(/\\"/g, '"') : line;
-  return text.replace(/^(runc|tsrun)( [a-z]+)? failed: /, '').replace(/^(runc|tsrun): /, '');
+  return text.replace(/^(runc|tsrun)( [a-z]+)? failed: /, '').replace(/^\S*?(runc|tsrun): /, '');
 }
 
 /** One bundle's container started with `run -d` under each runtime, for exec-style comparisons. */

@@ -1,0 +1,53 @@
+// Issue 15, CLI: the same command lines given to runc 1.1.5 and to tsrun, each against a
+// container of its own made from one bundle.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { needsRoot } from '../helpers/harness.js';
+import { both, errorTail, skipRunc, startBoth, stopBoth, type BothDetached, type Beside } from '../helpers/beside.js';
+
+const skip = needsRoot || skipRunc;
+let c: BothDetached | undefined;
+
+before(() => {
+  if (skip) return;
+  c = startBoth((cfg) => {
+    cfg.process.args = ['sleep', '4327'];
+    cfg.linux.resources = { ...cfg.linux.resources, memory: { limit: 128 * 1024 * 1024 } };
+  }, 'tsrun-pcli');
+});
+after(() => { if (c) stopBoth(c); });
+
+function same(r: Beside, what: string): void {
+  assert.equal(r.tsrun.status, r.runc.status, `${what}: ${r.runc.stderr} / ${r.tsrun.stderr}`);
+  if (r.runc.status !== 0) assert.equal(errorTail(r.tsrun.stderr), errorTail(r.runc.stderr), what);
+}
+
+test('flags after the container id, as runc\'s CLI library reorders them', { skip }, () => {
+  const u = both(c!, ['update', 'ID', '--memory', '64M']);
+  same(u, 'update ID --memory');
+  assert.equal(u.tsrun.status, 0, u.tsrun.stderr);
+  for (const args of [['kill', 'ID', '0', '--all'], ['state', 'ID'], ['events', 'ID', '--stats'], ['ps', 'ID', '--format', 'json'],
+    ['update', 'ID', '--pids-limit=50'], ['delete', 'ID', '--bogus']]) {
+    same(both(c!, args), args.join(' '));
+  }
+  assert.equal(both(c!, ['events', 'ID', '--stats']).tsrun.stdout.includes('"type":"stats"'), true);
+});
+
+test('kill with signal 0 (does the process exist?), with and without --all; an invalid number as runc says it', { skip }, () => {
+  for (const args of [['kill', 'ID', '0'], ['kill', '--all', 'ID', '0'], ['kill', 'ID', '99'], ['kill', 'ID', 'NOSUCH']]) {
+    const r = both(c!, args);
+    same(r, args.join(' '));
+  }
+  assert.equal(both(c!, ['kill', 'ID', '0']).tsrun.status, 0);
+});
+
+test('--preserve-fds N beyond the fds given: runc\'s message', { skip }, () => {
+  // The test's own spawn gives each runtime fds 0-2 only. runc finds its Go runtime's own fds
+  // in the range (and would hand them on): asked for 20, it fails at the first that is not open.
+  const r = both(c!, ['exec', '--preserve-fds', '20', 'ID', 'true']);
+  assert.equal(r.runc.status, 255);
+  assert.match(errorTail(r.runc.stderr), /^exec failed: unable to stat preserved-fd \d+ \(of 20\): stat \/proc\/self\/fd\/\d+: no such file or directory$/);
+  assert.equal(r.tsrun.status, 255);
+  // Which fd is the first missing one depends on the runtime's own fds (runc's Go runtime has some).
+  assert.match(errorTail(r.tsrun.stderr), /^exec failed: unable to stat preserved-fd 0 \(of 20\): stat \/proc\/self\/fd\/3: no such file or directory$/);
+});
