@@ -14,7 +14,7 @@ import type { LinuxDeviceCgroup } from './types.js';
  */
 export function applyDeviceRules(cgroupDir: string, rules: LinuxDeviceCgroup[], sys: Bpf = bpf()): void {
   // Everything that can be refused is refused before the cgroup is touched.
-  const filter = generateDeviceFilter(rules.map(parseDeviceRule));
+  const filter = generateDeviceFilter(rules.map((d, i) => parseDeviceRule(d, i, true)));
   const dirFd = sys.openCgroup(cgroupDir);
   try {
     const old = sys.attachedCgroupDevicePrograms(dirFd);

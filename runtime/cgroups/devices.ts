@@ -14,14 +14,21 @@ export interface DeviceRule {
   access: string;
 }
 
-/** Validates and normalises one OCI device cgroup rule (index for the error message). */
-export function parseDeviceRule(d: LinuxDeviceCgroup, index: number): DeviceRule {
+/**
+ * Validates and normalises one OCI device cgroup rule (index for the error message). Letters
+ * other than r, w and m are dropped, as runc's v1 and systemd drivers drop them ("rwa" is "rw");
+ * `strict` (runc's v2 BPF filter) refuses them with runc's words.
+ */
+export function parseDeviceRule(d: LinuxDeviceCgroup, index: number, strict = false): DeviceRule {
   const type = d.type === undefined || d.type === '' ? 'a' : d.type;
   if (type !== 'a' && type !== 'b' && type !== 'c') throw new TsrunError(`invalid cgroup device type ${JSON.stringify(type)}`);
   if (!d.access) throw new TsrunError(`device access at ${index} field cannot be empty`);
   let access = '';
   for (const ch of 'rwm') if (d.access.includes(ch)) access += ch;
-  if (d.access.replace(/[rwm]/g, '') !== '') throw new TsrunError(`invalid device access ${JSON.stringify(d.access)} at ${index} (expected letters from "rwm")`);
+  const other = d.access.replace(/[rwm]/g, '');
+  // Go prints the rune as its number.
+  if (strict && other !== '') throw new TsrunError(`unknown device access ${other.codePointAt(0)}`);
+  if (!/^[A-Za-z]*$/.test(other) || access === '') throw new TsrunError(`invalid device access ${JSON.stringify(d.access)} at ${index} (expected letters from "rwm")`);
   const major = big(d.major, `devices[${index}].major`) ?? -1n;
   const minor = big(d.minor, `devices[${index}].minor`) ?? -1n;
   return { allow: d.allow === true, type, major, minor, access };

@@ -58,7 +58,7 @@ export function runningInUserNs(): boolean {
 
 function setDevicesV1(dir: string, r: LinuxResources, ctx: Ctx): void {
   if (runningInUserNs()) return; // the device cgroup cannot be written from a user namespace (runc skips it too)
-  writeDeviceRulesV1(ctx.fs, dir, (r.devices ?? []).map(parseDeviceRule));
+  writeDeviceRulesV1(ctx.fs, dir, (r.devices ?? []).map((d, i) => parseDeviceRule(d, i)));
 }
 
 // ---- memory ----

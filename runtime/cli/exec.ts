@@ -14,7 +14,7 @@ export function execProcessSpec(flags: FlagValues, args: string[], base: () => P
   if (file) {
     let text: string;
     try { text = readFileSync(file, 'utf8'); } catch (err) { throw new TsrunError(describeSystemError(err)); }
-    const { process, warnings } = parseProcess(text, file);
+    const { process, warnings } = parseProcess(text, file, { unknownCapabilities: 'warn' });
     for (const w of warnings) log.warn(w);
     return process;
   }

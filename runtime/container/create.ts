@@ -46,7 +46,8 @@ export function writePidFile(path: string, pid: number): void {
 export async function createContainer(opts: CreateOptions): Promise<Created> {
   checkContainerId(opts.id);
   // Everything that can be refused is checked before anything is made.
-  const { spec, bundle, rootfs, warnings } = loadBundleSpec(opts.bundle);
+  // runc drops capabilities it does not know with a warning (its init does, at start).
+  const { spec, bundle, rootfs, warnings } = loadBundleSpec(opts.bundle, { unknownCapabilities: 'warn' });
   for (const warning of warnings) log.warn(warning);
   if (!spec.process) throw new TsrunError('process property must not be empty');
   const terminal = !!spec.process.terminal;

@@ -32,7 +32,7 @@ export interface ExecOptions {
 /** The container's process as saved at create (older state: from the bundle's config.json). */
 export function containerProcess(state: ContainerState): Process | undefined {
   if (state.process) return state.process;
-  try { return loadBundleSpec(state.bundle).spec.process; } catch { return undefined; }
+  try { return loadBundleSpec(state.bundle, { unknownCapabilities: 'warn' }).spec.process; } catch { return undefined; }
 }
 
 /** Loads the container and refuses states runc refuses exec in. */

@@ -2,8 +2,9 @@
 // container of its own made from one bundle.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { needsRoot } from '../helpers/harness.js';
-import { both, errorTail, skipRunc, startBoth, stopBoth, type BothDetached, type Beside } from '../helpers/beside.js';
+import { both, errorTail, runBoth, skipRunc, startBoth, stopBoth, type BothDetached, type Beside } from '../helpers/beside.js';
 
 const skip = needsRoot || skipRunc;
 let c: BothDetached | undefined;
@@ -50,4 +51,18 @@ test('--preserve-fds N beyond the fds given: runc\'s message', { skip }, () => {
   assert.equal(r.tsrun.status, 255);
   // Which fd is the first missing one depends on the runtime's own fds (runc's Go runtime has some).
   assert.match(errorTail(r.tsrun.stderr), /^exec failed: unable to stat preserved-fd 0 \(of 20\): stat \/proc\/self\/fd\/3: no such file or directory$/);
+});
+
+test('unknown capabilities are dropped with runc\'s warning; a device access of "rwa" is "rw" (cgroup v1), as runc 1.1.5 takes them', { skip: skip || (existsSync('/sys/fs/cgroup/devices/devices.list') ? false : 'no v1 devices hierarchy') }, () => {
+  const r = runBoth((cfg) => {
+    for (const set of Object.values(cfg.process.capabilities) as string[][]) set.push('CAP_FOO');
+    cfg.process.capabilities.bounding.push('CAP_BAR');
+    cfg.linux.resources.devices.push({ allow: true, type: 'c', major: 1, minor: 11, access: 'rwa' });
+    cfg.process.args = ['sh', '-c', 'grep CapBnd /proc/self/status; grep "^c 1:11 " /sys/fs/cgroup/devices/devices.list'];
+  });
+  assert.equal(r.runc.status, 0, r.runc.stderr);
+  assert.equal(r.tsrun.status, 0, r.tsrun.stderr);
+  assert.equal(r.tsrun.stdout, r.runc.stdout);
+  assert.match(r.runc.stdout, /^c 1:11 rw$/m);
+  for (const x of [r.runc, r.tsrun]) assert.match(x.stderr, /level=warning msg="ignoring unknown or unavailable capabilities: \[CAP_BAR CAP_FOO\]"/);
 });

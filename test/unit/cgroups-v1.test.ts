@@ -376,3 +376,14 @@ test('state: paths outside the cgroup mounts are refused', (t) => {
   assert.throws(() => cgroupManager({ id: 'c', cgroupsPath: '/', systemd: false }, tree.host()), /invalid cgroupsPath "\/": the container needs a cgroup of its own/);
   assert.throws(() => cgroupManager({ id: 'c', cgroupsPath: 'a/..', systemd: false }, tree.host()), /needs a cgroup of its own/);
 });
+
+test('devices: letters other than r, w and m are dropped as runc 1.1 drops them ("rwa" is "rw"); nothing but them is refused', (t) => {
+  const tree = new FakeCgroupTree({ mode: 'v1' });
+  t.after(() => tree.cleanup());
+  const m = cgroupManager({ id: 'c1', systemd: false }, tree.host());
+  m.create();
+  tree.clearWrites();
+  m.apply({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 11, access: 'rwa' }] });
+  assert.deepEqual(tree.relWrites().map(([f, v]) => `${posix.basename(f)} ${v}`), ['devices.deny a *:* rwm', 'devices.allow c 1:11 rw']);
+  assert.throws(() => m.apply({ devices: [{ allow: true, type: 'c', major: 1, minor: 11, access: 'a' }] }), /invalid device access "a"/);
+});
