@@ -16,10 +16,18 @@ export interface DeviceRule {
 
 /**
  * Validates and normalises one OCI device cgroup rule (index for the error message). Letters
- * other than r, w and m are dropped, as runc's v1 and systemd drivers drop them ("rwa" is "rw");
- * `strict` (runc's v2 BPF filter) refuses them with runc's words.
+ * other than r, w and m are dropped, as runc's v1 and systemd drivers drop them ("rwa" is "rw").
  */
-export function parseDeviceRule(d: LinuxDeviceCgroup, index: number, strict = false): DeviceRule {
+export function parseDeviceRule(d: LinuxDeviceCgroup, index: number): DeviceRule {
+  return parseRule(d, index, false);
+}
+
+/** The same for runc's v2 BPF filter, which refuses letters other than r, w and m in its words. */
+export function parseDeviceRuleV2(d: LinuxDeviceCgroup, index: number): DeviceRule {
+  return parseRule(d, index, true);
+}
+
+function parseRule(d: LinuxDeviceCgroup, index: number, strict: boolean): DeviceRule {
   const type = d.type === undefined || d.type === '' ? 'a' : d.type;
   if (type !== 'a' && type !== 'b' && type !== 'c') throw new TsrunError(`invalid cgroup device type ${JSON.stringify(type)}`);
   if (!d.access) throw new TsrunError(`device access at ${index} field cannot be empty`);
