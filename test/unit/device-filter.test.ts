@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateDeviceFilter, type DeviceFilter } from '../../runtime/cgroups/device-filter.js';
-import { parseDeviceRule, type DeviceRule } from '../../runtime/cgroups/devices.js';
+import { parseDeviceRuleV2, type DeviceRule } from '../../runtime/cgroups/devices.js';
 import { DeviceEmulator } from '../../runtime/cgroups/device-emulator.js';
 import { DEFAULT_DEVICE_RULES, deviceCgroupRules } from '../../runtime/plan/devices.js';
 import type { LinuxDeviceCgroup } from '../../runtime/cgroups/types.js';
@@ -13,7 +13,7 @@ import { disassemble, runEbpf } from '../helpers/ebpf-interpreter.js';
 const ACC: Record<string, number> = { m: 1, r: 2, w: 4 };
 const bits = (access: string) => [...access].reduce((a, ch) => a | ACC[ch]!, 0);
 
-const rulesOf = (list: LinuxDeviceCgroup[]) => list.map(parseDeviceRule);
+const rulesOf = (list: LinuxDeviceCgroup[]) => list.map(parseDeviceRuleV2);
 const compile = (list: LinuxDeviceCgroup[]) => generateDeviceFilter(rulesOf(list));
 
 /** "c 1:3 rw" -> the program's verdict (true = allowed). */
