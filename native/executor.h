@@ -292,6 +292,9 @@ int e_join_namespaces(const struct plan *p, struct e_state *st);
 void e_close_idmap_trees(const struct plan *p);
 int e_write_id_maps(const struct plan *p, struct e_state *st, pid_t child);
 int e_join_cgroups(struct e_state *st, pid_t child);
+/* E: its copies of what J uses to join (namespace and id-map user
+ * namespace fds). */
+void e_close_joined(struct e_state *st);
 void e_close_all(struct e_state *st);
 const char *ns_name(uint32_t flag);
 

@@ -281,10 +281,9 @@ void run_init(const struct plan *p, int release_fd, int fifo_fd, mode_t orig_uma
 		_exit(1);
 	close(release_fd);
 
-	/* C stays non-dumpable (from E) until execve: /proc/<C> remains owned
-	 * by the host's root, so nothing in the container (a process of an
-	 * earlier exec, say) can ptrace C or open its fds while C still holds
-	 * the sync socket. That is why E, not C, sets oom_score_adj. */
+	/* C stays non-dumpable (from E) until execve, and was born without
+	 * any host fd (see spawn_init in main.c): so E, not C, sets
+	 * oom_score_adj. */
 	if (users && proc_become_ns_root() < 0)
 		die();
 	if (p->unshare_flags && unshare((int)p->unshare_flags) < 0) {

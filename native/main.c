@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +67,87 @@ static void release_barrier(pid_t pid)
 	abort_child(pid);
 }
 
+/* J failed and has reported it on the sync socket: leave without a second
+ * message, reaping H first. */
+static __attribute__((noreturn)) void exit_reported(void)
+{
+	if (g_die_hook)
+		g_die_hook();
+	_exit(1);
+}
+
+/*
+ * E never joins a namespace. It forks J, the joiner, which joins the
+ * container's namespaces and clones C with CLONE_PARENT, so that C is still
+ * E's child. The host fds E needs after the clone (/proc, the cgroup.procs
+ * files) then live only in E and J, and neither is in the container's pid
+ * namespace; J closes every one of them before it clones, so C is born
+ * without any. C's non-dumpability alone would not do: a container process
+ * with CAP_SYS_PTRACE in the initial user namespace may open /proc/<C>/fd/N
+ * of a non-dumpable C whose memory belongs to that namespace.
+ */
+static long spawn_init(struct plan *plan, struct e_state *st, int rel[2], mode_t orig_umask)
+{
+	int report[2], status, got;
+	uint8_t num[4];
+	pid_t j;
+	long pid;
+
+	if (pipe2(report, O_CLOEXEC) < 0) {
+		fail_errno(errno, "pipe");
+		die();
+	}
+	j = fork();
+	if (j < 0) {
+		fail_errno(errno, "fork");
+		die();
+	}
+	if (j == 0) {
+		prctl(PR_SET_NAME, "tsrun-join", 0, 0, 0);
+		close(report[0]);
+		close(rel[1]);
+		/* J is not H's parent: H stays E's to reap. */
+		seccomp_listener_in_child();
+		if (e_join_namespaces(plan, st) < 0)
+			die();
+		e_close_all(st);
+		pid = syscall(SYS_clone, (unsigned long)plan->clone_flags | CLONE_PARENT, 0, 0, 0, 0);
+		if (pid < 0) {
+			fail_errno(errno, "clone");
+			die();
+		}
+		if (pid == 0) {
+			prctl(PR_SET_NAME, "tsrun-init", 0, 0, 0);
+			close(report[1]);
+			run_init(plan, rel[0], st->fifo_fd, orig_umask);
+		}
+		for (int i = 0; i < 4; i++)
+			num[i] = (uint8_t)((uint32_t)pid >> (8 * i));
+		/* E is gone: C would wait for a release that never comes. */
+		if (write_all(report[1], num, sizeof num) < 0)
+			kill((pid_t)pid, SIGKILL);
+		_exit(0);
+	}
+	close(report[1]);
+	seccomp_listener_in_parent();
+	close_quiet(st->fifo_fd);
+	st->fifo_fd = -1;
+	e_close_joined(st);
+	got = read_full(report[0], num, sizeof num);
+	close(report[0]);
+	while (waitpid(j, &status, 0) < 0 && errno == EINTR)
+		;
+	if (got < 0) {
+		if (WIFSIGNALED(status)) {
+			fail("namespace joiner killed by signal %d", WTERMSIG(status));
+			die();
+		}
+		exit_reported();
+	}
+	pid = (long)((uint32_t)num[0] | (uint32_t)num[1] << 8 | (uint32_t)num[2] << 16 | (uint32_t)num[3] << 24);
+	return pid;
+}
+
 int main(int argc, char **argv)
 {
 	struct plan plan;
@@ -101,8 +183,10 @@ int main(int argc, char **argv)
 		fail_errno(errno, "set close-on-exec on the sync fd");
 		die();
 	}
-	/* Keeps processes of the container from ptracing or opening /proc files
-	 * of E and C while they hold host resources. */
+	/* Before anything of the host is opened: a non-dumpable process's
+	 * /proc files are its owner's only, so a container process without
+	 * CAP_SYS_PTRACE in the initial user namespace cannot open them. That
+	 * capability is what spawn_init() guards against. */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
 	if (plan_read(g_sync_fd, &body, &len) < 0 || plan_decode(body, len, &plan) < 0)
@@ -122,35 +206,19 @@ int main(int argc, char **argv)
 	memset(&st, 0, sizeof st);
 	st.procfd = st.fifo_fd = -1;
 	if (seccomp_check_flags(&plan) < 0 || seccomp_listener_prepare(&plan) < 0 ||
-	    e_prepare(&plan, &st) < 0 || e_join_namespaces(&plan, &st) < 0)
+	    e_prepare(&plan, &st) < 0)
 		die();
-	/* Inherited by C across the clone. Written by E because lowering it
-	 * needs CAP_SYS_RESOURCE in the initial user namespace, and C's /proc
-	 * entry is not writable for root of a new user namespace. */
+	/* Inherited by J and C. Written by E, in the initial user namespace,
+	 * because lowering it needs CAP_SYS_RESOURCE there, and C's /proc entry
+	 * is not writable for root of a new user namespace. */
 	if (plan.oom && proc_oom_score_adj(st.procfd, plan.oom->u.i32) < 0)
 		die();
 	if (pipe2(rel, O_CLOEXEC) < 0) {
 		fail_errno(errno, "pipe");
 		die();
 	}
-
-	pid = syscall(SYS_clone, (unsigned long)plan.clone_flags | SIGCHLD, 0, 0, 0, 0);
-	if (pid < 0) {
-		fail_errno(errno, "clone");
-		die();
-	}
-	if (pid == 0) {
-		prctl(PR_SET_NAME, "tsrun-init", 0, 0, 0);
-		close(rel[1]);
-		e_close_all(&st);
-		seccomp_listener_in_child();
-		run_init(&plan, rel[0], st.fifo_fd, orig_umask);
-	}
+	pid = spawn_init(&plan, &st, rel, orig_umask);
 	close(rel[0]);
-	seccomp_listener_in_parent();
-	close_quiet(st.fifo_fd);
-	e_close_idmap_trees(&plan);
-
 	if (e_write_id_maps(&plan, &st, (pid_t)pid) < 0 || e_join_cgroups(&st, (pid_t)pid) < 0)
 		abort_child((pid_t)pid);
 	sync_log(LOG_DEBUG, "executor: init is pid %ld", pid);

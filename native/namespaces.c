@@ -348,6 +348,15 @@ int e_join_cgroups(struct e_state *st, pid_t child)
 	return 0;
 }
 
+void e_close_joined(struct e_state *st)
+{
+	for (size_t i = 0; i < st->nns; i++)
+		close_quiet(st->ns_fds[i]);
+	for (size_t k = 0; k < st->nidmap; k++)
+		close_quiet(st->idmap_userns_fds[k]);
+	st->nns = st->nidmap = 0;
+}
+
 void e_close_all(struct e_state *st)
 {
 	for (size_t i = 0; i < st->nns; i++)

@@ -16,6 +16,7 @@ const walk = (dir) => {
 };
 walk(join(root, 'build/test/unit'));
 walk(join(root, 'build/test/integration'));
+walk(join(root, 'build/test/security'));
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', env, cwd: root });
