@@ -137,3 +137,27 @@ for (const rt of ['runc', 'tsrun'] as const) {
     }
   });
 }
+
+for (const rt of ['runc', 'tsrun'] as const) {
+  test(`${rt}: delete --force of a container frozen through its parent cgroup (SIGKILL cannot land): runc's words`, { skip }, async () => {
+    const root = makeRoot();
+    const id = uniqueId(`tsrun-pfrozen-${rt}`);
+    const parent = `/${id}-parent`;
+    const path = `${parent}/${id}`;
+    const bundle = makeBundle((c) => { c.linux.cgroupsPath = path; c.process.args = ['sleep', '4328']; });
+    try {
+      assert.equal(cli(rt, root, ['run', '-d', '--bundle', bundle, id]).status, 0);
+      await freezeFromOutside(`${FREEZER}${parent}`);
+      const d = cli(rt, root, ['delete', '--force', id]);
+      assert.equal(d.status, 1, d.stderr);
+      assert.equal(errorTail(d.stderr), 'container init still running');
+    } finally {
+      if (existsSync(`${FREEZER}${parent}/freezer.state`)) writeFileSync(`${FREEZER}${parent}/freezer.state`, 'THAWED');
+      assert.equal(cli(rt, root, ['delete', '--force', id]).status, 0);
+      for (const h of ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'blkio', 'devices', 'freezer', 'systemd', 'unified']) removePremade(`/sys/fs/cgroup/${h}${parent}`);
+      if (rt === 'tsrun') assertNothingLeft(root, id, bundle);
+      rmSync(bundle, { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+}
