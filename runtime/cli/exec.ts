@@ -44,6 +44,7 @@ export const exec: Command = {
     { name: 'no-new-privs', type: 'bool', usage: 'set the no new privileges value for the process' },
     { name: 'cap', short: 'c', type: 'list', usage: 'add a capability to the bounding set for the process' },
     { name: 'preserve-fds', type: 'int', usage: 'Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)', default: '0' },
+    { name: 'cgroup', type: 'list', usage: 'run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.' },
     { name: 'ignore-paused', type: 'bool', usage: 'allow exec in a paused container' },
   ],
   async run(g, flags, args) {
@@ -56,7 +57,7 @@ export const exec: Command = {
       const state = execTarget(g.root, args[0], ignorePaused);
       const proc = execProcessSpec(flags, args.slice(1), () => containerProcess(state));
       return await execInContainer(state, {
-        root: g.root, id: args[0], process: proc, detach: !!flags.detach, pidFile, preserveFds, ignorePaused,
+        root: g.root, id: args[0], process: proc, detach: !!flags.detach, pidFile, preserveFds, ignorePaused, subCgroups: flags.cgroup as string[],
         consoleSocket: flags['console-socket'] as string | undefined,
       });
     } catch (err) {

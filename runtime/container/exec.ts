@@ -5,7 +5,7 @@ import { SignalForwarder } from '../signals.js';
 import { syscalls } from '../sys/syscalls.js';
 import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadBundleSpec } from '../spec/load.js';
-import { compileExecPlan, namespacesToJoin, type Process } from '../plan/exec-plan.js';
+import { compileExecPlan, joinSubCgroups, namespacesToJoin, parseSubCgroups, type Process } from '../plan/exec-plan.js';
 import { containerHome } from '../plan/rootfs-files.js';
 import { compileSeccomp, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../seccomp/compile.js';
 import { listenerRecord } from '../seccomp/listener.js';
@@ -26,6 +26,8 @@ export interface ExecOptions {
   preserveFds: number;
   ignorePaused: boolean;
   consoleSocket?: string;
+  /** exec --cgroup: sub-cgroups of the container's to run the process in */
+  subCgroups?: string[];
 }
 
 
@@ -61,7 +63,7 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
   const plan = compileExecPlan({
     process: opts.process,
     namespaces: namespacesToJoin(state.pid),
-    cgroupProcs: cgroups.procsFiles(),
+    cgroupProcs: opts.subCgroups?.length ? subCgroupProcs(cgroups.paths, opts.subCgroups) : cgroups.procsFiles(),
     preserveFds: opts.preserveFds,
     foreground: !opts.detach,
     home: containerHome(state.rootfs, opts.process.user?.uid ?? 0),
@@ -106,4 +108,10 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
     const exited = syscalls().waitExit(pid);
     return (master !== undefined && host ? await proxyConsole(master, host, exited) : await exited).code;
   }
+}
+
+/** The sub-cgroups must exist, as with runc (the executor fails to open a missing one). */
+function subCgroupProcs(paths: Record<string, string>, args: string[]): string[] {
+  const dirs = new Set(Object.values(joinSubCgroups(paths, parseSubCgroups(args))));
+  return [...dirs].map((d) => `${d}/cgroup.procs`);
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { compileInitPlan, type InitPlanInput } from '../../runtime/plan/compile.js';
 import { MountOption, Tag, type PlanRecord } from '../../runtime/plan/records.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
+import { joinSubCgroups, parseSubCgroups } from '../../runtime/plan/exec-plan.js';
 
 const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-plan-parity-'));
 process.on('exit', () => rmSync(rootfs, { recursive: true, force: true }));
@@ -61,4 +62,17 @@ test('a read-only /dev is mounted writable and remounted read-only after the roo
   assert.ok(tags.indexOf(Tag.REMOUNT_READONLY) < tags.indexOf(Tag.ROOT_READONLY));
   assert.deepEqual(find(plan, Tag.REMOUNT_READONLY), [{ tag: Tag.REMOUNT_READONLY, path: '/dev', flags: 2n | 0x1000000n }]);
   assert.deepEqual(find(compileInitPlan(input()), Tag.REMOUNT_READONLY), []);
+});
+
+test('exec --cgroup arguments read as runc 1.1 reads them, joined below the container\'s cgroups and never out of them', () => {
+  assert.deepEqual(parseSubCgroups(['sub']), { '': 'sub' });
+  assert.deepEqual(parseSubCgroups(['memory:a', 'pids,memory:b']), { memory: 'b', pids: 'b' });
+  assert.deepEqual(parseSubCgroups([':x']), { '': 'x' });
+  assert.throws(() => parseSubCgroups(['a:b:c']), /^TsrunError: invalid --cgroup argument: a:b:c$/);
+  assert.throws(() => parseSubCgroups(['a', 'b']), /^TsrunError: invalid --cgroup argument: a \(missing <controller>: prefix\)$/);
+  const paths = { memory: '/sys/fs/cgroup/memory/c1', pids: '/sys/fs/cgroup/pids/c1', '': '/sys/fs/cgroup/unified/c1' };
+  assert.deepEqual(joinSubCgroups(paths, { '': 'x/y' }), { memory: '/sys/fs/cgroup/memory/c1/x/y', pids: '/sys/fs/cgroup/pids/c1/x/y', '': '/sys/fs/cgroup/unified/c1/x/y' });
+  assert.deepEqual(joinSubCgroups(paths, { memory: 's' }), { ...paths, memory: '/sys/fs/cgroup/memory/c1/s' });
+  assert.throws(() => joinSubCgroups(paths, { cpu: 's' }), /unknown controller cpu in SubCgroupPaths/);
+  assert.throws(() => joinSubCgroups(paths, { memory: '../other' }), /outside the container's cgroup/);
 });
