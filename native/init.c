@@ -287,7 +287,7 @@ void run_init(const struct plan *p, int release_fd, int fifo_fd, mode_t orig_uma
 	if (users && proc_become_ns_root() < 0)
 		die();
 	if (p->unshare_flags && unshare((int)p->unshare_flags) < 0) {
-		fail_errno(errno, "unshare cgroup namespace");
+		fail_errno(errno, "unshare namespaces 0x%x", p->unshare_flags);
 		die();
 	}
 	/* Modes in the plan are meant literally. */

@@ -380,7 +380,7 @@ static int decode_payload(struct rec *r, struct cur *c)
 	case T_NS_UNSHARE:
 		if (g_u32(c, "flags", &r->u.u32) < 0)
 			return -1;
-		if (r->u.u32 & ~(uint32_t)CLONE_NEWCGROUP)
+		if (r->u.u32 & ~(uint32_t)(CLONE_NEWCGROUP | CLONE_NEWIPC))
 			return fail("invalid plan: NS_UNSHARE: flags 0x%x not allowed", r->u.u32);
 		return 0;
 	case T_TIMENS_OFFSETS:
@@ -990,8 +990,10 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 		return fail("invalid plan: new user namespace without UID_MAP and GID_MAP");
 	if (p->timens && (p->joined_flags & CLONE_NEWTIME))
 		return fail("invalid plan: TIMENS_OFFSETS with a joined time namespace");
-	if (p->unshare_flags & p->joined_flags)
-		return fail("invalid plan: namespace both joined and unshared");
+	if (p->unshare_flags & (p->joined_flags | p->clone_flags))
+		return fail("invalid plan: namespace both joined or cloned and unshared");
+	if ((p->unshare_flags & CLONE_NEWIPC) && !(p->clone_flags & CLONE_NEWUSER))
+		return fail("invalid plan: NS_UNSHARE of an IPC namespace without a new user namespace");
 
 	/* Each needs the other: a listener nobody receives would hang C's hand-over. */
 	if (!p->seccomp_listener != !(p->seccomp && (p->seccomp->u.seccomp.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)))

@@ -402,6 +402,18 @@ def test_bind_source_unreachable_from_userns(env):
     assert res.out == "private\n", res.out
 
 
+def test_ipc_unshared_in_userns(env):
+    clone = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET
+    mounts = [mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)]
+    res = run(env, encode(container_plan(env, ["stat", "-c", "%u %g", "/dev/mqueue"], clone=clone, userns=True,
+                                         unshare=CLONE_NEWIPC, mounts=mounts)))
+    assert res.ready, res.error
+    assert res.out == "0 0\n", res.out
+    os.unlink(env.fifo)
+    res = run(env, encode(container_plan(env, ["true"], clone=clone, unshare=CLONE_NEWIPC)))
+    assert res.error == "invalid plan: NS_UNSHARE of an IPC namespace without a new user namespace", res.error
+
+
 def test_user_namespace(env):
     script = ("echo id=$(id); echo map=$(cat /proc/self/uid_map | tr -s ' '); echo pid=$$;"
               "echo null=$(echo hi > /dev/null && echo ok); echo oom=$(cat /proc/self/oom_score_adj);"

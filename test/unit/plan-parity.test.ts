@@ -76,3 +76,15 @@ test('exec --cgroup arguments read as runc 1.1 reads them, joined below the cont
   assert.throws(() => joinSubCgroups(paths, { cpu: 's' }), /unknown controller cpu in SubCgroupPaths/);
   assert.throws(() => joinSubCgroups(paths, { memory: '../other' }), /outside the container's cgroup/);
 });
+
+test('with a new user namespace the IPC namespace is unshared by the init (NS_UNSHARE), not cloned', () => {
+  const plan = compileInitPlan(input((s) => {
+    s.linux.namespaces.push({ type: 'user' });
+    s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  }));
+  const CLONE_NEWIPC = 0x08000000;
+  assert.equal(find(plan, Tag.NS_CLONE)[0].flags & CLONE_NEWIPC, 0);
+  assert.equal(find(plan, Tag.NS_UNSHARE)[0].flags & CLONE_NEWIPC, CLONE_NEWIPC);
+  assert.equal(find(compileInitPlan(input()), Tag.NS_CLONE)[0].flags & CLONE_NEWIPC, CLONE_NEWIPC);
+});
