@@ -593,7 +593,8 @@ int c_mask_path(const char *path, struct c_root *root)
 		return fail_errno(errno, "mask %s", path);
 	}
 	if (S_ISDIR(st.st_mode)) {
-		rc = mount("tmpfs", proc_fd_path(dst, fd), "tmpfs", MS_RDONLY, NULL);
+		/* As runc 1.3: the smallest tmpfs there is, nothing to fill. */
+		rc = mount("tmpfs", proc_fd_path(dst, fd), "tmpfs", MS_RDONLY, "size=4k,nr_inodes=1");
 	} else {
 		nul = open_devnull(root);
 		if (nul < 0) {

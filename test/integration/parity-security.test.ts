@@ -50,3 +50,14 @@ test('a read-only /dev is filled first and made read-only last, as by runc', { s
   assert.equal(r.tsrun.status, 0, r.tsrun.stderr);
   assert.equal(r.tsrun.stdout, r.runc.stdout);
 });
+
+test('a masked directory is a read-only tmpfs of 4k and one inode, as under runc 1.3 (runc 1.1.5: unlimited)', { skip }, () => {
+  const r = runBoth((c) => {
+    c.linux.maskedPaths = ['/proc/acpi', '/sys/firmware', '/proc/kcore'];
+    c.process.args = ['sh', '-c', 'grep " /sys/firmware " /proc/self/mountinfo | sed "s/.* - //"'];
+  });
+  assert.equal(r.runc.status, 0, r.runc.stderr);
+  assert.match(r.runc.stdout, /^tmpfs tmpfs ro/);
+  assert.equal(r.tsrun.status, 0, r.tsrun.stderr);
+  assert.match(r.tsrun.stdout, /^tmpfs tmpfs ro,.*size=4k,nr_inodes=1/);
+});
