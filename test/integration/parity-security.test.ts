@@ -61,3 +61,19 @@ test('a masked directory is a read-only tmpfs of 4k and one inode, as under runc
   assert.equal(r.tsrun.status, 0, r.tsrun.stderr);
   assert.match(r.tsrun.stdout, /^tmpfs tmpfs ro,.*size=4k,nr_inodes=1/);
 });
+
+test('ambient capabilities that are not inheritable (the default spec\'s) give runc 1.3\'s warning each (runc 1.1.5 drops them silently)', { skip }, () => {
+  const r = runBoth((c) => {
+    c.process.capabilities.ambient = ['CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+    delete c.process.capabilities.inheritable;
+    c.process.args = ['grep', 'CapAmb', '/proc/self/status'];
+  });
+  assert.equal(r.runc.status, 0, r.runc.stderr);
+  assert.equal(r.tsrun.status, 0, r.tsrun.stderr);
+  assert.equal(r.tsrun.stdout, r.runc.stdout);
+  const warnings = r.tsrun.stderr.trim().split('\n').map((l) => /level=warning msg="(.*)"$/.exec(l)?.[1]);
+  assert.deepEqual(warnings, [
+    'can\'t raise ambient capability CAP_KILL: operation not permitted',
+    'can\'t raise ambient capability CAP_NET_BIND_SERVICE: operation not permitted',
+  ]);
+});
