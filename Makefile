@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 NODE ?= node
 BUNDLE ?= build/demo-bundle
 
-.PHONY: all build deps test-deps native demo test unit integration typecheck bench install clean
+.PHONY: all build deps test-deps native demo test unit integration e2e typecheck bench install clean
 
 all: build
 
@@ -12,6 +12,8 @@ deps:
 
 test-deps:
 	@scripts/install-deps.sh test
+	@# Failing here is not fatal: the tests that need the stack fail (or skip, offline) with its message.
+	-@scripts/modern-stack.sh >/dev/null
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -25,6 +27,7 @@ build: node_modules/.package-lock.json native
 	cp native/tsrun-executor bin/tsrun-executor
 
 typecheck: node_modules/.package-lock.json
+	$(NODE) scripts/gen-proto.mjs
 	npx tsc --noEmit -p .
 
 demo: deps build
@@ -36,6 +39,9 @@ unit: build
 
 integration: build
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec build/test/integration/*.test.cjs
+
+e2e: test-deps build
+	$(NODE) --test --test-concurrency=1 --test-reporter=spec build/test/e2e/*.test.cjs
 
 test: test-deps build typecheck
 	$(MAKE) -C native test
@@ -57,5 +63,5 @@ install: build
 	ln -sf ../lib/tsrun/tsrun $(DESTDIR)$(PREFIX)/bin/tsrun
 
 clean:
-	rm -rf build bin runtime/spec/generated
+	rm -rf build bin runtime/spec/generated proto/generated
 	$(MAKE) -C native clean

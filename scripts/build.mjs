@@ -12,6 +12,8 @@ const only = process.argv[2]; // "cli" | "tests" | undefined (all)
 if (existsSync(join(root, 'scripts/build-validators.mjs'))) {
   execFileSync(process.execPath, [join(root, 'scripts/build-validators.mjs')], { stdio: 'inherit' });
 }
+// The protobuf codecs are TypeScript generated from proto/schema/ (see proto/README.md).
+execFileSync(process.execPath, [join(root, 'scripts/gen-proto.mjs')], { stdio: 'inherit' });
 
 let commit = 'unknown';
 try {
@@ -45,6 +47,8 @@ if (!only || only === 'cli') {
   await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/cli/tsrun.ts')], outfile: join(root, 'bin/tsrun'), banner: { js: shebang } });
   await build({ ...common, minify: true, entryPoints: [join(root, 'runtime/spec/generated/validators.js')], outfile: join(root, 'bin/generated/validators.js') });
   chmodSync(join(root, 'bin/tsrun'), 0o755);
+  // The library, for the shim and for `require('<checkout>')` (package.json "exports").
+  await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/index.ts')], outfile: join(root, 'bin/tsrun-lib.cjs') });
   if (existsSync(join(root, 'shim/main.ts'))) {
     await build({ ...common, minify: true, entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/containerd-shim-tsrun-v2'), banner: { js: shebang } });
     chmodSync(join(root, 'bin/containerd-shim-tsrun-v2'), 0o755);

@@ -17,6 +17,8 @@ const walk = (dir) => {
 walk(join(root, 'build/test/unit'));
 walk(join(root, 'build/test/integration'));
 walk(join(root, 'build/test/security'));
+// Engines of today's versions end to end (test/e2e): a private dockerd 28 and the like, a few minutes in all.
+walk(join(root, 'build/test/e2e'));
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], { stdio: 'inherit', env, cwd: root });

@@ -7,7 +7,7 @@ export function big(v: Int | null | undefined, what: string): bigint | undefined
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'bigint') return v;
   if (typeof v !== 'number' || !Number.isFinite(v) || !Number.isInteger(v)) {
-    throw new TsrunError(`invalid value for ${what}: ${String(v)} (expected an integer)`);
+    throw TsrunError.invalid(`invalid value for ${what}: ${String(v)} (expected an integer)`);
   }
   return BigInt(v);
 }
@@ -39,8 +39,8 @@ export function convertMemorySwapToV2(swap: bigint, memory: bigint): bigint {
   // "memory unlimited, swap unset" means both unlimited (v1 compatibility).
   if (memory === -1n && swap === 0n) return -1n;
   if (swap === -1n || swap === 0n) return swap;
-  if (memory === 0n || memory === -1n) throw new TsrunError('unable to set swap limit without memory limit');
-  if (memory < 0n) throw new TsrunError(`invalid memory value: ${memory}`);
-  if (swap < memory) throw new TsrunError('memory+swap limit should be >= memory limit');
+  if (memory === 0n || memory === -1n) throw TsrunError.invalid('unable to set swap limit without memory limit');
+  if (memory < 0n) throw TsrunError.invalid(`invalid memory value: ${memory}`);
+  if (swap < memory) throw TsrunError.invalid('memory+swap limit should be >= memory limit');
   return swap - memory;
 }

@@ -17,7 +17,7 @@ const metaKey = (m: Meta) => `${m.type} ${m.major} ${m.minor}`;
 
 function checkNumber(n: bigint, what: string, rule: DeviceRule): void {
   // The v1 file takes u32 numbers or "*"; runc's BPF generator refuses anything wider too.
-  if (n < -1n || n > U32_MAX) throw new TsrunError(`invalid device ${what} ${n} in rule "${deviceRuleString(rule)}"`);
+  if (n < -1n || n > U32_MAX) throw TsrunError.invalid(`invalid device ${what} ${n} in rule "${deviceRuleString(rule)}"`);
 }
 
 export class DeviceEmulator {
@@ -41,19 +41,19 @@ export class DeviceEmulator {
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue;
       const f = line.trim().split(/[ :]/);
-      if (f.length !== 4) throw new TsrunError(`malformed devices.list rule ${JSON.stringify(line)}`);
+      if (f.length !== 4) throw TsrunError.invalid(`malformed devices.list rule ${JSON.stringify(line)}`);
       const [type, major, minor, access] = f as [string, string, string, string];
       const num = (s: string) => {
         if (s === '*') return -1n;
-        if (!/^\d+$/.test(s) || BigInt(s) > U32_MAX) throw new TsrunError(`malformed devices.list rule ${JSON.stringify(line)}: bad number ${JSON.stringify(s)}`);
+        if (!/^\d+$/.test(s) || BigInt(s) > U32_MAX) throw TsrunError.invalid(`malformed devices.list rule ${JSON.stringify(line)}: bad number ${JSON.stringify(s)}`);
         return BigInt(s);
       };
       if (type === 'a') {
         e.reset(true);
         continue;
       }
-      if (type !== 'b' && type !== 'c') throw new TsrunError(`malformed devices.list rule ${JSON.stringify(line)}: unknown device type ${JSON.stringify(type)}`);
-      if (access === '' || access.replace(/[rwm]/g, '') !== '') throw new TsrunError(`malformed devices.list rule ${JSON.stringify(line)}: bad access ${JSON.stringify(access)}`);
+      if (type !== 'b' && type !== 'c') throw TsrunError.invalid(`malformed devices.list rule ${JSON.stringify(line)}: unknown device type ${JSON.stringify(type)}`);
+      if (access === '' || access.replace(/[rwm]/g, '') !== '') throw TsrunError.invalid(`malformed devices.list rule ${JSON.stringify(line)}: bad access ${JSON.stringify(access)}`);
       e.allow({ type, major: num(major), minor: num(minor) }, permSet(access));
     }
     return e;
@@ -112,7 +112,7 @@ export class DeviceEmulator {
       if (metaKey(p) === metaKey(meta)) continue;
       const existing = this.rules.get(metaKey(p));
       if (existing && (existing.perms & perms) !== 0) {
-        throw new TsrunError(`${context}: requested rule "${ruleText(meta, perms)}" not supported by devices cgroupv1 (cannot punch hole in existing wildcard rule "${ruleText(p, existing.perms)}")`);
+        throw TsrunError.invalid(`${context}: requested rule "${ruleText(meta, perms)}" not supported by devices cgroupv1 (cannot punch hole in existing wildcard rule "${ruleText(p, existing.perms)}")`);
       }
     }
     const key = metaKey(meta);

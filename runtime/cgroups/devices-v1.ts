@@ -26,6 +26,6 @@ export function writeDeviceRulesV1(fs: CgroupFs, dir: string, rules: DeviceRule[
   if (current.isBlacklist()) return;
   // runc's final check. devices.list shows a black-list's mode only, not its exceptions.
   const after = DeviceEmulator.fromList(fs.read(dir, 'devices.list'));
-  if (!target.isBlacklist() && !after.equals(target)) throw new TsrunError('resulting devices cgroup doesn\'t precisely match target');
-  if (target.isBlacklist() !== after.isBlacklist()) throw new TsrunError('resulting devices cgroup doesn\'t match target mode');
+  if (!target.isBlacklist() && !after.equals(target)) throw TsrunError.invalid('resulting devices cgroup doesn\'t precisely match target');
+  if (target.isBlacklist() !== after.isBlacklist()) throw TsrunError.invalid('resulting devices cgroup doesn\'t match target mode');
 }

@@ -29,14 +29,14 @@ export function parseDeviceRuleV2(d: LinuxDeviceCgroup, index: number): DeviceRu
 
 function parseRule(d: LinuxDeviceCgroup, index: number, strict: boolean): DeviceRule {
   const type = d.type === undefined || d.type === '' ? 'a' : d.type;
-  if (type !== 'a' && type !== 'b' && type !== 'c') throw new TsrunError(`invalid cgroup device type ${JSON.stringify(type)}`);
-  if (!d.access) throw new TsrunError(`device access at ${index} field cannot be empty`);
+  if (type !== 'a' && type !== 'b' && type !== 'c') throw TsrunError.invalid(`invalid cgroup device type ${JSON.stringify(type)}`);
+  if (!d.access) throw TsrunError.invalid(`device access at ${index} field cannot be empty`);
   let access = '';
   for (const ch of 'rwm') if (d.access.includes(ch)) access += ch;
   const other = d.access.replace(/[rwm]/g, '');
   // Go prints the rune as its number.
-  if (strict && other !== '') throw new TsrunError(`unknown device access ${other.codePointAt(0)}`);
-  if (!/^[A-Za-z]*$/.test(other) || access === '') throw new TsrunError(`invalid device access ${JSON.stringify(d.access)} at ${index} (expected letters from "rwm")`);
+  if (strict && other !== '') throw TsrunError.invalid(`unknown device access ${other.codePointAt(0)}`);
+  if (!/^[A-Za-z]*$/.test(other) || access === '') throw TsrunError.invalid(`invalid device access ${JSON.stringify(d.access)} at ${index} (expected letters from "rwm")`);
   const major = big(d.major, `devices[${index}].major`) ?? -1n;
   const minor = big(d.minor, `devices[${index}].minor`) ?? -1n;
   return { allow: d.allow === true, type, major, minor, access };

@@ -116,10 +116,10 @@ export function cpuListToBytes(list: string): number[] {
     const item = part.trim();
     if (item === '') continue;
     const m = /^(\d+)(?:-(\d+))?$/.exec(item);
-    if (!m) throw new TsrunError(`invalid cpuset range ${JSON.stringify(list)}: ${JSON.stringify(item)}`);
+    if (!m) throw TsrunError.invalid(`invalid cpuset range ${JSON.stringify(list)}: ${JSON.stringify(item)}`);
     const lo = Number(m[1]);
     const hi = m[2] === undefined ? lo : Number(m[2]);
-    if (hi < lo || hi > 65535) throw new TsrunError(`invalid cpuset range ${JSON.stringify(list)}: ${JSON.stringify(item)}`);
+    if (hi < lo || hi > 65535) throw TsrunError.invalid(`invalid cpuset range ${JSON.stringify(list)}: ${JSON.stringify(item)}`);
     for (let n = lo; n <= hi; n++) set(n);
   }
   return bytes;
@@ -138,7 +138,7 @@ function cpusetProperties(cpus: string, mems: string, ctx: UnitContext): UnitPro
 function unifiedNumber(key: string, value: string): bigint {
   const v = value.trim();
   if (v === 'max') return U64_MAX;
-  if (!/^\d+$/.test(v)) throw new TsrunError(`unified resource ${JSON.stringify(key)} value conversion error: ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(v)) throw TsrunError.invalid(`unified resource ${JSON.stringify(key)} value conversion error: ${JSON.stringify(value)}`);
   return BigInt(v);
 }
 
@@ -152,7 +152,7 @@ function unifiedProperties(unified: Record<string, string>, ctx: UnitContext): U
   for (const [key, value] of Object.entries(unified)) {
     if (key === 'cpu.max') {
       const f = value.trim().split(/\s+/);
-      if (f.length < 1 || f.length > 2 || f[0] === '') throw new TsrunError(`unified resource "cpu.max" value invalid: ${JSON.stringify(value)}`);
+      if (f.length < 1 || f.length > 2 || f[0] === '') throw TsrunError.invalid(`unified resource "cpu.max" value invalid: ${JSON.stringify(value)}`);
       const quota = f[0] === 'max' ? -1n : unifiedNumber(key, f[0]!);
       const period = f.length === 2 ? unifiedNumber(key, f[1]!) : 0n;
       props.push(...cpuQuotaProperties(quota, period, ctx));
@@ -355,7 +355,7 @@ export function annotationProperties(annotations: Record<string, string> | undef
     let name = key.slice(ANNOTATION_PREFIX.length);
     const text = annotations![key]!;
     if (!/^[A-Z][A-Za-z0-9]*$/.test(name)) {
-      throw new TsrunError(`invalid systemd property name ${JSON.stringify(name)} in annotation ${key}: must start with A-Z and contain only A-Z, a-z and 0-9`);
+      throw TsrunError.invalid(`invalid systemd property name ${JSON.stringify(name)} in annotation ${key}: must start with A-Z and contain only A-Z, a-z and 0-9`);
     }
     let value: Variant;
     try {
@@ -365,7 +365,7 @@ export function annotationProperties(annotations: Record<string, string> | undef
         value = secondsToMicros(value);
       }
     } catch (err) {
-      throw new TsrunError(`annotation ${key}=${text} value parse error: ${(err as Error).message}`);
+      throw TsrunError.invalid(`annotation ${key}=${text} value parse error: ${(err as Error).message}`);
     }
     props.push([name, value]);
   }

@@ -29,13 +29,13 @@ export function systemdUnitRef(cgroupsPath: string | undefined, id: string, root
   if (cgroupsPath) {
     const parts = cgroupsPath.split(':');
     if (parts.length !== 3) {
-      throw new TsrunError(`expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got ${JSON.stringify(cgroupsPath)} instead`);
+      throw TsrunError.invalid(`expected cgroupsPath to be of format "slice:prefix:name" for systemd cgroups, got ${JSON.stringify(cgroupsPath)} instead`);
     }
     [slice, prefix, name] = parts as [string, string, string];
   }
   if (slice === '') slice = rootless ? 'user.slice' : 'system.slice';
   expandSlice(slice); // refused here, before anything is made
-  if (name === '') throw new TsrunError(`invalid systemd cgroupsPath ${JSON.stringify(cgroupsPath)}: the name part is empty`);
+  if (name === '') throw TsrunError.invalid(`invalid systemd cgroupsPath ${JSON.stringify(cgroupsPath)}: the name part is empty`);
   const unit = name.endsWith(SLICE_SUFFIX) ? name : `${prefix}-${name}.scope`;
   checkUnitName(unit);
   return { slice, unit, name };
@@ -44,7 +44,7 @@ export function systemdUnitRef(cgroupsPath: string | undefined, id: string, root
 /** systemd's unit name rules, so that a bad name fails before systemd is asked. */
 function checkUnitName(unit: string): void {
   if (unit.length > 255 || !/^[A-Za-z0-9:_.\\@-]+$/.test(unit)) {
-    throw new TsrunError(`invalid systemd unit name ${JSON.stringify(unit)}: only ASCII letters, digits, ":", "-", "_", ".", "\\" and "@" are allowed (at most 255)`);
+    throw TsrunError.invalid(`invalid systemd unit name ${JSON.stringify(unit)}: only ASCII letters, digits, ":", "-", "_", ".", "\\" and "@" are allowed (at most 255)`);
   }
 }
 
@@ -53,7 +53,7 @@ function checkUnitName(unit: string): void {
  * "/a.slice/a-b.slice/a-b-c.slice"; "-.slice" is the root.
  */
 export function expandSlice(slice: string): string {
-  const invalid = () => new TsrunError(`invalid slice name: ${slice}`);
+  const invalid = () => TsrunError.invalid(`invalid slice name: ${slice}`);
   if (!slice.endsWith(SLICE_SUFFIX) || slice.length <= SLICE_SUFFIX.length || slice.includes('/')) throw invalid();
   const stem = slice.slice(0, -SLICE_SUFFIX.length);
   if (stem === '-') return '/';
@@ -94,6 +94,6 @@ export function systemdV1Paths(layout: CgroupLayout, ref: SystemdUnitRef, pid1Cg
 
 /** v2: the unit's dir below the unified mount (runc ignores pid 1's own cgroup here). */
 export function systemdV2Path(layout: CgroupLayout, ref: SystemdUnitRef): string {
-  if (!layout.unified) throw new TsrunError('cgroup v2 hierarchy is not mounted');
+  if (!layout.unified) throw TsrunError.invalid('cgroup v2 hierarchy is not mounted');
   return posix.join(layout.unified.mountpoint, unitCgroupPath(ref));
 }

@@ -53,16 +53,16 @@ export function ramInBytes(s: string): bigint {
 }
 
 function parseUintFlag(name: string, val: string): bigint {
-  if (!/^\d+$/.test(val)) throw new TsrunError(`invalid value for ${name}: strconv.ParseUint: parsing ${JSON.stringify(val)}: invalid syntax`);
+  if (!/^\d+$/.test(val)) throw TsrunError.invalid(`invalid value for ${name}: strconv.ParseUint: parsing ${JSON.stringify(val)}: invalid syntax`);
   const v = BigInt(val);
-  if (v > MAX_UINT64) throw new TsrunError(`invalid value for ${name}: strconv.ParseUint: parsing ${JSON.stringify(val)}: value out of range`);
+  if (v > MAX_UINT64) throw TsrunError.invalid(`invalid value for ${name}: strconv.ParseUint: parsing ${JSON.stringify(val)}: value out of range`);
   return v;
 }
 
 function parseIntFlag(name: string, val: string): bigint {
-  if (!/^[+-]?\d+$/.test(val)) throw new TsrunError(`invalid value for ${name}: strconv.ParseInt: parsing ${JSON.stringify(val)}: invalid syntax`);
+  if (!/^[+-]?\d+$/.test(val)) throw TsrunError.invalid(`invalid value for ${name}: strconv.ParseInt: parsing ${JSON.stringify(val)}: invalid syntax`);
   const v = BigInt(val);
-  if (v > MAX_INT64 || v < MIN_INT64) throw new TsrunError(`invalid value for ${name}: strconv.ParseInt: parsing ${JSON.stringify(val)}: value out of range`);
+  if (v > MAX_INT64 || v < MIN_INT64) throw TsrunError.invalid(`invalid value for ${name}: strconv.ParseInt: parsing ${JSON.stringify(val)}: value out of range`);
   return v;
 }
 
@@ -93,7 +93,7 @@ export function updateFromFlags(flags: UpdateFlags): UpdateRequest {
     try {
       (r[key] as bigint) = val === '-1' ? -1n : ramInBytes(val);
     } catch (err) {
-      throw new TsrunError(`invalid value for ${flag}: ${(err as Error).message}`);
+      throw TsrunError.invalid(`invalid value for ${flag}: ${(err as Error).message}`);
     }
   }
   r.pidsLimit = int('pids-limit');
@@ -129,16 +129,16 @@ export function updateFromJson(text: string): UpdateRequest {
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new TsrunError(goJsonSyntaxError(text, err));
+    throw TsrunError.invalid(goJsonSyntaxError(text, err));
   }
   const r = emptyUpdate();
   if (doc === null) return r;
-  if (jsonType(doc) !== 'object') throw new TsrunError(`json: cannot unmarshal ${jsonType(doc)} into Go value of type specs.LinuxResources`);
+  if (jsonType(doc) !== 'object') throw TsrunError.invalid(`json: cannot unmarshal ${jsonType(doc)} into Go value of type specs.LinuxResources`);
   const res = doc as Record<string, unknown>;
   const section = (name: string, goType: string): Record<string, unknown> => {
     const v = res[name];
     if (v === undefined || v === null) return {};
-    if (jsonType(v) !== 'object') throw new TsrunError(`json: cannot unmarshal ${jsonType(v)} into Go struct field LinuxResources.${name} of type specs.${goType}`);
+    if (jsonType(v) !== 'object') throw TsrunError.invalid(`json: cannot unmarshal ${jsonType(v)} into Go struct field LinuxResources.${name} of type specs.${goType}`);
     return v as Record<string, unknown>;
   };
   const integer = (sec: Record<string, unknown>, secName: string, goStruct: string, field: string, unsigned: boolean, bits = 64): bigint => {
@@ -146,19 +146,19 @@ export function updateFromJson(text: string): UpdateRequest {
     if (v === undefined || v === null) return 0n;
     const goType = `${unsigned ? 'uint' : 'int'}${bits}`;
     const where = `Go struct field ${goStruct}.${secName}.${field} of type ${goType}`;
-    if (typeof v !== 'number') throw new TsrunError(`json: cannot unmarshal ${jsonType(v)} into ${where}`);
-    if (!Number.isInteger(v)) throw new TsrunError(`json: cannot unmarshal number ${v} into ${where}`);
+    if (typeof v !== 'number') throw TsrunError.invalid(`json: cannot unmarshal ${jsonType(v)} into ${where}`);
+    if (!Number.isInteger(v)) throw TsrunError.invalid(`json: cannot unmarshal number ${v} into ${where}`);
     // Beyond 2^53 a double is approximate: such sizes (8 PiB and up) are "unlimited" in practice anyway.
     const b = BigInt(v);
     const lo = unsigned ? 0n : -(1n << BigInt(bits - 1));
     const hi = unsigned ? (1n << BigInt(bits)) - 1n : (1n << BigInt(bits - 1)) - 1n;
-    if (b < lo || b > hi) throw new TsrunError(`json: cannot unmarshal number ${v} into ${where}`);
+    if (b < lo || b > hi) throw TsrunError.invalid(`json: cannot unmarshal number ${v} into ${where}`);
     return b;
   };
   const string = (sec: Record<string, unknown>, secName: string, goStruct: string, field: string): string => {
     const v = sec[field];
     if (v === undefined || v === null) return '';
-    if (typeof v !== 'string') throw new TsrunError(`json: cannot unmarshal ${jsonType(v)} into Go struct field ${goStruct}.${secName}.${field} of type string`);
+    if (typeof v !== 'string') throw TsrunError.invalid(`json: cannot unmarshal ${jsonType(v)} into Go struct field ${goStruct}.${secName}.${field} of type string`);
     return v;
   };
   const mem = section('memory', 'LinuxMemory');
@@ -182,7 +182,7 @@ export function updateFromJson(text: string): UpdateRequest {
   if (res.unified !== undefined && res.unified !== null) {
     const u = res.unified;
     if (jsonType(u) !== 'object' || Object.values(u as object).some((v) => typeof v !== 'string')) {
-      throw new TsrunError('json: cannot unmarshal into Go struct field LinuxResources.unified of type map[string]string');
+      throw TsrunError.invalid('json: cannot unmarshal into Go struct field LinuxResources.unified of type map[string]string');
     }
     r.unified = u as Record<string, string>;
   }

@@ -1,3 +1,4 @@
+import { Runtime } from '../runtime.js';
 import type { FlagSpec, FlagValues } from './args.js';
 
 export interface GlobalOptions {
@@ -16,4 +17,9 @@ export interface Command {
   flags: FlagSpec[];
   /** Returns the process exit status. */
   run(global: GlobalOptions, flags: FlagValues, args: string[]): Promise<number>;
+}
+
+/** The library's Runtime for the global options (one per command). */
+export function runtimeOf(g: GlobalOptions): Runtime {
+  return new Runtime({ root: g.root, systemdCgroup: g.systemdCgroup });
 }

@@ -1,6 +1,5 @@
-import { deleteContainer } from '../container/delete.js';
 import { requireArgs } from './args.js';
-import type { Command } from './command.js';
+import { runtimeOf, type Command } from './command.js';
 
 export const del: Command = {
   name: 'delete',
@@ -9,7 +8,7 @@ export const del: Command = {
   flags: [{ name: 'force', short: 'f', type: 'bool', usage: 'Forcibly deletes the container if it is still running (uses SIGKILL)' }],
   async run(g, flags, args) {
     requireArgs('delete', args, 1);
-    await deleteContainer(g.root, args[0], !!flags.force);
+    await runtimeOf(g).container(args[0]).delete({ force: !!flags.force });
     return 0;
   },
 };

@@ -4,7 +4,8 @@ import { TsrunError, describeSystemError } from '../errors.js';
 import { log } from '../log.js';
 import { parseProcess } from '../spec/load.js';
 import { execProcessFromFlags, type Process } from '../plan/exec-plan.js';
-import { containerProcess, execInContainer, execTarget } from '../container/exec.js';
+import { containerProcess, spawnExec, execTarget } from '../container/exec.js';
+import { Foreground } from './foreground.js';
 import type { Command } from './command.js';
 import type { FlagValues } from './args.js';
 
@@ -56,10 +57,18 @@ export const exec: Command = {
       const ignorePaused = !!flags['ignore-paused'];
       const state = execTarget(g.root, args[0], ignorePaused);
       const proc = execProcessSpec(flags, args.slice(1), () => containerProcess(state));
-      return await execInContainer(state, {
-        root: g.root, id: args[0], process: proc, detach: !!flags.detach, pidFile, preserveFds, ignorePaused, subCgroups: flags.cgroup as string[],
-        consoleSocket: flags['console-socket'] as string | undefined,
-      });
+      const detach = !!flags.detach;
+      const fg = detach ? undefined : new Foreground();
+      try {
+        const started = await spawnExec(state, {
+          root: g.root, id: args[0], process: proc, detach, pidFile, preserveFds, ignorePaused, subCgroups: flags.cgroup as string[],
+          consoleSocket: flags['console-socket'] as string | undefined,
+        });
+        if (!fg) return 0;
+        return await fg.wait(started.pid, started.master !== undefined && started.host ? { master: started.master, host: started.host } : undefined);
+      } finally {
+        fg?.stop();
+      }
     } catch (err) {
       // runc reports every exec error with this prefix and status 255.
       const message = err instanceof TsrunError ? err.message : describeSystemError(err);

@@ -18,11 +18,12 @@ import { resume } from './resume.js';
 import { exec } from './exec.js';
 import { update } from './update.js';
 import { events } from './events.js';
+import { setup } from './setup.js';
 
 declare const TSRUN_VERSION: string;
 declare const TSRUN_COMMIT: string;
 
-const COMMANDS: Command[] = [create, start, run, exec, state, list, kill, del, ps, spec, features, pause, resume, update, events];
+const COMMANDS: Command[] = [create, start, run, exec, state, list, kill, del, ps, spec, features, pause, resume, update, events, setup];
 
 /** Commands that belong to runc's CLI but that this build does not implement yet: a clear refusal. */
 const NOT_YET = ['checkpoint', 'restore'];

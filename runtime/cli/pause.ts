@@ -1,6 +1,5 @@
-import { setPaused } from '../container/pause.js';
 import { requireArgs } from './args.js';
-import type { Command } from './command.js';
+import { runtimeOf, type Command } from './command.js';
 
 export const pause: Command = {
   name: 'pause',
@@ -9,7 +8,7 @@ export const pause: Command = {
   flags: [],
   async run(g, _flags, args) {
     requireArgs('pause', args, 1);
-    await setPaused(g.root, args[0], true);
+    await runtimeOf(g).load(args[0]).pause();
     return 0;
   },
 };

@@ -1,6 +1,5 @@
-import { setPaused } from '../container/pause.js';
 import { requireArgs } from './args.js';
-import type { Command } from './command.js';
+import { runtimeOf, type Command } from './command.js';
 
 export const resume: Command = {
   name: 'resume',
@@ -9,7 +8,7 @@ export const resume: Command = {
   flags: [],
   async run(g, _flags, args) {
     requireArgs('resume', args, 1);
-    await setPaused(g.root, args[0], false);
+    await runtimeOf(g).load(args[0]).resume();
     return 0;
   },
 };

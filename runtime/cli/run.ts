@@ -2,11 +2,9 @@ import { TsrunError } from '../errors.js';
 import { createContainer } from '../container/create.js';
 import { startContainer } from '../container/start.js';
 import { deleteContainer } from '../container/delete.js';
-import { syscalls } from '../sys/syscalls.js';
-import { SignalForwarder } from '../signals.js';
 import { log } from '../log.js';
 import { closeSync } from 'node:fs';
-import { proxyConsole } from '../container/console.js';
+import { Foreground } from './foreground.js';
 import { requireArgs } from './args.js';
 import { CREATE_FLAGS } from './create.js';
 import type { Command } from './command.js';
@@ -26,13 +24,11 @@ export const run: Command = {
     const id = args[0];
     const detach = !!flags.detach;
     if (detach && flags.keep) throw new TsrunError('--detach and --keep cannot both be set');
-    // In the foreground the container's init is reparented to us when the executor exits.
-    if (!detach) syscalls().setChildSubreaper();
-    const signals = detach ? undefined : new SignalForwarder();
+    const fg = detach ? undefined : new Foreground();
     try {
       return await runContainer();
     } finally {
-      signals?.stop();
+      fg?.stop();
     }
 
     async function runContainer(): Promise<number> {
@@ -51,14 +47,11 @@ export const run: Command = {
       }
       if (detach) return 0;
 
-      signals!.forwardTo(state.pid);
-      const exited = syscalls().waitExit(state.pid);
-      const status = tty ? await proxyConsole(tty.master, tty.host, exited) : await exited;
-      signals!.stop();
+      const status = await fg!.wait(state.pid, tty);
       if (!flags.keep) {
         try { await deleteContainer(g.root, id, true); } catch (err) { log.warn(`deleting ${id}: ${(err as Error).message}`); }
       }
-      return status.code;
+      return status;
     }
   },
 };

@@ -1,6 +1,5 @@
-import { startContainer } from '../container/start.js';
 import { requireArgs } from './args.js';
-import type { Command } from './command.js';
+import { runtimeOf, type Command } from './command.js';
 
 export const start: Command = {
   name: 'start',
@@ -9,7 +8,7 @@ export const start: Command = {
   flags: [],
   async run(g, _flags, args) {
     requireArgs('start', args, 1);
-    await startContainer(g.root, args[0]);
+    await runtimeOf(g).load(args[0]).start();
     return 0;
   },
 };

@@ -1,7 +1,5 @@
-import { loadState } from '../container/state.js';
-import { containerStatus, ociState } from '../container/status.js';
 import { requireArgs } from './args.js';
-import type { Command } from './command.js';
+import { runtimeOf, type Command } from './command.js';
 
 export const state: Command = {
   name: 'state',
@@ -10,8 +8,7 @@ export const state: Command = {
   flags: [],
   async run(g, _flags, args) {
     requireArgs('state', args, 1);
-    const s = loadState(g.root, args[0]);
-    process.stdout.write(JSON.stringify(ociState(s, containerStatus(g.root, s)), null, "  "));
+    process.stdout.write(JSON.stringify(runtimeOf(g).load(args[0]).state(), null, "  "));
     return 0;
   },
 };

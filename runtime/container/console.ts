@@ -22,8 +22,8 @@ export function closeConsoleSocket(socket: ConsoleSocket | undefined): void {
 
 /** runc's checks, in its words, before anything is made. */
 export function checkTerminalUse(terminal: boolean, detach: boolean, consoleSocket: string | undefined): void {
-  if (detach && terminal && !consoleSocket) throw new TsrunError('cannot allocate tty if tsrun will detach without setting console socket');
-  if ((!detach || !terminal) && consoleSocket) throw new TsrunError('cannot use console socket if tsrun will not detach or allocate tty');
+  if (detach && terminal && !consoleSocket) throw TsrunError.invalid('cannot allocate tty if tsrun will detach without setting console socket');
+  if ((!detach || !terminal) && consoleSocket) throw TsrunError.invalid('cannot use console socket if tsrun will not detach or allocate tty');
 }
 
 const CONNECT_ERRORS: Record<string, string> = {

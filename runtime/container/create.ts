@@ -11,7 +11,7 @@ import { cgroupManager, detectCgroupLayout, serializeCgroupPaths, v1MountOrder, 
 import { lockContainer } from './lock.js';
 import { checkContainerId, execFifoPath, makeStateDir, removeStateDir, saveState, type ContainerState } from './state.js';
 import { procStat, processAlive, waitForExit } from './proc.js';
-import { runExecutor } from './executor.js';
+import { runExecutor, type StdioSpec } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
@@ -28,12 +28,16 @@ export interface CreateOptions {
   systemdCgroup: boolean;
   /** run: tsrun waits for the container itself */
   foreground: boolean;
+  /** the container's fds 0-2 (default: ours) */
+  stdio?: StdioSpec[];
+  /** a library caller takes the pty master itself (no console socket, no terminal of ours) */
+  keepMaster?: boolean;
 }
 
 /** A terminal tsrun proxies itself (foreground run): the pty's master and tsrun's own terminal. */
 export interface OwnConsole { master: number; host: HostConsole }
 
-export interface Created { state: ContainerState; cgroups: CgroupManager; console?: OwnConsole }
+export interface Created { state: ContainerState; cgroups: CgroupManager; console?: OwnConsole; master?: number }
 
 /** Writes the pid file the way callers need it: digits only, no newline, appearing whole (by rename). */
 export function writePidFile(path: string, pid: number): void {
@@ -49,9 +53,9 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   // runc drops capabilities it does not know with a warning (its init does, at start).
   const { spec, bundle, rootfs, warnings } = loadBundleSpec(opts.bundle, { unknownCapabilities: 'warn' });
   for (const warning of warnings) log.warn(warning);
-  if (!spec.process) throw new TsrunError('process property must not be empty');
+  if (!spec.process) throw TsrunError.invalid('process property must not be empty');
   const terminal = !!spec.process.terminal;
-  checkTerminalUse(terminal, !opts.foreground, opts.consoleSocket);
+  if (!opts.keepMaster) checkTerminalUse(terminal, !opts.foreground, opts.consoleSocket);
 
   // Socket activation (as runc): the listening fds come first, the --preserve-fds ones after them.
   const listenFds = socketActivationFds();
@@ -70,7 +74,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
     cgroups: { version: cgroups.version, paths: cgroups.paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
     preserveFds: passedFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings,
-    console: !terminal ? undefined : opts.foreground ? 'proxy' : 'socket', hostWindow: host?.windowSize(),
+    console: !terminal ? undefined : opts.foreground || opts.keepMaster ? 'proxy' : 'socket', hostWindow: host?.windowSize(),
   });
   // runc logs skipped seccomp syscall names at debug level only: so do we.
   for (const warning of planWarnings) log.debug(warning);
@@ -116,7 +120,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
           await runHooks(spec.hooks, 'prestart', atBarrier);
           await runHooks(spec.hooks, 'createRuntime', atBarrier);
         },
-      }, socket), (p) => { pid = p; }));
+      }, socket, opts.stdio), (p) => { pid = p; }));
       const st = procStat(pid);
       if (!st) throw new TsrunError('container init exited before it was ready');
       state.pid = pid;
@@ -125,6 +129,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       saveState(opts.root, state);
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
       log.debug(`created container ${opts.id} with init pid ${pid}`);
+      if (opts.keepMaster) return { state, cgroups, master };
       return { state, cgroups, console: master !== undefined && host ? { master, host } : undefined };
     } catch (err) {
       if (master !== undefined) closeSync(master);

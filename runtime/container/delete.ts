@@ -12,7 +12,7 @@ export async function deleteContainer(root: string, id: string, force: boolean):
   checkContainerId(id);
   if (!existsSync(stateDir(root, id))) {
     if (force) return;
-    throw new TsrunError('container does not exist');
+    throw TsrunError.notFound('container does not exist');
   }
   const release = await lockContainer(root, id);
   try {
@@ -24,12 +24,12 @@ export async function deleteContainer(root: string, id: string, force: boolean):
         return;
       }
       if (force) return;
-      throw new TsrunError('container does not exist');
+      throw TsrunError.notFound('container does not exist');
     }
     const state = loadState(root, id);
     const status = containerStatus(root, state);
     if ((status === 'running' || status === 'paused' || status === 'creating') && !force) {
-      throw new TsrunError(`cannot delete container ${id} that is not stopped: ${status}`);
+      throw TsrunError.precondition(`cannot delete container ${id} that is not stopped: ${status}`);
     }
     const cgroups = state.cgroup ? cgroupManagerFromState(state.cgroup) : undefined;
     if (processAlive(state.pid, state.pidStartTime)) {
@@ -45,7 +45,7 @@ export async function deleteContainer(root: string, id: string, force: boolean):
     removeStateDir(root, id);
     if (status !== 'creating') await runHooksWarnOnly(state.hooks, 'poststop', hookState(state, 'stopped'));
   } catch (err) {
-    if (force && err instanceof TsrunError && err.message === 'container does not exist') return;
+    if (force && err instanceof TsrunError && err.kind === 'not-found') return;
     throw err;
   } finally {
     release();

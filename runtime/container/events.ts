@@ -19,8 +19,8 @@ const POLL_MS = 100;
 
 function managerOf(root: string, id: string): { m: CgroupManager; alive: () => boolean } {
   const state = loadState(root, id);
-  if (containerStatus(root, state) === 'stopped') throw new TsrunError(`container with id ${id} is not running`);
-  if (!state.cgroup) throw new TsrunError(`container with id ${id} has no cgroup`);
+  if (containerStatus(root, state) === 'stopped') throw TsrunError.precondition(`container with id ${id} is not running`);
+  if (!state.cgroup) throw TsrunError.precondition(`container with id ${id} has no cgroup`);
   return { m: cgroupManagerFromState(state.cgroup), alive: () => processAlive(state.pid, state.pidStartTime) };
 }
 

@@ -1,8 +1,6 @@
 import { TsrunError } from '../errors.js';
 import { checkPreservedFds } from './preserved-fds.js';
 import { log } from '../log.js';
-import { SignalForwarder } from '../signals.js';
-import { syscalls } from '../sys/syscalls.js';
 import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadBundleSpec } from '../spec/load.js';
 import { compileExecPlan, joinSubCgroups, namespacesToJoin, parseSubCgroups, type Process } from '../plan/exec-plan.js';
@@ -11,10 +9,10 @@ import { compileSeccomp, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../seccomp/com
 import { listenerRecord } from '../seccomp/listener.js';
 import { loadState, type ContainerState } from './state.js';
 import { containerStatus } from './status.js';
-import { runExecutor } from './executor.js';
+import { runExecutor, type StdioSpec } from './executor.js';
 import { writePidFile } from './create.js';
 import { processAlive, waitForExit } from './proc.js';
-import { HostConsole, checkTerminalUse, proxyConsole, startWithConsole } from './console.js';
+import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
 
 export interface ExecOptions {
   root: string;
@@ -28,6 +26,10 @@ export interface ExecOptions {
   consoleSocket?: string;
   /** exec --cgroup: sub-cgroups of the container's to run the process in */
   subCgroups?: string[];
+  /** the process's fds 0-2 (default: ours) */
+  stdio?: StdioSpec[];
+  /** a library caller takes the pty master itself */
+  keepMaster?: boolean;
 }
 
 
@@ -41,22 +43,30 @@ export function containerProcess(state: ContainerState): Process | undefined {
 export function execTarget(root: string, id: string, ignorePaused: boolean): ContainerState {
   const state = loadState(root, id);
   const status = containerStatus(root, state);
-  if (status === 'stopped') throw new TsrunError('cannot exec in a stopped container');
-  if (status === 'creating') throw new TsrunError('cannot exec in a container that is being created');
-  if (status === 'paused' && !ignorePaused) throw new TsrunError('cannot exec in a paused container (use --ignore-paused to override)');
+  if (status === 'stopped') throw TsrunError.precondition('cannot exec in a stopped container');
+  if (status === 'creating') throw TsrunError.precondition('cannot exec in a container that is being created');
+  if (status === 'paused' && !ignorePaused) throw TsrunError.precondition('cannot exec in a paused container (use --ignore-paused to override)');
   return state;
 }
 
+/** A process started in a container: its host pid, and the pty master when it was kept. */
+export interface ExecStarted {
+  pid: number;
+  master?: number;
+  /** tsrun's own terminal, for a foreground exec with a terminal */
+  host?: HostConsole;
+}
+
 /**
- * Runs a process in a running (or created) container. Detached: returns 0 once it runs.
- * Foreground: returns its exit status (128+signal when killed).
+ * Starts a process in a running (or created) container and returns once it runs: waiting for
+ * it is the caller's (the CLI in the foreground, the library's reaper).
  */
-export async function execInContainer(state: ContainerState, opts: ExecOptions): Promise<number> {
+export async function spawnExec(state: ContainerState, opts: ExecOptions): Promise<ExecStarted> {
   const terminal = !!opts.process.terminal;
-  checkTerminalUse(terminal, opts.detach, opts.consoleSocket);
+  if (!opts.keepMaster) checkTerminalUse(terminal, opts.detach, opts.consoleSocket);
   // runc looks for its own terminal before it starts anything, and fails without one.
   checkPreservedFds(3, opts.preserveFds);
-  const host = terminal && !opts.detach ? HostConsole.find() : undefined;
+  const host = terminal && !opts.detach && !opts.keepMaster ? HostConsole.find() : undefined;
   const cgroups = cgroupManagerFromState(state.cgroup);
   const seccomp = state.seccomp ? compileSeccomp(state.seccomp) : undefined;
   for (const w of seccomp?.warnings ?? []) log.debug(w);
@@ -68,46 +78,31 @@ export async function execInContainer(state: ContainerState, opts: ExecOptions):
     foreground: !opts.detach,
     home: containerHome(state.rootfs, opts.process.user?.uid ?? 0),
     seccomp,
-    console: !terminal ? undefined : opts.detach ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
+    console: !terminal ? undefined : opts.detach && !opts.keepMaster ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
     seccompListener: seccomp && seccomp.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER && state.seccomp ? listenerRecord(state.seccomp, {
       ociVersion: state.ociVersion, id: state.id, bundle: state.bundle, annotations: state.annotations, status: 'running', initPid: state.pid,
     }) : undefined,
   });
-  // The process is reparented to us when the executor exits; we must be able to reap it.
-  if (!opts.detach) syscalls().setChildSubreaper();
-  const signals = opts.detach ? undefined : new SignalForwarder();
+  let pid = 0;
+  let master: number | undefined;
+  let run;
   try {
-    return await startAndWait();
-  } finally {
-    signals?.stop();
-  }
-
-  async function startAndWait(): Promise<number> {
-    let pid = 0;
-    let master: number | undefined;
-    let run;
-    try {
-      ({ run, pid, master } = await startWithConsole(terminal, opts.consoleSocket, host,
-        (socket) => runExecutor(plan, opts.preserveFds, {}, socket), (p) => { pid = p; }));
-    } catch (err) {
-      if (pid > 0 && processAlive(pid)) {
-        try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-        await waitForExit(pid, undefined, 5000);
-      }
-      host?.close();
-      throw err;
+    ({ run, pid, master } = await startWithConsole(terminal, opts.consoleSocket, host,
+      (socket) => runExecutor(plan, opts.preserveFds, {}, socket, opts.stdio), (p) => { pid = p; }));
+  } catch (err) {
+    if (pid > 0 && processAlive(pid)) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      await waitForExit(pid, undefined, 5000);
     }
-    // The executor exits right after releasing the process: reap it rather than leave a zombie to init.
-    const child = run.child;
-    if (child.exitCode === null && child.signalCode === null) await new Promise((res) => child.once('exit', res));
-    if (opts.pidFile) writePidFile(opts.pidFile, pid);
-    log.debug(`exec in ${state.id}: process ${pid}`);
-    if (opts.detach) return 0;
-
-    signals!.forwardTo(pid);
-    const exited = syscalls().waitExit(pid);
-    return (master !== undefined && host ? await proxyConsole(master, host, exited) : await exited).code;
+    host?.close();
+    throw err;
   }
+  // The executor exits right after releasing the process: reap it rather than leave a zombie to init.
+  const child = run.child;
+  if (child.exitCode === null && child.signalCode === null) await new Promise((res) => child.once('exit', res));
+  if (opts.pidFile) writePidFile(opts.pidFile, pid);
+  log.debug(`exec in ${state.id}: process ${pid}`);
+  return { pid, master, host: master !== undefined ? host : undefined };
 }
 
 /** The sub-cgroups must exist, as with runc (the executor fails to open a missing one). */

@@ -25,6 +25,9 @@ export interface ExecutorEvents {
   onHookPoint?: (point: number, pid: number) => Promise<void>;
 }
 
+/** One of the container's fds 0-2: an fd of ours, ours as they are, or /dev/null. */
+export type StdioSpec = number | 'inherit' | 'ignore';
+
 export interface ExecutorRun {
   child: ChildProcess;
   /** resolves with the container init's host pid once the executor has cloned it */
@@ -38,10 +41,12 @@ export interface ExecutorRun {
  * the sync socket, and the console socket if the plan has a CONSOLE record; sends the plan;
  * follows the messages until READY.
  */
-export function runExecutor(plan: PlanRecord[], preserveFds: number, events: ExecutorEvents = {}, consoleSocket?: ConsoleSocket): ExecutorRun {
+export function runExecutor(plan: PlanRecord[], preserveFds: number, events: ExecutorEvents = {}, consoleSocket?: ConsoleSocket, given?: StdioSpec[]): ExecutorRun {
   // With a terminal the container's stdio is the pty's slave; our own stdin and stdout must not
   // reach it even for the moment before the executor replaces them (runc gives /dev/null).
-  const stdio: (number | 'inherit' | 'pipe' | 'ignore' | Socket)[] = consoleSocket === undefined ? ['inherit', 'inherit', 'inherit'] : ['ignore', 'ignore', 'inherit'];
+  const stdio: (number | 'inherit' | 'pipe' | 'ignore' | Socket)[] = consoleSocket === undefined
+    ? [given?.[0] ?? 'inherit', given?.[1] ?? 'inherit', given?.[2] ?? 'inherit']
+    : ['ignore', 'ignore', given?.[2] ?? 'inherit'];
   for (let i = 0; i < preserveFds; i++) stdio.push(3 + i);
   const syncFd = stdio.length;
   stdio.push('pipe');

@@ -6,7 +6,7 @@ import { containerStatus } from './status.js';
 export async function killContainer(root: string, id: string, signal: number, all: boolean): Promise<void> {
   const state = loadState(root, id);
   const status = containerStatus(root, state);
-  if (status === 'stopped' && !all) throw new TsrunError('container not running');
+  if (status === 'stopped' && !all) throw TsrunError.precondition('container not running');
   if (all) {
     if (state.cgroup) cgroupManagerFromState(state.cgroup).killAll(signal);
     else if (status !== 'stopped') process.kill(state.pid, signal);
@@ -15,8 +15,10 @@ export async function killContainer(root: string, id: string, signal: number, al
   try {
     process.kill(state.pid, signal);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') throw new TsrunError('container not running');
-    throw new TsrunError(`unable to signal init: ${describeSystemError(err).replace(/^kill: /, '')}`);
+    if ((err as NodeJS.ErrnoException).code === 'ESRCH') throw TsrunError.precondition('container not running');
+    // runc's words; EINVAL (a signal number the kernel does not know) is the caller's mistake.
+    const text = `unable to signal init: ${describeSystemError(err).replace(/^kill: /, '')}`;
+    throw (err as NodeJS.ErrnoException).code === 'EINVAL' ? TsrunError.invalid(text) : new TsrunError(text);
   }
   // A frozen process dies of SIGKILL only once thawed (v1): runc thaws for SIGKILL alone.
   if (signal === 9 && status === 'paused' && state.cgroup) cgroupManagerFromState(state.cgroup).thaw();

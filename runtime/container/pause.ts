@@ -10,15 +10,15 @@ export async function setPaused(root: string, id: string, paused: boolean): Prom
   try {
     const state = loadState(root, id);
     const status = containerStatus(root, state);
-    if (status === 'stopped') throw new TsrunError('container not running');
-    if (!state.cgroup) throw new TsrunError('container has no cgroup to freeze');
+    if (status === 'stopped') throw TsrunError.precondition('container not running');
+    if (!state.cgroup) throw TsrunError.precondition('container has no cgroup to freeze');
     const cgroups = cgroupManagerFromState(state.cgroup);
     if (paused) {
       // runc 1.1 pauses created containers too.
-      if (status !== 'running' && status !== 'created') throw new TsrunError(`container not running or created: ${status}`);
+      if (status !== 'running' && status !== 'created') throw TsrunError.precondition(`container not running or created: ${status}`);
       cgroups.freeze();
     } else {
-      if (status !== 'paused') throw new TsrunError('container not paused');
+      if (status !== 'paused') throw TsrunError.precondition('container not paused');
       cgroups.thaw();
     }
   } finally {

@@ -15,12 +15,12 @@ export async function startContainer(root: string, id: string): Promise<void> {
   try {
     const state = loadState(root, id);
     const status = containerStatus(root, state);
-    if (status === 'stopped') throw new TsrunError('cannot start a container that has stopped');
-    if (status !== 'created') throw new TsrunError('cannot start an already running container');
+    if (status === 'stopped') throw TsrunError.precondition('cannot start a container that has stopped');
+    if (status !== 'created') throw TsrunError.precondition('cannot start an already running container');
     const fifo = execFifoPath(root, id);
     const content = await readExecFifo(fifo, state.pid, state.pidStartTime);
     try { unlinkSync(fifo); } catch { /* already gone */ }
-    if (content.length === 0) throw new TsrunError('cannot start a container that has stopped');
+    if (content.length === 0) throw TsrunError.precondition('cannot start a container that has stopped');
     await runHooksWarnOnly(state.hooks, 'poststart', hookState(state, 'running'));
   } finally {
     release();

@@ -35,7 +35,7 @@ export interface ContainerState {
 const ID_PATTERN = /^[\w+\-.]+$/;
 
 export function checkContainerId(id: string): void {
-  if (!ID_PATTERN.test(id) || id === '.' || id === '..') throw new TsrunError(`invalid id format: ${id}`);
+  if (!ID_PATTERN.test(id) || id === '.' || id === '..') throw TsrunError.invalid(`invalid id format: ${id}`);
 }
 
 /**
@@ -82,7 +82,7 @@ export function loadState(root: string, id: string): ContainerState {
     text = readFileSync(statePath(root, id), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') {
-      throw new TsrunError('container does not exist');
+      throw TsrunError.notFound('container does not exist');
     }
     throw err;
   }
@@ -99,7 +99,7 @@ export function makeStateDir(root: string, id: string): void {
   try {
     mkdirSync(stateDir(root, id), { mode: 0o711 });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new TsrunError('container with given ID already exists');
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw TsrunError.exists('container with given ID already exists');
     throw err;
   }
 }

@@ -21,11 +21,11 @@ export async function updateContainer(root: string, id: string, req: UpdateReque
     const state = loadState(root, id);
     const plan = planUpdate(state.resources, req);
     for (const w of plan.warnings) log.warn(w);
-    if (rdt.l3CacheSchema !== '' && !rdtEnabled('L3')) throw new TsrunError('Intel RDT/CAT: l3 cache schema is not enabled');
-    if (rdt.memBwSchema !== '' && !rdtEnabled('MB')) throw new TsrunError('Intel RDT/MBA: memory bandwidth schema is not enabled');
-    if (rdt.l3CacheSchema !== '' || rdt.memBwSchema !== '') throw new TsrunError('Intel RDT is not supported by tsrun');
-    if (containerStatus(root, state) === 'stopped') throw new TsrunError('container not running');
-    if (!state.cgroup) throw new TsrunError('container has no cgroup to update');
+    if (rdt.l3CacheSchema !== '' && !rdtEnabled('L3')) throw TsrunError.unsupported('Intel RDT/CAT: l3 cache schema is not enabled');
+    if (rdt.memBwSchema !== '' && !rdtEnabled('MB')) throw TsrunError.unsupported('Intel RDT/MBA: memory bandwidth schema is not enabled');
+    if (rdt.l3CacheSchema !== '' || rdt.memBwSchema !== '') throw TsrunError.unsupported('Intel RDT is not supported by tsrun');
+    if (containerStatus(root, state) === 'stopped') throw TsrunError.precondition('container not running');
+    if (!state.cgroup) throw TsrunError.precondition('container has no cgroup to update');
     const cgroups = cgroupManagerFromState(state.cgroup);
     try {
       if (cgroups.applyUnitProperties) for (const w of await cgroups.applyUnitProperties(plan.apply)) log.warn(w);

@@ -39,7 +39,7 @@ export interface InitPlanInput {
 export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   const { spec } = input;
   const process = spec.process;
-  if (!process) throw new TsrunError('process must be set to create a container');
+  if (!process) throw TsrunError.invalid('process must be set to create a container');
   // Compiled first so that a bad profile fails before anything else is planned.
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
   if (seccomp) input.warnings?.push(...seccomp.warnings);
@@ -68,7 +68,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   if (ns.has.has('mount')) {
     const propagationName = spec.linux?.rootfsPropagation ?? '';
     const propagation = ROOTFS_PROPAGATION[propagationName];
-    if (propagation === undefined) throw new TsrunError(`unknown rootfsPropagation "${propagationName}"`);
+    if (propagation === undefined) throw TsrunError.invalid(`unknown rootfsPropagation "${propagationName}"`);
     plan.push({ tag: Tag.ROOTFS, path: input.rootfs, propagation: propagation || (MS.SLAVE | MS.REC), flags: 1 });
     plan.push(...mounts);
     plan.push(...planDev(spec, inUserNs, needsDevSetup(spec)));
@@ -77,7 +77,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     plan.push({ tag: Tag.CHANGE_ROOT, how: input.noPivot ? ChangeRoot.MoveAndChroot : ChangeRoot.PivotRoot });
     plan.push(...cwdMkdir(process));
   } else {
-    if (spec.mounts?.length) throw new TsrunError('mounts require a mount namespace');
+    if (spec.mounts?.length) throw TsrunError.invalid('mounts require a mount namespace');
     plan.push({ tag: Tag.ROOTFS, path: input.rootfs, propagation: 0n, flags: 0 });
     if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
     plan.push(...initHooks.createContainer);
@@ -94,7 +94,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     plan.push(...devReadonlyRemount(spec));
     if (spec.root?.readonly) plan.push({ tag: Tag.ROOT_READONLY });
   } else if (spec.linux?.readonlyPaths?.length || spec.linux?.maskedPaths?.length || spec.root?.readonly) {
-    throw new TsrunError('maskedPaths, readonlyPaths and a read-only root require a mount namespace');
+    throw TsrunError.invalid('maskedPaths, readonlyPaths and a read-only root require a mount namespace');
   }
 
   const uid = process.user?.uid ?? 0;

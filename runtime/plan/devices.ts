@@ -40,9 +40,9 @@ export type DeviceRule = { allow: boolean; type?: string; major?: number; minor?
 function specDevices(spec: Spec): DeviceNode[] {
   return (spec.linux?.devices ?? []).map((d) => {
     const type = d.type === 'u' ? 'c' : d.type;
-    if (type !== 'c' && type !== 'b' && type !== 'p') throw new TsrunError(`device ${d.path}: unknown device type "${d.type}"`);
+    if (type !== 'c' && type !== 'b' && type !== 'p') throw TsrunError.invalid(`device ${d.path}: unknown device type "${d.type}"`);
     if (type !== 'p' && (d.major === undefined || d.minor === undefined)) {
-      throw new TsrunError(`device ${d.path}: major and minor numbers are required for type "${d.type}"`);
+      throw TsrunError.invalid(`device ${d.path}: major and minor numbers are required for type "${d.type}"`);
     }
     return {
       path: containerPath(d.path), type, major: d.major ?? 0, minor: d.minor ?? 0,

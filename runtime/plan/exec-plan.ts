@@ -59,9 +59,9 @@ export interface ExecFlags {
 }
 
 function parseId(text: string, what: string): number {
-  if (!/^[+-]?\d+$/.test(text)) throw new TsrunError(`parsing ${text} as int for ${what} failed: strconv.Atoi: parsing "${text}": invalid syntax`);
+  if (!/^[+-]?\d+$/.test(text)) throw TsrunError.invalid(`parsing ${text} as int for ${what} failed: strconv.Atoi: parsing "${text}": invalid syntax`);
   const n = Number(text);
-  if (n < 0 || n > 0xfffffffe) throw new TsrunError(`${what} ${text} is out of range`);
+  if (n < 0 || n > 0xfffffffe) throw TsrunError.invalid(`${what} ${text} is out of range`);
   return n;
 }
 
@@ -74,11 +74,11 @@ function parseId(text: string, what: string): number {
 export function execProcessFromFlags(base: Process | undefined, flags: ExecFlags, warn: (msg: string) => void = () => undefined): Process {
   const p: Process = structuredClone(base ?? { cwd: '/', args: [] }) as Process;
   p.args = [...flags.args];
-  if (p.args.length === 0) throw new TsrunError('process args cannot be empty');
+  if (p.args.length === 0) throw TsrunError.invalid('process args cannot be empty');
   p.terminal = flags.tty;
   p.env = [...(p.env ?? []), ...flags.env];
   if (flags.cwd) p.cwd = flags.cwd;
-  if (!p.cwd || !posix.isAbsolute(p.cwd)) throw new TsrunError('Cwd must be an absolute path');
+  if (!p.cwd || !posix.isAbsolute(p.cwd)) throw TsrunError.invalid('Cwd must be an absolute path');
   if (flags.apparmor) p.apparmorProfile = flags.apparmor;
   if (flags.processLabel) p.selinuxLabel = flags.processLabel;
   if (flags.noNewPrivs) p.noNewPrivileges = true;
@@ -128,7 +128,7 @@ export function compileExecPlan(input: ExecPlanInput): PlanRecord[] {
   const plan: PlanRecord[] = [{ tag: Tag.MODE, mode: PlanMode.Exec, flags: input.foreground ? 1 : 0 }];
   for (const ns of input.namespaces) {
     const flag = CLONE_NEW[ns.type];
-    if (flag === undefined) throw new TsrunError(`namespace type "${ns.type}" is not supported`);
+    if (flag === undefined) throw TsrunError.invalid(`namespace type "${ns.type}" is not supported`);
     plan.push({ tag: Tag.NS_JOIN, flag, path: ns.path });
   }
   for (const path of input.cgroupProcs) plan.push({ tag: Tag.CGROUP_PROCS, path });

@@ -39,7 +39,7 @@ export class IdmapUsernsTable {
     const known = this.byKey.get(key);
     if (known !== undefined) return known;
     if (this.records.length >= MAX_IDMAP_USERNS) {
-      throw new TsrunError(`id-mapped mounts use more than ${MAX_IDMAP_USERNS} different mappings`);
+      throw TsrunError.invalid(`id-mapped mounts use more than ${MAX_IDMAP_USERNS} different mappings`);
     }
     this.records.push('path' in source
       ? { tag: Tag.IDMAP_USERNS_PATH, path: source.path }
@@ -57,7 +57,7 @@ export class IdmapUsernsTable {
 function planIdmap(m: SpecMount, target: string, opts: ParsedMountOptions, isBind: boolean, spec: Spec, ns: NamespacePlan, idmaps: IdmapUsernsTable): PlanRecord | undefined {
   const hasMappings = m.uidMappings !== undefined || m.gidMappings !== undefined;
   if (opts.idmap === 'none' && !hasMappings) return undefined;
-  if (!isBind) throw new TsrunError(`invalid mount ${target}: id-mapped mounts are only supported for bind-mounts`);
+  if (!isBind) throw TsrunError.invalid(`invalid mount ${target}: id-mapped mounts are only supported for bind-mounts`);
   let userns: number;
   const joinedUser = ns.joined.find((j) => j.type === 'user');
   if (hasMappings) {
@@ -67,14 +67,14 @@ function planIdmap(m: SpecMount, target: string, opts: ParsedMountOptions, isBin
   } else if (joinedUser) {
     userns = idmaps.index({ path: joinedUser.path });
   } else {
-    throw new TsrunError(`invalid mount ${target}: id-mapped mounts must have both uid and gid mappings specified: the mount has none, and the container has no user namespace`);
+    throw TsrunError.invalid(`invalid mount ${target}: id-mapped mounts must have both uid and gid mappings specified: the mount has none, and the container has no user namespace`);
   }
-  if (++idmaps.mounts > MAX_IDMAP_MOUNTS) throw new TsrunError(`more than ${MAX_IDMAP_MOUNTS} id-mapped mounts`);
+  if (++idmaps.mounts > MAX_IDMAP_MOUNTS) throw TsrunError.invalid(`more than ${MAX_IDMAP_MOUNTS} id-mapped mounts`);
   return { tag: Tag.MOUNT_IDMAP, userns, recursive: opts.idmap === 'ridmap' };
 }
 
 function mappingSource(target: string, uidMap: string, gidMap: string, where: string): { uidMap: string; gidMap: string } {
-  if (!uidMap || !gidMap) throw new TsrunError(`invalid mount ${target}: id-mapped mounts must have both uid and gid mappings specified (none ${where})`);
+  if (!uidMap || !gidMap) throw TsrunError.invalid(`invalid mount ${target}: id-mapped mounts must have both uid and gid mappings specified (none ${where})`);
   return { uidMap, gidMap };
 }
 
@@ -109,7 +109,7 @@ export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroup
       try {
         create = statSync(source).isDirectory() ? MountCreate.Directory : MountCreate.File;
       } catch (err) {
-        throw new TsrunError(`error mounting "${m.source}" to rootfs at "${target}": stat ${source}: ${describeSystemError(err).replace(/^[a-z]+ [^:]+: /, '')}`);
+        throw TsrunError.invalid(`error mounting "${m.source}" to rootfs at "${target}": stat ${source}: ${describeSystemError(err).replace(/^[a-z]+ [^:]+: /, '')}`);
       }
       if (idmap) out.push(idmap);
       out.push(bindStep(source, target, opts.flags | MS.BIND, create, opts.propagation, opts.attrSet, opts.attrClear));

@@ -23,8 +23,8 @@ export function planNamespaces(spec: Spec): NamespacePlan {
   const created = new Set<string>();
   const joined: { type: string; path: string }[] = [];
   for (const ns of spec.linux?.namespaces ?? []) {
-    if (!(ns.type in CLONE_NEW)) throw new TsrunError(`namespace type "${ns.type}" is not supported`);
-    if (has.has(ns.type)) throw new TsrunError(`duplicate namespace type "${ns.type}"`);
+    if (!(ns.type in CLONE_NEW)) throw TsrunError.invalid(`namespace type "${ns.type}" is not supported`);
+    if (has.has(ns.type)) throw TsrunError.invalid(`duplicate namespace type "${ns.type}"`);
     has.add(ns.type);
     if (ns.path) joined.push({ type: ns.type, path: ns.path });
     else created.add(ns.type);
@@ -50,21 +50,21 @@ export function planNamespaces(spec: Spec): NamespacePlan {
 export function checkNamespaceUse(spec: Spec, ns: NamespacePlan): void {
   const linux = spec.linux ?? {};
   if ((linux.uidMappings?.length || linux.gidMappings?.length) && !ns.has.has('user')) {
-    throw new TsrunError('user namespaces not enabled in config: uidMappings and gidMappings need a user namespace');
+    throw TsrunError.invalid('user namespaces not enabled in config: uidMappings and gidMappings need a user namespace');
   }
   if (ns.created.has('user') && (!linux.uidMappings?.length || !linux.gidMappings?.length)) {
-    throw new TsrunError('user namespaces enabled, but no user mapping found');
+    throw TsrunError.invalid('user namespaces enabled, but no user mapping found');
   }
   if (ns.joined.some((j) => j.type === 'user') && (linux.uidMappings?.length || linux.gidMappings?.length)) {
-    throw new TsrunError('user namespaces enabled, but both a namespace path and mappings are given');
+    throw TsrunError.invalid('user namespaces enabled, but both a namespace path and mappings are given');
   }
   if (linux.timeOffsets && Object.keys(linux.timeOffsets).length && !ns.created.has('time')) {
-    throw new TsrunError('time offsets are set but no new time namespace is configured');
+    throw TsrunError.invalid('time offsets are set but no new time namespace is configured');
   }
-  if (spec.hostname && !ns.has.has('uts')) throw new TsrunError('unable to set hostname without a private UTS namespace');
-  if (spec.domainname && !ns.has.has('uts')) throw new TsrunError('unable to set domainname without a private UTS namespace');
+  if (spec.hostname && !ns.has.has('uts')) throw TsrunError.invalid('unable to set hostname without a private UTS namespace');
+  if (spec.domainname && !ns.has.has('uts')) throw TsrunError.invalid('unable to set domainname without a private UTS namespace');
   if (linux.rootfsPropagation && !ns.has.has('mount')) {
-    throw new TsrunError('rootfsPropagation requires a mount namespace');
+    throw TsrunError.invalid('rootfsPropagation requires a mount namespace');
   }
   for (const key of Object.keys(linux.sysctl ?? {})) checkSysctl(key, ns);
 }
@@ -73,21 +73,21 @@ const IPC_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 
 
 function checkSysctl(key: string, ns: NamespacePlan): void {
   if (key.includes('/') || key.split('.').some((part) => part === '' || part === '..' || part === '.')) {
-    throw new TsrunError(`sysctl "${key}" is not a valid sysctl name`);
+    throw TsrunError.invalid(`sysctl "${key}" is not a valid sysctl name`);
   }
   if (IPC_SYSCTLS.has(key) || key.startsWith('fs.mqueue.')) {
-    if (!ns.has.has('ipc')) throw new TsrunError(`sysctl "${key}" is not allowed in the hosts ipc namespace`);
+    if (!ns.has.has('ipc')) throw TsrunError.invalid(`sysctl "${key}" is not allowed in the hosts ipc namespace`);
     return;
   }
   if (key.startsWith('net.')) {
-    if (!ns.has.has('network')) throw new TsrunError(`sysctl "${key}" not allowed in host network namespace`);
+    if (!ns.has.has('network')) throw TsrunError.invalid(`sysctl "${key}" not allowed in host network namespace`);
     return;
   }
   if (key === 'kernel.hostname' || key === 'kernel.domainname') {
-    if (!ns.has.has('uts')) throw new TsrunError(`sysctl "${key}" is not allowed as it conflicts with the OCI "hostname" field`);
+    if (!ns.has.has('uts')) throw TsrunError.invalid(`sysctl "${key}" is not allowed as it conflicts with the OCI "hostname" field`);
     return;
   }
-  throw new TsrunError(`sysctl "${key}" is not in a separate kernel namespace`);
+  throw TsrunError.invalid(`sysctl "${key}" is not in a separate kernel namespace`);
 }
 
 export function idMapContent(mappings: { containerID: number; hostID: number; size: number }[] | undefined): string {
@@ -97,7 +97,7 @@ export function idMapContent(mappings: { containerID: number; hostID: number; si
 export function timeOffsetsContent(offsets: Record<string, { secs?: number; nanosecs?: number }> | undefined): string {
   let out = '';
   for (const [clock, value] of Object.entries(offsets ?? {})) {
-    if (clock !== 'monotonic' && clock !== 'boottime') throw new TsrunError(`time offset for unknown clock "${clock}"`);
+    if (clock !== 'monotonic' && clock !== 'boottime') throw TsrunError.invalid(`time offset for unknown clock "${clock}"`);
     out += `${clock} ${value.secs ?? 0} ${value.nanosecs ?? 0}\n`;
   }
   return out;

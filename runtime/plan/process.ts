@@ -11,7 +11,7 @@ export function capabilityMask(names: readonly string[] | undefined, set: string
   let mask = 0n;
   for (const name of names ?? []) {
     const bit = CAPABILITY_NUMBERS[name];
-    if (bit === undefined) throw new TsrunError(`unknown capability "${name}" in process.capabilities.${set}`);
+    if (bit === undefined) throw TsrunError.invalid(`unknown capability "${name}" in process.capabilities.${set}`);
     mask |= 1n << BigInt(bit);
   }
   return mask;
@@ -49,10 +49,10 @@ export function cpuListMask(list: string): Buffer {
   const mask = Buffer.alloc(128);
   for (const part of list.split(',')) {
     const m = /^\s*(\d+)(?:-(\d+))?\s*$/.exec(part);
-    if (!m) throw new TsrunError(`invalid CPU list "${list}"`);
+    if (!m) throw TsrunError.invalid(`invalid CPU list "${list}"`);
     const from = Number(m[1]);
     const to = m[2] === undefined ? from : Number(m[2]);
-    if (to < from || to >= mask.length * 8) throw new TsrunError(`invalid CPU range "${part.trim()}" in "${list}"`);
+    if (to < from || to >= mask.length * 8) throw TsrunError.invalid(`invalid CPU range "${part.trim()}" in "${list}"`);
     for (let cpu = from; cpu <= to; cpu++) mask[cpu >> 3] |= 1 << (cpu & 7);
   }
   return mask;
@@ -64,29 +64,29 @@ export function planProcess(spec: Spec, process: Process, opts: { preserveFds: n
   const seenRlimits = new Set<string>();
   for (const r of process.rlimits ?? []) {
     const resource = RLIMIT_NUMBERS[r.type];
-    if (resource === undefined) throw new TsrunError(`unknown rlimit type "${r.type}"`);
-    if (seenRlimits.has(r.type)) throw new TsrunError(`duplicate rlimit type "${r.type}"`);
+    if (resource === undefined) throw TsrunError.invalid(`unknown rlimit type "${r.type}"`);
+    if (seenRlimits.has(r.type)) throw TsrunError.invalid(`duplicate rlimit type "${r.type}"`);
     seenRlimits.add(r.type);
     const soft = rlimitValue(r.soft);
     const hard = rlimitValue(r.hard);
-    if (soft > hard) throw new TsrunError(`rlimit ${r.type}: soft limit ${r.soft} is greater than hard limit ${r.hard}`);
+    if (soft > hard) throw TsrunError.invalid(`rlimit ${r.type}: soft limit ${r.soft} is greater than hard limit ${r.hard}`);
     out.push({ tag: Tag.RLIMIT, resource, soft, hard });
   }
   const personality = spec.linux?.personality;
   if (personality) {
     const domain = PERSONALITY_DOMAINS[personality.domain];
-    if (domain === undefined) throw new TsrunError(`unknown personality domain "${personality.domain}"`);
-    if (personality.flags?.length) throw new TsrunError('personality flags are not supported');
+    if (domain === undefined) throw TsrunError.invalid(`unknown personality domain "${personality.domain}"`);
+    if (personality.flags?.length) throw TsrunError.invalid('personality flags are not supported');
     out.push({ tag: Tag.PERSONALITY, persona: domain });
   }
   if (process.scheduler) {
     const s = process.scheduler;
     const policy = SCHED_POLICIES[s.policy];
-    if (policy === undefined) throw new TsrunError(`unknown scheduler policy "${s.policy}"`);
+    if (policy === undefined) throw TsrunError.invalid(`unknown scheduler policy "${s.policy}"`);
     let flags = 0n;
     for (const f of s.flags ?? []) {
       const bit = SCHED_FLAGS[f];
-      if (bit === undefined) throw new TsrunError(`unknown scheduler flag "${f}"`);
+      if (bit === undefined) throw TsrunError.invalid(`unknown scheduler flag "${f}"`);
       flags |= bit;
     }
     out.push({
@@ -96,7 +96,7 @@ export function planProcess(spec: Spec, process: Process, opts: { preserveFds: n
   }
   if (process.ioPriority) {
     const ioClass = IOPRIO_CLASSES[process.ioPriority.class];
-    if (ioClass === undefined) throw new TsrunError(`unknown ioPriority class "${process.ioPriority.class}"`);
+    if (ioClass === undefined) throw TsrunError.invalid(`unknown ioPriority class "${process.ioPriority.class}"`);
     out.push({ tag: Tag.IOPRIO, ioClass, level: process.ioPriority.priority ?? 0 });
   }
   if (process.oomScoreAdj !== undefined) out.push({ tag: Tag.OOM_SCORE_ADJ, value: process.oomScoreAdj });
@@ -121,11 +121,11 @@ export function planProcess(spec: Spec, process: Process, opts: { preserveFds: n
   // The labels are written right before exec, after the caller was told the container is
   // ready: refuse them here when the LSM is missing, as runc does at create time.
   if (process.apparmorProfile) {
-    if (!lsmEnabled('apparmor')) throw new TsrunError(`unable to apply apparmor profile ${process.apparmorProfile}: apparmor is not enabled on this host`);
+    if (!lsmEnabled('apparmor')) throw TsrunError.invalid(`unable to apply apparmor profile ${process.apparmorProfile}: apparmor is not enabled on this host`);
     out.push({ tag: Tag.LSM_LABEL, kind: 0, label: process.apparmorProfile });
   }
   if (process.selinuxLabel) {
-    if (!lsmEnabled('selinux')) throw new TsrunError('selinux label is specified in config, but selinux is disabled or not supported');
+    if (!lsmEnabled('selinux')) throw TsrunError.invalid('selinux label is specified in config, but selinux is disabled or not supported');
     out.push({ tag: Tag.LSM_LABEL, kind: 1, label: process.selinuxLabel });
   }
 
@@ -134,7 +134,7 @@ export function planProcess(spec: Spec, process: Process, opts: { preserveFds: n
   // runc gives the process a HOME from the container's passwd entry when the spec sets none.
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${opts.home}`);
   for (const value of env) out.push({ tag: Tag.ENV, value });
-  if (!process.args?.length) throw new TsrunError('args must not be empty');
+  if (!process.args?.length) throw TsrunError.invalid('args must not be empty');
   for (const value of process.args) out.push({ tag: Tag.ARG, value });
   if (opts.preserveFds > 0) out.push({ tag: Tag.PRESERVE_FDS, count: opts.preserveFds });
   return out;
@@ -151,7 +151,7 @@ export function planConsole(process: Process, preserveFds: number, taker: Consol
   hostWindow?: { rows: number; cols: number }): PlanRecord {
   const size = hostWindow && hostWindow.rows > 0 && hostWindow.cols > 0 ? { height: hostWindow.rows, width: hostWindow.cols } : process.consoleSize;
   const sized = !!size && size.height > 0 && size.width > 0;
-  if (sized && (size.height > 0xffff || size.width > 0xffff)) throw new TsrunError(`consoleSize ${size.width}x${size.height} is out of range`);
+  if (sized && (size.height > 0xffff || size.width > 0xffff)) throw TsrunError.invalid(`consoleSize ${size.width}x${size.height} is out of range`);
   return {
     tag: Tag.CONSOLE, fd: consoleSocketFd(preserveFds), rows: sized ? size.height : 0, cols: sized ? size.width : 0,
     flags: (bindDevConsole ? CONSOLE_BIND_DEV : 0) | (taker === 'proxy' ? CONSOLE_CLEAR_ONLCR : 0),

@@ -86,19 +86,19 @@ export function actionValue(action: LinuxSeccompAction, errnoRet: number | undef
     case 'SCMP_ACT_ERRNO': {
       const errno = errnoRet ?? EPERM;
       // libseccomp refuses errno values from 4095 (MAX_ERRNO) up, so runc fails such a profile.
-      if (errno > 4094) throw new TsrunError(`seccomp errnoRet ${errno} is out of range: errno values above 4094 are refused (as libseccomp does)`);
+      if (errno > 4094) throw TsrunError.invalid(`seccomp errnoRet ${errno} is out of range: errno values above 4094 are refused (as libseccomp does)`);
       return (SECCOMP_RET.ERRNO | errno) >>> 0;
     }
     case 'SCMP_ACT_TRACE': return (SECCOMP_RET.TRACE | ((errnoRet ?? EPERM) & 0xffff)) >>> 0;
     case 'SCMP_ACT_ALLOW': return SECCOMP_RET.ALLOW;
     case 'SCMP_ACT_LOG': return SECCOMP_RET.LOG;
     case 'SCMP_ACT_NOTIFY': return SECCOMP_RET.USER_NOTIF;
-    default: throw new TsrunError(`unknown seccomp action "${action as string}"`);
+    default: throw TsrunError.invalid(`unknown seccomp action "${action as string}"`);
   }
 }
 
 function split64(v: number): [hi: number, lo: number] {
-  if (!Number.isInteger(v)) throw new TsrunError(`seccomp argument value ${v} is not an integer`);
+  if (!Number.isInteger(v)) throw TsrunError.invalid(`seccomp argument value ${v} is not an integer`);
   const b = BigInt.asUintN(64, BigInt(v));
   return [Number(b >> 32n), Number(b & 0xffffffffn)];
 }
@@ -161,8 +161,8 @@ class Emitter {
 type Rule = { value: number; args: LinuxSeccompArg[] };
 
 function checkArg(a: LinuxSeccompArg): void {
-  if (!Number.isInteger(a.index) || a.index < 0 || a.index > 5) throw new TsrunError(`seccomp argument index ${a.index} is out of range 0..5`);
-  if (!SUPPORTED_OPERATORS.includes(a.op)) throw new TsrunError(`unknown seccomp operator "${a.op as string}"`);
+  if (!Number.isInteger(a.index) || a.index < 0 || a.index > 5) throw TsrunError.invalid(`seccomp argument index ${a.index} is out of range 0..5`);
+  if (!SUPPORTED_OPERATORS.includes(a.op)) throw TsrunError.invalid(`unknown seccomp operator "${a.op as string}"`);
   split64(a.value);
   if (a.valueTwo !== undefined) split64(a.valueTwo);
 }
@@ -172,7 +172,7 @@ function checkArg(a: LinuxSeccompArg): void {
  * halves are compared, the value truncated to 32 bits, as libseccomp does.
  */
 function condition(e: Emitter, a: LinuxSeccompArg, pass: number, fail: number, wide = true): number {
-  if (!Number.isInteger(a.index) || a.index < 0 || a.index > 5) throw new TsrunError(`seccomp argument index ${a.index} is out of range 0..5`);
+  if (!Number.isInteger(a.index) || a.index < 0 || a.index > 5) throw TsrunError.invalid(`seccomp argument index ${a.index} is out of range 0..5`);
   const [vhi, vlo] = split64(a.value);
   const i = a.index;
   let lo: number;
@@ -214,7 +214,7 @@ function condition(e: Emitter, a: LinuxSeccompArg, pass: number, fail: number, w
       return e.linear(LD_W_ABS, argHi(i), e.linear(ALU_AND_K, vhi, e.jump(JEQ_K, dhi, lo, fail)));
     }
     default:
-      throw new TsrunError(`unknown seccomp operator "${a.op as string}"`);
+      throw TsrunError.invalid(`unknown seccomp operator "${a.op as string}"`);
   }
 }
 
@@ -400,13 +400,13 @@ export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOption
   const warnings: string[] = [];
   const badArch = opts.badArchAction ?? SECCOMP_RET.KILL_THREAD;
   // runc's checks: C reports the listener fd with write(2), which must not wait for the agent.
-  if (seccomp.defaultAction === 'SCMP_ACT_NOTIFY') throw new TsrunError('SCMP_ACT_NOTIFY cannot be used as default action');
+  if (seccomp.defaultAction === 'SCMP_ACT_NOTIFY') throw TsrunError.invalid('SCMP_ACT_NOTIFY cannot be used as default action');
   const defaultValue = actionValue(seccomp.defaultAction, seccomp.defaultErrnoRet);
 
   let flags = 0;
   for (const f of seccomp.flags ?? []) {
     const v = SECCOMP_FILTER_FLAGS[f];
-    if (v === undefined) throw new TsrunError(`seccomp flags: unknown flag "${f as string}"`);
+    if (v === undefined) throw TsrunError.invalid(`seccomp flags: unknown flag "${f as string}"`);
     flags |= v;
   }
 
@@ -431,7 +431,7 @@ export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOption
   for (let c = 0; c < calls.length; c++) {
     const call = calls[c]!;
     if (call.action === 'SCMP_ACT_NOTIFY') {
-      if (call.names.includes('write')) throw new TsrunError('SCMP_ACT_NOTIFY cannot be used for the write syscall');
+      if (call.names.includes('write')) throw TsrunError.invalid('SCMP_ACT_NOTIFY cannot be used for the write syscall');
       notify = true;
     }
     const value = actionValue(call.action, call.errnoRet);
@@ -532,7 +532,7 @@ export function compileSeccomp(seccomp: LinuxSeccomp, opts: SeccompCompileOption
   e.linear(LD_W_ABS, OFF_ARCH, entry);
 
   if (e.rev.length > BPF_MAXINSNS) {
-    throw new TsrunError(`seccomp filter is too large: ${e.rev.length} BPF instructions, the kernel accepts at most ${BPF_MAXINSNS}`);
+    throw TsrunError.invalid(`seccomp filter is too large: ${e.rev.length} BPF instructions, the kernel accepts at most ${BPF_MAXINSNS}`);
   }
   return { program: e.program(), flags, warnings };
 }

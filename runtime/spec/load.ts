@@ -49,9 +49,9 @@ export function loadBundleSpec(bundleDir: string, opts: LoadOptions = {}): Loade
   } catch (err) {
     // runc chdirs into the bundle and opens "config.json", so its messages name the relative file.
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new TsrunError('JSON specification file config.json not found');
-    if (code === 'EISDIR') throw new TsrunError('read config.json: is a directory');
-    throw new TsrunError(describeSystemError(err).replace(join(bundle, 'config.json'), 'config.json'));
+    if (code === 'ENOENT') throw TsrunError.invalid('JSON specification file config.json not found');
+    if (code === 'EISDIR') throw TsrunError.invalid('read config.json: is a directory');
+    throw TsrunError.invalid(describeSystemError(err).replace(join(bundle, 'config.json'), 'config.json'));
   }
   const spec = parseSpec(text, 'config.json');
   const checkOpts: CheckOptions = { bundle, requireProcess: opts.requireProcess ?? true, unknownCapabilities: opts.unknownCapabilities ?? 'error' };
@@ -66,13 +66,13 @@ function resolveBundle(bundleDir: string): string {
   try {
     st = statSync(given);
   } catch (err) {
-    throw new TsrunError(describeSystemError(err).replace(/^stat /, 'chdir '));
+    throw TsrunError.invalid(describeSystemError(err).replace(/^stat /, 'chdir '));
   }
-  if (!st.isDirectory()) throw new TsrunError(`chdir ${bundleDir}: not a directory`);
+  if (!st.isDirectory()) throw TsrunError.invalid(`chdir ${bundleDir}: not a directory`);
   try {
     return realpathSync.native(resolve(given));
   } catch (err) {
-    throw new TsrunError(describeSystemError(err));
+    throw TsrunError.invalid(describeSystemError(err));
   }
 }
 
@@ -101,7 +101,7 @@ export function parseResources(text: string, file = 'resources.json'): LinuxReso
 
 function parseWith<T>(validate: Validator<T>, text: string, file: string): T {
   const data = parseJson(text, file);
-  if (!validate(data)) throw new TsrunError(`${file}: ${formatSchemaError(validate.errors?.[0], data)}`);
+  if (!validate(data)) throw TsrunError.invalid(`${file}: ${formatSchemaError(validate.errors?.[0], data)}`);
   return data;
 }
 
@@ -118,9 +118,9 @@ export function parseJson(text: string, file: string): unknown {
     return MAYBE_NULL_VALUE.test(text) ? JSON.parse(text, dropNullProperties) : JSON.parse(text);
   } catch (err) {
     const found = findJsonSyntaxError(text);
-    if (!found) throw new TsrunError(`${file}: invalid JSON: ${(err as Error).message}`);
+    if (!found) throw TsrunError.invalid(`${file}: invalid JSON: ${(err as Error).message}`);
     const { line, column } = lineAndColumn(text, found.pos);
-    throw new TsrunError(`${file}: invalid JSON at line ${line}, column ${column}: ${found.reason}`);
+    throw TsrunError.invalid(`${file}: invalid JSON at line ${line}, column ${column}: ${found.reason}`);
   }
 }
 

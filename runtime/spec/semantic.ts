@@ -48,15 +48,15 @@ export function checkSpec(spec: Spec, opts: CheckOptions): CheckResult {
   if (spec.process) {
     checkProcess(spec.process, { file, base: '/process', unknownCapabilities: opts.unknownCapabilities ?? 'error' }, warnings);
   } else if (opts.requireProcess ?? true) {
-    throw new TsrunError('process property must not be empty');
+    throw TsrunError.invalid('process property must not be empty');
   }
 
   // runc: specconv.CreateLibcontainerConfig.
-  if (!spec.root) throw new TsrunError('root must be specified');
+  if (!spec.root) throw TsrunError.invalid('root must be specified');
 
   (linux.namespaces ?? []).forEach((ns, i) => {
     const path = ns.path ?? '';
-    if (namespaces.has(ns.type)) throw new TsrunError(`malformed spec file: duplicated ns {${goQuote(ns.type)} ${goQuote(path)}}`);
+    if (namespaces.has(ns.type)) throw TsrunError.invalid(`malformed spec file: duplicated ns {${goQuote(ns.type)} ${goQuote(path)}}`);
     if (path !== '' && !isAbsolute(path)) {
       throw fieldError(file, ptr('/linux/namespaces', i, 'path'), `namespace path ${goQuote(path)} must be absolute`);
     }
@@ -66,10 +66,10 @@ export function checkSpec(spec: Spec, opts: CheckOptions): CheckResult {
   const hasUidMappings = (linux.uidMappings?.length ?? 0) > 0;
   const hasGidMappings = (linux.gidMappings?.length ?? 0) > 0;
   if (namespaces.has('user')) {
-    if (!hasUidMappings) throw new TsrunError('User namespaces enabled, but no uid mappings found.');
-    if (!hasGidMappings) throw new TsrunError('User namespaces enabled, but no gid mappings found.');
+    if (!hasUidMappings) throw TsrunError.invalid('User namespaces enabled, but no uid mappings found.');
+    if (!hasGidMappings) throw TsrunError.invalid('User namespaces enabled, but no gid mappings found.');
   } else if (hasUidMappings || hasGidMappings) {
-    throw new TsrunError("User namespace mappings specified, but USER namespace isn't enabled in the config");
+    throw TsrunError.invalid("User namespace mappings specified, but USER namespace isn't enabled in the config");
   }
 
   (spec.mounts ?? []).forEach((m, i) => {
@@ -121,11 +121,11 @@ export function checkSpec(spec: Spec, opts: CheckOptions): CheckResult {
   // runc: libcontainer/configs/validate (rootfs first).
   const rootfs = checkRootfs(opts.bundle, spec.root.path);
 
-  if (spec.hostname && !namespaces.has('uts')) throw new TsrunError('unable to set hostname without a private UTS namespace');
-  if (spec.domainname && !namespaces.has('uts')) throw new TsrunError('unable to set domainname without a private UTS namespace');
+  if (spec.hostname && !namespaces.has('uts')) throw TsrunError.invalid('unable to set hostname without a private UTS namespace');
+  if (spec.domainname && !namespaces.has('uts')) throw TsrunError.invalid('unable to set domainname without a private UTS namespace');
 
   if (((linux.maskedPaths?.length ?? 0) > 0 || (linux.readonlyPaths?.length ?? 0) > 0) && !namespaces.has('mount')) {
-    throw new TsrunError('unable to restrict sys entries without a private MNT namespace');
+    throw TsrunError.invalid('unable to restrict sys entries without a private MNT namespace');
   }
 
   if (linux.sysctl) checkSysctl(linux.sysctl, namespaces, file);
@@ -139,8 +139,8 @@ export function checkSpec(spec: Spec, opts: CheckOptions): CheckResult {
         throw fieldError(file, ptr('/linux/timeOffsets', clock, 'nanosecs'), `must be less than 1000000000, got ${offset.nanosecs}`);
       }
     }
-    if (!namespaces.has('time')) throw new TsrunError("time namespace offsets specified, but time namespace isn't enabled in the config");
-    if (namespaces.get('time') !== '') throw new TsrunError('time namespace offsets cannot be set when joining an existing time namespace');
+    if (!namespaces.has('time')) throw TsrunError.invalid("time namespace offsets specified, but time namespace isn't enabled in the config");
+    if (namespaces.get('time') !== '') throw TsrunError.invalid('time namespace offsets cannot be set when joining an existing time namespace');
   }
 
   return { rootfs, warnings };
@@ -152,19 +152,19 @@ export function checkSpec(spec: Spec, opts: CheckOptions): CheckResult {
  */
 export function checkProcess(process: Process, where: Where & { unknownCapabilities: 'error' | 'warn' }, warnings: string[]): void {
   const { file, base } = where;
-  if (process.cwd === '') throw new TsrunError('Cwd property must not be empty');
-  if (!isAbsolute(process.cwd)) throw new TsrunError('Cwd must be an absolute path');
-  if (!process.args || process.args.length === 0) throw new TsrunError('args must not be empty');
+  if (process.cwd === '') throw TsrunError.invalid('Cwd property must not be empty');
+  if (!isAbsolute(process.cwd)) throw TsrunError.invalid('Cwd must be an absolute path');
+  if (!process.args || process.args.length === 0) throw TsrunError.invalid('args must not be empty');
 
   for (const pair of process.env ?? []) {
     const eq = pair.indexOf('=');
-    if (eq === -1 || pair.includes('\0')) throw new TsrunError(`invalid environment variable: ${goQuote(pair)}`);
-    if (eq === 0) throw new TsrunError(`environment variable name can't be empty: ${goQuote(pair)}`);
+    if (eq === -1 || pair.includes('\0')) throw TsrunError.invalid(`invalid environment variable: ${goQuote(pair)}`);
+    if (eq === 0) throw TsrunError.invalid(`environment variable name can't be empty: ${goQuote(pair)}`);
   }
 
   const seen = new Set<string>();
   process.rlimits?.forEach((r, i) => {
-    if (!Object.hasOwn(RLIMIT_NUMBERS, r.type)) throw new TsrunError(`wrong rlimit value: ${r.type}`);
+    if (!Object.hasOwn(RLIMIT_NUMBERS, r.type)) throw TsrunError.invalid(`wrong rlimit value: ${r.type}`);
     if (seen.has(r.type)) throw fieldError(file, ptr(base, 'rlimits', i, 'type'), `duplicate rlimit type ${goQuote(r.type)}`);
     seen.add(r.type);
     if (r.soft > r.hard) throw fieldError(file, ptr(base, 'rlimits', i), `${r.type}: soft limit ${r.soft} is greater than hard limit ${r.hard}`);
@@ -215,7 +215,7 @@ function checkSeccomp(seccomp: LinuxSeccomp, file: string): void {
   if (seccomp.defaultErrnoRet !== undefined && !takesErrno(seccomp.defaultAction)) {
     throw fieldError(file, `${base}/defaultErrnoRet`, `an errno return code needs SCMP_ACT_ERRNO or SCMP_ACT_TRACE, but defaultAction is ${seccomp.defaultAction}`);
   }
-  if (seccomp.defaultAction === 'SCMP_ACT_NOTIFY') throw new TsrunError('SCMP_ACT_NOTIFY cannot be used as default action');
+  if (seccomp.defaultAction === 'SCMP_ACT_NOTIFY') throw TsrunError.invalid('SCMP_ACT_NOTIFY cannot be used as default action');
   let notify = false;
   seccomp.syscalls?.forEach((call, i) => {
     if (call.errnoRet !== undefined && !takesErrno(call.action)) {
@@ -223,7 +223,7 @@ function checkSeccomp(seccomp: LinuxSeccomp, file: string): void {
     }
     if (call.action === 'SCMP_ACT_NOTIFY') {
       notify = true;
-      if (call.names.includes('write')) throw new TsrunError('SCMP_ACT_NOTIFY cannot be used for the write syscall');
+      if (call.names.includes('write')) throw TsrunError.invalid('SCMP_ACT_NOTIFY cannot be used for the write syscall');
     }
   });
   if (notify && !seccomp.listenerPath) {
@@ -256,21 +256,21 @@ function checkSysctl(sysctl: Record<string, string>, namespaces: Map<LinuxNamesp
     }
     const name = segments.join('.');
     if (IPC_SYSCTLS.has(name) || name.startsWith('fs.mqueue.')) {
-      if (!namespaces.has('ipc')) throw new TsrunError(`sysctl ${goQuote(key)} is not allowed in the hosts ipc namespace`);
+      if (!namespaces.has('ipc')) throw TsrunError.invalid(`sysctl ${goQuote(key)} is not allowed in the hosts ipc namespace`);
       continue;
     }
     if (name.startsWith('net.')) {
       const netns = namespaces.get('network');
       if (netns === undefined || (netns !== '' && isHostNetns(netns))) {
-        throw new TsrunError(`sysctl ${goQuote(key)} not allowed in host network namespace`);
+        throw TsrunError.invalid(`sysctl ${goQuote(key)} not allowed in host network namespace`);
       }
       continue;
     }
     if (namespaces.has('uts')) {
       if (name === 'kernel.domainname') continue;
-      if (name === 'kernel.hostname') throw new TsrunError(`sysctl ${goQuote(key)} is not allowed as it conflicts with the OCI "hostname" field`);
+      if (name === 'kernel.hostname') throw TsrunError.invalid(`sysctl ${goQuote(key)} is not allowed as it conflicts with the OCI "hostname" field`);
     }
-    throw new TsrunError(`sysctl ${goQuote(key)} is not in a separate kernel namespace`);
+    throw TsrunError.invalid(`sysctl ${goQuote(key)} is not in a separate kernel namespace`);
   }
 }
 
@@ -300,23 +300,23 @@ function checkRootfs(bundle: string, rootPath: string): string {
   try {
     st = statSync(rootfs);
   } catch (err) {
-    throw new TsrunError(`invalid rootfs: ${describeSystemError(err)}`);
+    throw TsrunError.invalid(`invalid rootfs: ${describeSystemError(err)}`);
   }
   let real: string;
   try {
     real = realpathSync.native(rootfs);
   } catch (err) {
-    throw new TsrunError(`invalid rootfs: ${describeSystemError(err)}`);
+    throw TsrunError.invalid(`invalid rootfs: ${describeSystemError(err)}`);
   }
-  if (real !== rootfs) throw new TsrunError('invalid rootfs: not an absolute path, or a symlink');
-  if (!st.isDirectory()) throw new TsrunError(`invalid rootfs: ${rootfs}: not a directory`);
+  if (real !== rootfs) throw TsrunError.invalid('invalid rootfs: not an absolute path, or a symlink');
+  if (!st.isDirectory()) throw TsrunError.invalid(`invalid rootfs: ${rootfs}: not a directory`);
   return rootfs;
 }
 
 // ---------------------------------------------------------------- helpers
 
 function fieldError(file: string, pointer: string, message: string): TsrunError {
-  return new TsrunError(`${file}: ${pointer === '' ? '' : `${pointer}: `}${message}`);
+  return TsrunError.invalid(`${file}: ${pointer === '' ? '' : `${pointer}: `}${message}`);
 }
 
 /** A JSON Pointer from a base pointer and more segments. */

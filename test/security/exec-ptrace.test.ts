@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { REPO, assertNothingLeft, cleanup, makeBundle, makeRoot, needsRoot, tsrun, uniqueId } from '../helpers/harness';
+import { REPO, assertNothingLeft, cleanup, makeBundle, makeRoot, needsRoot, tsrun, uniqueId } from '../helpers/harness.js';
 
 const hasStrace = existsSync('/usr/bin/strace');
 const skip = needsRoot || (!hasStrace && 'needs strace');
@@ -39,7 +39,7 @@ function withPtraceCaps(c: any): void {
 /** A running container whose probe looks for `marker` (a host path) through /proc. */
 function startProbe(root: string, marker: string): { id: string; bundle: string; pid: number } {
   const id = uniqueId('tsrun-ptrace');
-  const bundle = makeBundle((c) => {
+  const bundle = makeBundle((c: any) => {
     withPtraceCaps(c);
     c.root.readonly = false;
     c.process.args = ['/probe.sh', marker];
@@ -110,7 +110,7 @@ test('create: a second container joining the pid namespace shows the first one n
   writeFileSync(join(hostDir, 'marker'), 'host');
   const probe = startProbe(root, join(hostDir, 'marker'));
   const id = uniqueId('tsrun-ptrace-join');
-  const bundle = makeBundle((c) => {
+  const bundle = makeBundle((c: any) => {
     c.linux.namespaces = c.linux.namespaces.map((ns: any) => ns.type === 'pid' ? { type: 'pid', path: `/proc/${probe.pid}/ns/pid` } : ns);
     c.process.args = ['sleep', '1'];
   });

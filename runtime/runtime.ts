@@ -1,0 +1,246 @@
+// The runtime as a library: a Runtime owns the containers under one state root and one reaper;
+// a Container is a handle on one of them. The CLI and the containerd shim are front ends over
+// these two classes. Nothing here exits the process, installs a signal handler or touches the
+// caller's terminal: those are the CLI's (runtime/cli/foreground.ts).
+import { EventEmitter } from 'node:events';
+import { resolve } from 'node:path';
+import { TsrunError } from './errors.js';
+import { parseSignal } from './signals.js';
+import { Reaper, type ExitInfo } from './reaper.js';
+import { createContainer, type CreateOptions as InternalCreateOptions } from './container/create.js';
+import { startContainer } from './container/start.js';
+import { killContainer } from './container/kill.js';
+import { deleteContainer } from './container/delete.js';
+import { setPaused } from './container/pause.js';
+import { updateContainer } from './container/update.js';
+import type { UpdateRequest } from './cgroups/update.js';
+import { execTarget, containerProcess, spawnExec } from './container/exec.js';
+import { listContainerIds, loadState, type ContainerState } from './container/state.js';
+import { containerStatus, ociState, type Status } from './container/status.js';
+import { cgroupManagerFromState } from './cgroups/index.js';
+import { cgroupStats } from './cgroups/stats.js';
+import type { StdioSpec } from './container/executor.js';
+import type { Process as ProcessSpec } from './plan/exec-plan.js';
+import { terminalSyscalls } from './sys/terminal.js';
+
+export type { ExitInfo } from './reaper.js';
+export type { Status } from './container/status.js';
+export type { StdioSpec } from './container/executor.js';
+export type { ProcessSpec };
+
+export interface RuntimeOptions {
+  /** the state directory (runc's --root) */
+  root: string;
+  /** the systemd cgroup driver (runc's --systemd-cgroup) */
+  systemdCgroup?: boolean;
+}
+
+/** The container's or process's fds 0-2: an fd of the caller's, the caller's own, or /dev/null. */
+export interface Stdio { stdin?: StdioSpec; stdout?: StdioSpec; stderr?: StdioSpec }
+
+export interface CreateOptions {
+  stdio?: Stdio;
+  /** process.terminal from config.json: the caller gets the pty master (Container.master) */
+  consoleSocket?: string;
+  pidFile?: string;
+  preserveFds?: number;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+}
+
+export interface ExecOptions {
+  stdio?: Stdio;
+  /** with process.terminal: the pty's master goes to this socket instead of the caller */
+  consoleSocket?: string;
+  pidFile?: string;
+  preserveFds?: number;
+  /** exec in a paused container (the process runs once it is resumed) */
+  ignorePaused?: boolean;
+}
+
+export interface ContainerEvents {
+  exit: [ExitInfo];
+}
+
+function stdioList(s: Stdio | undefined): StdioSpec[] | undefined {
+  return s ? [s.stdin ?? 'inherit', s.stdout ?? 'inherit', s.stderr ?? 'inherit'] : undefined;
+}
+
+export class Runtime {
+  readonly root: string;
+  readonly systemdCgroup: boolean;
+  private reaperInstance: Reaper | undefined;
+
+  constructor(opts: RuntimeOptions) {
+    this.root = resolve(opts.root);
+    this.systemdCgroup = !!opts.systemdCgroup;
+  }
+
+  /** One reaper for every process this runtime starts, made on first use (it loads koffi). */
+  get reaper(): Reaper {
+    return (this.reaperInstance ??= new Reaper());
+  }
+
+  /**
+   * Creates a container from the bundle; its process waits for start(). The exit of its init
+   * is watched from the moment it exists: the caller must be its parent or a child subreaper
+   * (PR_SET_CHILD_SUBREAPER) for the exit status to be known.
+   */
+  async create(id: string, bundle: string, opts: CreateOptions = {}): Promise<Container> {
+    const internal: InternalCreateOptions = {
+      root: this.root, id, bundle: resolve(bundle), pidFile: opts.pidFile, consoleSocket: opts.consoleSocket,
+      noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring, preserveFds: opts.preserveFds ?? 0,
+      systemdCgroup: this.systemdCgroup, foreground: false, stdio: stdioList(opts.stdio), keepMaster: !opts.consoleSocket,
+    };
+    const created = await createContainer(internal);
+    const container = new Container(this, id, created.state, created.master);
+    container.watchExit();
+    return container;
+  }
+
+  /** A container created earlier (by this process or another); not-found when there is none. */
+  load(id: string): Container {
+    return new Container(this, id, loadState(this.root, id));
+  }
+
+  /** A handle on `id` without reading its state: for delete, which also cleans up half-made ones. */
+  container(id: string): Container {
+    return new Container(this, id);
+  }
+
+  /** Every container under the root, with its OCI state. */
+  list(): Array<Record<string, unknown> & { id: string; status: Status }> {
+    const out: Array<Record<string, unknown> & { id: string; status: Status }> = [];
+    for (const id of listContainerIds(this.root)) {
+      try {
+        const s = loadState(this.root, id);
+        const status = containerStatus(this.root, s);
+        out.push({ ...ociState(s, status), id, status });
+      } catch { /* deleted meanwhile */ }
+    }
+    return out;
+  }
+
+  /** Stops watching exits; the containers keep running. */
+  close(): void {
+    this.reaperInstance?.close();
+  }
+}
+
+export class Container extends EventEmitter<ContainerEvents> {
+  private exited: Promise<ExitInfo> | undefined;
+
+  constructor(private readonly runtime: Runtime, readonly id: string, private stateRecord?: ContainerState, readonly master?: number) {
+    super();
+  }
+
+  private get saved(): ContainerState { return this.stateRecord ?? this.reload(); }
+  /** the init's host pid */
+  get pid(): number { return this.saved.pid; }
+  get bundle(): string { return this.saved.bundle; }
+
+  private reload(): ContainerState {
+    this.stateRecord = loadState(this.runtime.root, this.id);
+    return this.stateRecord;
+  }
+
+  status(): Status {
+    try {
+      return containerStatus(this.runtime.root, this.reload());
+    } catch (err) {
+      if (err instanceof TsrunError && err.kind === 'not-found') return 'stopped';
+      throw err;
+    }
+  }
+
+  /** The OCI state document, as `tsrun state` prints it. */
+  state(): Record<string, unknown> {
+    const s = this.reload();
+    return ociState(s, containerStatus(this.runtime.root, s));
+  }
+
+  /** @internal begins watching the init's exit (create does it at once) */
+  watchExit(): Promise<ExitInfo> {
+    if (!this.exited) {
+      this.exited = this.runtime.reaper.watch(this.pid);
+      this.exited.then((info) => this.emit('exit', info), () => undefined);
+    }
+    return this.exited;
+  }
+
+  async start(): Promise<void> {
+    await startContainer(this.runtime.root, this.id);
+  }
+
+  /** The init's exit. */
+  wait(): Promise<ExitInfo> {
+    return this.watchExit();
+  }
+
+  async kill(signal: number | string = 'SIGTERM', opts: { all?: boolean } = {}): Promise<void> {
+    const number = typeof signal === 'number' ? signal : parseSignal(signal);
+    await killContainer(this.runtime.root, this.id, number, !!opts.all);
+  }
+
+  async pause(): Promise<void> { await setPaused(this.runtime.root, this.id, true); }
+  async resume(): Promise<void> { await setPaused(this.runtime.root, this.id, false); }
+
+  async update(resources: UpdateRequest): Promise<void> {
+    await updateContainer(this.runtime.root, this.id, resources);
+  }
+
+  /** The cgroup statistics, in the shape `tsrun events --stats` prints. */
+  stats(): unknown {
+    const s = this.reload();
+    if (!s.cgroup) throw TsrunError.precondition(`container with id ${this.id} has no cgroup`);
+    return cgroupStats(cgroupManagerFromState(s.cgroup));
+  }
+
+  /** The host pids of every process in the container's cgroup. */
+  pids(): number[] {
+    const s = this.reload();
+    if (containerStatus(this.runtime.root, s) === 'stopped' || !s.cgroup) return [];
+    return cgroupManagerFromState(s.cgroup).pids();
+  }
+
+  /** Sets the window size of the container's terminal (when this handle holds its master). */
+  resize(cols: number, rows: number): void {
+    if (this.master === undefined) throw TsrunError.precondition(`container ${this.id} has no terminal of ours`);
+    terminalSyscalls().setWindowSize(this.master, { rows, cols });
+  }
+
+  /** Starts a process in the container; `process` is a config.json process object. */
+  async exec(process: ProcessSpec, opts: ExecOptions = {}): Promise<ExecProcess> {
+    const state = execTarget(this.runtime.root, this.id, !!opts.ignorePaused);
+    const started = await spawnExec(state, {
+      root: this.runtime.root, id: this.id, process, detach: true, pidFile: opts.pidFile, preserveFds: opts.preserveFds ?? 0,
+      ignorePaused: !!opts.ignorePaused, consoleSocket: opts.consoleSocket, stdio: stdioList(opts.stdio), keepMaster: !opts.consoleSocket,
+    });
+    return new ExecProcess(started.pid, this.runtime.reaper.watch(started.pid), started.master);
+  }
+
+  /** The process config.json gave the container (a base for exec). */
+  process(): ProcessSpec | undefined {
+    return containerProcess(this.reload());
+  }
+
+  async delete(opts: { force?: boolean } = {}): Promise<void> {
+    await deleteContainer(this.runtime.root, this.id, !!opts.force);
+  }
+}
+
+/** A process started by Container.exec. */
+export class ExecProcess {
+  constructor(readonly pid: number, private readonly exited: Promise<ExitInfo>, readonly master?: number) {}
+
+  wait(): Promise<ExitInfo> { return this.exited; }
+
+  kill(signal: number | string = 'SIGTERM'): void {
+    process.kill(this.pid, typeof signal === 'number' ? signal : parseSignal(signal));
+  }
+
+  resize(cols: number, rows: number): void {
+    if (this.master === undefined) throw TsrunError.precondition(`process ${this.pid} has no terminal of ours`);
+    terminalSyscalls().setWindowSize(this.master, { rows, cols });
+  }
+}

@@ -1,0 +1,173 @@
+// Today's Docker (dockerd 28 with its own containerd 2.1 and runc 1.3, from scripts/modern-stack.sh) driving tsrun,
+// registered by `tsrun setup docker` in the CLI (`path`) form, beside runc 1.3. dockerd runs in a network namespace
+// of its own with every directory under one temporary directory, its containers under one cgroup parent and in a
+// containerd namespace of their own, so nothing of the machine's Docker is touched.
+import { describe, before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { needsRoot, makeBundle, TSRUN } from '../helpers/harness.js';
+import { requireStack, stackSkip, type Stack } from '../helpers/stack.js';
+
+const skip = needsRoot || stackSkip();
+const dir = skip ? '' : mkdtempSync(join(tmpdir(), 'tsrun-docker28-'));
+const cgroupParent = `tsrun-docker28-test-${process.pid}`;
+const namespace = `tsrun-docker28-${process.pid}`;
+const IMAGE = 'busybox:tsrun-e2e';
+const MARK = '4329';
+let stack: Stack;
+let daemon: ChildProcess | undefined;
+// Directories dockerd 28 and containerd 2.1 make whatever their configured paths (the shims' socket directory,
+// the plugin directory): removed afterwards if they were not there before and are empty (another session's engine
+// may be using them meanwhile, then they are not empty or were there already).
+const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/docker', '/run/docker/plugins'];
+const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
+
+const baseEnv = (() => {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+})();
+
+function docker(args: string[], input?: string | Buffer) {
+  const r = spawnSync(stack.docker, ['-H', `unix://${dir}/docker.sock`, ...args], {
+    input, encoding: 'utf8', timeout: 60_000, maxBuffer: 64 << 20, env: { ...baseEnv, DOCKER_CONFIG: join(dir, 'client') },
+  });
+  if (r.error) throw r.error;
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function cgroupParents(): string[] {
+  return readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h, cgroupParent)).filter((p) => existsSync(p));
+}
+
+function markedProcesses(): string[] {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((n) => {
+    try { return readFileSync(`/proc/${n}/cmdline`, 'latin1') === `sleep\0${MARK}\0`; } catch { return false; }
+  });
+}
+
+describe('Docker 28 with tsrun (CLI form) beside runc 1.3', { skip }, () => {
+  before(async () => {
+    stack = requireStack();
+    const config = join(dir, 'daemon.json');
+    const setup = spawnSync(TSRUN, ['setup', 'docker', '--cli', '--config', config], { encoding: 'utf8', env: baseEnv });
+    assert.equal(setup.status, 0, setup.stderr);
+    // The stack's directory first: dockerd starts its containerd from PATH, which finds the runc shim and runc 1.3,
+    // and dockerd finds docker-proxy and docker-init there.
+    const env = { ...baseEnv, PATH: `${stack.bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
+    daemon = spawn('unshare', ['--net', '--', stack.dockerd, '--config-file', config,
+      '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'dockerd.pid'),
+      '-H', `unix://${dir}/docker.sock`, '--cgroup-parent', `/${cgroupParent}`,
+      '--containerd-namespace', namespace, '--containerd-plugins-namespace', `${namespace}-plugins`,
+    ], { stdio: ['ignore', 'ignore', 'ignore'], env });
+    for (let i = 0; i < 300 && docker(['version']).status !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(docker(['version']).status, 0, 'dockerd did not come up');
+    const rootfs = join(makeBundle(), 'rootfs');
+    const tar = spawnSync('tar', ['-C', rootfs, '-c', '.'], { maxBuffer: 64 << 20 });
+    assert.equal(docker(['import', '-', IMAGE], tar.stdout).status, 0);
+    rmSync(join(rootfs, '..'), { recursive: true, force: true });
+  });
+
+  after(async () => {
+    if (!stack) return;
+    const ids = docker(['ps', '-aq']).stdout.split('\n').filter(Boolean);
+    if (ids.length) docker(['rm', '-f', ...ids]);
+    if (daemon && daemon.exitCode === null) {
+      const exited = new Promise((r) => daemon!.once('exit', r));
+      daemon.kill('SIGTERM');
+      // unref: a pending timer would hold the test process for its full 20 s after dockerd has gone.
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000).unref())]);
+    }
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir));
+    for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+    rmSync(dir, { recursive: true, force: true });
+    for (const p of cgroupParents()) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+    rmSync(`/run/containerd/runc/${namespace}`, { recursive: true, force: true });
+    for (const d of [...FIXED_DIRS].reverse()) {
+      if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }
+    }
+  });
+
+  test('the daemon is Docker 28 with runc 1.3 as its default runtime, and tsrun registered by tsrun setup', () => {
+    const info = docker(['info', '--format', '{{.ServerVersion}} {{.DefaultRuntime}} {{.RuncCommit.ID}}']);
+    assert.equal(info.status, 0, info.stderr);
+    assert.match(info.stdout, /^28\.\S+ runc 1\.3\./);
+    const runtimes = JSON.parse(docker(['info', '--format', '{{json .Runtimes}}']).stdout);
+    assert.equal(runtimes.tsrun.path, TSRUN);
+  });
+
+  test('run --rm: output, exit status, and 127/126 for a missing or non-executable command, as under runc', () => {
+    for (const runtime of ['runc', 'tsrun']) {
+      const r = docker(['run', '--rm', '--runtime', runtime, IMAGE, 'sh', '-c', 'echo out; echo err >&2; exit 7']);
+      assert.deepEqual([r.status, r.stdout, r.stderr], [7, 'out\n', 'err\n'], runtime);
+      const missing = docker(['run', '--rm', '--runtime', runtime, IMAGE, '/nonexistent']);
+      assert.equal(missing.status, 127, `${runtime}: ${missing.stderr}`);
+      assert.match(missing.stderr, new RegExp(`OCI runtime create failed: ${runtime} create failed: unable to start container process: .*exec: "/nonexistent": stat /nonexistent: no such file or directory`));
+      const notExecutable = docker(['run', '--rm', '--runtime', runtime, IMAGE, '/etc/passwd']);
+      assert.equal(notExecutable.status, 126, `${runtime}: ${notExecutable.stderr}`);
+      assert.match(notExecutable.stderr, /exec: "\/etc\/passwd": permission denied/);
+    }
+  });
+
+  test('-d, exec, top, pause/unpause, stop: the same under tsrun as under runc', () => {
+    const session = (runtime: string) => {
+      const seen: unknown[] = [];
+      const id = docker(['run', '-d', '--runtime', runtime, IMAGE, 'sleep', MARK]).stdout.trim();
+      assert.match(id, /^[0-9a-f]{64}$/, runtime);
+      try {
+        const ex = docker(['exec', '-e', 'FOO=bar', '-u', '1000:1000', '-w', '/tmp', id, 'sh', '-c', 'echo $FOO $(id -u) $(pwd); tr "\\0" " " < /proc/1/cmdline']);
+        seen.push(ex.status, ex.stdout, ex.stderr);
+        seen.push(docker(['exec', id, 'sh', '-c', 'exit 5']).status);
+        seen.push(docker(['exec', id, '/nonexistent']).status);
+        const top = docker(['top', id]);
+        seen.push(top.status, top.stdout.split('\n').filter((l) => l.endsWith(`sleep ${MARK}`)).length);
+        seen.push(docker(['pause', id]).status, docker(['inspect', '-f', '{{.State.Status}}', id]).stdout.trim());
+        seen.push(docker(['unpause', id]).status, docker(['exec', id, 'true']).status);
+        seen.push(docker(['stop', '-t', '1', id]).status, docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', id]).stdout.trim());
+      } finally {
+        seen.push(docker(['rm', '-f', id]).status);
+      }
+      return seen;
+    };
+    const viaRunc = session('runc');
+    assert.deepEqual(viaRunc, [0, `bar 1000 /tmp\nsleep ${MARK} `, '', 5, 127, 0, 1, 0, 'paused', 0, 0, 0, 'exited 137', 0]);
+    assert.deepEqual(session('tsrun'), viaRunc);
+  });
+
+  test('-t through a pty, exec -t, logs, restart, kill: the same under tsrun as under runc', () => {
+    const session = (runtime: string) => {
+      const seen: unknown[] = [];
+      const fg = docker(['run', '--rm', '-t', '--runtime', runtime, IMAGE, 'sh', '-c', 'tty; [ -t 0 ] && [ -t 1 ] && echo tty']);
+      seen.push(fg.status, fg.stdout);
+      const id = docker(['run', '-d', '-t', '--runtime', runtime, IMAGE, 'sh', '-c', `echo started; exec sleep ${MARK}`]).stdout.trim();
+      try {
+        const ex = docker(['exec', '-t', id, 'tty']);
+        seen.push(ex.status, ex.stdout);
+        seen.push(docker(['restart', '-t', '1', id]).status, docker(['inspect', '-f', '{{.State.Running}} {{.RestartCount}}', id]).stdout.trim());
+        seen.push(docker(['logs', id]).stdout);
+        seen.push(docker(['kill', id]).status, docker(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', id]).stdout.trim());
+      } finally {
+        seen.push(docker(['rm', '-f', id]).status);
+      }
+      return seen;
+    };
+    const viaRunc = session('runc');
+    assert.deepEqual(viaRunc.slice(0, 2), [0, '/dev/pts/0\r\ntty\r\n']);
+    assert.deepEqual(viaRunc.slice(4), [0, 'true 0', 'started\r\nstarted\r\n', 0, 'exited 137', 0]);
+    assert.deepEqual(session('tsrun'), viaRunc);
+  });
+
+  test('nothing is left once the containers are gone: runtime state, cgroups, processes', () => {
+    assert.equal(docker(['ps', '-aq']).stdout, '');
+    const states = join(dir, 'exec', 'runtime-runc', namespace);
+    assert.deepEqual(existsSync(states) ? readdirSync(states) : [], []);
+    for (const p of cgroupParents()) {
+      const children = readdirSync(p, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+      assert.deepEqual(children, [], `${p} still has container cgroups`);
+    }
+    assert.deepEqual(markedProcesses(), []);
+  });
+});

@@ -1,0 +1,70 @@
+// Today's engines and runtimes (scripts/modern-stack.sh: runc 1.3, crun 1.2x, criu 4.2, containerd 2.1, Docker 28)
+// for tests: the script runs once per test process; a cached fetch answers in milliseconds.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO } from './harness.js';
+
+export interface Stack {
+  dir: string;
+  bin: string;
+  runc: string;
+  crun: string;
+  criu: string;
+  containerd: string;
+  ctr: string;
+  shimRunc: string;
+  dockerd: string;
+  docker: string;
+  dockerProxy: string;
+  dockerInit: string;
+}
+
+/**
+ * `stack` is set when the binaries are there. Otherwise `skip` says why when Debian's archive could not be reached
+ * (a machine without network), and `error` when anything else went wrong (which a test must not pass over).
+ */
+export type StackResult = { stack: Stack; skip?: undefined; error?: undefined }
+  | { stack?: undefined; skip: string; error?: undefined }
+  | { stack?: undefined; skip?: undefined; error: string };
+
+let cached: StackResult | undefined;
+
+export function modernStack(): StackResult {
+  if (cached) return cached;
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const r = spawnSync(join(REPO, 'scripts/modern-stack.sh'), [], { encoding: 'utf8', env, timeout: 600_000 });
+  const message = (r.stderr || '').trim().split('\n').filter((l) => l.startsWith('modern-stack:')).pop()
+    ?? (r.error ? String(r.error) : `modern-stack.sh exited with ${r.status}`);
+  if (r.status === 3) return (cached = { skip: message });
+  if (r.status !== 0) return (cached = { error: message });
+  const v: Record<string, string> = {};
+  for (const line of r.stdout.split('\n')) {
+    const m = /^STACK_([A-Z_]+)=(.*)$/.exec(line);
+    if (m) v[m[1]] = m[2];
+  }
+  const need = ['DIR', 'BIN', 'RUNC', 'CRUN', 'CRIU', 'CONTAINERD', 'CTR', 'SHIM_RUNC', 'DOCKERD', 'DOCKER', 'DOCKER_PROXY', 'DOCKER_INIT'];
+  const missing = need.filter((k) => !v[k]);
+  if (missing.length) return (cached = { error: `modern-stack.sh printed no STACK_${missing.join(', STACK_')}` });
+  return (cached = {
+    stack: {
+      dir: v.DIR, bin: v.BIN, runc: v.RUNC, crun: v.CRUN, criu: v.CRIU, containerd: v.CONTAINERD, ctr: v.CTR,
+      shimRunc: v.SHIM_RUNC, dockerd: v.DOCKERD, docker: v.DOCKER, dockerProxy: v.DOCKER_PROXY, dockerInit: v.DOCKER_INIT,
+    },
+  });
+}
+
+/**
+ * For `describe(..., { skip })`: the skip reason, or false when the stack is there. A failure other than an
+ * unreachable archive is not a skip: it returns false and `requireStack()` then throws with the script's message.
+ */
+export function stackSkip(): string | false {
+  const r = modernStack();
+  return r.skip ? `the modern stack is not available: ${r.skip}` : false;
+}
+
+export function requireStack(): Stack {
+  const r = modernStack();
+  if (r.stack) return r.stack;
+  throw new Error(r.error ?? r.skip);
+}
