@@ -343,7 +343,10 @@ int proc_session_keyring(const char *name);
 int proc_sysctl(const char *key, const char *value, int rootfd);
 int proc_switch_user(const struct r_user *u);
 int proc_affinity(const uint8_t *mask, uint32_t len);
-int proc_become_ns_root(void);
+/* setresuid 0 and, unless uid_only, setresgid 0 first; proc_become_ns_root_gid
+ * is the setresgid alone. */
+int proc_become_ns_root(int uid_only);
+int proc_become_ns_root_gid(void);
 
 /* ---- exec.c ------------------------------------------------------------ */
 

@@ -284,12 +284,17 @@ void run_init(const struct plan *p, int release_fd, int fifo_fd, mode_t orig_uma
 	/* C stays non-dumpable (from E) until execve, and was born without
 	 * any host fd (see spawn_init in main.c): so E, not C, sets
 	 * oom_score_adj. */
-	if (users && proc_become_ns_root() < 0)
+	/* runc's init is root of its user namespace by uid only when it makes
+	 * the IPC namespace, whose mqueue filesystem takes its maker's ids: so
+	 * /dev/mqueue is uid 0 and the overflow gid inside, exactly as there. */
+	if (users && proc_become_ns_root((p->unshare_flags & CLONE_NEWIPC) != 0) < 0)
 		die();
 	if (p->unshare_flags && unshare((int)p->unshare_flags) < 0) {
 		fail_errno(errno, "unshare namespaces 0x%x", p->unshare_flags);
 		die();
 	}
+	if (users && (p->unshare_flags & CLONE_NEWIPC) && proc_become_ns_root_gid() < 0)
+		die();
 	/* Modes in the plan are meant literally. */
 	umask(0);
 	sync_log(LOG_DEBUG, "init: released");

@@ -3,17 +3,18 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { modernStack } from './stack.js';
 import { assertNothingLeft, cleanup, hasRunc, makeBundle, makeRoot, tsrun, uniqueId, type RunResult } from './harness.js';
 
 export const RUNC = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => { try { readFileSync(p); return true; } catch { return false; } }) ?? 'runc';
 
 /** runc with its output in files (a container would keep pipes open), like harness.tsrun. */
-export function runc(args: string[], opts: { input?: string; timeout?: number } = {}): RunResult {
+export function runc(args: string[], opts: { input?: string; timeout?: number; bin?: string } = {}): RunResult {
   const dir = mkdtempSync(join(tmpdir(), 'tsrun-runc-out-'));
   const outFd = openSync(join(dir, 'out'), 'w+');
   const errFd = openSync(join(dir, 'err'), 'w+');
   try {
-    const r = spawnSync(RUNC, args, { encoding: 'utf8', input: opts.input, timeout: opts.timeout ?? 60_000, stdio: [opts.input === undefined ? 'ignore' : 'pipe', outFd, errFd] });
+    const r = spawnSync(opts.bin ?? RUNC, args, { encoding: 'utf8', input: opts.input, timeout: opts.timeout ?? 60_000, stdio: [opts.input === undefined ? 'ignore' : 'pipe', outFd, errFd] });
     if (r.error) throw r.error;
     return { status: r.status ?? 128 + 9, stdout: readFileSync(join(dir, 'out'), 'utf8'), stderr: readFileSync(join(dir, 'err'), 'utf8') };
   } finally {
@@ -31,7 +32,7 @@ export interface Beside { runc: RunResult; tsrun: RunResult }
  * `run` of one bundle (two copies of it: each runtime changes its rootfs) under both runtimes,
  * each checked to have left nothing behind. `before` shapes each copy's rootfs.
  */
-export function runBoth(edit: (config: any) => void, opts: { before?: (bundle: string) => void; args?: string[]; idPrefix?: string } = {}): Beside {
+export function runBoth(edit: (config: any) => void, opts: { before?: (bundle: string) => void; args?: string[]; idPrefix?: string; runcBin?: string } = {}): Beside {
   const bundle = makeBundle(edit);
   opts.before?.(bundle);
   const copy = mkdtempSync(join(tmpdir(), 'tsrun-bundle-runc-'));
@@ -42,8 +43,8 @@ export function runBoth(edit: (config: any) => void, opts: { before?: (bundle: s
   const id = uniqueId(opts.idPrefix ?? 'tsrun-parity');
   try {
     // Another id for runc: what either leaves behind is then told apart.
-    const r = runc(['--root', rroot, 'run', ...(opts.args ?? []), '--bundle', copy, `${id}-runc`]);
-    runc(['--root', rroot, 'delete', '--force', `${id}-runc`]);
+    const r = runc(['--root', rroot, 'run', ...(opts.args ?? []), '--bundle', copy, `${id}-runc`], { bin: opts.runcBin });
+    runc(['--root', rroot, 'delete', '--force', `${id}-runc`], { bin: opts.runcBin });
     const t = tsrun(['--root', troot, 'run', ...(opts.args ?? []), '--bundle', bundle, id]);
     assertNothingLeft(troot, id, bundle);
     return { runc: r, tsrun: t };
@@ -97,4 +98,11 @@ export function stopBoth(c: BothDetached): void {
   } finally {
     for (const dir of [...Object.values(c.bundles), ...Object.values(c.roots)]) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** runc 1.3 from scripts/modern-stack.sh, or why a test cannot have it. */
+export function runc13(): { bin?: string; skip?: string } {
+  const r = modernStack();
+  if (r.stack) return { bin: r.stack.runc };
+  return { skip: r.skip ?? `modern stack: ${r.error}` };
 }

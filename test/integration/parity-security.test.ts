@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { needsRoot } from '../helpers/harness.js';
-import { errorTail, runBoth, skipRunc } from '../helpers/beside.js';
+import { errorTail, runBoth, runc13, skipRunc } from '../helpers/beside.js';
 
 const skip = needsRoot || skipRunc;
 
@@ -76,4 +76,28 @@ test('ambient capabilities that are not inheritable (the default spec\'s) give r
     'can\'t raise ambient capability CAP_KILL: operation not permitted',
     'can\'t raise ambient capability CAP_NET_BIND_SERVICE: operation not permitted',
   ]);
+});
+
+test('runc 1.3 beside tsrun: masked directories, ambient warnings (same set; runc 1.3 lists them in the spec\'s order, tsrun by number), /dev/mqueue in a user namespace', { skip }, (t) => {
+  const r3 = runc13();
+  if (!r3.bin) { t.skip(r3.skip); return; }
+  const r = runBoth((c) => {
+    c.process.args = ['sh', '-c', 'grep " /sys/firmware " /proc/self/mountinfo | sed "s/.* - //"; grep CapAmb /proc/self/status'];
+  }, { runcBin: r3.bin });
+  assert.equal(r.runc.status, 0, r.runc.stderr);
+  assert.equal(r.tsrun.status, 0, r.tsrun.stderr);
+  assert.equal(r.tsrun.stdout, r.runc.stdout);
+  const warnings = (s: string) => s.trim().split('\n').filter((l) => l.includes('level=warning')).map((l) => l.replace(/^time="[^"]*" /, '')).sort();
+  assert.deepEqual(warnings(r.tsrun.stderr), warnings(r.runc.stderr));
+  assert.equal(warnings(r.runc.stderr).length, 3);
+  const u = runBoth((c) => {
+    c.linux.namespaces.push({ type: 'user' });
+    c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    c.process.capabilities.inheritable = [...c.process.capabilities.ambient];
+    c.process.args = ['stat', '-c', '%u %g', '/dev/mqueue'];
+  }, { runcBin: r3.bin });
+  assert.equal(u.runc.status, 0, u.runc.stderr);
+  assert.equal(u.tsrun.status, 0, u.tsrun.stderr);
+  assert.equal(u.tsrun.stdout, u.runc.stdout);
 });
