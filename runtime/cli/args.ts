@@ -10,22 +10,22 @@ const NO_REORDER = new Set(['tsrun', 'exec', 'ps']);
 /**
  * What runc's CLI library (urfave/cli 1.22, reorderArgs) does before parsing a command's flags:
  * every argument naming one of the command's flags moves to the front, with the argument after
- * it when that does not start with "-" and the flag has no "=" (a boolean flag too, as there);
- * nothing after `--` moves. So `update ID --memory 64M` is `update --memory 64M ID`.
+ * it when that is not one of the flags and the flag has no "=" (a boolean flag too, as there);
+ * a `--` that is not such a value ends it, and moves to the front of the rest with what follows
+ * it unchanged. So `update ID --memory 64M` is `update --memory 64M ID`.
  */
 export function reorderArgs(args: string[], specs: FlagSpec[]): string[] {
   const flagsFirst: string[] = [];
-  const rest: string[] = [];
+  let rest: string[] = [];
   let valueMayFollow = false;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    if (arg === '--') {
-      rest.push(...args.slice(i));
-      break;
-    }
-    if (valueMayFollow && !arg.startsWith('-')) {
+    if (valueMayFollow && !isFlag(arg, specs)) {
       valueMayFollow = false;
       flagsFirst.push(arg);
+    } else if (arg === '--') {
+      rest = ['--', ...rest, ...args.slice(i + 1)];
+      break;
     } else if (isFlag(arg, specs)) {
       flagsFirst.push(arg);
       valueMayFollow = !arg.includes('=');
@@ -37,7 +37,7 @@ export function reorderArgs(args: string[], specs: FlagSpec[]): string[] {
 }
 
 function isFlag(arg: string, specs: FlagSpec[]): boolean {
-  if (arg === '-' || !arg.startsWith('-')) return false;
+  if (arg === '-' || arg === '--' || !arg.startsWith('-')) return false;
   const name = arg.replace(/^--?/, '').split('=')[0];
   return specs.some((s) => s.name === name || s.short === name);
 }

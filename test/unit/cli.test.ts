@@ -32,7 +32,10 @@ test('flags after the arguments move to the front as runc\'s CLI library moves t
   assert.deepEqual(reorderArgs(['ID', '9', '--all'], specs2), ['--all', 'ID', '9']);
   // A boolean takes the next argument along too, as urfave/cli 1.22 does.
   assert.deepEqual(reorderArgs(['ID', '--all', '9'], specs2), ['--all', '9', 'ID']);
-  assert.deepEqual(reorderArgs(['ID', '--bogus', '--', '--all'], specs2), ['ID', '--bogus', '--', '--all']);
+  assert.deepEqual(reorderArgs(['ID', '--bogus', '--', '--all'], specs2), ['--', 'ID', '--bogus', '--all']);
+  // Anything but one of the flags is a value: `update --cpu-share -5 ID` keeps -5 with its flag.
+  assert.deepEqual(reorderArgs(['--memory', '-5', 'ID'], specs2), ['--memory', '-5', 'ID']);
+  assert.deepEqual(reorderArgs(['ID', '--memory', '--all'], specs2), ['--memory', '--all', 'ID']);
   const p = parseFlags(['ID', '--memory', '64M'], specs2, 'update');
   assert.deepEqual([p.flags.memory, p.rest], ['64M', ['ID']]);
   assert.deepEqual(parseFlags(['ID', 'sh', '-e', 'x'], specs, 'exec').rest, ['ID', 'sh', '-e', 'x']);
