@@ -52,6 +52,51 @@ int caps_drop_bounding(uint64_t keep)
 	return 0;
 }
 
+/* For runc's warning, which names the capability. */
+static const char *const cap_names[] = {
+	"CAP_CHOWN",
+	"CAP_DAC_OVERRIDE",
+	"CAP_DAC_READ_SEARCH",
+	"CAP_FOWNER",
+	"CAP_FSETID",
+	"CAP_KILL",
+	"CAP_SETGID",
+	"CAP_SETUID",
+	"CAP_SETPCAP",
+	"CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE",
+	"CAP_NET_BROADCAST",
+	"CAP_NET_ADMIN",
+	"CAP_NET_RAW",
+	"CAP_IPC_LOCK",
+	"CAP_IPC_OWNER",
+	"CAP_SYS_MODULE",
+	"CAP_SYS_RAWIO",
+	"CAP_SYS_CHROOT",
+	"CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT",
+	"CAP_SYS_ADMIN",
+	"CAP_SYS_BOOT",
+	"CAP_SYS_NICE",
+	"CAP_SYS_RESOURCE",
+	"CAP_SYS_TIME",
+	"CAP_SYS_TTY_CONFIG",
+	"CAP_MKNOD",
+	"CAP_LEASE",
+	"CAP_AUDIT_WRITE",
+	"CAP_AUDIT_CONTROL",
+	"CAP_SETFCAP",
+	"CAP_MAC_OVERRIDE",
+	"CAP_MAC_ADMIN",
+	"CAP_SYSLOG",
+	"CAP_WAKE_ALARM",
+	"CAP_BLOCK_SUSPEND",
+	"CAP_AUDIT_READ",
+	"CAP_PERFMON",
+	"CAP_BPF",
+	"CAP_CHECKPOINT_RESTORE",
+};
+
 int caps_set(const struct r_caps *k)
 {
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
@@ -76,10 +121,14 @@ int caps_set(const struct r_caps *k)
 		if (!(amb & (1ull << c)))
 			continue;
 		/* The kernel only allows ambient bits that are both permitted and
-		 * inheritable; runc treats a refusal as a warning. */
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
-			sync_log(LOG_WARN, "cannot raise ambient capability %d: %s", c,
-				 errno_text(errno));
+		 * inheritable; runc 1.3 warns about each it cannot raise. */
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0) {
+			int e = errno;
+			if ((size_t)c < sizeof cap_names / sizeof cap_names[0])
+				sync_log(LOG_WARN, "can't raise ambient capability %s: %s", cap_names[c], errno_text(e));
+			else
+				sync_log(LOG_WARN, "can't raise ambient capability %d: %s", c, errno_text(e));
+		}
 	}
 	return 0;
 }

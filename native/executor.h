@@ -46,6 +46,8 @@ enum plan_tag {
 	T_SYSCTL = 34,
 	T_HOSTNAME = 35,
 	T_DOMAINNAME = 36,
+	T_MKDIR_LATE = 37,
+	T_REMOUNT_READONLY = 38,
 	T_RLIMIT = 40,
 	T_OOM_SCORE_ADJ = 41,
 	T_PERSONALITY = 42,
@@ -97,7 +99,8 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 #define MOUNT_OPT_RECURSIVE_ATTR 4u
 #define MOUNT_OPT_SRC_IN_ROOT 8u
 #define MOUNT_OPT_PROC_PIDNS 16u
-#define MOUNT_OPT_ALL 31u
+#define MOUNT_OPT_KERNFS_DIR 32u
+#define MOUNT_OPT_ALL 63u
 
 #define MOUNT_IDMAP_RECURSIVE 1u
 #define MAX_IDMAP_USERNS 64
@@ -128,6 +131,9 @@ struct r_mount {
 	char *source, *target, *fstype, *data;
 	uint64_t flags, propagation, attr_set, attr_clr;
 	uint32_t create, options;
+	/* A detached copy of a host bind source that E made before entering
+	 * the user namespace (C inherits it and attaches it), or -1. */
+	int src_fd;
 };
 
 struct r_sched {
@@ -168,6 +174,7 @@ struct rec {
 		struct { char *path; uint32_t mode, major, minor, uid, gid; } mknod;
 		struct { char *host, *path; } bind_dev;
 		struct { char *path; uint32_t mode; } mkdir;
+		struct { char *path; uint64_t flags; } remount_ro;
 		struct { char *key, *value; } sysctl;
 		struct { char *uid_map, *gid_map; } idmap_userns;
 		/* tree_fd: the detached, id-mapped copy of the next MOUNT's source,
@@ -341,6 +348,7 @@ int c_change_root(uint32_t how, struct c_root *root);
 int c_root_readonly(void);
 int c_mask_path(const char *path, struct c_root *root);
 int c_readonly_path(const char *path, struct c_root *root);
+int c_remount_readonly(const struct rec *r, struct c_root *root);
 
 /* ---- devices.c --------------------------------------------------------- */
 
@@ -364,7 +372,10 @@ int proc_session_keyring(const char *name);
 int proc_sysctl(const char *key, const char *value, int rootfd);
 int proc_switch_user(const struct r_user *u);
 int proc_affinity(const uint8_t *mask, uint32_t len);
-int proc_become_ns_root(void);
+/* setresuid 0 and, unless uid_only, setresgid 0 first; proc_become_ns_root_gid
+ * is the setresgid alone. */
+int proc_become_ns_root(int uid_only);
+int proc_become_ns_root_gid(void);
 
 /* ---- exec.c ------------------------------------------------------------ */
 

@@ -52,7 +52,7 @@ static void setup_rootfs(const struct plan *p)
 			idmap_tree = r->u.idmap_mount.tree_fd;
 			break;
 		case T_MOUNT:
-			rc = c_mount(&r->u.mount, &root, idmap_tree);
+			rc = c_mount(&r->u.mount, &root, idmap_tree >= 0 ? idmap_tree : r->u.mount.src_fd);
 			idmap_tree = -1;
 			break;
 		case T_SYMLINK:
@@ -68,6 +68,7 @@ static void setup_rootfs(const struct plan *p)
 			rc = c_bind_device(r, &root);
 			break;
 		case T_MKDIR:
+		case T_MKDIR_LATE:
 			rc = c_mkdir(r, &root);
 			break;
 		case T_HOOK_BARRIER:
@@ -101,6 +102,9 @@ static void setup_rootfs(const struct plan *p)
 			break;
 		case T_MASK_PATH:
 			rc = c_mask_path(r->u.str, &root);
+			break;
+		case T_REMOUNT_READONLY:
+			rc = c_remount_readonly(r, &root);
 			break;
 		case T_READONLY_PATH:
 			rc = c_readonly_path(r->u.str, &root);
@@ -150,6 +154,7 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 	char *resolved = NULL;
 	uint32_t nfds = p->preserve_fds ? p->preserve_fds->u.u32 : 0;
 	mode_t um = orig_umask;
+	int chdir_later = 1;
 
 	for (size_t i = 0; i < p->nrecs; i++)
 		if (p->recs[i].tag == T_RLIMIT && proc_rlimit(&p->recs[i]) < 0)
@@ -168,10 +173,24 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 	if (p->seccomp && !p->nnp && seccomp_install(p) < 0)
 		die();
 
+	/* As runc: the cwd is entered as root first, so a directory root can
+	 * reach and the user cannot still works; a permission error is tried
+	 * again as the user (a volume chowned to it that root may not enter). */
+	if (chdir(dir) == 0)
+		chdir_later = 0;
+	else if (errno != EACCES && errno != EPERM) {
+		fail_errno(errno, "chdir to cwd (\"%s\") set in config.json failed", dir);
+		die();
+	}
+
 	if (p->caps && (caps_keep(1) < 0 || caps_drop_bounding(p->caps->u.caps.bounding) < 0))
 		die();
 	if (p->user && proc_switch_user(&p->user->u.user) < 0)
 		die();
+	if (chdir_later && chdir(dir) < 0) {
+		fail_errno(errno, "chdir to cwd (\"%s\") set in config.json failed", dir);
+		die();
+	}
 	if (p->caps && (caps_set(&p->caps->u.caps) < 0 || caps_keep(0) < 0))
 		die();
 	if (p->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
@@ -182,14 +201,18 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 		um = (mode_t)p->user->u.user.umask;
 	umask(um);
 
-	if (chdir(dir) < 0) {
-		fail_errno(errno, "chdir to cwd (\"%s\") set in config.json failed", dir);
+	/* The kernel prefixes "(unreachable)" (glibc: ENOENT) when the cwd is not
+	 * beneath our root, which would be a way out of the container. Any other
+	 * failure (a seccomp filter denying getcwd) is reported as such. */
+	if (!getcwd(cwd, sizeof cwd)) {
+		if (errno == ENOENT)
+			fail("current working directory is outside of container mount namespace root -- possible container breakout detected");
+		else
+			fail_errno(errno, "failed to verify if current working directory is safe");
 		die();
 	}
-	/* The kernel prefixes "(unreachable)" (glibc: ENOENT) when the cwd is not
-	 * beneath our root, which would be a way out of the container. */
-	if (!getcwd(cwd, sizeof cwd) || cwd[0] != '/') {
-		fail("current working directory is outside of container mount namespace root -- possible container breakout detected");
+	if (cwd[0] != '/') {
+		fail("current working directory is not absolute -- possible container breakout detected: cwd is \"%s\"", cwd);
 		die();
 	}
 	if (exec_lookup(p, &resolved) < 0)
@@ -284,12 +307,17 @@ void run_init(const struct plan *p, int release_fd, int fifo_fd, mode_t orig_uma
 	/* C stays non-dumpable (from E) until execve, and was born without
 	 * any host fd (see spawn_init in main.c): so E, not C, sets
 	 * oom_score_adj. */
-	if (users && proc_become_ns_root() < 0)
+	/* runc's init is root of its user namespace by uid only when it makes
+	 * the IPC namespace, whose mqueue filesystem takes its maker's ids: so
+	 * /dev/mqueue is uid 0 and the overflow gid inside, exactly as there. */
+	if (users && proc_become_ns_root((p->unshare_flags & CLONE_NEWIPC) != 0) < 0)
 		die();
 	if (p->unshare_flags && unshare((int)p->unshare_flags) < 0) {
-		fail_errno(errno, "unshare cgroup namespace");
+		fail_errno(errno, "unshare namespaces 0x%x", p->unshare_flags);
 		die();
 	}
+	if (users && (p->unshare_flags & CLONE_NEWIPC) && proc_become_ns_root_gid() < 0)
+		die();
 	/* Modes in the plan are meant literally. */
 	umask(0);
 	sync_log(LOG_DEBUG, "init: released");

@@ -262,6 +262,36 @@ static int open_target(struct c_root *root, const char *path, uint32_t create)
 	return mkdir_in_root(root->fd, path, 0755, create);
 }
 
+/* A proc or sysfs target must be a directory of the rootfs itself, never
+ * followed: a symlink there once let an image point the kernel's files
+ * somewhere else (CVE-2019-16884). The fd checked is the fd mounted on.
+ * Returns -2 (errno 0) for "not an ordinary directory". */
+static int open_kernfs_target(struct c_root *root, const struct r_mount *m)
+{
+	struct stat st;
+	int fd = open_in_root(root->fd, m->target, O_PATH | O_NOFOLLOW);
+
+	if (fd < 0) {
+		if (errno != ENOENT)
+			return -1;
+		fd = open_target(root, m->target, m->create);
+		if (fd < 0)
+			return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		close(fd);
+		errno = 0;
+		return -2;
+	}
+	return fd;
+}
+
 /* Makes the mount a MOUNT record asks for, returning 0; the follow-up steps
  * (remount, propagation, attributes) are the caller's. */
 static int mount_new(const struct r_mount *m, struct c_root *root, int bind, int tree_fd)
@@ -270,9 +300,15 @@ static int mount_new(const struct r_mount *m, struct c_root *root, int bind, int
 	int srcfd = -1, tfd, rc;
 
 	if (tree_fd >= 0) {
-		/* E made the id-mapped copy of the source; it only has to be
+		/* E made the (id-mapped) copy of the source; it only has to be
 		 * attached, onto the target resolved beneath the root. */
-		tfd = open_target(root, m->target, m->create);
+		tfd = (m->options & MOUNT_OPT_KERNFS_DIR) ? open_kernfs_target(root, m)
+							  : open_target(root, m->target, m->create);
+		if (tfd == -2) {
+			close(tree_fd);
+			return fail("error mounting \"%s\" to rootfs at \"%s\": filesystem \"%s\" must be mounted on ordinary directory",
+				    m->source, m->target, m->fstype);
+		}
 		if (tfd < 0) {
 			int e = errno;
 			close(tree_fd);
@@ -298,7 +334,15 @@ static int mount_new(const struct r_mount *m, struct c_root *root, int bind, int
 		if (srcfd < 0)
 			return fail_errno(errno, "mount %s to %s: open source", m->source, m->target);
 	}
-	tfd = open_target(root, m->target, m->create);
+	if (m->options & MOUNT_OPT_KERNFS_DIR)
+		tfd = open_kernfs_target(root, m);
+	else
+		tfd = open_target(root, m->target, m->create);
+	if (tfd == -2) {
+		close_quiet(srcfd);
+		return fail("error mounting \"%s\" to rootfs at \"%s\": filesystem \"%s\" must be mounted on ordinary directory",
+			    m->source, m->target, m->fstype);
+	}
 	if (tfd < 0) {
 		close_quiet(srcfd);
 		return fail_errno(errno, "mount %s to %s", m->source, m->target);
@@ -551,7 +595,8 @@ int c_mask_path(const char *path, struct c_root *root)
 		return fail_errno(errno, "mask %s", path);
 	}
 	if (S_ISDIR(st.st_mode)) {
-		rc = mount("tmpfs", proc_fd_path(dst, fd), "tmpfs", MS_RDONLY, NULL);
+		/* As runc 1.3: the smallest tmpfs there is, nothing to fill. */
+		rc = mount("tmpfs", proc_fd_path(dst, fd), "tmpfs", MS_RDONLY, "size=4k,nr_inodes=1");
 	} else {
 		nul = open_devnull(root);
 		if (nul < 0) {
@@ -598,5 +643,24 @@ int c_readonly_path(const char *path, struct c_root *root)
 		}
 	}
 	close(nfd);
+	return 0;
+}
+
+/* A mount the plan made writable so that it could be filled (runc's read-only
+ * /dev: devpts and the device nodes go in first) becomes read-only now, as a
+ * bind remount: only this mount, not the filesystem. */
+int c_remount_readonly(const struct rec *r, struct c_root *root)
+{
+	const char *path = r->u.remount_ro.path;
+	int fd = open_in_root(root->fd, path, O_PATH);
+
+	if (fd < 0)
+		return fail_errno(errno, "remount %s read-only", path);
+	if (remount_fd(fd, MS_BIND | MS_REMOUNT | MS_RDONLY | (unsigned long)r->u.remount_ro.flags, NULL) < 0) {
+		int e = errno;
+		close(fd);
+		return fail_errno(e, "remount %s read-only", path);
+	}
+	close(fd);
 	return 0;
 }

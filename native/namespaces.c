@@ -165,8 +165,42 @@ static int make_idmap_tree(const struct plan *p, struct rec *r, const struct r_m
 	return 0;
 }
 
+/* As runc: with a user namespace, host bind sources are opened while E still
+ * has the host's root, so a source the container's root could not reach (a
+ * directory under a 0700 one) can still be bound. A plain O_PATH fd of the
+ * host's mount namespace cannot be bound from C's, so it is a detached copy
+ * (open_tree), which C attaches like an id-mapped tree. */
+static int open_bind_sources(const struct plan *p)
+{
+	int userns = ((p->clone_flags | p->joined_flags) & CLONE_NEWUSER) != 0;
+	uint64_t prop = tree_propagation(p);
+	for (size_t i = 0; userns && i < p->nrecs; i++) {
+		struct rec *r = &p->recs[i];
+		struct r_mount *m = &r->u.mount;
+		int recursive = (m->flags & MS_REC) != 0;
+		if (r->tag != T_MOUNT || !(m->options & MOUNT_OPT_BIND) || (m->options & MOUNT_OPT_SRC_IN_ROOT) ||
+		    (i > 0 && p->recs[i - 1].tag == T_MOUNT_IDMAP))
+			continue;
+		m->src_fd = (int)syscall(SYS_open_tree, AT_FDCWD, m->source,
+					 OPEN_TREE_CLONE | O_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
+		if (m->src_fd < 0)
+			return fail_errno(errno, "mount %s to %s: open source", m->source, m->target);
+		if (prop) {
+			struct tsrun_mount_attr a;
+			memset(&a, 0, sizeof a);
+			a.propagation = prop;
+			if (syscall(SYS_mount_setattr, m->src_fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0),
+				    &a, sizeof a) < 0)
+				return fail_errno(errno, "set propagation of bind source %s", m->source);
+		}
+	}
+	return 0;
+}
+
 static int make_idmap_trees(const struct plan *p, struct e_state *st)
 {
+	if (open_bind_sources(p) < 0)
+		return -1;
 	for (size_t i = 0; i + 1 < p->nrecs; i++) {
 		struct rec *r = &p->recs[i];
 		if (r->tag == T_MOUNT_IDMAP && make_idmap_tree(p, r, &p->recs[i + 1].u.mount, st) < 0)
@@ -186,6 +220,10 @@ void e_close_idmap_trees(const struct plan *p)
 		if (r->tag == T_MOUNT_IDMAP && r->u.idmap_mount.tree_fd >= 0) {
 			close(r->u.idmap_mount.tree_fd);
 			r->u.idmap_mount.tree_fd = -1;
+		}
+		if (r->tag == T_MOUNT && r->u.mount.src_fd >= 0) {
+			close(r->u.mount.src_fd);
+			r->u.mount.src_fd = -1;
 		}
 	}
 }

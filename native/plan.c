@@ -294,6 +294,8 @@ static const char *tag_name(uint16_t tag)
 	case T_MKNOD: return "MKNOD";
 	case T_BIND_DEVICE: return "BIND_DEVICE";
 	case T_MKDIR: return "MKDIR";
+	case T_MKDIR_LATE: return "MKDIR_LATE";
+	case T_REMOUNT_READONLY: return "REMOUNT_READONLY";
 	case T_MOUNT_IDMAP: return "MOUNT_IDMAP";
 	case T_CHANGE_ROOT: return "CHANGE_ROOT";
 	case T_ROOT_READONLY: return "ROOT_READONLY";
@@ -380,7 +382,7 @@ static int tag_stage(uint16_t tag)
 		return 4;
 	if (tag == T_CHANGE_ROOT)
 		return 5;
-	if (tag >= T_ROOT_READONLY && tag <= T_DOMAINNAME)
+	if (tag >= T_ROOT_READONLY && tag <= T_REMOUNT_READONLY)
 		return 6;
 	return 7;
 }
@@ -412,7 +414,7 @@ static int decode_payload(struct rec *r, struct cur *c)
 	case T_NS_UNSHARE:
 		if (g_u32(c, "flags", &r->u.u32) < 0)
 			return -1;
-		if (r->u.u32 & ~(uint32_t)CLONE_NEWCGROUP)
+		if (r->u.u32 & ~(uint32_t)(CLONE_NEWCGROUP | CLONE_NEWIPC))
 			return fail("invalid plan: NS_UNSHARE: flags 0x%x not allowed", r->u.u32);
 		return 0;
 	case T_TIMENS_OFFSETS:
@@ -464,6 +466,7 @@ static int decode_payload(struct rec *r, struct cur *c)
 	case T_MOUNT: {
 		struct r_mount *m = &r->u.mount;
 		int modify;
+		m->src_fd = -1;
 		if (g_str(c, "source", &m->source) < 0 || g_str(c, "target", &m->target) < 0 ||
 		    g_str(c, "fstype", &m->fstype) < 0 || g_u64(c, "flags", &m->flags) < 0 ||
 		    g_str(c, "data", &m->data) < 0 || g_u32(c, "create", &m->create) < 0 ||
@@ -491,6 +494,9 @@ static int decode_payload(struct rec *r, struct cur *c)
 		 * safely; MS_BIND on a plain mount would use the source string. */
 		if ((m->flags & MS_BIND) && !(m->options & MOUNT_OPT_BIND) && !modify)
 			return fail("invalid plan: MOUNT %s: MS_BIND without the bind option", m->target);
+		if ((m->options & MOUNT_OPT_KERNFS_DIR) && (modify || m->create != CREATE_DIR))
+			return fail("invalid plan: MOUNT %s: ordinary-directory target without create 1",
+				    m->target);
 		if ((m->options & MOUNT_OPT_SRC_IN_ROOT) && !(m->options & MOUNT_OPT_BIND))
 			return fail("invalid plan: MOUNT %s: container-path source without bind", m->target);
 		if (m->options & MOUNT_OPT_SRC_IN_ROOT) {
@@ -536,11 +542,21 @@ static int decode_payload(struct rec *r, struct cur *c)
 			return -1;
 		return check_container_path(n, "path", r->u.bind_dev.path);
 	case T_MKDIR:
+	case T_MKDIR_LATE:
 		if (g_str(c, "path", &r->u.mkdir.path) < 0 || g_u32(c, "mode", &r->u.mkdir.mode) < 0)
 			return -1;
 		if (r->u.mkdir.mode & ~07777u)
 			return fail("invalid plan: MKDIR %s: bad mode 0%o", r->u.mkdir.path, r->u.mkdir.mode);
 		return check_container_path(n, "path", r->u.mkdir.path);
+	case T_REMOUNT_READONLY:
+		if (g_str(c, "path", &r->u.remount_ro.path) < 0 ||
+		    g_u64(c, "flags", &r->u.remount_ro.flags) < 0)
+			return -1;
+		if (r->u.remount_ro.flags & ~(uint64_t)(MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME |
+							 MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME))
+			return fail("invalid plan: REMOUNT_READONLY %s: flags 0x%llx not allowed",
+				    r->u.remount_ro.path, (unsigned long long)r->u.remount_ro.flags);
+		return check_container_path(n, "path", r->u.remount_ro.path);
 	case T_CHANGE_ROOT:
 		if (g_u32(c, "how", &r->u.u32) < 0)
 			return -1;
@@ -890,6 +906,8 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 		case T_SYMLINK_REPLACE:
 		case T_MKNOD:
 		case T_MKDIR:
+		case T_MKDIR_LATE:
+		case T_REMOUNT_READONLY:
 		case T_MASK_PATH:
 		case T_READONLY_PATH:
 		case T_SYSCTL:
@@ -1031,8 +1049,10 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 		return fail("invalid plan: IDMAP_TOOLS without UID_MAP/GID_MAP");
 	if (p->timens && (p->joined_flags & CLONE_NEWTIME))
 		return fail("invalid plan: TIMENS_OFFSETS with a joined time namespace");
-	if (p->unshare_flags & p->joined_flags)
-		return fail("invalid plan: namespace both joined and unshared");
+	if (p->unshare_flags & (p->joined_flags | p->clone_flags))
+		return fail("invalid plan: namespace both joined or cloned and unshared");
+	if ((p->unshare_flags & CLONE_NEWIPC) && !(p->clone_flags & CLONE_NEWUSER))
+		return fail("invalid plan: NS_UNSHARE of an IPC namespace without a new user namespace");
 
 	/* Each needs the other: a listener nobody receives would hang C's hand-over. */
 	if (!p->seccomp_listener != !(p->seccomp && (p->seccomp->u.seccomp.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)))
@@ -1072,7 +1092,8 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 			for (size_t i = 0; i < p->nrecs; i++) {
 				uint16_t t = p->recs[i].tag;
 				if (t == T_MOUNT || t == T_MOUNT_IDMAP || t == T_BIND_DEVICE ||
-				    t == T_ROOT_READONLY || t == T_MASK_PATH || t == T_READONLY_PATH)
+				    t == T_ROOT_READONLY || t == T_MASK_PATH || t == T_READONLY_PATH ||
+				    t == T_REMOUNT_READONLY)
 					return fail("invalid plan: %s without a new mount namespace",
 						    tag_name(t));
 			}

@@ -142,12 +142,19 @@ int proc_sysctl(const char *key, const char *value, int rootfd)
 	return 0;
 }
 
-int proc_become_ns_root(void)
+int proc_become_ns_root(int uid_only)
 {
-	if (syscall(SYS_setresgid, 0, 0, 0) < 0)
+	if (!uid_only && syscall(SYS_setresgid, 0, 0, 0) < 0)
 		return fail_errno(errno, "setresgid 0");
 	if (syscall(SYS_setresuid, 0, 0, 0) < 0)
 		return fail_errno(errno, "setresuid 0");
+	return 0;
+}
+
+int proc_become_ns_root_gid(void)
+{
+	if (syscall(SYS_setresgid, 0, 0, 0) < 0)
+		return fail_errno(errno, "setresgid 0");
 	return 0;
 }
 

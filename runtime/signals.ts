@@ -12,11 +12,8 @@ const SIGRTMAX = 64;
 
 /** "9", "KILL", "SIGKILL", "RTMIN+3" -> number, as runc accepts them. */
 export function parseSignal(text: string): number {
-  if (/^\d+$/.test(text)) {
-    const n = Number(text);
-    if (n >= 1 && n <= SIGRTMAX) return n;
-    throw new TsrunError(`unknown signal "${text}"`);
-  }
+  // runc takes any number as is (strconv.Atoi): 0 checks that the process exists.
+  if (/^[+-]?\d+$/.test(text)) return Number(text);
   const name = text.toUpperCase().startsWith('SIG') ? text.toUpperCase() : `SIG${text.toUpperCase()}`;
   if (name in SIGNALS) return SIGNALS[name];
   const rt = /^SIGRT(MIN|MAX)([+-]\d+)?$/.exec(name);

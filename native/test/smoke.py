@@ -36,7 +36,7 @@ RLIMIT_NOFILE = 7
 T = dict(MODE=1, NS_JOIN=10, NS_CLONE=11, TIMENS_OFFSETS=12, UID_MAP=13, GID_MAP=14,
          CGROUP_PROCS=15, EXEC_FIFO=16, NS_UNSHARE=17, IDMAP_USERNS=18, IDMAP_USERNS_PATH=19,
          ROOTFS=20, MOUNT=21, SYMLINK=22, MKNOD=23, BIND_DEVICE=24, MKDIR=25, MOUNT_IDMAP=26, SYMLINK_REPLACE=27, CHANGE_ROOT=30, ROOT_READONLY=31, MASK_PATH=32,
-         READONLY_PATH=33, SYSCTL=34, HOSTNAME=35, DOMAINNAME=36, RLIMIT=40, OOM_SCORE_ADJ=41,
+         READONLY_PATH=33, SYSCTL=34, HOSTNAME=35, DOMAINNAME=36, MKDIR_LATE=37, REMOUNT_READONLY=38, RLIMIT=40, OOM_SCORE_ADJ=41,
          PERSONALITY=42, SCHEDULER=43, IOPRIO=44, CPU_AFFINITY=45, NO_NEW_PRIVS=46, USER=47,
          CAPS=48, SESSION_KEYRING=49, LSM_LABEL=50, CONSOLE=51, CWD=60, ENV=61, ARG=62, PRESERVE_FDS=63,
          SECCOMP=64, HOOK_BARRIER=65, HOOK_CREATE_CONTAINER=70, HOOK_START_CONTAINER=71, SECCOMP_LISTENER=66,
@@ -148,7 +148,7 @@ class Env:
 def container_plan(env, args, *, clone=CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID | CLONE_NEWNET,
                    userns=False, pre=(), mounts=(), post=(), proc=(), chroot=0, hostname="tsrun-smoke",
                    readonly=True, identity=None, env_vars=("PATH=/bin", "HOME=/root"), fifo=True,
-                   rootprop=MS_PRIVATE | MS_REC, unshare=0):
+                   rootprop=MS_PRIVATE | MS_REC, unshare=0, cwd="/"):
     """A runc-like default container: proc, tmpfs /dev with a few nodes,
     pivot_root, read-only root, masked and read-only paths."""
     r = [rec("MODE", u32(0) + u32(0))]
@@ -186,7 +186,7 @@ def container_plan(env, args, *, clone=CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
     r.append(rec("RLIMIT", u32(RLIMIT_NOFILE) + u64(1024) + u64(1024)))
     r.extend(proc)
     r.extend(identity if identity is not None else [rec("NO_NEW_PRIVS"), user(), caps()])
-    r.append(rec("CWD", s("/")))
+    r.append(rec("CWD", s(cwd)))
     for e in env_vars:
         r.append(rec("ENV", s(e)))
     for a in args:
@@ -372,6 +372,57 @@ def test_user_switch_and_caps(env):
     assert v["capeff"] == "%016x" % nbs, v
     assert v["capamb"] == "%016x" % nbs, v
     assert v["umask"] == "0027", v
+
+
+def test_cwd_as_root_then_user_and_mkdir_late(env):
+    os.makedirs(os.path.join(env.rootfs, "secret"), mode=0o700)
+    ident = [user(1000, 1000), caps(bounding=DEFAULT_CAPS, eff=0, prm=0)]
+    res = run(env, encode(container_plan(env, ["sh", "-c", "echo pwd=$(pwd) id=$(id -u)"], identity=ident, cwd="/secret")))
+    assert res.ready, res.error
+    assert lines(res) == {"pwd": "/secret id=1000"}, res.out
+    os.unlink(env.fifo)
+    # MKDIR_LATE after the root change, before the read-only remount of group 6.
+    post = [rec("MKDIR_LATE", s("/late/cwd") + u32(0o755))]
+    res = run(env, encode(container_plan(env, ["sh", "-c", "echo pwd=$(pwd)"], cwd="/late/cwd", readonly=False, post=post)))
+    assert res.ready, res.error
+    assert lines(res) == {"pwd": "/late/cwd"}, res.out
+    assert oct(os.stat(os.path.join(env.rootfs, "late/cwd")).st_mode & 0o7777) == "0o755"
+
+
+def test_remount_readonly(env):
+    MS_NOSUID = 2
+    post = [rec("REMOUNT_READONLY", s("/dev") + u64(MS_NOSUID))]
+    script = "echo dev=$(grep ' /dev ' /proc/self/mountinfo | cut -d' ' -f6); touch /dev/x 2>/dev/null; echo touch=$?"
+    res = run(env, encode(container_plan(env, ["sh", "-c", script], post=post)))
+    assert res.ready, res.error
+    v = lines(res)
+    assert v["dev"].split(",")[0] == "ro" and "nosuid" in v["dev"], v
+    assert v["touch"] == "1", v
+
+
+def test_bind_source_unreachable_from_userns(env):
+    priv = os.path.join(env.dir, "priv")
+    os.makedirs(os.path.join(priv, "vol"))
+    os.chmod(priv, 0o700)
+    with open(os.path.join(priv, "vol", "f"), "w") as f:
+        f.write("private\n")
+    os.makedirs(os.path.join(env.rootfs, "mnt"))
+    mounts = [mount(os.path.join(priv, "vol"), "/mnt", "", MS_BIND | MS_REC, options=1)]
+    res = run(env, encode(container_plan(env, ["cat", "/mnt/f"], userns=True, mounts=mounts)))
+    assert res.ready, res.error
+    assert res.out == "private\n", res.out
+
+
+def test_ipc_unshared_in_userns(env):
+    clone = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWPID | CLONE_NEWNET
+    mounts = [mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC)]
+    res = run(env, encode(container_plan(env, ["stat", "-c", "%u %g", "/dev/mqueue"], clone=clone, userns=True,
+                                         unshare=CLONE_NEWIPC, mounts=mounts)))
+    assert res.ready, res.error
+    assert res.out == "0 65534\n", res.out  # runc's: made as uid 0, before the gid switch
+    os.unlink(env.fifo)
+    res = run(env, encode(container_plan(env, ["true"], clone=clone, unshare=CLONE_NEWIPC)))
+    assert res.error == "invalid plan: NS_UNSHARE of an IPC namespace without a new user namespace", res.error
 
 
 def test_user_namespace(env):
@@ -575,6 +626,23 @@ def test_symlink_escape(env):
     assert os.path.isdir(os.path.join(env.rootfs, "etc", tag))
     assert os.path.isfile(os.path.join(env.rootfs, "etc", tag + "-file"))
     assert os.path.isdir(os.path.join(env.rootfs, "etc", tag + "-dangling", "sub"))
+
+
+def test_kernfs_target_must_be_directory(env):
+    os.symlink("/tmp", os.path.join(env.rootfs, "kproc"))
+    os.symlink("/nowhere", os.path.join(env.rootfs, "kdangling"))
+    with open(os.path.join(env.rootfs, "kfile"), "w"):
+        pass
+    for target in ("/kproc", "/kdangling", "/kfile"):
+        res = run(env, encode(container_plan(env, ["true"], fifo=False, mounts=[mount("proc", target, "proc", options=32)])))
+        assert not res.ready
+        assert res.error == ('error mounting "proc" to rootfs at "%s": filesystem "proc" must be '
+                             'mounted on ordinary directory' % target), res.error
+    assert not os.path.lexists(os.path.join(env.rootfs, "nowhere"))
+    res = run(env, encode(container_plan(env, ["sh", "-c", "grep -c ' /knew proc' /proc/self/mounts"],
+                                         mounts=[mount("proc", "/knew", "proc", options=32)])))
+    assert res.ready, res.error
+    assert res.out.strip() == "1", res.out
 
 
 def test_bind_readonly_and_attrs(env):

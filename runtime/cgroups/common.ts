@@ -49,6 +49,20 @@ export abstract class BaseManager implements CgroupManager {
   abstract exists(): boolean;
   abstract freeze(): void;
   abstract thaw(): void;
+  /** Whether the cgroup is frozen itself (runc's GetFreezerState; a missing one is not). */
+  protected abstract frozenNow(): boolean;
+
+  checkBeforeCreate(): string[] {
+    const warnings: string[] = [];
+    // As runc, only the primary hierarchy is counted on v1.
+    const n = this.exists() ? this.pids().length : 0;
+    if (n > 0) {
+      warnings.push(`container's cgroup is not empty: ${n} process(es) found`,
+        'DEPRECATED: running container in a non-empty cgroup won\'t be supported in runc 1.2; https://github.com/opencontainers/runc/issues/3132');
+    }
+    if (this.frozenNow()) throw new TsrunError('container\'s cgroup unexpectedly frozen');
+    return warnings;
+  }
   /** Signals all pids given (the cgroup is frozen around it where the driver can). */
   protected abstract signalAll(signal: NodeJS.Signals | number): void;
   /** The dir whose tree pids() reads. */

@@ -3,7 +3,7 @@
 import { withContext } from '../errors.js';
 import { bpf, type Bpf } from '../sys/bpf.js';
 import { generateDeviceFilter } from './device-filter.js';
-import { parseDeviceRule } from './devices.js';
+import { parseDeviceRuleV2 } from './devices.js';
 import type { LinuxDeviceCgroup } from './types.js';
 
 /**
@@ -14,7 +14,7 @@ import type { LinuxDeviceCgroup } from './types.js';
  */
 export function applyDeviceRules(cgroupDir: string, rules: LinuxDeviceCgroup[], sys: Bpf = bpf()): void {
   // Everything that can be refused is refused before the cgroup is touched.
-  const filter = generateDeviceFilter(rules.map(parseDeviceRule));
+  const filter = generateDeviceFilter(rules.map(parseDeviceRuleV2));
   const dirFd = sys.openCgroup(cgroupDir);
   try {
     const old = sys.attachedCgroupDevicePrograms(dirFd);

@@ -14,14 +14,29 @@ export interface DeviceRule {
   access: string;
 }
 
-/** Validates and normalises one OCI device cgroup rule (index for the error message). */
+/**
+ * Validates and normalises one OCI device cgroup rule (index for the error message). Letters
+ * other than r, w and m are dropped, as runc's v1 and systemd drivers drop them ("rwa" is "rw").
+ */
 export function parseDeviceRule(d: LinuxDeviceCgroup, index: number): DeviceRule {
+  return parseRule(d, index, false);
+}
+
+/** The same for runc's v2 BPF filter, which refuses letters other than r, w and m in its words. */
+export function parseDeviceRuleV2(d: LinuxDeviceCgroup, index: number): DeviceRule {
+  return parseRule(d, index, true);
+}
+
+function parseRule(d: LinuxDeviceCgroup, index: number, strict: boolean): DeviceRule {
   const type = d.type === undefined || d.type === '' ? 'a' : d.type;
   if (type !== 'a' && type !== 'b' && type !== 'c') throw TsrunError.invalid(`invalid cgroup device type ${JSON.stringify(type)}`);
   if (!d.access) throw TsrunError.invalid(`device access at ${index} field cannot be empty`);
   let access = '';
   for (const ch of 'rwm') if (d.access.includes(ch)) access += ch;
-  if (d.access.replace(/[rwm]/g, '') !== '') throw TsrunError.invalid(`invalid device access ${JSON.stringify(d.access)} at ${index} (expected letters from "rwm")`);
+  const other = d.access.replace(/[rwm]/g, '');
+  // Go prints the rune as its number.
+  if (strict && other !== '') throw TsrunError.invalid(`unknown device access ${other.codePointAt(0)}`);
+  if (!/^[A-Za-z]*$/.test(other) || access === '') throw TsrunError.invalid(`invalid device access ${JSON.stringify(d.access)} at ${index} (expected letters from "rwm")`);
   const major = big(d.major, `devices[${index}].major`) ?? -1n;
   const minor = big(d.minor, `devices[${index}].minor`) ?? -1n;
   return { allow: d.allow === true, type, major, minor, access };

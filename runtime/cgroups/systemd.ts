@@ -291,6 +291,10 @@ export class SystemdManager implements CgroupManager {
     return this.fsDriver.exists();
   }
 
+  checkBeforeCreate(): string[] {
+    return this.fsDriver.checkBeforeCreate();
+  }
+
   /**
    * Kills what is left, has systemd stop the scope (which removes the dirs it made) and
    * removes the rest. Without systemd to ask, the dirs are still removed.

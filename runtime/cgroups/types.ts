@@ -142,6 +142,11 @@ export interface CgroupManager {
   /** Only the systemd driver: tells systemd new limits before apply() writes them (update). */
   applyUnitProperties?(resources: LinuxResources): Promise<string[]>;
   exists(): boolean;
+  /**
+   * runc's look at the cgroup before a container is made in it: frozen (the init would freeze as
+   * it joins) throws runc's error; one that already holds processes gives runc's warnings.
+   */
+  checkBeforeCreate(): string[];
 }
 
 /** A cgroup file system mount from /proc/self/mountinfo. */

@@ -58,7 +58,7 @@ export function runningInUserNs(): boolean {
 
 function setDevicesV1(dir: string, r: LinuxResources, ctx: Ctx): void {
   if (runningInUserNs()) return; // the device cgroup cannot be written from a user namespace (runc skips it too)
-  writeDeviceRulesV1(ctx.fs, dir, (r.devices ?? []).map(parseDeviceRule));
+  writeDeviceRulesV1(ctx.fs, dir, (r.devices ?? []).map((d, i) => parseDeviceRule(d, i)));
 }
 
 // ---- memory ----
@@ -437,6 +437,20 @@ export class V1Manager extends BaseManager {
 
   thaw(): void {
     if (this.paths.freezer) this.thawDir(this.paths.freezer);
+  }
+
+  /** FROZEN by its own freezer.state, not only through an ancestor (self_freezing), as runc reads it. */
+  protected frozenNow(): boolean {
+    const dir = this.paths.freezer;
+    if (!dir) return false;
+    for (let i = 0; i < 1000; i++) {
+      const state = this.fs.readIfExists(dir, 'freezer.state')?.trim();
+      if (state === 'FREEZING') { sleepSync(1); continue; }
+      if (state !== 'FROZEN') return false;
+      const self = this.fs.readIfExists(dir, 'freezer.self_freezing');
+      return self === undefined || self.trim() === '1';
+    }
+    return true;
   }
 
   /** runc's v1 freeze: write FROZEN until the state reads FROZEN (FREEZING means "retry"). */

@@ -372,6 +372,10 @@ export class V2Manager extends BaseManager {
     this.thawDir();
   }
 
+  protected frozenNow(): boolean {
+    return this.fs.readIfExists(this.dir, 'cgroup.freeze')?.trim() === '1';
+  }
+
   /** cgroup.freeze = 1, then wait (up to ~1 s) for cgroup.events to say "frozen 1". */
   private freezeDir(): boolean {
     try {

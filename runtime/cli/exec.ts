@@ -17,7 +17,7 @@ export function execProcessSpec(flags: FlagValues, args: string[], base: () => P
   if (file) {
     let text: string;
     try { text = readFileSync(file, 'utf8'); } catch (err) { throw new TsrunError(describeSystemError(err)); }
-    const { process, warnings } = parseProcess(text, file);
+    const { process, warnings } = parseProcess(text, file, { unknownCapabilities: 'warn' });
     for (const w of warnings) log.warn(w);
     return process;
   }
@@ -60,6 +60,7 @@ export const exec: Command = {
     { name: 'no-new-privs', type: 'bool', usage: 'set the no new privileges value for the process' },
     { name: 'cap', short: 'c', type: 'list', usage: 'add a capability to the bounding set for the process' },
     { name: 'preserve-fds', type: 'int', usage: 'Pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)', default: '0' },
+    { name: 'cgroup', type: 'list', usage: 'run the process in an (existing) sub-cgroup(s). Format is [<controller>:]<cgroup>.' },
     { name: 'ignore-paused', type: 'bool', usage: 'allow exec in a paused container' },
   ],
   async run(g, flags, args) {
@@ -75,7 +76,7 @@ export const exec: Command = {
       const fg = detach ? undefined : new Foreground();
       try {
         const started = await spawnExec(state, {
-          root: g.root, id: args[0], process: proc, detach, pidFile, preserveFds, ignorePaused,
+          root: g.root, id: args[0], process: proc, detach, pidFile, preserveFds, ignorePaused, subCgroups: flags.cgroup as string[],
           consoleSocket: flags['console-socket'] as string | undefined,
         });
         if (!fg) return 0;

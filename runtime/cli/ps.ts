@@ -26,7 +26,8 @@ export const ps: Command = {
     if (flags.format !== 'table') throw new TsrunError('invalid format option');
     const psArgs = args.length > 1 ? args.slice(1) : ['-ef'];
     const out = childProcess().spawnSync('ps', psArgs, { encoding: 'utf8' });
-    if (out.status !== 0) throw new TsrunError(`ps ${psArgs.join(' ')}: ${out.stderr.trim()}`);
+    // runc's words: Go's exec error, then ps's combined output.
+    if (out.status !== 0) throw new TsrunError(`exit status ${out.status}: ${out.stdout}${out.stderr}`);
     const lines = out.stdout.split('\n');
     const header = lines[0];
     const pidColumn = header.trim().split(/\s+/).indexOf('PID');

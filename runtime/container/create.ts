@@ -1,4 +1,5 @@
 import { closeSync, renameSync, writeFileSync } from 'node:fs';
+import { checkPreservedFds } from './preserved-fds.js';
 import { resolve } from 'node:path';
 import { TsrunError } from '../errors.js';
 import { log } from '../log.js';
@@ -53,7 +54,8 @@ export function writePidFile(path: string, pid: number): void {
 export async function createContainer(opts: CreateOptions): Promise<Created> {
   checkContainerId(opts.id);
   // Everything that can be refused is checked before anything is made.
-  const loaded = loadBundleSpec(opts.bundle);
+  // runc drops capabilities it does not know with a warning (its init does, at start).
+  const loaded = loadBundleSpec(opts.bundle, { unknownCapabilities: 'warn' });
   const { bundle, rootfs, warnings } = loaded;
   for (const warning of warnings) log.warn(warning);
   // A caller who is not root: runc's rootless checks, and the way the id maps get written.
@@ -73,6 +75,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const savedProcess = spec.process;
   if (listenFds) spec.process = { ...spec.process, env: [...(spec.process.env ?? []), `LISTEN_FDS=${listenFds}`, 'LISTEN_PID=1'] };
   const passedFds = listenFds + opts.preserveFds;
+  checkPreservedFds(3 + listenFds, opts.preserveFds);
 
   // runc looks for its own terminal before it starts anything, and fails without one.
   const host = terminal && opts.foreground ? HostConsole.find() : undefined;
@@ -93,6 +96,13 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   let master: number | undefined;
   try {
     makeStateDir(opts.root, opts.id);
+    try {
+      for (const warning of cgroups.checkBeforeCreate()) log.warn(warning);
+    } catch (err) {
+      // Nothing made yet: the cgroup and whatever is in it are someone else's.
+      removeStateDir(opts.root, opts.id);
+      throw err;
+    }
     const state: ContainerState = {
       version: 1, ociVersion: spec.ociVersion ?? '1.0.2-dev', id: opts.id, bundle, rootfs, pid: 0,
       created: rfc3339Nano(new Date()), owner: '', annotations: spec.annotations, cgroup: serializeCgroupPaths(cgroups),

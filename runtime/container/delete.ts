@@ -38,7 +38,7 @@ export async function deleteContainer(root: string, id: string, force: boolean):
       // A frozen process does not die of SIGKILL until it is thawed.
       if (status === 'paused') cgroups?.thaw();
       if (!(await waitForExit(state.pid, state.pidStartTime, 10_000))) {
-        throw new TsrunError(`container init ${state.pid} did not exit after SIGKILL`);
+        throw new TsrunError('container init still running');
       }
     }
     faultPoint('delete:1');

@@ -1,8 +1,9 @@
 import { TsrunError } from '../errors.js';
+import { checkPreservedFds } from './preserved-fds.js';
 import { log } from '../log.js';
 import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadBundleSpec } from '../spec/load.js';
-import { compileExecPlan, namespacesToJoin, type Process } from '../plan/exec-plan.js';
+import { compileExecPlan, joinSubCgroups, namespacesToJoin, parseSubCgroups, type Process } from '../plan/exec-plan.js';
 import { containerHome } from '../plan/rootfs-files.js';
 import { compileSeccomp, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../seccomp/compile.js';
 import { listenerRecord } from '../seccomp/listener.js';
@@ -24,6 +25,8 @@ export interface ExecOptions {
   preserveFds: number;
   ignorePaused: boolean;
   consoleSocket?: string;
+  /** exec --cgroup: sub-cgroups of the container's to run the process in */
+  subCgroups?: string[];
   /** the process's fds 0-2 (default: ours) */
   stdio?: StdioSpec[];
   /** a library caller takes the pty master itself */
@@ -34,7 +37,7 @@ export interface ExecOptions {
 /** The container's process as saved at create (older state: from the bundle's config.json). */
 export function containerProcess(state: ContainerState): Process | undefined {
   if (state.process) return state.process;
-  try { return loadBundleSpec(state.bundle).spec.process; } catch { return undefined; }
+  try { return loadBundleSpec(state.bundle, { unknownCapabilities: 'warn' }).spec.process; } catch { return undefined; }
 }
 
 /** Loads the container and refuses states runc refuses exec in. */
@@ -63,6 +66,7 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
   const terminal = !!opts.process.terminal;
   if (!opts.keepMaster) checkTerminalUse(terminal, opts.detach, opts.consoleSocket);
   // runc looks for its own terminal before it starts anything, and fails without one.
+  checkPreservedFds(3, opts.preserveFds);
   const host = terminal && !opts.detach && !opts.keepMaster ? HostConsole.find() : undefined;
   const cgroups = cgroupManagerFromState(state.cgroup);
   const seccomp = state.seccomp ? compileSeccomp(state.seccomp) : undefined;
@@ -70,7 +74,7 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
   const plan = compileExecPlan({
     process: opts.process,
     namespaces: namespacesToJoin(state.pid),
-    cgroupProcs: cgroups.procsFiles(),
+    cgroupProcs: opts.subCgroups?.length ? subCgroupProcs(cgroups.paths, opts.subCgroups) : cgroups.procsFiles(),
     preserveFds: opts.preserveFds,
     foreground: !opts.detach,
     home: containerHome(state.rootfs, opts.process.user?.uid ?? 0),
@@ -101,4 +105,10 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
   if (opts.pidFile) writePidFile(opts.pidFile, pid);
   log.debug(`exec in ${state.id}: process ${pid}`);
   return { pid, master, host: master !== undefined ? host : undefined };
+}
+
+/** The sub-cgroups must exist, as with runc (the executor fails to open a missing one). */
+function subCgroupProcs(paths: Record<string, string>, args: string[]): string[] {
+  const dirs = new Set(Object.values(joinSubCgroups(paths, parseSubCgroups(args))));
+  return [...dirs].map((d) => `${d}/cgroup.procs`);
 }

@@ -128,7 +128,8 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
           case Msg.LOG: {
             const level = body.readUInt32LE(0);
             const text = body.subarray(8, 8 + body.readUInt32LE(4)).toString('utf8');
-            if (level === 0) log.warn(text); else log.debug(`executor: ${text}`);
+            // Errors and warnings are the caller's business (runc's init logs them as warnings too).
+            if (level <= 1) log.warn(text); else log.debug(`executor: ${text}`);
             break;
           }
           case Msg.HOOK_POINT: {

@@ -1,4 +1,4 @@
-import { TsrunError } from '../errors.js';
+import { TsrunError, describeSystemError } from '../errors.js';
 import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadState } from './state.js';
 import { containerStatus } from './status.js';
@@ -16,7 +16,9 @@ export async function killContainer(root: string, id: string, signal: number, al
     process.kill(state.pid, signal);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') throw TsrunError.precondition('container not running');
-    throw err;
+    // runc's words; EINVAL (a signal number the kernel does not know) is the caller's mistake.
+    const text = `unable to signal init: ${describeSystemError(err).replace(/^kill: /, '')}`;
+    throw (err as NodeJS.ErrnoException).code === 'EINVAL' ? TsrunError.invalid(text) : new TsrunError(text);
   }
   // A frozen init does not die of SIGKILL until thawed: runc thaws for SIGKILL only.
   if (status === 'paused' && signal === 9 && state.cgroup) cgroupManagerFromState(state.cgroup).thaw();

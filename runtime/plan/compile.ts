@@ -1,9 +1,10 @@
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
+import { posix } from 'node:path';
 import { ChangeRoot, PlanMode, Tag, type ConsoleTaker, type PlanRecord } from './records.js';
 import { ROOTFS_PROPAGATION, MS } from './mount-options.js';
 import { CLONE_NEW, planNamespaces, checkNamespaceUse, idMapContent, timeOffsetsContent } from './namespaces.js';
-import { planMounts, needsDevSetup, IdmapUsernsTable, type CgroupMountContext } from './mounts.js';
+import { planMounts, needsDevSetup, devReadonlyRemount, IdmapUsernsTable, type CgroupMountContext } from './mounts.js';
 import { planDev } from './devices.js';
 import { planConsole, planProcess } from './process.js';
 import { containerHome } from './rootfs-files.js';
@@ -81,12 +82,14 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
     plan.push(...initHooks.createContainer);
     plan.push({ tag: Tag.CHANGE_ROOT, how: input.noPivot ? ChangeRoot.MoveAndChroot : ChangeRoot.PivotRoot });
+    plan.push(...cwdMkdir(process));
   } else {
     if (spec.mounts?.length) throw TsrunError.invalid('mounts require a mount namespace');
     plan.push({ tag: Tag.ROOTFS, path: input.rootfs, propagation: 0n, flags: 0 });
     if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
     plan.push(...initHooks.createContainer);
     plan.push({ tag: Tag.CHANGE_ROOT, how: ChangeRoot.ChrootOnly });
+    plan.push(...cwdMkdir(process));
   }
 
   if (spec.hostname) plan.push({ tag: Tag.HOSTNAME, name: spec.hostname });
@@ -95,6 +98,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   if (ns.has.has('mount')) {
     for (const path of spec.linux?.readonlyPaths ?? []) plan.push({ tag: Tag.READONLY_PATH, path });
     for (const path of spec.linux?.maskedPaths ?? []) plan.push({ tag: Tag.MASK_PATH, path });
+    plan.push(...devReadonlyRemount(spec));
     if (spec.root?.readonly) plan.push({ tag: Tag.ROOT_READONLY });
   } else if (spec.linux?.readonlyPaths?.length || spec.linux?.maskedPaths?.length || spec.root?.readonly) {
     throw TsrunError.invalid('maskedPaths, readonlyPaths and a read-only root require a mount namespace');
@@ -116,4 +120,10 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   if (listener) plan.push(listener);
   planLatePidns(plan, ns);
   return plan;
+}
+
+/** runc makes a missing cwd (0755, as root) in the new root, after the createContainer hooks. */
+function cwdMkdir(process: NonNullable<Spec['process']>): PlanRecord[] {
+  const cwd = posix.resolve('/', process.cwd || '/');
+  return cwd === '/' ? [] : [{ tag: Tag.MKDIR_LATE, path: cwd, mode: 0o755 }];
 }

@@ -81,14 +81,14 @@ export function planDev(spec: Spec, inUserNamespace: boolean, populate: boolean)
   return out;
 }
 
-/** The cgroup device rules: the spec's, then runc's defaults, then every device of linux.devices. */
+/**
+ * The cgroup device rules: the spec's, then runc's defaults. A node of linux.devices adds no
+ * rule (as runc): it is made in /dev, but reachable only if linux.resources.devices grants it,
+ * or a spec that denies a device would be undone by listing it.
+ */
 export function deviceCgroupRules(spec: Spec): DeviceRule[] {
   const rules: DeviceRule[] = [];
   for (const r of spec.linux?.resources?.devices ?? []) rules.push({ ...r });
   rules.push(...DEFAULT_DEVICE_RULES);
-  for (const d of specDevices(spec)) {
-    if (d.type === 'p') continue;
-    rules.push({ allow: true, type: d.type, major: d.major, minor: d.minor, access: 'rwm' });
-  }
   return rules;
 }

@@ -43,7 +43,8 @@ function payload(w: Writer, r: PlanRecord): void {
     case Tag.SYMLINK: case Tag.SYMLINK_REPLACE: w.str(r.target); w.str(r.path); break;
     case Tag.MKNOD: w.str(r.path); w.u32(r.mode); w.u32(r.major); w.u32(r.minor); w.u32(r.uid); w.u32(r.gid); break;
     case Tag.BIND_DEVICE: w.str(r.hostPath); w.str(r.path); break;
-    case Tag.MKDIR: w.str(r.path); w.u32(r.mode); break;
+    case Tag.MKDIR: case Tag.MKDIR_LATE: w.str(r.path); w.u32(r.mode); break;
+    case Tag.REMOUNT_READONLY: w.str(r.path); w.u64(r.flags); break;
     case Tag.IDMAP_TOOLS: w.u32(r.setgroupsDeny ? 1 : 0); w.str(r.newuidmap); w.str(r.newgidmap); break;
     case Tag.CHANGE_ROOT: w.u32(r.how); break;
     case Tag.ROOT_READONLY: case Tag.NO_NEW_PRIVS: case Tag.RELEASE_BARRIER: case Tag.PIDNS_LATE: break;

@@ -139,3 +139,46 @@ export function compileExecPlan(input: ExecPlanInput): PlanRecord[] {
   if (input.seccomp && input.seccompListener) plan.push(input.seccompListener);
   return plan;
 }
+
+/**
+ * `exec --cgroup` arguments as runc 1.1 reads them: `<path>` (alone) goes below every one of the
+ * container's cgroups, `<controller>[,<controller>...]:<path>` below those controllers' ones
+ * (an empty controller is the same as none; a controller named again takes the later path).
+ */
+export function parseSubCgroups(args: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const arg of args) {
+    const parts = arg.split(':');
+    if (parts.length > 2) throw new TsrunError(`invalid --cgroup argument: ${arg}`);
+    if (parts.length === 1) {
+      if (args.length !== 1) throw new TsrunError(`invalid --cgroup argument: ${arg} (missing <controller>: prefix)`);
+      out[''] = arg;
+      continue;
+    }
+    for (const ctrl of parts[0].split(',')) out[ctrl] = parts[1];
+  }
+  return out;
+}
+
+/**
+ * The container's cgroup dirs (controller -> dir) with the sub-cgroups of parseSubCgroups joined
+ * on, as runc joins them. A sub-path may not lead out of the container's cgroup (runc lets
+ * "../x" through; that would put the process in someone else's cgroup).
+ */
+export function joinSubCgroups(paths: Record<string, string>, sub: Record<string, string>): Record<string, string> {
+  const out = { ...paths };
+  const join = (dir: string, add: string) => {
+    const joined = posix.join(dir, add);
+    if (joined !== dir && !joined.startsWith(dir + '/')) throw new TsrunError(`invalid --cgroup argument: ${add} (outside the container's cgroup)`);
+    return joined;
+  };
+  if (Object.hasOwn(sub, '')) {
+    for (const k of Object.keys(out)) out[k] = join(out[k], sub['']);
+    return out;
+  }
+  for (const [ctrl, add] of Object.entries(sub)) {
+    if (!Object.hasOwn(out, ctrl)) throw new TsrunError(`unable to create new parent process: unknown controller ${ctrl} in SubCgroupPaths`);
+    out[ctrl] = join(out[ctrl], add);
+  }
+  return out;
+}

@@ -100,7 +100,9 @@ export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroup
     const idmap = planIdmap(m, target, opts, isBind, spec, ns, idmaps);
     // sysfs cannot be mounted from a user namespace that does not own the network namespace: bind the host's instead, as runc does.
     if (type === 'sysfs' && ns.created.has('user') && !ns.has.has('network')) {
-      out.push(bindStep('/sys', target, MS.BIND | MS.REC | (opts.flags & ~MS.BIND), MountCreate.Directory, opts.propagation, opts.attrSet, opts.attrClear));
+      const step = bindStep('/sys', target, MS.BIND | MS.REC | (opts.flags & ~MS.BIND), MountCreate.Directory, opts.propagation, opts.attrSet, opts.attrClear) as Extract<PlanRecord, { tag: typeof Tag.MOUNT }>;
+      step.options |= MountOption.OrdinaryDirectory;
+      out.push(step);
       continue;
     }
     if (isBind) {
@@ -119,8 +121,11 @@ export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroup
     const data = opts.data.join(',');
     if (Buffer.byteLength(data) > MAX_PLAN_STRING) throw new TsrunError(`invalid mount ${target}: options make ${Buffer.byteLength(data)} bytes of mount data, more than the ${MAX_PLAN_STRING} tsrun supports`);
     out.push({
-      tag: Tag.MOUNT, source: m.source ?? type, target, fstype: type, flags: opts.flags, data,
-      create: MountCreate.Directory, options: opts.attrSet || opts.attrClear ? MountOption.RecursiveAttrs : 0,
+      // A read-only /dev is filled first (devpts, the nodes) and made read-only at the end, as by runc.
+      tag: Tag.MOUNT, source: m.source ?? type, target, fstype: type, flags: target === '/dev' ? opts.flags & ~MS.RDONLY : opts.flags, data,
+      create: MountCreate.Directory,
+      // runc mounts proc and sysfs only on a directory of the rootfs, never through a symlink.
+      options: (opts.attrSet || opts.attrClear ? MountOption.RecursiveAttrs : 0) | (type === 'proc' || type === 'sysfs' ? MountOption.OrdinaryDirectory : 0),
       propagation: combinePropagation(opts.propagation), attrSet: opts.attrSet, attrClear: opts.attrClear,
     });
   }
@@ -211,4 +216,14 @@ export function needsDevSetup(spec: Spec): boolean {
     return !(m.type === 'bind' || (opts.flags & MS.BIND) !== 0n);
   }
   return true;
+}
+
+/** The REMOUNT_READONLY of a read-only /dev of the container's own (see planMounts), or nothing. */
+export function devReadonlyRemount(spec: Spec): PlanRecord[] {
+  const dev = [...(spec.mounts ?? [])].find((m) => containerPath(m.destination) === '/dev');
+  if (!dev || !needsDevSetup(spec)) return [];
+  const { flags } = parseMountOptions(dev.options);
+  if ((flags & MS.RDONLY) === 0n) return [];
+  const keep = MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME | MS.NODIRATIME | MS.RELATIME | MS.STRICTATIME;
+  return [{ tag: Tag.REMOUNT_READONLY, path: '/dev', flags: flags & keep }];
 }

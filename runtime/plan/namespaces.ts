@@ -37,6 +37,10 @@ export function planNamespaces(spec: Spec): NamespacePlan {
     // The cgroup namespace must be made after the process joined its cgroup, and the time
     // namespace only takes effect for children: both are handled outside clone's flags.
     if (type === 'cgroup') unshareFlags |= CLONE_NEW.cgroup;
+    // An IPC namespace's mqueue filesystem belongs to whoever made the namespace: made by the
+    // init once it is root in its user namespace (as runc's init makes it), /dev/mqueue is
+    // root's in there, not the overflow ids of the host's root.
+    else if (type === 'ipc' && created.has('user')) unshareFlags |= CLONE_NEW.ipc;
     else if (type !== 'time') cloneFlags |= CLONE_NEW[type];
   }
   return { has, created, joined, cloneFlags, unshareFlags };

@@ -130,7 +130,7 @@ export function planProcess(spec: Spec, process: Process, opts: { preserveFds: n
   }
 
   out.push({ tag: Tag.CWD, path: posix.resolve('/', process.cwd || '/') });
-  const env = [...(process.env ?? [])];
+  const env = setenvAll(process.env ?? []);
   // runc gives the process a HOME from the container's passwd entry when the spec sets none.
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${opts.home}`);
   for (const value of env) out.push({ tag: Tag.ENV, value });
@@ -156,4 +156,26 @@ export function planConsole(process: Process, preserveFds: number, taker: Consol
     tag: Tag.CONSOLE, fd: consoleSocketFd(preserveFds), rows: sized ? size.height : 0, cols: sized ? size.width : 0,
     flags: (bindDevConsole ? CONSOLE_BIND_DEV : 0) | (taker === 'proxy' ? CONSOLE_CLEAR_ONLCR : 0),
   };
+}
+
+/**
+ * The environment as runc's init builds it: os.Setenv for each entry in order, so a name given
+ * twice (the spec's PATH and `exec --env PATH=...`) keeps the place it first had and the value it
+ * was given last.
+ */
+export function setenvAll(list: string[]): string[] {
+  const out: string[] = [];
+  const at = new Map<string, number>();
+  for (const pair of list) {
+    const eq = pair.indexOf('=');
+    const name = eq < 0 ? pair : pair.slice(0, eq);
+    const i = at.get(name);
+    if (i === undefined) {
+      at.set(name, out.length);
+      out.push(pair);
+    } else {
+      out[i] = pair;
+    }
+  }
+  return out;
 }

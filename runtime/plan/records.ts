@@ -22,6 +22,8 @@ export const Tag = {
   MKNOD: 23,
   BIND_DEVICE: 24,
   MKDIR: 25,
+  MKDIR_LATE: 37,
+  REMOUNT_READONLY: 38,
   MOUNT_IDMAP: 26,
   SYMLINK_REPLACE: 27,
   CHANGE_ROOT: 30,
@@ -91,7 +93,7 @@ export function consoleSocketFd(preserveFds: number): number {
 export const enum PlanMode { Init = 0, Exec = 1 }
 export const enum ChangeRoot { PivotRoot = 0, MoveAndChroot = 1, ChrootOnly = 2 }
 export const enum MountCreate { MustExist = 0, Directory = 1, File = 2 }
-export const MountOption = { Bind: 1, Remount: 2, RecursiveAttrs: 4, SourceInContainer: 8, ProcOfJoinedPidns: 16 } as const;
+export const MountOption = { Bind: 1, Remount: 2, RecursiveAttrs: 4, SourceInContainer: 8, ProcOfJoinedPidns: 16, OrdinaryDirectory: 32 } as const;
 
 export interface MountStep {
   source: string;
@@ -125,7 +127,9 @@ export type PlanRecord =
   | { tag: typeof Tag.SYMLINK | typeof Tag.SYMLINK_REPLACE; target: string; path: string }
   | { tag: typeof Tag.MKNOD; path: string; mode: number; major: number; minor: number; uid: number; gid: number }
   | { tag: typeof Tag.BIND_DEVICE; hostPath: string; path: string }
-  | { tag: typeof Tag.MKDIR; path: string; mode: number }
+  | { tag: typeof Tag.MKDIR | typeof Tag.MKDIR_LATE; path: string; mode: number }
+  /** A mount made writable to be filled first (a read-only /dev), made read-only after the root change. */
+  | { tag: typeof Tag.REMOUNT_READONLY; path: string; flags: bigint }
   | { tag: typeof Tag.CHANGE_ROOT; how: ChangeRoot }
   | { tag: typeof Tag.ROOT_READONLY }
   | { tag: typeof Tag.MASK_PATH | typeof Tag.READONLY_PATH; path: string }

@@ -255,7 +255,7 @@ const INTEGER_KINDS: Record<string, string> = {
 /** What each pattern means, keyed by the definition (or property) that carries it. */
 const PATTERN_MEANINGS: Record<string, string> = {
   cpuList: 'must be a list of CPUs or nodes such as "0-3,7"',
-  deviceAccess: 'must be a combination of "r", "w" and "m", such as "rwm"',
+  deviceAccess: 'must be letters, a combination of "r", "w" and "m" such as "rwm"',
   pageSize: 'must be a page size such as "64KB", "2MB" or "1GB"',
   ociVersion: 'must be a SemVer 2.0.0 version such as "1.0.2-dev"',
   memBwSchema: 'must be a single line starting with "MB:"',

@@ -61,11 +61,12 @@ function setup(t: { after(fn: () => void): void }) {
 const DEFAULTS = DEFAULT_DEVICE_RULES as LinuxDeviceCgroup[];
 const DENY_ALL: LinuxDeviceCgroup = { allow: false, access: 'rwm' };
 
-test('v1 create: deny all, then the rules in order (unchanged)', (t) => {
+test('v1 create: deny all, then the rules in runc\'s order (so devices.list reads as under runc)', (t) => {
   const { update, kernel } = setup(t);
   const { writes } = update([DENY_ALL, ...DEFAULTS], true);
-  assert.deepEqual(writes.slice(0, 3), ['devices.deny a', 'devices.deny a *:* rwm', 'devices.allow c *:* m']);
-  assert.equal(writes.length, 2 + DEFAULTS.length);
+  assert.deepEqual(writes.slice(0, 4), ['devices.deny a *:* rwm', 'devices.allow b *:* m', 'devices.allow c *:* m', 'devices.allow c 1:3 rwm']);
+  assert.equal(writes.at(-1), 'devices.allow c 136:* rwm');
+  assert.equal(writes.length, 1 + DEFAULTS.length);
   assert.equal(kernel.allowed('c', 1, 3, 'rw'), true);
   assert.equal(kernel.allowed('b', 8, 0, 'r'), false);
 });

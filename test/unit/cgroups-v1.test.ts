@@ -238,7 +238,7 @@ test('hugetlb: limit and reservation files; not mounted -> runc\'s error', (t) =
   assert.deepEqual(hm.apply({ pids: { limit: 5 } }), []);
 });
 
-test('devices: deny all, then the rules in order', (t) => {
+test('devices: deny all, then the reduced rules in runc\'s order (major, minor, type)', (t) => {
   const tree = new FakeCgroupTree({ mode: 'v1' });
   t.after(() => tree.cleanup());
   const m = cgroupManager({ id: 'c1', systemd: false }, tree.host());
@@ -255,12 +255,10 @@ test('devices: deny all, then the rules in order', (t) => {
   });
   const dev = tree.relWrites().map(([f, v]) => `${posix.basename(f)} ${v}`);
   assert.deepEqual(dev, [
-    'devices.deny a',
     'devices.deny a *:* rwm',
-    'devices.allow c 10:229 rwm',
-    'devices.deny c 5:1 w',
-    'devices.allow c 136:* rwm',
     'devices.allow b *:* m',
+    'devices.allow c 10:229 rwm',
+    'devices.allow c 136:* rwm',
   ]);
   // Later updates without device rules leave the device cgroup alone.
   tree.clearWrites();
@@ -279,7 +277,7 @@ test('devices: an empty list denies everything; no list leaves the device cgroup
   m.apply({});
   assert.deepEqual(tree.relWrites(), []);
   m.apply({ devices: [] });
-  assert.deepEqual(tree.relWrites(), [['devices/c1/devices.deny', 'a']]);
+  assert.deepEqual(tree.relWrites(), [['devices/c1/devices.deny', 'a *:* rwm']]);
 });
 
 test('v1 rejects unified; a devices hierarchy is required', (t) => {
@@ -377,4 +375,15 @@ test('state: paths outside the cgroup mounts are refused', (t) => {
   assert.throws(() => cgroupManagerFromState({ version: 1, paths: { memory: `${tree.root}/memory` } }, tree.host()), /a hierarchy root/);
   assert.throws(() => cgroupManager({ id: 'c', cgroupsPath: '/', systemd: false }, tree.host()), /invalid cgroupsPath "\/": the container needs a cgroup of its own/);
   assert.throws(() => cgroupManager({ id: 'c', cgroupsPath: 'a/..', systemd: false }, tree.host()), /needs a cgroup of its own/);
+});
+
+test('devices: letters other than r, w and m are dropped as runc 1.1 drops them ("rwa" is "rw"); nothing but them is refused', (t) => {
+  const tree = new FakeCgroupTree({ mode: 'v1' });
+  t.after(() => tree.cleanup());
+  const m = cgroupManager({ id: 'c1', systemd: false }, tree.host());
+  m.create();
+  tree.clearWrites();
+  m.apply({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 11, access: 'rwa' }] });
+  assert.deepEqual(tree.relWrites().map(([f, v]) => `${posix.basename(f)} ${v}`), ['devices.deny a *:* rwm', 'devices.allow c 1:11 rw']);
+  assert.throws(() => m.apply({ devices: [{ allow: true, type: 'c', major: 1, minor: 11, access: 'a' }] }), /invalid device access "a"/);
 });

@@ -236,3 +236,17 @@ test('memory.checkBeforeUpdate: a limit at or below memory.current is refused wi
   m.apply({ memory: { limit: 64 * MiB } });
   assert.deepEqual(tree.relWrites(), [['c1/memory.max', String(64 * MiB)]]);
 });
+
+test('before create (runc\'s checks): a missing cgroup is fine; a frozen one is refused; one with processes warns', (t) => {
+  const { tree, m } = setup({}, { cgroupsPath: '/pre/c1' });
+  t.after(() => tree.cleanup());
+  assert.deepEqual(m.checkBeforeCreate(), []);
+  m.create();
+  writeFileSync(`${tree.root}/pre/c1/cgroup.procs`, '4242\n4243\n');
+  assert.deepEqual(m.checkBeforeCreate(), [
+    'container\'s cgroup is not empty: 2 process(es) found',
+    'DEPRECATED: running container in a non-empty cgroup won\'t be supported in runc 1.2; https://github.com/opencontainers/runc/issues/3132',
+  ]);
+  writeFileSync(`${tree.root}/pre/c1/cgroup.freeze`, '1\n');
+  assert.throws(() => m.checkBeforeCreate(), /^TsrunError: container's cgroup unexpectedly frozen$/);
+});

@@ -410,10 +410,10 @@ test('schema: a FIFO device needs no major/minor', () => {
 
 test('schema: patterns and non-empty values explain the expected form', () => {
   rejects((s) => { s.ociVersion = '1.0'; }, 'config.json: /ociVersion: must be a SemVer 2.0.0 version such as "1.0.2-dev", got string "1.0"');
-  rejects((s) => { s.linux.resources.devices[0].access = 'rwx'; },
-    'config.json: /linux/resources/devices/0/access: must be a combination of "r", "w" and "m", such as "rwm", got string "rwx"');
+  rejects((s) => { s.linux.resources.devices[0].access = 'r-w'; },
+    'config.json: /linux/resources/devices/0/access: must be letters, a combination of "r", "w" and "m" such as "rwm", got string "r-w"');
   rejects((s) => { s.linux.resources.devices[0].access = ''; },
-    'config.json: /linux/resources/devices/0/access: must be a combination of "r", "w" and "m", such as "rwm", got string ""');
+    'config.json: /linux/resources/devices/0/access: must be letters, a combination of "r", "w" and "m" such as "rwm", got string ""');
   rejects((s) => { s.linux.resources.hugepageLimits = [{ pageSize: '2M', limit: 1 }]; },
     'config.json: /linux/resources/hugepageLimits/0/pageSize: must be a page size such as "64KB", "2MB" or "1GB", got string "2M"');
   rejects((s) => { s.linux.resources.cpu = { cpus: '0-3,' }; },
