@@ -50,8 +50,8 @@ if (!only || only === 'cli') {
   // The library, for the shim and for `require('<checkout>')` (package.json "exports").
   await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/index.ts')], outfile: join(root, 'bin/tsrun-lib.cjs') });
   if (existsSync(join(root, 'shim/main.ts'))) {
-    await build({ ...common, minify: true, entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/containerd-shim-tsrun-v2'), banner: { js: shebang } });
-    chmodSync(join(root, 'bin/containerd-shim-tsrun-v2'), 0o755);
+    // Node's half of the shim; bin/containerd-shim-tsrun-v2 is the C launcher (native/shim-launcher.c).
+    await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/tsrun-shim.cjs') });
   }
 }
 
