@@ -80,7 +80,8 @@ export class ProcessIO {
     // Writes to the master go through a dup that stays blocking, whatever libuv does to the reader's fd.
     const writeFd = dup(master);
     this.owned.push(writeFd);
-    const reader = new ReadStream(master);
+    // The reader gets a dup too: the master itself stays ours for ResizePty whatever the stream does with its fd.
+    const reader = new ReadStream(dup(master));
     this.copies.push(reader);
     let out: Socket | undefined;
     if (stdout) {
