@@ -52,7 +52,21 @@ async function deleteCommand(f: Flags): Promise<void> {
   }
   unmountRootfs(join(bundle, 'rootfs'));
   try { unlinkSync(join(bundle, 'options.json')); } catch { /* gone */ }
+  await removeDeadSocket(bundle);
   process.stdout.write(task.DeleteResponse.encode({ pid, exit_status: pid ? 137 : 0, exited_at: timestampNow() }));
+}
+
+/** A shim that was killed leaves its socket: gone once nobody accepts there. */
+async function removeDeadSocket(bundle: string): Promise<void> {
+  let path: string;
+  try { path = readFileSync(join(bundle, 'address'), 'utf8').trim().replace(/^unix:\/\//, ''); } catch { return; }
+  if (!path.startsWith('/run/containerd/s/')) return;
+  const { connect } = await import('node:net');
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = connect(path, () => { c.destroy(); resolve(true); });
+    c.on('error', () => resolve(false));
+  });
+  if (!alive) try { rmSync(path, { force: true }); } catch { /* gone */ }
 }
 
 function infoCommand(): void {

@@ -57,6 +57,7 @@ for (const f of flavours) {
     const tsrunState = `/run/containerd/tsrun/${namespace}`;
     let daemon: ChildProcess | undefined;
     let rootfs = '';
+    let socketsBefore = 0;
 
     const ctr = (args: string[]) => {
       const r = spawnSync(f.ctr, ['-a', join(dir, 'containerd.sock'), '-n', namespace, ...args], { encoding: 'utf8', timeout: 60_000, env: baseEnv });
@@ -80,6 +81,7 @@ for (const f of flavours) {
       for (let i = 0; i < 300 && ctr(['version']).status !== 0; i++) await sleep(100);
       assert.equal(ctr(['version']).status, 0, 'containerd did not come up');
       rootfs = join(makeBundle(), 'rootfs');
+      socketsBefore = existsSync('/run/containerd/s') ? readdirSync('/run/containerd/s').length : 0;
     });
 
     after(async () => {
@@ -142,6 +144,21 @@ for (const f of flavours) {
       }
     });
 
+    test('a killed shim: containerd cleans up through `delete` (container, state, socket)', async () => {
+      const id = `killed-${process.pid}`;
+      assert.equal(ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '-d', '--rootfs', rootfs, id, '/bin/sleep', '4331']).status, 0);
+      const pid = Number(/\s(\d+)\s+RUNNING/.exec(ctr(['tasks', 'ls']).stdout)?.[1]);
+      assert.ok(pid > 0);
+      for (const p of shimProcesses(namespace)) process.kill(p, 'SIGKILL');
+      for (let i = 0; i < 100 && ctr(['tasks', 'ls', '-q']).stdout !== ''; i++) await sleep(100);
+      assert.equal(ctr(['tasks', 'ls', '-q']).stdout, '');
+      assert.equal(ctr(['containers', 'rm', id]).status, 0);
+      // its parent (the nearest subreaper, containerd) reaps it soon after
+      const gone = () => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.startsWith('Z'); } catch { return true; } };
+      for (let i = 0; i < 100 && !gone(); i++) await sleep(100);
+      assert.ok(gone(), `container process ${pid} survived its shim`);
+    });
+
     test('nothing is left: shim processes, state, mounts, cgroups', async () => {
       for (let i = 0; i < 50 && shimProcesses(namespace).length > 0; i++) await sleep(100);
       assert.deepEqual(shimProcesses(namespace), []);
@@ -149,6 +166,9 @@ for (const f of flavours) {
       assert.deepEqual(existsSync(tsrunState) ? readdirSync(tsrunState) : [], []);
       const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(namespace));
       assert.deepEqual(mounts, []);
+      // the group's socket went with its shim (stale ones are removed by `delete`)
+      const sockets = existsSync('/run/containerd/s') ? readdirSync('/run/containerd/s').length : 0;
+      assert.equal(sockets, socketsBefore, 'shim sockets left in /run/containerd/s');
       for (const p of cgroupParents()) {
         const children = readdirSync(p, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
         assert.deepEqual(children, [], `${p} still has container cgroups`);
