@@ -68,6 +68,7 @@ enum plan_tag {
 	T_HOOK_START_CONTAINER = 71,
 	T_SECCOMP_LISTENER = 66,
 	T_RELEASE_BARRIER = 67,
+	T_PIDNS_LATE = 68,
 };
 
 enum msg_tag {
@@ -76,6 +77,7 @@ enum msg_tag {
 	M_ERROR = 102,
 	M_HOOK_POINT = 103,
 	M_LOG = 104,
+	M_INIT_PID = 105,
 	M_CONTINUE = 200,
 };
 
@@ -93,7 +95,8 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 #define MOUNT_OPT_REMOUNT 2u
 #define MOUNT_OPT_RECURSIVE_ATTR 4u
 #define MOUNT_OPT_SRC_IN_ROOT 8u
-#define MOUNT_OPT_ALL 15u
+#define MOUNT_OPT_PROC_PIDNS 16u
+#define MOUNT_OPT_ALL 31u
 
 #define MOUNT_IDMAP_RECURSIVE 1u
 #define MAX_IDMAP_USERNS 64
@@ -200,6 +203,7 @@ struct plan {
 	const struct rec *lsm[3];
 	const struct rec *console;
 	const struct rec *release_barrier;
+	const struct rec *pidns_late;
 
 	char **argv; /* NULL-terminated, from ARG records */
 	char **envp; /* NULL-terminated, from ENV records */
@@ -223,6 +227,9 @@ int read_full(int fd, void *buf, size_t len); /* 0 ok, -1 error/EOF (errno 0 on 
 int write_file_at(int dirfd, const char *path, const char *data, size_t len);
 void close_quiet(int fd);
 char *proc_fd_path(char buf[64], int fd);
+/* Set by pidns.c while the cwd is the host's /proc: C1 after the root change,
+ * where /proc is the joined pid namespace's and has no /proc/self for C1. */
+extern int g_proc_relative;
 /* One sendmsg carrying data and one fd (SCM_RIGHTS), as go-runc and the seccomp agent
  * protocol expect; retried on EINTR/EAGAIN. Returns the bytes sent or -1 (errno). */
 ssize_t send_with_fd(int sock, const void *data, size_t len, int fd);
@@ -359,6 +366,26 @@ int seccomp_install(const struct plan *p);
 /* E, after the release: forwards C's listener fd to the agent. 1 = C failed
  * before (and reported it). */
 int seccomp_listener_forward(const struct plan *p, pid_t child);
+
+/* ---- pidns.c (PIDNS_LATE: the two-stage init) ------------------------- */
+
+/* E, before forking J: the pipes between E, C1 and C2. */
+int pidns_prepare(const struct plan *p);
+void pidns_in_joiner(void);
+void pidns_in_executor(void);
+/* J: keeps the pid namespace's fd instead of joining it. */
+void pidns_keep(int fd);
+/* J: hands the host's /proc fd on to C1. */
+void pidns_keep_proc(int fd);
+/* C1, right after the root change. */
+int pidns_after_root_change(void);
+/* C1: a procfs mount for the joined pid namespace onto target_fd. */
+int pidns_mount_proc(const struct r_mount *m, int target_fd);
+/* C1: enters the pid namespace and returns in C2; C1 itself exits. */
+void pidns_enter(const struct plan *p, int fifo_fd);
+/* E, after the release: INIT_PID, C2's go-ahead, C1 reaped. 0 done, 1 C1
+ * failed and reported it, -1 failure (g_err). */
+int pidns_finish(pid_t c1);
 
 /* ---- init.c ------------------------------------------------------------ */
 

@@ -84,6 +84,8 @@ static void setup_rootfs(const struct plan *p)
 			break;
 		case T_CHANGE_ROOT:
 			rc = c_change_root(r->u.u32, &root);
+			if (rc == 0 && p->pidns_late)
+				rc = pidns_after_root_change();
 			if (rc == 0)
 				sync_log(LOG_DEBUG, "init: root changed (%s)",
 					 r->u.u32 == CHROOT_PIVOT ? "pivot_root"
@@ -274,6 +276,8 @@ void run_init(const struct plan *p, int release_fd, int fifo_fd, mode_t orig_uma
 	if (p->mode == MODE_INIT) {
 		setup_rootfs(p);
 		sync_log(LOG_DEBUG, "init: rootfs set up");
+		if (p->pidns_late)
+			pidns_enter(p, fifo_fd);
 	} else if (p->console && c_setup_console(p) < 0) {
 		die();
 	}

@@ -106,10 +106,15 @@ static long spawn_init(struct plan *plan, struct e_state *st, int rel[2], mode_t
 		prctl(PR_SET_NAME, "tsrun-join", 0, 0, 0);
 		close(report[0]);
 		close(rel[1]);
+		pidns_in_joiner();
 		/* J is not H's parent: H stays E's to reap. */
 		seccomp_listener_in_child();
 		if (e_join_namespaces(plan, st) < 0)
 			die();
+		if (plan->pidns_late) {
+			pidns_keep_proc(st->procfd);
+			st->procfd = -1;
+		}
 		e_close_all(st);
 		pid = syscall(SYS_clone, (unsigned long)plan->clone_flags | CLONE_PARENT, 0, 0, 0, 0);
 		if (pid < 0) {
@@ -129,6 +134,7 @@ static long spawn_init(struct plan *plan, struct e_state *st, int rel[2], mode_t
 		_exit(0);
 	}
 	close(report[1]);
+	pidns_in_executor();
 	seccomp_listener_in_parent();
 	close_quiet(st->fifo_fd);
 	st->fifo_fd = -1;
@@ -206,7 +212,7 @@ int main(int argc, char **argv)
 	memset(&st, 0, sizeof st);
 	st.procfd = st.fifo_fd = -1;
 	if (seccomp_check_flags(&plan) < 0 || seccomp_listener_prepare(&plan) < 0 ||
-	    e_prepare(&plan, &st) < 0)
+	    e_prepare(&plan, &st) < 0 || pidns_prepare(&plan) < 0)
 		die();
 	/* Inherited by J and C. Written by E, in the initial user namespace,
 	 * because lowering it needs CAP_SYS_RESOURCE there, and C's /proc entry
@@ -234,6 +240,12 @@ int main(int argc, char **argv)
 		abort_child((pid_t)pid);
 	}
 	e_close_all(&st);
+	if (plan.pidns_late) {
+		int rc = pidns_finish((pid_t)pid);
+		if (rc < 0)
+			abort_child((pid_t)pid);
+		return rc;
+	}
 	switch (seccomp_listener_forward(&plan, (pid_t)pid)) {
 	case 0:
 		return 0;

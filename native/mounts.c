@@ -307,6 +307,8 @@ static int mount_new(const struct r_mount *m, struct c_root *root, int bind, int
 	if (bind)
 		rc = mount(proc_fd_path(src, srcfd), dst, NULL,
 			   MS_BIND | (unsigned long)(m->flags & MS_REC), NULL);
+	else if (m->options & MOUNT_OPT_PROC_PIDNS)
+		rc = pidns_mount_proc(m, tfd);
 	else
 		rc = mount(m->source, dst, m->fstype, (unsigned long)m->flags,
 			   m->data[0] ? m->data : NULL);

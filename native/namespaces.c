@@ -255,6 +255,12 @@ int e_join_namespaces(const struct plan *p, struct e_state *st)
 			int is_user = st->ns_flags[i] == CLONE_NEWUSER;
 			if (is_user != pass)
 				continue;
+			/* PIDNS_LATE: C1 joins it after the root change (pidns.c). */
+			if (p->pidns_late && st->ns_flags[i] == CLONE_NEWPID) {
+				pidns_keep(st->ns_fds[i]);
+				st->ns_fds[i] = -1;
+				continue;
+			}
 			if (setns(st->ns_fds[i], (int)st->ns_flags[i]) < 0)
 				return fail_errno(errno, "setns %s namespace", ns_name(st->ns_flags[i]));
 			close(st->ns_fds[i]);

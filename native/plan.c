@@ -324,8 +324,40 @@ static const char *tag_name(uint16_t tag)
 	case T_HOOK_START_CONTAINER: return "HOOK_START_CONTAINER";
 	case T_SECCOMP_LISTENER: return "SECCOMP_LISTENER";
 	case T_RELEASE_BARRIER: return "RELEASE_BARRIER";
+	case T_PIDNS_LATE: return "PIDNS_LATE";
 	default: return NULL;
 	}
+}
+
+/* A procfs mount made by C1 (in the host's pid namespace) without the
+ * joined pid namespace would show the container the host's processes: with
+ * PIDNS_LATE every one must carry the option, and only then. */
+static int check_pidns_late(const struct plan *p)
+{
+	const struct rec *l = p->pidns_late;
+	if (l && p->mode != MODE_INIT)
+		return fail("invalid plan: PIDNS_LATE not allowed in exec mode");
+	if (l && !(p->joined_flags & CLONE_NEWPID))
+		return fail("invalid plan: PIDNS_LATE without a joined pid namespace");
+	/* C1 could not enter a pid namespace from a user namespace of its own. */
+	if (l && (p->clone_flags & CLONE_NEWUSER))
+		return fail("invalid plan: PIDNS_LATE with a new user namespace");
+	if (l && p->seccomp_listener)
+		return fail("invalid plan: PIDNS_LATE with SECCOMP_LISTENER");
+	for (size_t i = 0; i < p->nrecs; i++) {
+		const struct r_mount *m = &p->recs[i].u.mount;
+		int proc;
+		if (p->recs[i].tag != T_MOUNT)
+			continue;
+		proc = !(m->options & MOUNT_OPT_BIND) && strcmp(m->fstype, "proc") == 0;
+		if ((m->options & MOUNT_OPT_PROC_PIDNS) && (!proc || !l))
+			return fail("invalid plan: MOUNT %s: joined pid namespace option without PIDNS_LATE or on a mount that is not procfs",
+				    m->target);
+		if (l && proc && !(m->options & MOUNT_OPT_PROC_PIDNS))
+			return fail("invalid plan: MOUNT %s: procfs without the joined pid namespace option (PIDNS_LATE)",
+				    m->target);
+	}
+	return 0;
 }
 
 /* Stage groups, in the order they must appear (see PLAN-FORMAT.md,
@@ -335,7 +367,7 @@ static int tag_stage(uint16_t tag)
 	if (tag == T_MODE)
 		return 0;
 	if ((tag >= T_NS_JOIN && tag <= T_EXEC_FIFO) || tag == T_IDMAP_USERNS ||
-	    tag == T_IDMAP_USERNS_PATH || tag == T_RELEASE_BARRIER)
+	    tag == T_IDMAP_USERNS_PATH || tag == T_RELEASE_BARRIER || tag == T_PIDNS_LATE)
 		return 1;
 	if (tag == T_NS_UNSHARE)
 		return 2;
@@ -661,6 +693,7 @@ static int decode_payload(struct rec *r, struct cur *c)
 		return 0;
 	}
 	case T_RELEASE_BARRIER:
+	case T_PIDNS_LATE:
 		return 0;
 	case T_HOOK_BARRIER:
 		if (g_u32(c, "point", &r->u.u32) < 0)
@@ -938,6 +971,10 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 			if (once(&p->release_barrier, r, name) < 0)
 				return -1;
 			break;
+		case T_PIDNS_LATE:
+			if (once(&p->pidns_late, r, name) < 0)
+				return -1;
+			break;
 		case T_SECCOMP_LISTENER:
 			if (once(&p->seccomp_listener, r, name) < 0)
 				return -1;
@@ -978,6 +1015,9 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 	/* Each needs the other: a listener nobody receives would hang C's hand-over. */
 	if (!p->seccomp_listener != !(p->seccomp && (p->seccomp->u.seccomp.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)))
 		return fail("invalid plan: SECCOMP_LISTENER and SECCOMP's NEW_LISTENER flag go together");
+
+	if (check_pidns_late(p) < 0)
+		return -1;
 
 	if ((hostname || domainname) && !((p->clone_flags | p->joined_flags) & CLONE_NEWUTS))
 		return fail("invalid plan: HOSTNAME/DOMAINNAME without a UTS namespace");

@@ -133,14 +133,16 @@ int c_setup_console(const struct plan *p)
 	close(master);
 	close(sock);
 
-	if (setsid() < 0)
+	/* With PIDNS_LATE C2 makes the session (pidns.c): a session leader C1
+	 * exiting would hang the terminal up on C2. */
+	if (!p->pidns_late && setsid() < 0)
 		return fail_errno(errno, "setsid");
 	for (int fd = 0; fd < 3; fd++)
 		if (dup2(slave, fd) < 0)
 			return fail_errno(errno, "dup2 %s to fd %d", slave_name, fd);
 	if (slave > 2)
 		close(slave);
-	if (ioctl(0, TIOCSCTTY, 0) < 0)
+	if (!p->pidns_late && ioctl(0, TIOCSCTTY, 0) < 0)
 		return fail_errno(errno, "ioctl TIOCSCTTY");
 	sync_log(LOG_DEBUG, "init: console %s", slave_name);
 	return 0;

@@ -162,9 +162,11 @@ void close_quiet(int fd)
 	}
 }
 
+int g_proc_relative;
+
 char *proc_fd_path(char buf[64], int fd)
 {
-	snprintf(buf, 64, "/proc/self/fd/%d", fd);
+	snprintf(buf, 64, g_proc_relative ? "self/fd/%d" : "/proc/self/fd/%d", fd);
 	return buf;
 }
 

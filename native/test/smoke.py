@@ -40,8 +40,10 @@ T = dict(MODE=1, NS_JOIN=10, NS_CLONE=11, TIMENS_OFFSETS=12, UID_MAP=13, GID_MAP
          PERSONALITY=42, SCHEDULER=43, IOPRIO=44, CPU_AFFINITY=45, NO_NEW_PRIVS=46, USER=47,
          CAPS=48, SESSION_KEYRING=49, LSM_LABEL=50, CONSOLE=51, CWD=60, ENV=61, ARG=62, PRESERVE_FDS=63,
          SECCOMP=64, HOOK_BARRIER=65, HOOK_CREATE_CONTAINER=70, HOOK_START_CONTAINER=71, SECCOMP_LISTENER=66,
-         RELEASE_BARRIER=67)
+         RELEASE_BARRIER=67, PIDNS_LATE=68)
 M_PID, M_READY, M_ERROR, M_HOOK_POINT, M_LOG, M_CONTINUE = 100, 101, 102, 103, 104, 200
+M_INIT_PID = 105
+MOUNT_OPT_PROC_PIDNS = 16
 
 # docker's default capability set
 DEFAULT_CAPS = sum(1 << c for c in (0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31))
@@ -195,6 +197,7 @@ def container_plan(env, args, *, clone=CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
 class Result:
     def __init__(self):
         self.pid = None
+        self.first_pid = None  # PIDNS_LATE: the first stage (pid is then INIT_PID's)
         self.ready = False
         self.error = None
         self.logs = []
@@ -255,6 +258,14 @@ def run(env, plan, *, hook_reply=M_CONTINUE, start=True, pass_fds=(), before_sta
             if tag == M_PID:
                 res.pid = struct.unpack("<I", payload)[0]
                 env.pids.append(res.pid)
+            elif tag == M_INIT_PID:
+                # E reaps the first stage; the init in the joined namespace is ours.
+                assert res.pid and res.first_pid is None, "INIT_PID twice or before PID"
+                res.first_pid = res.pid
+                env.pids.remove(res.pid)
+                res.pid = struct.unpack("<I", payload)[0]
+                env.pids.append(res.pid)
+                parent.sendall(struct.pack("<HHI", M_CONTINUE, 0, 0))
             elif tag == M_LOG:
                 lvl, n = struct.unpack("<II", payload[:8])
                 res.logs.append((lvl, payload[8:8 + n].decode()))
@@ -485,6 +496,16 @@ def test_invalid_plans(env):
         "two consoles": encode(good + [rec("CONSOLE", u32(200) + u32(0) + u32(0) + u32(0))] * 2),
         "two release barriers": encode(good[:2] + [rec("RELEASE_BARRIER")] * 2 + good[2:]),
         "release barrier with payload": encode(good[:2] + [rec("RELEASE_BARRIER", u32(1))] + good[2:]),
+        "pidns late without joined pid": encode(good[:2] + [rec("PIDNS_LATE")] + good[2:]),
+        "pidns late, plain proc": encode(good[:1] + [rec("NS_CLONE", u32(CLONE_NEWNS)), rec("NS_JOIN", u32(CLONE_NEWPID) + s("/proc/1/ns/pid")),
+                                                     rec("PIDNS_LATE")] + good[2:]),
+        "proc pidns option without pidns late": encode([mount("proc", "/proc", "proc", options=16) if r[:2] == struct.pack("<H", T["MOUNT"]) and b"proc" in r else r
+                                                         for r in good]),
+        "pidns late with new user namespace": encode(good[:1] + [rec("NS_CLONE", u32(CLONE_NEWNS | CLONE_NEWUSER)), rec("UID_MAP", s("0 0 1\n")),
+                                                                 rec("GID_MAP", s("0 0 1\n")),
+                                                                 rec("NS_JOIN", u32(CLONE_NEWPID) + s("/proc/1/ns/pid")), rec("PIDNS_LATE")] +
+                                                     [mount("proc", "/proc", "proc", options=16) if r[:2] == struct.pack("<H", T["MOUNT"]) and b"proc" in r else r
+                                                      for r in good[2:]]),
     }
     expect = {
         "bad magic": "bad magic", "bad version": "version", "truncated record": "runs past the end",
@@ -499,6 +520,10 @@ def test_invalid_plans(env):
         "bad pid offset": "bad pid offset 99",
         "two consoles": "more than one CONSOLE", "two release barriers": "more than one RELEASE_BARRIER",
         "release barrier with payload": "trailing",
+        "pidns late without joined pid": "PIDNS_LATE without a joined pid namespace",
+        "pidns late, plain proc": "procfs without the joined pid namespace option",
+        "proc pidns option without pidns late": "joined pid namespace option without PIDNS_LATE",
+        "pidns late with new user namespace": "PIDNS_LATE with a new user namespace",
     }
     for name, plan in cases.items():
         res = run(env, plan, eof_after_plan=True)
@@ -732,6 +757,63 @@ def test_join_netns_mode0(env):
                                            clone=CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWPID)))
         assert b.ready, b.error
         assert b.out.strip() == os.readlink("/proc/%d/ns/net" % a.pid), b.out
+    finally:
+        os.kill(a.pid, signal.SIGKILL)
+        os.waitpid(a.pid, 0)
+        env.pids.remove(a.pid)
+
+
+def _pidns_plan(env, holder, args, **kw):
+    pre = [rec("NS_JOIN", u32(CLONE_NEWPID) + s("/proc/%d/ns/pid" % holder)), rec("PIDNS_LATE")]
+    plan = container_plan(env, args, pre=pre, clone=CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET, **kw)
+    proc = mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    return [mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, options=MOUNT_OPT_PROC_PIDNS)
+            if r == proc else r for r in plan]
+
+
+def _ns_pids(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return [int(x) for l in f if l.startswith("NSpid:") for x in l.split()[1:]]
+
+
+def test_pidns_late(env):
+    """Joined pid namespace: C1 sets up outside it, C2 (INIT_PID) runs in it and
+    sees it through a procfs made for it; C1 is reaped by E."""
+    a = run(env, encode(container_plan(env, ["sleep", "30"])), wait=False)
+    assert a.ready, a.error
+    try:
+        os.unlink(env.fifo)
+        seen = {}
+
+        def look(res):
+            seen["ns"] = os.readlink("/proc/%d/ns/pid" % res.pid)
+            seen["nspid"] = _ns_pids(res.pid)
+            seen["ppid"] = open("/proc/%d/stat" % res.pid).read().rsplit(")", 1)[1].split()[1]
+            seen["first_gone"] = not os.path.exists("/proc/%d" % res.first_pid)
+        b = run(env, encode(_pidns_plan(env, a.pid, ["sh", "-c", "echo self=$(readlink /proc/self); echo one=$(cat /proc/1/cmdline | tr '\\0' ' '); echo mnt=$(grep ' /proc ' /proc/self/mountinfo | cut -d' ' -f9)"])),
+                before_start=look)
+        assert b.ready and b.first_pid and b.pid != b.first_pid, (b.error, b.pid, b.first_pid)
+        assert seen["ns"] == os.readlink("/proc/%d/ns/pid" % a.pid), seen
+        assert len(seen["nspid"]) == 2 and seen["nspid"][1] > 1, seen
+        assert seen["ppid"] == str(os.getpid()) and seen["first_gone"], seen
+        assert b.c_status == 0, (b.c_status, b.out)
+        got = lines(b)
+        assert got["one"].strip() == "sleep 30", b.out
+        assert int(got["self"]) > 1 and got["mnt"] == "proc", b.out
+        # a failure in C2 (after INIT_PID) is an ERROR as usual, and nothing is left
+        os.unlink(env.fifo)
+        b = run(env, encode(_pidns_plan(env, a.pid, ["/nonexistent"])))
+        assert b.error == 'exec: "/nonexistent": stat /nonexistent: no such file or directory', b.error
+        assert b.first_pid and b.c_status == 1 and b.e_status == 0, (b.first_pid, b.c_status, b.e_status)
+        # a failure in C1 (before the clone): E reaps it and exits 1 without a second message
+        os.unlink(env.fifo)
+        plan = _pidns_plan(env, a.pid, ["true"])
+        plan.insert(plan.index(rec("ROOT_READONLY")) + 1, rec("SYSCTL", s("kernel.tsrun_no_such_key") + s("1")))
+        b = run(env, encode(plan), wait=False)
+        assert b.error and "tsrun_no_such_key" in b.error, b.error
+        assert b.first_pid is None and b.e_status == 1, (b.first_pid, b.e_status)
+        env.pids.remove(b.pid)
+        assert not os.path.exists("/proc/%d" % b.pid), "first stage left behind"
     finally:
         os.kill(a.pid, signal.SIGKILL)
         os.waitpid(a.pid, 0)

@@ -193,8 +193,9 @@ export async function startWithConsole(
       closeConsoleSocket(socket);
     }
     run.pid.then(started, () => undefined);
+    run.initPid.then(started, () => undefined);
     await run.ready;
-    const pid = await run.pid;
+    const pid = await run.initPid;
     started(pid);
     if (ownEnd === undefined) return { run, pid };
     const master = receiveMaster(ownEnd);

@@ -8,6 +8,7 @@ import { encodeMessage, encodePlan } from '../plan/encode.js';
 import { Msg, Tag, type PlanRecord } from '../plan/records.js';
 import type { ConsoleSocket } from './console.js';
 import { log } from '../log.js';
+import { procStat } from './proc.js';
 
 /** Where the static C executor lives: next to the bundle, or TSRUN_EXECUTOR for development. */
 export function executorPath(): string {
@@ -30,8 +31,13 @@ export type StdioSpec = number | 'inherit' | 'ignore';
 
 export interface ExecutorRun {
   child: ChildProcess;
-  /** resolves with the container init's host pid once the executor has cloned it */
+  /** resolves with the host pid of the process the executor cloned (hooks at the hook points get it) */
   pid: Promise<number>;
+  /**
+   * resolves with the container's own init: the same pid, or with a joined pid namespace the
+   * second-stage init the first one cloned into it (INIT_PID, always before READY)
+   */
+  initPid: Promise<number>;
   /** resolves when the init reports READY; rejects with the init's or executor's error */
   ready: Promise<void>;
 }
@@ -63,7 +69,12 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   let resolvePid!: (pid: number) => void;
   let rejectPid!: (err: Error) => void;
   const pid = new Promise<number>((res, rej) => { resolvePid = res; rejectPid = rej; });
+  let resolveInitPid!: (pid: number) => void;
+  let rejectInitPid!: (err: Error) => void;
+  const initPid = new Promise<number>((res, rej) => { resolveInitPid = res; rejectInitPid = rej; });
   let containerPid = 0;
+  const lateInit = plan.some((r) => r.tag === Tag.PIDNS_LATE);
+  let initPidSeen = false;
   let spawnError: Error | undefined;
   child.once('error', (err) => { spawnError = err; });
 
@@ -75,7 +86,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
       if (done) return;
       done = true;
       sync.destroy();
-      if (err) { rejectPid(err); reject(err); } else resolve();
+      if (err) { rejectPid(err); rejectInitPid(err); reject(err); } else { resolveInitPid(containerPid); resolve(); }
     };
     sync.on('data', (chunk: Buffer) => {
       buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
@@ -90,6 +101,22 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
             containerPid = body.readUInt32LE(0);
             resolvePid(containerPid);
             break;
+          case Msg.INIT_PID: {
+            // C2 holds this socket, and the container whose pid namespace it joined can see C2
+            // and take the socket from it (CAP_SYS_PTRACE): a pid is believed only if it is the
+            // executor's own child (the executor waits for our CONTINUE) and not the first
+            // stage. Hooks at the hook points already ran with the first stage's pid.
+            const second = body.readUInt32LE(0);
+            if (!lateInit || initPidSeen || !containerPid || second === containerPid || procStat(second)?.ppid !== child.pid) {
+              finish(new TsrunError(`executor reported ${second} as the container's init, which is not its child`));
+              return;
+            }
+            initPidSeen = true;
+            containerPid = second;
+            resolveInitPid(containerPid);
+            sync.write(encodeMessage(Msg.CONTINUE));
+            break;
+          }
           case Msg.READY:
             finish();
             return;
@@ -123,6 +150,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   });
   // A pid is never awaited alone on the error path; keep rejections from surfacing as unhandled.
   pid.catch(() => undefined);
+  initPid.catch(() => undefined);
   sync.write(encodePlan(plan));
   // The executor exits as soon as it has released the container: reap it before we go, or it
   // would be left a zombie to an init that may not reap (this machine's does not).
@@ -131,5 +159,5 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
     else child.once('exit', () => resolve());
     child.once('error', () => resolve());
   });
-  return { child, pid, ready: ready.then(() => exited, (err) => exited.then(() => { throw err; })) };
+  return { child, pid, initPid, ready: ready.then(() => exited, (err) => exited.then(() => { throw err; })) };
 }

@@ -10,6 +10,7 @@ import { containerHome } from './rootfs-files.js';
 import { planInitHooks } from './hooks.js';
 import { compileSeccomp, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../seccomp/compile.js';
 import { listenerRecord } from '../seccomp/listener.js';
+import { planLatePidns } from './pidns.js';
 
 export interface InitPlanInput {
   id: string;
@@ -107,5 +108,6 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     ociVersion: spec.ociVersion ?? '1.0.2-dev', id: input.id, bundle: input.bundle, annotations: spec.annotations, status: 'creating',
   });
   if (listener) plan.push(listener);
+  planLatePidns(plan, ns);
   return plan;
 }

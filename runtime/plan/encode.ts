@@ -45,7 +45,7 @@ function payload(w: Writer, r: PlanRecord): void {
     case Tag.BIND_DEVICE: w.str(r.hostPath); w.str(r.path); break;
     case Tag.MKDIR: w.str(r.path); w.u32(r.mode); break;
     case Tag.CHANGE_ROOT: w.u32(r.how); break;
-    case Tag.ROOT_READONLY: case Tag.NO_NEW_PRIVS: case Tag.RELEASE_BARRIER: break;
+    case Tag.ROOT_READONLY: case Tag.NO_NEW_PRIVS: case Tag.RELEASE_BARRIER: case Tag.PIDNS_LATE: break;
     case Tag.SYSCTL: w.str(r.key); w.str(r.value); break;
     case Tag.HOSTNAME: case Tag.DOMAINNAME: w.str(r.name); break;
     case Tag.RLIMIT: w.u32(r.resource); w.u64(r.soft); w.u64(r.hard); break;

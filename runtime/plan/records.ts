@@ -53,6 +53,7 @@ export const Tag = {
   HOOK_START_CONTAINER: 71,
   SECCOMP_LISTENER: 66,
   RELEASE_BARRIER: 67,
+  PIDNS_LATE: 68,
 } as const;
 
 /** HOOK_POINT values: C's HOOK_BARRIER after the mounts, E's RELEASE_BARRIER. */
@@ -65,6 +66,8 @@ export const Msg = {
   ERROR: 102,
   HOOK_POINT: 103,
   LOG: 104,
+  /** host pid of C2, the container's init, with PIDNS_LATE (before READY) */
+  INIT_PID: 105,
   CONTINUE: 200,
 } as const;
 
@@ -87,7 +90,7 @@ export function consoleSocketFd(preserveFds: number): number {
 export const enum PlanMode { Init = 0, Exec = 1 }
 export const enum ChangeRoot { PivotRoot = 0, MoveAndChroot = 1, ChrootOnly = 2 }
 export const enum MountCreate { MustExist = 0, Directory = 1, File = 2 }
-export const MountOption = { Bind: 1, Remount: 2, RecursiveAttrs: 4, SourceInContainer: 8 } as const;
+export const MountOption = { Bind: 1, Remount: 2, RecursiveAttrs: 4, SourceInContainer: 8, ProcOfJoinedPidns: 16 } as const;
 
 export interface MountStep {
   source: string;
@@ -145,6 +148,8 @@ export type PlanRecord =
   | { tag: typeof Tag.HOOK_BARRIER; point: number }
   /** E stops after sending PID until tsrun says CONTINUE (HOOK_POINT 1). */
   | { tag: typeof Tag.RELEASE_BARRIER }
+  /** The joined pid namespace is entered after the root change, by a second init (C2). */
+  | { tag: typeof Tag.PIDNS_LATE }
   /** A hook the container init runs itself; its stdin is stateHead + the init's own pid + stateTail. */
   | ({ tag: typeof Tag.HOOK_CREATE_CONTAINER | typeof Tag.HOOK_START_CONTAINER } & InitHook)
   /** The pty: made in the container, master sent over the socket at `fd`, slave as stdio. */

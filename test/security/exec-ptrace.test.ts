@@ -104,7 +104,7 @@ test('exec: no host fd, root or cwd reachable from the container through /proc/P
   }
 });
 
-test('create: a second container joining the pid namespace shows the first one nothing of the host', { skip, todo: 'the init of a container that joins a pid namespace still sets up its rootfs inside it (issue 10 item 1, second half)' }, () => {
+test('create: a second container joining the pid namespace shows the first one nothing of the host', { skip }, () => {
   const root = makeRoot();
   const hostDir = mkdtempSync('/tmp/tsrun-escape-');
   writeFileSync(join(hostDir, 'marker'), 'host');
