@@ -11,7 +11,7 @@ import { needsRoot, makeBundle, makeRoot, uniqueId, assertNothingLeft, REPO } fr
 import { becomeChildSubreaper } from '../../runtime/index.js';
 import { TaskService } from '../../shim/service.js';
 import { TtrpcServer, TtrpcClient, TtrpcError, Code } from '../../shim/ttrpc/index.js';
-import { task, runc_options, packAny, packJsonAny, anyTypeName, OCI_PROCESS_TYPE_URL, type MessageType } from '../../proto/index.js';
+import { task, runc_options, cgroups_v1, cgroups_v2, packAny, packJsonAny, anyTypeName, OCI_PROCESS_TYPE_URL, OCI_LINUX_RESOURCES_TYPE_URL, type MessageType } from '../../proto/index.js';
 
 const NS = 'shim-unit';
 
@@ -83,6 +83,19 @@ describe('shim TaskService through ttrpc', { skip: needsRoot }, () => {
     assert.equal(ed.exit_status, 7);
     assert.equal(drain(eout.fd), 'from-exec\n');
 
+    // Update (LinuxResources JSON in an Any), Stats (cgroups Metrics Any), Pause/Resume.
+    await call('Update', { id, resources: packJsonAny(OCI_LINUX_RESOURCES_TYPE_URL, { pids: { limit: 77 } }) });
+    const stats = await call<task.StatsResponse>('Stats', { id });
+    const type = anyTypeName(stats.stats!);
+    assert.ok(type === 'io.containerd.cgroups.v1.Metrics' || type === 'io.containerd.cgroups.v2.Metrics', type);
+    const metrics = (type.includes('v1') ? cgroups_v1.Metrics : cgroups_v2.Metrics).decode(stats.stats!.value);
+    assert.equal(metrics.pids?.limit, 77n);
+    assert.equal(metrics.pids?.current, 1n);
+    await call('Pause', { id });
+    assert.equal((await call<task.StateResponse>('State', { id })).status, 4); // PAUSED
+    await call('Resume', { id });
+    assert.equal((await call<task.StateResponse>('State', { id })).status, 2);
+
     const pids = await call<task.PidsResponse>('Pids', { id });
     assert.deepEqual(pids.processes.map((p) => p.pid), [created.pid]);
     await assert.rejects(call('Delete', { id }), (e: Error) => e instanceof TtrpcError && e.code === Code.FailedPrecondition);
@@ -101,11 +114,11 @@ describe('shim TaskService through ttrpc', { skip: needsRoot }, () => {
     await assert.rejects(call('State', { id }), (e: Error) => e instanceof TtrpcError && e.code === Code.NotFound);
     for (const fd of [out.fd, err.fd, eout.fd]) closeSync(fd);
 
-    assert.deepEqual(seen.map((e) => e.topic), ['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/exit', '/tasks/exit', '/tasks/delete']);
+    assert.deepEqual(seen.map((e) => e.topic), ['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/exit', '/tasks/paused', '/tasks/resumed', '/tasks/exit', '/tasks/delete']);
     assert.equal(seen[4].msg.id, 'e1');
     assert.equal(seen[4].msg.exit_status, 7);
-    assert.equal(seen[5].msg.id, id);
-    assert.equal(seen[5].msg.exit_status, 137);
+    assert.equal(seen[7].msg.id, id);
+    assert.equal(seen[7].msg.exit_status, 137);
 
     await call('Shutdown', { id });
     await new Promise((r) => setImmediate(r));
