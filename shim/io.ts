@@ -7,6 +7,7 @@
 import { openSync, closeSync, writeSync, mkdirSync, constants as fsc } from 'node:fs';
 import { dirname } from 'node:path';
 import { Socket } from 'node:net';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { ReadStream } from 'node:tty';
 import type { StdioSpec } from '../runtime/index.js';
 import { setBlocking, dup } from './sys.js';
@@ -26,10 +27,13 @@ export class ProcessIO {
 
   private constructor(readonly paths: StdioPaths, readonly terminal: boolean) {}
 
-  static async open(paths: StdioPaths, terminal: boolean): Promise<ProcessIO> {
+  private logger: ChildProcess | undefined;
+
+  static async open(paths: StdioPaths, terminal: boolean, env: { id: string; namespace: string } = { id: '', namespace: '' }): Promise<ProcessIO> {
     const io = new ProcessIO(paths, terminal);
     try {
-      io.openAll();
+      if (!terminal && paths.stdout.startsWith('binary://')) await io.startLogger(env);
+      else io.openAll();
     } catch (err) {
       io.close();
       throw err;
@@ -47,6 +51,37 @@ export class ProcessIO {
     }
     if (p.startsWith('binary://')) throw Object.assign(new Error(`tsrun shim: binary:// loggers are not supported yet (${p})`), { code: 'EINVAL' });
     return this.own(openSync(fifoPath(p), fsc.O_RDWR));
+  }
+
+  /**
+   * A `binary://` logger (as the runc shim runs it): the query pairs as arguments, the
+   * container's stdout on its fd 3 and stderr on fd 4, and fd 5 closed by it once it is ready.
+   */
+  private async startLogger(env: { id: string; namespace: string }): Promise<void> {
+    const url = new URL(this.paths.stdout);
+    const args: string[] = [];
+    for (const [k, v] of url.searchParams) args.push(k, ...(v ? [v] : []));
+    const child = spawn(decodeURIComponent(url.pathname), args, {
+      stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, CONTAINER_ID: env.id, CONTAINER_NAMESPACE: env.namespace },
+    });
+    this.logger = child;
+    const ready = (child.stdio as unknown as Socket[])[5];
+    await new Promise<void>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`logger ${url.pathname} exited with ${code} before it was ready`)));
+      ready.on('data', () => undefined);
+      ready.once('close', () => resolve());
+    });
+    const fdOf = (s: unknown) => (s as { _handle?: { fd?: number } })._handle?.fd ?? -1;
+    this.fds.stdout = fdOf(child.stdio[3]);
+    this.fds.stderr = fdOf(child.stdio[4]);
+    this.copies.push(child.stdio[3] as Socket, child.stdio[4] as Socket);
+    if (this.paths.stdin) {
+      const fd = this.own(openSync(fifoPath(this.paths.stdin), fsc.O_RDONLY | fsc.O_NONBLOCK));
+      setBlocking(fd, true);
+      this.fds.stdin = fd;
+    }
   }
 
   private openAll(): void {
@@ -74,6 +109,11 @@ export class ProcessIO {
   afterStart(master: number | undefined): void {
     for (const fd of this.owned) try { closeSync(fd); } catch { /* already closed */ }
     this.owned = [];
+    if (this.logger) {
+      // The logger sees EOF once the container's processes have closed them too.
+      for (const c of this.copies) c.destroy();
+      this.copies = [];
+    }
     if (!this.terminal || master === undefined) return;
     this.masterFd = master;
     const { stdin, stdout } = this.paths;
@@ -128,5 +168,14 @@ export class ProcessIO {
     for (const fd of this.owned) try { closeSync(fd); } catch { /* already closed */ }
     this.owned = [];
     this.masterFd = -1;
+    const logger = this.logger;
+    if (logger && logger.exitCode === null && logger.signalCode === null) {
+      // It exits by itself at EOF; one that does not is stopped, as the runc shim does.
+      const t = setTimeout(() => logger.kill('SIGKILL'), 12_000);
+      t.unref();
+      logger.once('exit', () => clearTimeout(t));
+      logger.kill('SIGTERM');
+    }
+    this.logger = undefined;
   }
 }

@@ -157,7 +157,7 @@ export class TaskService {
           mountRootfs(req.rootfs, join(req.bundle, 'rootfs'));
           mounted = true;
         }
-        io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal);
+        io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: req.id, namespace: ns });
         const rt = this.runtime(root, !!o?.systemd_cgroup);
         const container = await rt.create(req.id, req.bundle, {
           stdio: io.stdio(), noPivot: !!o?.no_pivot_root, noNewKeyring: !!o?.no_new_keyring, pidFile: join(req.bundle, 'init.pid'),
@@ -294,7 +294,7 @@ export class TaskService {
       let spec: ProcessSpec;
       try { spec = unpackJsonAny(req.spec) as ProcessSpec; } catch (err) { throw new TtrpcError(Code.InvalidArgument, `exec spec: ${(err as Error).message}`); }
       let io: ProcessIO;
-      try { io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal); } catch (err) { throw statusError(err); }
+      try { io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: t.id, namespace: t.namespace }); } catch (err) { throw statusError(err); }
       t.execs.set(req.exec_id, new ExecEntry(req.exec_id, io, req.terminal, { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, spec));
       this.publish(t.namespace, '/tasks/exec-added', events.TaskExecAdded, { container_id: t.id, exec_id: req.exec_id });
     },

@@ -114,6 +114,21 @@ for (const f of flavours) {
       assert.equal(r.stderr, 'err\n');
     });
 
+    test('--log-uri file:// and binary:// (a logger reading fds 3 and 4, closing 5)', () => {
+      const file = join(dir, 'file.log');
+      let r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '--log-uri', `file://${file}`, '--rm', '--rootfs', rootfs, `lf-${process.pid}`, '/bin/sh', '-c', 'echo fo; echo fe >&2']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(readFileSync(file, 'utf8'), 'fo\nfe\n');
+      const logger = join(dir, 'logger.sh');
+      const logged = join(dir, 'logged.txt');
+      writeFileSync(logger, `#!/bin/sh\nexec 5>&-\necho "$* $CONTAINER_ID" > ${logged}\ncat <&3 >> ${logged}\ncat <&4 >> ${logged}\n`, { mode: 0o755 });
+      const id = `lb-${process.pid}`;
+      r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '--log-uri', `binary://${logger}?k=v`, '--rm', '--rootfs', rootfs, id, '/bin/sh', '-c', 'echo bo; echo be >&2; exit 2']);
+      assert.equal(r.status, 2, r.stderr);
+      for (let i = 0; i < 50 && !readFileSync(logged, 'utf8').includes('be'); i++) spawnSync('sleep', ['0.1']);
+      assert.equal(readFileSync(logged, 'utf8'), `k v ${id}\nbo\nbe\n`);
+    });
+
     test('two detached tasks share one shim: exec, ps, pause/resume, metrics, kill', async () => {
       const ids = [`d1-${process.pid}`, `d2-${process.pid}`];
       try {
