@@ -5,7 +5,8 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO } from '../helpers/harness.js';
@@ -33,6 +34,39 @@ function shimProcesses(namespace: string): number[] {
     } catch { /* gone */ }
   }
   return out;
+}
+
+/** A one-layer OCI image tarball of `rootfs` (uncompressed layer), named `name` for `ctr images import`. */
+function ociImage(dir: string, rootfs: string, name: string): string {
+  const layout = join(dir, 'oci');
+  const blobs = join(layout, 'blobs', 'sha256');
+  mkdirSync(blobs, { recursive: true });
+  const blob = (data: Buffer) => {
+    const digest = createHash('sha256').update(data).digest('hex');
+    writeFileSync(join(blobs, digest), data);
+    return { digest: `sha256:${digest}`, size: data.length };
+  };
+  const layerTar = join(dir, 'layer.tar');
+  assert.equal(spawnSync('tar', ['-C', rootfs, '-cf', layerTar, '.']).status, 0);
+  const layer = blob(readFileSync(layerTar));
+  const config = blob(Buffer.from(JSON.stringify({
+    architecture: process.arch === 'arm64' ? 'arm64' : 'amd64', os: 'linux',
+    config: { Cmd: ['/bin/sh'], Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
+    rootfs: { type: 'layers', diff_ids: [layer.digest] },
+  })));
+  const manifest = blob(Buffer.from(JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+  })));
+  writeFileSync(join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  writeFileSync(join(layout, 'index.json'), JSON.stringify({
+    schemaVersion: 2,
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: { 'io.containerd.image.name': name, 'org.opencontainers.image.ref.name': name.split(':').pop() } }],
+  }));
+  const tarball = join(dir, 'image.tar');
+  assert.equal(spawnSync('tar', ['-C', layout, '-cf', tarball, '.']).status, 0);
+  return tarball;
 }
 
 interface Flavour { name: string; containerd: string; ctr: string; configVersion: number; skip: string | false }
@@ -127,6 +161,19 @@ for (const f of flavours) {
       assert.equal(r.status, 2, r.stderr);
       for (let i = 0; i < 50 && !readFileSync(logged, 'utf8').includes('be'); i++) spawnSync('sleep', ['0.1']);
       assert.equal(readFileSync(logged, 'utf8'), `k v ${id}\nbo\nbe\n`);
+    });
+
+    test('an imported image: the overlay rootfs containerd sends is mounted, and unmounted at delete', () => {
+      const image = `docker.io/library/tsrun-shim-test:${process.pid}`;
+      const tarball = ociImage(dir, rootfs, image);
+      const imp = ctr(['images', 'import', tarball]);
+      assert.equal(imp.status, 0, imp.stderr);
+      const id = `img-${process.pid}`;
+      const r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '--rm', image, id, '/bin/sh', '-c', 'awk \'$5 == "/" { for (i = 7; i <= NF; i++) if ($i == "-") print $(i + 1) }\' /proc/self/mountinfo; exit 5']);
+      assert.equal(r.status, 5, r.stderr);
+      assert.equal(r.stdout, 'overlay\n');
+      assert.deepEqual(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`/${id}/rootfs`)), []);
+      assert.equal(ctr(['images', 'rm', image]).status, 0);
     });
 
     test('two detached tasks share one shim: exec, ps, pause/resume, metrics, kill', async () => {
