@@ -69,6 +69,7 @@ enum plan_tag {
 	T_SECCOMP_LISTENER = 66,
 	T_RELEASE_BARRIER = 67,
 	T_PIDNS_LATE = 68,
+	T_IDMAP_TOOLS = 69,
 };
 
 enum msg_tag {
@@ -183,6 +184,8 @@ struct rec {
 		struct r_hook hook;
 		struct { uint32_t fd, rows, cols, flags; } console;
 		struct { char *path, *json; uint32_t noffsets; uint32_t *offsets; } listener;
+		/* IDMAP_TOOLS: how an unprivileged E gets C's maps written (rootless.c) */
+		struct { uint32_t flags; char *newuidmap, *newgidmap; } idmap_tools;
 	} u;
 };
 
@@ -204,6 +207,7 @@ struct plan {
 	const struct rec *console;
 	const struct rec *release_barrier;
 	const struct rec *pidns_late;
+	const struct rec *idmap_tools;
 
 	char **argv; /* NULL-terminated, from ARG records */
 	char **envp; /* NULL-terminated, from ENV records */
@@ -296,6 +300,22 @@ int e_join_cgroups(struct e_state *st, pid_t child);
  * namespace fds). */
 void e_close_joined(struct e_state *st);
 void e_close_all(struct e_state *st);
+
+/* ---- rootless.c -------------------------------------------------------- */
+
+#define IDMAP_TOOLS_SETGROUPS_DENY 1u
+/* E: C must be dumpable while its maps are written by an unprivileged E. */
+int e_rootless_before_clone(const struct plan *p);
+/* E: C's maps as an unprivileged user may write them (IDMAP_TOOLS). */
+int e_rootless_write_id_maps(const struct plan *p, int procfd, pid_t child);
+/* E: an unprivileged E joins the user namespace first, to own the rights for the rest. */
+int e_rootless_user_ns_first(void);
+/* C: non-dumpable again once released. */
+void c_rootless_released(const struct plan *p);
+/* C: setgroups(2) is denied in this user namespace. */
+int c_setgroups_denied(void);
+/* C: runc leaves supplementary groups alone rootless, or where setgroups is denied. */
+int c_setgroups_skipped(void);
 const char *ns_name(uint32_t flag);
 
 /* ---- mounts.c ---------------------------------------------------------- */

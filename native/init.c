@@ -259,6 +259,7 @@ void run_init(const struct plan *p, int release_fd, int fifo_fd, mode_t orig_uma
 	if (read(release_fd, &b, 1) != 1)
 		_exit(1);
 	close(release_fd);
+	c_rootless_released(p);
 
 	/* C stays non-dumpable (from E) until execve, and was born without
 	 * any host fd (see spawn_init in main.c): so E, not C, sets

@@ -219,6 +219,8 @@ int main(int argc, char **argv)
 	 * is not writable for root of a new user namespace. */
 	if (plan.oom && proc_oom_score_adj(st.procfd, plan.oom->u.i32) < 0)
 		die();
+	if (e_rootless_before_clone(&plan) < 0)
+		die();
 	if (pipe2(rel, O_CLOEXEC) < 0) {
 		fail_errno(errno, "pipe");
 		die();

@@ -246,6 +246,7 @@ int e_prepare(const struct plan *p, struct e_state *st)
  * host's network namespace, say). */
 int e_join_namespaces(const struct plan *p, struct e_state *st)
 {
+	int user_pass = e_rootless_user_ns_first() ? 0 : 1;
 	for (int pass = 0; pass < 2; pass++) {
 		/* Id-mapped sources are resolved in the mount namespace C will copy
 		 * (a joined one included), by E still in the initial user namespace. */
@@ -253,7 +254,7 @@ int e_join_namespaces(const struct plan *p, struct e_state *st)
 			return -1;
 		for (size_t i = 0; i < st->nns; i++) {
 			int is_user = st->ns_flags[i] == CLONE_NEWUSER;
-			if (is_user != pass)
+			if (is_user != (pass == user_pass))
 				continue;
 			/* PIDNS_LATE: C1 joins it after the root change (pidns.c). */
 			if (p->pidns_late && st->ns_flags[i] == CLONE_NEWPID) {
@@ -281,6 +282,8 @@ int e_join_namespaces(const struct plan *p, struct e_state *st)
 int e_write_id_maps(const struct plan *p, struct e_state *st, pid_t child)
 {
 	char path[64];
+	if (p->idmap_tools)
+		return e_rootless_write_id_maps(p, st->procfd, child);
 	/* setgroups stays "allow": E writes the maps with CAP_SETGID in the parent
 	 * namespace, which is what the kernel asks for before gid_map may be
 	 * written without "deny", and the container may need setgroups(2). */

@@ -325,6 +325,7 @@ static const char *tag_name(uint16_t tag)
 	case T_SECCOMP_LISTENER: return "SECCOMP_LISTENER";
 	case T_RELEASE_BARRIER: return "RELEASE_BARRIER";
 	case T_PIDNS_LATE: return "PIDNS_LATE";
+	case T_IDMAP_TOOLS: return "IDMAP_TOOLS";
 	default: return NULL;
 	}
 }
@@ -367,7 +368,8 @@ static int tag_stage(uint16_t tag)
 	if (tag == T_MODE)
 		return 0;
 	if ((tag >= T_NS_JOIN && tag <= T_EXEC_FIFO) || tag == T_IDMAP_USERNS ||
-	    tag == T_IDMAP_USERNS_PATH || tag == T_RELEASE_BARRIER || tag == T_PIDNS_LATE)
+	    tag == T_IDMAP_USERNS_PATH || tag == T_RELEASE_BARRIER || tag == T_PIDNS_LATE ||
+	    tag == T_IDMAP_TOOLS)
 		return 1;
 	if (tag == T_NS_UNSHARE)
 		return 2;
@@ -695,6 +697,18 @@ static int decode_payload(struct rec *r, struct cur *c)
 	case T_RELEASE_BARRIER:
 	case T_PIDNS_LATE:
 		return 0;
+	case T_IDMAP_TOOLS:
+		if (g_u32(c, "flags", &r->u.idmap_tools.flags) < 0 ||
+		    g_str(c, "newuidmap", &r->u.idmap_tools.newuidmap) < 0 ||
+		    g_str(c, "newgidmap", &r->u.idmap_tools.newgidmap) < 0)
+			return -1;
+		if (r->u.idmap_tools.flags & ~IDMAP_TOOLS_SETGROUPS_DENY)
+			return fail("invalid plan: IDMAP_TOOLS: unknown flags 0x%x", r->u.idmap_tools.flags);
+		if (r->u.idmap_tools.newuidmap[0] && check_host_path(n, "newuidmap", r->u.idmap_tools.newuidmap) < 0)
+			return -1;
+		if (r->u.idmap_tools.newgidmap[0] && check_host_path(n, "newgidmap", r->u.idmap_tools.newgidmap) < 0)
+			return -1;
+		return 0;
 	case T_HOOK_BARRIER:
 		if (g_u32(c, "point", &r->u.u32) < 0)
 			return -1;
@@ -975,6 +989,10 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 			if (once(&p->pidns_late, r, name) < 0)
 				return -1;
 			break;
+		case T_IDMAP_TOOLS:
+			if (once(&p->idmap_tools, r, name) < 0)
+				return -1;
+			break;
 		case T_SECCOMP_LISTENER:
 			if (once(&p->seccomp_listener, r, name) < 0)
 				return -1;
@@ -1007,6 +1025,8 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 		return fail("invalid plan: UID_MAP/GID_MAP without a new user namespace");
 	if ((p->clone_flags & CLONE_NEWUSER) && (!p->uid_map || !p->gid_map))
 		return fail("invalid plan: new user namespace without UID_MAP and GID_MAP");
+	if (p->idmap_tools && !p->uid_map)
+		return fail("invalid plan: IDMAP_TOOLS without UID_MAP/GID_MAP");
 	if (p->timens && (p->joined_flags & CLONE_NEWTIME))
 		return fail("invalid plan: TIMENS_OFFSETS with a joined time namespace");
 	if (p->unshare_flags & p->joined_flags)

@@ -16,22 +16,13 @@
 
 #include "executor.h"
 
-static const char *rlimit_name(uint32_t r)
-{
-	static const char *names[] = {
-		"RLIMIT_CPU",	   "RLIMIT_FSIZE",  "RLIMIT_DATA",    "RLIMIT_STACK",
-		"RLIMIT_CORE",	   "RLIMIT_RSS",    "RLIMIT_NPROC",   "RLIMIT_NOFILE",
-		"RLIMIT_MEMLOCK",  "RLIMIT_AS",	    "RLIMIT_LOCKS",   "RLIMIT_SIGPENDING",
-		"RLIMIT_MSGQUEUE", "RLIMIT_NICE",   "RLIMIT_RTPRIO",  "RLIMIT_RTTIME",
-	};
-	return r < sizeof names / sizeof names[0] ? names[r] : "RLIMIT_?";
-}
-
 int proc_rlimit(const struct rec *r)
 {
 	struct rlimit rl = { .rlim_cur = r->u.rlimit.soft, .rlim_max = r->u.rlimit.hard };
 	if (syscall(SYS_prlimit64, 0, r->u.rlimit.resource, &rl, NULL) < 0)
-		return fail_errno(errno, "setrlimit %s", rlimit_name(r->u.rlimit.resource));
+		/* runc's words: callers such as Podman classify the error by them. */
+		return fail_errno(errno, "error during container init: error setting rlimits for ready process: error setting rlimit type %u",
+				  r->u.rlimit.resource);
 	return 0;
 }
 
@@ -158,7 +149,8 @@ int proc_become_ns_root(void)
 
 int proc_switch_user(const struct r_user *u)
 {
-	if (syscall(SYS_setgroups, (size_t)u->ngids, u->gids) < 0)
+	/* As runc: no supplementary groups to set where the kernel denies it. */
+	if ((u->ngids || !c_setgroups_skipped()) && syscall(SYS_setgroups, (size_t)u->ngids, u->gids) < 0)
 		return fail_errno(errno, "setgroups");
 	if (syscall(SYS_setresgid, u->gid, u->gid, u->gid) < 0)
 		return fail_errno(errno, "setresgid %u", u->gid);

@@ -440,7 +440,7 @@ def test_error_texts(env):
          "mount /nonexistent-host-dir to /mnt: open source: no such file or directory"),
         (dict(mounts=[mount("tmpfs", "/missing", "tmpfs", create=0)]), "mount tmpfs to /missing: no such file or directory"),
         (dict(proc=[rec("RLIMIT", u32(8) + u64(1 << 62) + u64(1 << 62))]),
-         "setrlimit RLIMIT_MEMLOCK: operation not permitted"),
+         "error during container init: error setting rlimits for ready process: error setting rlimit type 8: operation not permitted"),
         (dict(post=[rec("SYSCTL", s("net.nonexistent.key") + s("1"))]),
          "write sysctl net.nonexistent.key: no such file or directory"),
     ]

@@ -410,10 +410,7 @@ export class V1Manager extends BaseManager {
         fam.set(dir, r, ctx);
       } catch (err) {
         // Device rules are not expected to work rootless (runc ignores their errors there).
-        if (this.opts.rootless && fam.controller === 'devices') {
-          warnings.push(`device cgroup rules not applied: ${(err as Error).message}`);
-          continue;
-        }
+        if (this.opts.rootless && fam.controller === 'devices') continue;
         throw err;
       }
     }
@@ -434,7 +431,7 @@ export class V1Manager extends BaseManager {
 
   freeze(): void {
     const dir = this.paths.freezer;
-    if (!dir || !this.fs.exists(dir)) throw new TsrunError('cannot pause the container: it has no freezer cgroup');
+    if (!dir || !this.fs.exists(dir)) throw new TsrunError('cannot toggle freezer: cgroups not configured for container');
     if (!this.freezeDir(dir)) throw new TsrunError(`cannot pause the container: ${dir} did not reach FROZEN`);
   }
 

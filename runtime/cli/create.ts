@@ -1,6 +1,7 @@
 import { createContainer } from '../container/create.js';
 import { requireArgs } from './args.js';
 import type { Command } from './command.js';
+import { rootlessCgroups } from '../rootless.js';
 
 export const CREATE_FLAGS = [
   { name: 'bundle', short: 'b', type: 'string', usage: 'path to the root of the bundle directory, defaults to the current directory' },
@@ -22,7 +23,7 @@ export const create: Command = {
       root: g.root, id: args[0], bundle: (flags.bundle as string | undefined) ?? process.cwd(),
       pidFile: flags['pid-file'] as string | undefined, consoleSocket: flags['console-socket'] as string | undefined,
       noPivot: !!flags['no-pivot'], noNewKeyring: !!flags['no-new-keyring'], preserveFds: flags['preserve-fds'] as number,
-      systemdCgroup: g.systemdCgroup, foreground: false,
+      systemdCgroup: g.systemdCgroup, rootless: rootlessCgroups(g.rootless, g.systemdCgroup), foreground: false,
     });
     return 0;
   },

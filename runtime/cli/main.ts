@@ -18,6 +18,7 @@ import { resume } from './resume.js';
 import { exec } from './exec.js';
 import { update } from './update.js';
 import { events } from './events.js';
+import { defaultStateRoot, prepareXdgStateRoot } from '../rootless.js';
 import { setup } from './setup.js';
 
 declare const TSRUN_VERSION: string;
@@ -28,11 +29,14 @@ const COMMANDS: Command[] = [create, start, run, exec, state, list, kill, del, p
 /** Commands that belong to runc's CLI but that this build does not implement yet: a clear refusal. */
 const NOT_YET = ['checkpoint', 'restore'];
 
+// runc's default root: $XDG_RUNTIME_DIR/runc for a plain user (or root of a user namespace).
+const STATE_ROOT = defaultStateRoot();
+
 const GLOBAL_FLAGS: FlagSpec[] = [
   { name: 'debug', type: 'bool', usage: 'enable debug logging' },
   { name: 'log', type: 'string', usage: 'set the log file to write tsrun logs to (default is \'/dev/stderr\')' },
   { name: 'log-format', type: 'string', usage: 'set the log format (\'text\' (default), or \'json\')', default: 'text' },
-  { name: 'root', type: 'string', usage: 'root directory for storage of container state (this should be located in tmpfs)', default: '/run/tsrun' },
+  { name: 'root', type: 'string', usage: 'root directory for storage of container state (this should be located in tmpfs)', default: STATE_ROOT.root },
   { name: 'criu', type: 'string', usage: 'path to the criu binary used for checkpoint and restore', default: 'criu' },
   { name: 'systemd-cgroup', type: 'bool', usage: 'enable systemd cgroup support' },
   { name: 'rootless', type: 'string', usage: 'ignore cgroup permission errors (\'true\', \'false\', or \'auto\')', default: 'auto' },
@@ -63,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
     if (flags.help || rest.length === 0) { process.stdout.write(usageText()); return 0; }
     commandName = rest[0];
     if (commandName === 'help') { process.stdout.write(usageText()); return 0; }
+    if (STATE_ROOT.xdg) prepareXdgStateRoot(STATE_ROOT.root);
     if (NOT_YET.includes(commandName)) throw new TsrunError(`the "${commandName}" command is not implemented in this version of tsrun`);
     const command = COMMANDS.find((c) => c.name === commandName);
     if (!command) throw new TsrunError(`No help topic for '${commandName}'`);

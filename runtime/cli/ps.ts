@@ -4,6 +4,8 @@ import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadState } from '../container/state.js';
 import { containerStatus } from '../container/status.js';
 import type { Command } from './command.js';
+import { rootlessCgroups } from '../rootless.js';
+import { log } from '../log.js';
 
 export const ps: Command = {
   name: 'ps',
@@ -11,6 +13,8 @@ export const ps: Command = {
   description: 'ps displays the processes running inside a container',
   flags: [{ name: 'format', short: 'f', type: 'string', usage: 'select one of: table or json', default: 'table' }],
   async run(g, flags, args) {
+    // runc's warning: without a cgroup of its own (rootless) the container cannot be listed.
+    if (rootlessCgroups(g.rootless, g.systemdCgroup)) log.warn("tsrun ps may fail if you don't have the full access to cgroups");
     if (args.length < 1) throw new TsrunError('tsrun: "ps" requires a minimum of 1 argument(s)');
     const s = loadState(g.root, args[0]);
     const stopped = containerStatus(g.root, s) === 'stopped';

@@ -8,6 +8,7 @@ import { Foreground } from './foreground.js';
 import { requireArgs } from './args.js';
 import { CREATE_FLAGS } from './create.js';
 import type { Command } from './command.js';
+import { rootlessCgroups } from '../rootless.js';
 
 
 export const run: Command = {
@@ -36,7 +37,7 @@ export const run: Command = {
         root: g.root, id, bundle: (flags.bundle as string | undefined) ?? process.cwd(),
         pidFile: flags['pid-file'] as string | undefined, consoleSocket: flags['console-socket'] as string | undefined,
         noPivot: !!flags['no-pivot'], noNewKeyring: !!flags['no-new-keyring'], preserveFds: flags['preserve-fds'] as number,
-        systemdCgroup: g.systemdCgroup, foreground: !detach,
+        systemdCgroup: g.systemdCgroup, rootless: rootlessCgroups(g.rootless, g.systemdCgroup), foreground: !detach,
       });
       try {
         await startContainer(g.root, id);

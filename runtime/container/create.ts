@@ -14,6 +14,7 @@ import { runExecutor, type StdioSpec } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
+import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessCgroups, rootlessCgroupCreate, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
 
 export interface CreateOptions {
   root: string;
@@ -25,6 +26,8 @@ export interface CreateOptions {
   noNewKeyring: boolean;
   preserveFds: number;
   systemdCgroup: boolean;
+  /** cgroup permission errors are tolerated when no limit needs the cgroup (--rootless, runtime/rootless.ts) */
+  rootless?: boolean;
   /** run: tsrun waits for the container itself */
   foreground: boolean;
   /** the container's fds 0-2 (default: ours) */
@@ -49,8 +52,16 @@ export function writePidFile(path: string, pid: number): void {
 export async function createContainer(opts: CreateOptions): Promise<Created> {
   checkContainerId(opts.id);
   // Everything that can be refused is checked before anything is made.
-  const { spec, bundle, rootfs, warnings } = loadBundleSpec(opts.bundle);
+  const loaded = loadBundleSpec(opts.bundle);
+  const { bundle, rootfs, warnings } = loaded;
   for (const warning of warnings) log.warn(warning);
+  // A caller who is not root: runc's rootless checks, and the way the id maps get written.
+  const rootless = rootlessEuid() ? rootlessSpec(loaded.spec) : undefined;
+  const hostUserNs = runningInUserNS();
+  const spec = bindSysfsWhereUnmountable(rootless?.spec ?? loaded.spec, hostUserNs);
+  // Library callers that do not say get runc's auto detection.
+  const rootlessCg = opts.rootless ?? rootlessCgroups('auto', opts.systemdCgroup);
+  for (const opt of rootless?.dropped ?? []) log.debug(`rootless: dropped ${opt}: the group is not mapped in the container`);
   if (!spec.process) throw TsrunError.invalid('process property must not be empty');
   const terminal = !!spec.process.terminal;
   if (!opts.keepMaster) checkTerminalUse(terminal, !opts.foreground, opts.consoleSocket);
@@ -64,15 +75,16 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
 
   // runc looks for its own terminal before it starts anything, and fails without one.
   const host = terminal && opts.foreground ? HostConsole.find() : undefined;
-  const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations });
+  const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations, rootless: rootlessCg });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
   const planWarnings: string[] = [];
-  const plan = compileInitPlan({
+  const planInput = (paths: Record<string, string>) => compileInitPlan({
     id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
-    cgroups: { version: cgroups.version, paths: cgroups.paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
-    preserveFds: passedFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings,
+    cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
+    preserveFds: passedFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
     console: !terminal ? undefined : opts.foreground || opts.keepMaster ? 'proxy' : 'socket', hostWindow: host?.windowSize(),
   });
+  let plan = planInput({ ...cgroups.paths });
   // runc logs skipped seccomp syscall names at debug level only: so do we.
   for (const warning of planWarnings) log.debug(warning);
 
@@ -90,8 +102,10 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     try {
       // Recorded before anything is made, so that `delete --force` can clean up after a killed create.
       saveState(opts.root, state);
-      cgroups.create();
-      for (const warning of cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) })) log.warn(warning);
+      rootlessCgroupCreate(rootlessCg || rootless !== undefined, () => cgroups.create());
+      // Rootless, the cgroups that could not be made are not joined: the container sees ours there, as with runc.
+      if (rootlessCg) plan = withOwnCgroups(plan, cgroups.paths, planInput);
+      for (const warning of rootlessCgroupApply(rootlessCg, () => cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) }))) log.warn(warning);
       // create() may skip best-effort hierarchies (unified, name=systemd): join only what exists.
       const procs = cgroups.procsFiles();
       const firstProcs = plan.findIndex((r) => r.tag === Tag.CGROUP_PROCS);

@@ -31,6 +31,10 @@ export interface InitPlanInput {
   hostWindow?: { rows: number; cols: number };
   /** hooks that must run between the mounts and the root change */
   hookBarrier: boolean;
+  /** run by a user who is not root: how the executor gets the id maps written (runtime/rootless.ts) */
+  rootlessIdMaps?: { setgroupsDeny: boolean; newuidmap?: string; newgidmap?: string };
+  /** tsrun itself runs in a user namespace (rootless Podman's): devices are bound, as runc does */
+  hostUserNs?: boolean;
   /** receives warnings worth a debug log line (e.g. seccomp rules naming unknown syscalls) */
   warnings?: string[];
 }
@@ -58,13 +62,15 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   if (ns.created.has('user')) {
     plan.push({ tag: Tag.UID_MAP, content: idMapContent(spec.linux?.uidMappings) });
     plan.push({ tag: Tag.GID_MAP, content: idMapContent(spec.linux?.gidMappings) });
+    const t = input.rootlessIdMaps;
+    if (t) plan.push({ tag: Tag.IDMAP_TOOLS, setgroupsDeny: t.setgroupsDeny, newuidmap: t.newuidmap ?? '', newgidmap: t.newgidmap ?? '' });
   }
   for (const path of input.cgroupProcs) plan.push({ tag: Tag.CGROUP_PROCS, path });
   plan.push({ tag: Tag.EXEC_FIFO, path: input.execFifo });
   plan.push(...idmaps.records);
   if (ns.unshareFlags) plan.push({ tag: Tag.NS_UNSHARE, flags: ns.unshareFlags });
 
-  const inUserNs = ns.has.has('user');
+  const inUserNs = ns.has.has('user') || !!input.hostUserNs;
   if (ns.has.has('mount')) {
     const propagationName = spec.linux?.rootfsPropagation ?? '';
     const propagation = ROOTFS_PROPAGATION[propagationName];

@@ -44,6 +44,7 @@ function payload(w: Writer, r: PlanRecord): void {
     case Tag.MKNOD: w.str(r.path); w.u32(r.mode); w.u32(r.major); w.u32(r.minor); w.u32(r.uid); w.u32(r.gid); break;
     case Tag.BIND_DEVICE: w.str(r.hostPath); w.str(r.path); break;
     case Tag.MKDIR: w.str(r.path); w.u32(r.mode); break;
+    case Tag.IDMAP_TOOLS: w.u32(r.setgroupsDeny ? 1 : 0); w.str(r.newuidmap); w.str(r.newgidmap); break;
     case Tag.CHANGE_ROOT: w.u32(r.how); break;
     case Tag.ROOT_READONLY: case Tag.NO_NEW_PRIVS: case Tag.RELEASE_BARRIER: case Tag.PIDNS_LATE: break;
     case Tag.SYSCTL: w.str(r.key); w.str(r.value); break;

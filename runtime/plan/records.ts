@@ -54,6 +54,7 @@ export const Tag = {
   SECCOMP_LISTENER: 66,
   RELEASE_BARRIER: 67,
   PIDNS_LATE: 68,
+  IDMAP_TOOLS: 69,
 } as const;
 
 /** HOOK_POINT values: C's HOOK_BARRIER after the mounts, E's RELEASE_BARRIER. */
@@ -150,6 +151,8 @@ export type PlanRecord =
   | { tag: typeof Tag.RELEASE_BARRIER }
   /** The joined pid namespace is entered after the root change, by a second init (C2). */
   | { tag: typeof Tag.PIDNS_LATE }
+  /** An unprivileged executor: setgroups denied before gid_map, helpers ('' = none) where a direct write is refused. */
+  | { tag: typeof Tag.IDMAP_TOOLS; setgroupsDeny: boolean; newuidmap: string; newgidmap: string }
   /** A hook the container init runs itself; its stdin is stateHead + the init's own pid + stateTail. */
   | ({ tag: typeof Tag.HOOK_CREATE_CONTAINER | typeof Tag.HOOK_START_CONTAINER } & InitHook)
   /** The pty: made in the container, master sent over the socket at `fd`, slave as stdio. */
