@@ -4,7 +4,7 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, closeSync, constants as fsc } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, readSync, rmSync, closeSync, constants as fsc } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, makeRoot, uniqueId, assertNothingLeft, REPO } from '../helpers/harness.js';
@@ -31,8 +31,17 @@ describe('shim TaskService through ttrpc', { skip: needsRoot }, () => {
     // Our own read end, opened first, as ctr's cio does before Create.
     return { path: p, fd: openSync(p, fsc.O_RDONLY | fsc.O_NONBLOCK) };
   };
+  /** What the FIFO holds now (its writers may still be open: EAGAIN ends the read). */
   const drain = (fd: number) => {
-    try { return readFileSync(fd, 'utf8'); } catch (err) { if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return ''; throw err; }
+    const chunks: Buffer[] = [];
+    const buf = Buffer.alloc(65536);
+    for (;;) {
+      let n: number;
+      try { n = readSync(fd, buf); } catch (err) { if ((err as NodeJS.ErrnoException).code === 'EAGAIN') break; throw err; }
+      if (n === 0) break;
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
+    return Buffer.concat(chunks).toString('utf8');
   };
 
   before(async () => {
@@ -123,6 +132,25 @@ describe('shim TaskService through ttrpc', { skip: needsRoot }, () => {
     await call('Shutdown', { id });
     await new Promise((r) => setImmediate(r));
     assert.equal(shutdowns, 1);
+    assertNothingLeft(join(root, NS), id, bundle);
+    rmSync(bundle, { recursive: true, force: true });
+  });
+
+  test('a terminal: the pty master copied to the stdout FIFO, ResizePty', async () => {
+    const id = uniqueId('shim-svc-tty');
+    const bundle = makeBundle((c) => { c.process.terminal = true; c.process.args = ['sh', '-c', 'tty; stty size <&1; exit 3']; });
+    const out = fifo(`${id}-stdout`);
+    const options = packAny(runc_options.Options, { root });
+    await call('Create', { id, bundle, terminal: true, stdout: out.path, options });
+    await call('ResizePty', { id, width: 101, height: 33 });
+    await call('Start', { id });
+    const w = await call<task.WaitResponse>('Wait', { id });
+    assert.equal(w.exit_status, 3);
+    let text = '';
+    for (let i = 0; i < 50 && !text.includes('101'); i++) { text += drain(out.fd); await new Promise((r) => setTimeout(r, 50)); }
+    assert.match(text, /^\/dev\/pts\/\d+\r?\n33 101\r?\n$/);
+    await call('Delete', { id });
+    closeSync(out.fd);
     assertNothingLeft(join(root, NS), id, bundle);
     rmSync(bundle, { recursive: true, force: true });
   });
