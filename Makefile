@@ -3,7 +3,7 @@ PREFIX ?= /usr/local
 NODE ?= node
 BUNDLE ?= build/demo-bundle
 
-.PHONY: all build deps test-deps native demo test unit integration e2e typecheck bench install clean
+.PHONY: all build deps test-deps native demo test unit integration security fuzz-plan e2e typecheck bench install clean
 
 all: build
 
@@ -41,11 +41,20 @@ unit: build
 integration: build
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec build/test/integration/*.test.cjs
 
+security: build
+	$(NODE) --test --test-concurrency=1 --test-reporter=spec build/test/security/*.test.cjs
+
+# The plan decoder under libFuzzer for FUZZ_SECONDS (60 in CI), seeded with real plans.
+fuzz-plan: build
+	TSRUN_PLAN_SEEDS=native/fuzz/seeds $(NODE) --test build/test/fuzz/plan-seeds.test.cjs >/dev/null
+	$(MAKE) -C native fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
+
 e2e: test-deps build
 	$(NODE) --test --test-concurrency=1 --test-reporter=spec build/test/e2e/*.test.cjs
 
 test: test-deps build typecheck
 	$(MAKE) -C native test
+	$(MAKE) fuzz-plan
 	$(NODE) scripts/run-tests.mjs
 
 bench: deps build

@@ -91,17 +91,20 @@ int exec_write_lsm(const struct rec *r)
 	if (r->u.lsm.kind == LSM_APPARMOR) {
 		char buf[PLAN_MAX_STR + 8];
 		int n = snprintf(buf, sizeof buf, "exec %s", label);
-		if (write_file_at(AT_FDCWD, "/proc/self/attr/apparmor/exec", buf, (size_t)n) == 0)
+		if (write_proc_file_at(AT_FDCWD, "/proc/self/attr/apparmor/exec", buf, (size_t)n) == 0)
 			return 0;
 		/* Kernels without LSM stacking only have the generic file. */
 		if (errno == ENOENT &&
-		    write_file_at(AT_FDCWD, "/proc/self/attr/exec", buf, (size_t)n) == 0)
+		    write_proc_file_at(AT_FDCWD, "/proc/self/attr/exec", buf, (size_t)n) == 0)
 			return 0;
+		if (errno == EXDEV)
+			return fail("apply apparmor profile %s: /proc is not procfs", label);
 		return fail_errno(errno, "apply apparmor profile %s", label);
 	}
 	if (r->u.lsm.kind == LSM_SELINUX_EXEC) {
-		if (write_file_at(AT_FDCWD, "/proc/self/attr/exec", label, strlen(label)) < 0)
-			return fail_errno(errno, "set selinux exec label %s", label);
+		if (write_proc_file_at(AT_FDCWD, "/proc/self/attr/exec", label, strlen(label)) < 0)
+			return errno == EXDEV ? fail("set selinux exec label %s: /proc is not procfs", label)
+					      : fail_errno(errno, "set selinux exec label %s", label);
 	}
 	return 0;
 }

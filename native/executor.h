@@ -15,7 +15,7 @@
 #define PLAN_MAGIC "TSRNPLAN"
 #define PLAN_VERSION 1u
 #define PLAN_HEADER_LEN 16u
-#define PLAN_MAX_BODY (4u << 20)
+#define PLAN_MAX_BODY (32u << 20)
 #define PLAN_MAX_STR 65535u
 #define REC_HEADER_LEN 8u
 
@@ -230,6 +230,8 @@ int write_all(int fd, const void *buf, size_t len);
 int read_full(int fd, void *buf, size_t len); /* 0 ok, -1 error/EOF (errno 0 on EOF) */
 int write_file_at(int dirfd, const char *path, const char *data, size_t len);
 void close_quiet(int fd);
+int check_procfs_fd(int fd, const char *what);
+int write_proc_file_at(int dirfd, const char *path, const char *data, size_t len);
 char *proc_fd_path(char buf[64], int fd);
 /* Set by pidns.c while the cwd is the host's /proc: C1 after the root change,
  * where /proc is the joined pid namespace's and has no /proc/self for C1. */

@@ -3,6 +3,7 @@
  * program. Any failure before READY is reported on the sync socket by die();
  * after READY only stderr is left.
  */
+#include <sys/resource.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -199,10 +200,26 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 	 * no longer be reported: make sure now that the path works. */
 	if (fifo_fd >= 0) {
 		struct stat st;
+		struct rlimit rl;
+		int probe;
 		if (stat(proc_fd_path(fifo_path, fifo_fd), &st) < 0) {
 			fail_errno(errno, "open exec fifo %s", fifo_path);
 			die();
 		}
+		/* The rlimits are in force: a RLIMIT_NOFILE too small for the fifo's
+		 * fd is reported now, while there is a channel for it. */
+		probe = fcntl(fifo_fd, F_DUPFD_CLOEXEC, 0);
+		if (probe < 0) {
+			int e = errno;
+			/* EINVAL: the soft limit is 0, below the lowest fd asked for. */
+			if ((e == EMFILE || e == EINVAL) && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+				fail_errno(EMFILE, "open exec fifo: RLIMIT_NOFILE soft limit %llu is too low",
+					   (unsigned long long)rl.rlim_cur);
+			else
+				fail_errno(e, "open exec fifo");
+			die();
+		}
+		close(probe);
 	}
 	reset_signals();
 	/* The listener fd must reach the agent before READY, as with runc: so
@@ -216,6 +233,18 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 	close(g_sync_fd);
 	g_sync_fd = -1;
 
+	/* The labels and the filter come before the fifo, as with runc: an init
+	 * they stop (a profile denying everything) dies before it tells start that
+	 * the program runs, and start reports it instead of a bare signal status. */
+	for (int k = 0; k < 2; k++)
+		if (p->lsm[k] && exec_write_lsm(p->lsm[k]) < 0) {
+			dprintf(2, "tsrun: %s\n", g_err);
+			_exit(1);
+		}
+	if (p->seccomp && p->nnp && !p->seccomp_listener && seccomp_install(p) < 0) {
+		dprintf(2, "tsrun: %s\n", g_err);
+		_exit(1);
+	}
 	if (fifo_fd >= 0) {
 		int w = open(proc_fd_path(fifo_path, fifo_fd), O_WRONLY | O_CLOEXEC);
 		if (w < 0 || write(w, "0", 1) != 1) {
@@ -230,15 +259,6 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 	if (syscall(SYS_close_range, 3 + nfds, ~0u, 0) < 0) {
 		for (int fd = 3 + (int)nfds; fd < 65536; fd++)
 			close(fd);
-	}
-	for (int k = 0; k < 2; k++)
-		if (p->lsm[k] && exec_write_lsm(p->lsm[k]) < 0) {
-			dprintf(2, "tsrun: %s\n", g_err);
-			_exit(1);
-		}
-	if (p->seccomp && p->nnp && !p->seccomp_listener && seccomp_install(p) < 0) {
-		dprintf(2, "tsrun: %s\n", g_err);
-		_exit(1);
 	}
 	/* As runc: after start, with the container's identity and filter. */
 	for (size_t i = 0; i < p->nrecs; i++)

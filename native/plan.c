@@ -15,10 +15,10 @@
 
 #include "executor.h"
 
-#define MAX_MOUNTS 1024
-#define MAX_ENV 4096
-#define MAX_ARGS 4096
-#define MAX_PATH_RECS 1024
+#define MAX_MOUNTS 65536
+#define MAX_ENV 65536
+#define MAX_ARGS 65536
+#define MAX_PATH_RECS 65536
 #define MAX_NS_RECS 64
 #define MAX_GIDS 65536
 #define MAX_CGROUPS 64
@@ -737,7 +737,7 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 	const struct rec *pending_idmap = NULL; /* MOUNT_IDMAP waiting for its MOUNT */
 	int stage = -1, seen_mode = 0, seen_change_root = 0, seen_barrier = 0;
 	int seen_unshare = 0, seen_ns_clone = 0, nhooks = 0;
-	uint32_t rlimits_seen = 0;
+	uint32_t rlimits_seen = 0, list_cap;
 	const struct rec *change_root = NULL, *rofs = NULL, *hostname = NULL, *domainname = NULL;
 
 	memset(p, 0, sizeof *p);
@@ -752,8 +752,10 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 	}
 	cap++;
 	p->recs = xcalloc(cap, sizeof *p->recs);
-	p->argv = xcalloc(MAX_ARGS + 1, sizeof(char *));
-	p->envp = xcalloc(MAX_ENV + 1, sizeof(char *));
+	/* No more ARG or ENV records than records: sized by both bounds. */
+	list_cap = cap < MAX_ARGS ? (uint32_t)cap : MAX_ARGS;
+	p->argv = xcalloc(list_cap + 1, sizeof(char *));
+	p->envp = xcalloc(list_cap + 1, sizeof(char *));
 
 	while (off < len) {
 		struct rec *r;
@@ -998,12 +1000,12 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 				return -1;
 			break;
 		case T_ENV:
-			if (p->envc == MAX_ENV)
+			if (p->envc == MAX_ENV || p->envc == list_cap)
 				return fail("invalid plan: more than %d ENV records", MAX_ENV);
 			p->envp[p->envc++] = r->u.str;
 			break;
 		case T_ARG:
-			if (p->argc == MAX_ARGS)
+			if (p->argc == MAX_ARGS || p->argc == list_cap)
 				return fail("invalid plan: more than %d ARG records", MAX_ARGS);
 			p->argv[p->argc++] = r->u.str;
 			break;

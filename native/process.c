@@ -128,6 +128,10 @@ int proc_sysctl(const char *key, const char *value, int rootfd)
 	fd = open_in_root(rootfd, path, O_WRONLY);
 	if (fd < 0)
 		return fail_errno(errno, "write sysctl %s", key);
+	if (check_procfs_fd(fd, path) < 0) {
+		close(fd);
+		return err_wrap("write sysctl %s", key);
+	}
 	w = write(fd, value, n);
 	if (w < 0 || (size_t)w != n) {
 		int e = w < 0 ? errno : EIO;

@@ -1,3 +1,5 @@
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -138,6 +140,48 @@ int write_file_at(int dirfd, const char *path, const char *data, size_t len)
 	ssize_t w;
 	if (fd < 0)
 		return -1;
+	w = write(fd, data, len);
+	if (w < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	close(fd);
+	if ((size_t)w != len) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/* A file the runtime writes under /proc must be procfs: a /proc that is a
+ * bind of a host directory, or any other fs, would take the value (a sysctl,
+ * an LSM label) somewhere else and leave the setting silently unapplied. */
+int check_procfs_fd(int fd, const char *what)
+{
+	struct statfs sfs;
+	if (fstatfs(fd, &sfs) < 0)
+		return fail_errno(errno, "statfs %s", what);
+	if (sfs.f_type != PROC_SUPER_MAGIC)
+		return fail("%s is not on procfs (type 0x%lx)", what, (unsigned long)sfs.f_type);
+	return 0;
+}
+
+/* write_file_at for a /proc file: the open fd is checked to be procfs before
+ * the value is written (errno EXDEV for a file elsewhere). */
+int write_proc_file_at(int dirfd, const char *path, const char *data, size_t len)
+{
+	int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	struct statfs sfs;
+	ssize_t w;
+	if (fd < 0)
+		return -1;
+	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) {
+		close(fd);
+		errno = EXDEV;
+		return -1;
+	}
 	w = write(fd, data, len);
 	if (w < 0) {
 		int e = errno;

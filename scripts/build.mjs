@@ -3,7 +3,7 @@
 // Bundles are CommonJS: a single file that Node loads without the ESM loader's extra work.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync, statSync } from 'node:fs';
 import { join, relative, dirname } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -32,6 +32,7 @@ const common = {
   define: {
     TSRUN_VERSION: JSON.stringify(pkg.version),
     TSRUN_COMMIT: JSON.stringify(commit),
+    TSRUN_FAULTS: 'false',
   },
 };
 
@@ -49,6 +50,12 @@ if (!only || only === 'cli') {
   chmodSync(join(root, 'bin/tsrun'), 0o755);
   // The library, for the shim and for `require('<checkout>')` (package.json "exports").
   await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/index.ts')], outfile: join(root, 'bin/tsrun-lib.cjs') });
+  // The same CLI with fault injection live (runtime/fault.ts), for the tests only.
+  mkdirSync(join(root, 'build/fault/generated'), { recursive: true });
+  writeFileSync(join(root, 'build/fault/package.json'), '{ "type": "commonjs" }\n');
+  await build({ ...common, define: { ...common.define, TSRUN_FAULTS: 'true' }, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/cli/tsrun.ts')], outfile: join(root, 'build/fault/tsrun'), banner: { js: shebang } });
+  copyFileSync(join(root, 'bin/generated/validators.js'), join(root, 'build/fault/generated/validators.js'));
+  chmodSync(join(root, 'build/fault/tsrun'), 0o755);
   if (existsSync(join(root, 'shim/main.ts'))) {
     // Node's half of the shim; bin/containerd-shim-tsrun-v2 is the C launcher (native/shim-launcher.c).
     await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/tsrun-shim.cjs') });

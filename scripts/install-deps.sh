@@ -5,7 +5,7 @@ set -e
 need=""
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'; }
 pkgs="gcc make libc6-dev busybox-static runc python3-seccomp"
-[ "$1" = test ] && pkgs="$pkgs docker.io containerd iproute2 podman conmon strace patchelf python3-protobuf criu uidmap"
+[ "$1" = test ] && pkgs="$pkgs docker.io containerd iproute2 podman conmon strace patchelf python3-protobuf criu uidmap clang libclang-rt-14-dev"
 for pkg in $pkgs; do
   have "$pkg" || need="$need $pkg"
 done

@@ -17,6 +17,9 @@ const walk = (dir) => {
 walk(join(root, 'build/test/unit'));
 walk(join(root, 'build/test/integration'));
 walk(join(root, 'build/test/security'));
+walk(join(root, 'build/test/fuzz'));
+walk(join(root, 'build/test/load'));
+walk(join(root, 'build/test/fault'));
 // Engines of today's versions end to end (test/e2e): a private dockerd 28 and the like, a few minutes in all.
 walk(join(root, 'build/test/e2e'));
 const env = { ...process.env };

@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { TsrunError, describeSystemError } from '../errors.js';
 import { log } from '../log.js';
 import { parseProcess } from '../spec/load.js';
+import { checkEnvironment } from '../spec/semantic.js';
+import { checkPlanCounts, checkPlanStrings } from '../spec/limits.js';
 import { execProcessFromFlags, type Process } from '../plan/exec-plan.js';
 import { containerProcess, spawnExec, execTarget } from '../container/exec.js';
 import { Foreground } from './foreground.js';
@@ -19,11 +21,24 @@ export function execProcessSpec(flags: FlagValues, args: string[], base: () => P
     for (const w of warnings) log.warn(w);
     return process;
   }
-  return execProcessFromFlags(base(), {
+  if (flags.env) checkFlagEnvironment(flags.env as string[]);
+  const proc = execProcessFromFlags(base(), {
     args, env: flags.env as string[], cwd: flags.cwd as string | undefined, user: flags.user as string | undefined,
     additionalGids: flags['additional-gids'] as string[], caps: flags.cap as string[], noNewPrivs: !!flags['no-new-privs'],
     apparmor: flags.apparmor as string | undefined, processLabel: flags['process-label'] as string | undefined, tty: !!flags.tty,
   }, (msg) => log.warn(msg));
+  checkPlanCounts({ process: proc }, 'exec');
+  checkPlanStrings(proc, 'exec', '/process');
+  return proc;
+}
+
+/** runc's init refuses -e NAME without a value, with the prefix of errors from the init. */
+function checkFlagEnvironment(env: string[]): void {
+  try {
+    checkEnvironment(env);
+  } catch (err) {
+    throw new TsrunError(`unable to start container process: ${(err as Error).message}`);
+  }
 }
 
 export const exec: Command = {

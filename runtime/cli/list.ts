@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { TsrunError } from '../errors.js';
+import { mkdirAll } from '../fsutil.js';
 import { listContainerIds, loadState, stateDirOwner } from '../container/state.js';
 import { containerStatus, ociState } from '../container/status.js';
 import type { Command } from './command.js';
@@ -30,6 +31,8 @@ export const list: Command = {
     { name: 'quiet', short: 'q', type: 'bool', usage: 'display only container IDs' },
   ],
   async run(g, flags) {
+    // As runc, which makes its root first: a root that cannot be one is an error, not an empty list.
+    mkdirAll(g.root, 0o700);
     const entries: Record<string, unknown>[] = [];
     for (const id of listContainerIds(g.root)) {
       try {

@@ -40,7 +40,7 @@ export const run: Command = {
         systemdCgroup: g.systemdCgroup, rootless: rootlessCgroups(g.rootless, g.systemdCgroup), foreground: !detach,
       });
       try {
-        await startContainer(g.root, id);
+        await startContainer(g.root, id, true);
       } catch (err) {
         if (tty) { closeSync(tty.master); tty.host.close(); }
         await deleteContainer(g.root, id, true).catch(() => undefined);

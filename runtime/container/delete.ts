@@ -7,6 +7,7 @@ import { checkContainerId, loadState, removeStateDir, stateDir, statePath } from
 import { containerStatus, hookState } from './status.js';
 import { processAlive, waitForExit } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
+import { faultPoint } from '../fault.js';
 
 export async function deleteContainer(root: string, id: string, force: boolean): Promise<void> {
   checkContainerId(id);
@@ -40,8 +41,10 @@ export async function deleteContainer(root: string, id: string, force: boolean):
         throw new TsrunError(`container init ${state.pid} did not exit after SIGKILL`);
       }
     }
+    faultPoint('delete:1');
     // A frozen cgroup keeps SIGKILLed processes alive: destroy thaws and kills what is left.
     if (cgroups) await cgroups.destroy();
+    faultPoint('delete:2');
     removeStateDir(root, id);
     if (status !== 'creating') await runHooksWarnOnly(state.hooks, 'poststop', hookState(state, 'stopped'));
   } catch (err) {

@@ -12,6 +12,7 @@ import { runExecutor, type StdioSpec } from './executor.js';
 import { writePidFile } from './create.js';
 import { processAlive, waitForExit } from './proc.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
+import { faultPoint } from '../fault.js';
 
 export interface ExecOptions {
   root: string;
@@ -93,6 +94,7 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
     host?.close();
     throw err;
   }
+  faultPoint('exec:1');
   // The executor exits right after releasing the process: reap it rather than leave a zombie to init.
   const child = run.child;
   if (child.exitCode === null && child.signalCode === null) await new Promise((res) => child.once('exit', res));

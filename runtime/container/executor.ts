@@ -63,6 +63,8 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   } else if (consoleSocket !== undefined) {
     throw new Error('console socket without a CONSOLE record');
   }
+  // Encoded first: a plan that cannot be encoded must fail before there is an executor to complain.
+  const encoded = encodePlan(plan);
   const child = childProcess().spawn(executorPath(), ['run', String(syncFd)], { stdio, env: {} });
   const sync = child.stdio[syncFd] as Socket;
 
@@ -151,7 +153,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   // A pid is never awaited alone on the error path; keep rejections from surfacing as unhandled.
   pid.catch(() => undefined);
   initPid.catch(() => undefined);
-  sync.write(encodePlan(plan));
+  sync.write(encoded);
   // The executor exits as soon as it has released the container: reap it before we go, or it
   // would be left a zombie to an init that may not reap (this machine's does not).
   const exited = new Promise<void>((resolve) => {

@@ -18,4 +18,6 @@ export async function killContainer(root: string, id: string, signal: number, al
     if ((err as NodeJS.ErrnoException).code === 'ESRCH') throw TsrunError.precondition('container not running');
     throw err;
   }
+  // A frozen init does not die of SIGKILL until thawed: runc thaws for SIGKILL only.
+  if (status === 'paused' && signal === 9 && state.cgroup) cgroupManagerFromState(state.cgroup).thaw();
 }

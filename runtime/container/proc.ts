@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 
 export interface ProcStat { state: string; ppid: number; startTime: string }
 
@@ -28,4 +28,12 @@ export async function waitForExit(pid: number, startTime: string | undefined, ti
     delay = Math.min(delay * 2, 20);
   }
   return true;
+}
+
+/**
+ * Whether the process still runs the executor (a container init waiting at the exec fifo)
+ * rather than the container's program: the executor runs from a sealed memfd of this name.
+ */
+export function stillExecutor(pid: number): boolean {
+  try { return readlinkSync(`/proc/${pid}/exe`).startsWith('/memfd:tsrun-executor'); } catch { return false; }
 }

@@ -3,24 +3,40 @@ import { TsrunError } from '../errors.js';
 import { lockContainer } from './lock.js';
 import { execFifoPath, loadState } from './state.js';
 import { containerStatus, hookState } from './status.js';
-import { processAlive } from './proc.js';
+import { processAlive, stillExecutor } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
+import { faultPoint } from '../fault.js';
 
 /**
  * Lets a created container run: opening the exec fifo for reading releases the init, which
  * writes one byte and execs (its write end closes on exec, so we then read EOF).
+ * Crash-consistent: a start killed after releasing the init leaves the fifo, but the status
+ * comes from the init itself (still the executor or not), and a second start fails at once.
  */
-export async function startContainer(root: string, id: string): Promise<void> {
+export async function startContainer(root: string, id: string, fromRun = false): Promise<void> {
   const release = await lockContainer(root, id);
   try {
     const state = loadState(root, id);
     const status = containerStatus(root, state);
-    if (status === 'stopped') throw TsrunError.precondition('cannot start a container that has stopped');
-    if (status !== 'created') throw TsrunError.precondition('cannot start an already running container');
     const fifo = execFifoPath(root, id);
+    // `run` does not look at the status first (runc's Run): an init that died after create is
+    // reported as what it is.
+    if (status === 'stopped') throw TsrunError.precondition(fromRun ? 'container process is already dead' : 'cannot start a container that has stopped');
+    if (status !== 'created') {
+      // A fifo left by a start that was killed after releasing the init.
+      try { unlinkSync(fifo); } catch { /* none */ }
+      throw TsrunError.precondition('cannot start an already running container');
+    }
+    faultPoint('start:1');
     const content = await readExecFifo(fifo, state.pid, state.pidStartTime);
+    faultPoint('start:2');
     try { unlinkSync(fifo); } catch { /* already gone */ }
-    if (content.length === 0) throw TsrunError.precondition('cannot start a container that has stopped');
+    if (content.length === 0) {
+      // Released by an earlier start that died before it read the byte: the init runs.
+      if (processAlive(state.pid, state.pidStartTime)) throw TsrunError.precondition('cannot start an already running container');
+      // runc's words for an init that died before it could start the program.
+      throw TsrunError.precondition('container process is already dead');
+    }
     await runHooksWarnOnly(state.hooks, 'poststart', hookState(state, 'running'));
   } finally {
     release();
@@ -30,9 +46,10 @@ export async function startContainer(root: string, id: string): Promise<void> {
 function readExecFifo(fifo: string, pid: number, startTime: string | undefined): Promise<Buffer> {
   // A blocking open on the thread pool (callback fs: node:fs/promises costs ~1.5 ms to load): it
   // returns once the init holds the write end. If the init dies first, opening the write end
-  // ourselves unblocks it and the read sees EOF.
+  // ourselves unblocks it and the read sees EOF. Likewise if the init runs the container's
+  // program already: an earlier start released it and was killed before it removed the fifo.
   const watchdog = setInterval(() => {
-    if (processAlive(pid, startTime)) return;
+    if (processAlive(pid, startTime) && stillExecutor(pid)) return;
     try { closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)); } catch { /* no reader yet */ }
   }, 10);
   return new Promise<Buffer>((resolve, reject) => {

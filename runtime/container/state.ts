@@ -1,6 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsrunError } from '../errors.js';
+import { mkdirAll } from '../fsutil.js';
 import type { Spec } from '../spec/types.js';
 import type { LinuxResources } from '../cgroups/types.js';
 
@@ -95,7 +96,7 @@ export function loadState(root: string, id: string): ContainerState {
 
 /** Makes the container's state dir; fails if it exists (the id is taken). */
 export function makeStateDir(root: string, id: string): void {
-  mkdirSync(root, { recursive: true, mode: 0o700 });
+  mkdirAll(root, 0o700);
   try {
     mkdirSync(stateDir(root, id), { mode: 0o711 });
   } catch (err) {

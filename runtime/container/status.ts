@@ -1,7 +1,7 @@
 import type { HookState } from '../plan/hooks.js';
 import { existsSync } from 'node:fs';
 import { execFifoPath, type ContainerState } from './state.js';
-import { processAlive } from './proc.js';
+import { processAlive, stillExecutor } from './proc.js';
 import { isFrozen } from './freezer.js';
 
 export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
@@ -9,7 +9,8 @@ export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 export function containerStatus(root: string, state: ContainerState): Status {
   if (!processAlive(state.pid, state.pidStartTime)) return 'stopped';
   if (state.creating) return 'creating';
-  if (existsSync(execFifoPath(root, state.id))) return 'created';
+  // A start killed after releasing the init leaves the fifo behind: the init tells the truth.
+  if (existsSync(execFifoPath(root, state.id)) && stillExecutor(state.pid)) return 'created';
   if (isFrozen(state)) return 'paused';
   return 'running';
 }

@@ -51,7 +51,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   checkNamespaceUse(spec, ns);
   // Compiled ahead: the user namespaces of id-mapped mounts are the executor's records, which come first.
   const idmaps = new IdmapUsernsTable();
-  const mounts = ns.has.has('mount') ? planMounts(spec, input.bundle, ns, input.cgroups, idmaps) : [];
+  const mounts = ns.has.has('mount') ? planMounts(spec, input.bundle, ns, input.cgroups, idmaps, input.rootfs) : [];
 
   const initHooks = planInitHooks(spec.hooks, { ociVersion: spec.ociVersion ?? '1.0.2-dev', id: input.id, bundle: input.bundle, annotations: spec.annotations });
 

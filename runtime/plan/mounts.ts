@@ -5,6 +5,8 @@ import type { Spec } from '../spec/types.js';
 import { MountCreate, MountOption, Tag, type PlanRecord } from './records.js';
 import { MS, parseMountOptions, type ParsedMountOptions } from './mount-options.js';
 import { idMapContent, type NamespacePlan } from './namespaces.js';
+import { checkProcMount } from './proc-mount.js';
+import { MAX_PLAN_STRING } from '../spec/limits.js';
 
 export interface CgroupMountContext {
   version: 1 | 2;
@@ -82,7 +84,7 @@ function mappingSource(target: string, uidMap: string, gidMap: string, where: st
  * Turns the spec's mounts into MOUNT/MKDIR/SYMLINK records (MOUNT_IDMAP before an id-mapped
  * one); the user namespaces those refer to are collected in `idmaps`.
  */
-export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroups: CgroupMountContext, idmaps = new IdmapUsernsTable()): PlanRecord[] {
+export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroups: CgroupMountContext, idmaps = new IdmapUsernsTable(), rootfs?: string): PlanRecord[] {
   const out: PlanRecord[] = [];
   for (const m of spec.mounts ?? []) {
     const target = containerPath(m.destination);
@@ -109,12 +111,15 @@ export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroup
       } catch (err) {
         throw TsrunError.invalid(`error mounting "${m.source}" to rootfs at "${target}": stat ${source}: ${describeSystemError(err).replace(/^[a-z]+ [^:]+: /, '')}`);
       }
+      if (rootfs !== undefined) checkProcMount(rootfs, target, source, `error mounting "${m.source}" to rootfs at "${target}"`);
       if (idmap) out.push(idmap);
       out.push(bindStep(source, target, opts.flags | MS.BIND, create, opts.propagation, opts.attrSet, opts.attrClear));
       continue;
     }
+    const data = opts.data.join(',');
+    if (Buffer.byteLength(data) > MAX_PLAN_STRING) throw new TsrunError(`invalid mount ${target}: options make ${Buffer.byteLength(data)} bytes of mount data, more than the ${MAX_PLAN_STRING} tsrun supports`);
     out.push({
-      tag: Tag.MOUNT, source: m.source ?? type, target, fstype: type, flags: opts.flags, data: opts.data.join(','),
+      tag: Tag.MOUNT, source: m.source ?? type, target, fstype: type, flags: opts.flags, data,
       create: MountCreate.Directory, options: opts.attrSet || opts.attrClear ? MountOption.RecursiveAttrs : 0,
       propagation: combinePropagation(opts.propagation), attrSet: opts.attrSet, attrClear: opts.attrClear,
     });

@@ -18,6 +18,7 @@ import type { SchemaError, Validator } from './generated/validators.js';
 let validatorsModule: typeof ValidatorsModule | undefined;
 const validators = (): typeof ValidatorsModule => (validatorsModule ??= require('./generated/validators.js') as typeof ValidatorsModule);
 import { checkProcess, checkResources, checkSpec, type CheckOptions } from './semantic.js';
+import { checkPlanCounts, checkPlanStrings } from './limits.js';
 import type { LinuxResources, Process, Spec } from './types.js';
 
 export interface LoadOptions {
@@ -54,6 +55,8 @@ export function loadBundleSpec(bundleDir: string, opts: LoadOptions = {}): Loade
     throw TsrunError.invalid(describeSystemError(err).replace(join(bundle, 'config.json'), 'config.json'));
   }
   const spec = parseSpec(text, 'config.json');
+  checkPlanCounts(spec, 'config.json');
+  checkPlanStrings(spec, 'config.json', '', (p) => p.startsWith('/process/env/'));
   const checkOpts: CheckOptions = { bundle, requireProcess: opts.requireProcess ?? true, unknownCapabilities: opts.unknownCapabilities ?? 'error' };
   const { rootfs, warnings } = checkSpec(spec, checkOpts);
   return { spec, bundle, rootfs, warnings };
@@ -88,6 +91,8 @@ export function parseSpec(text: string, file = 'config.json'): Spec {
 export function parseProcess(text: string, file = 'process.json', opts: Pick<LoadOptions, 'unknownCapabilities'> = {}): { process: Process; warnings: string[] } {
   const proc = parseWith(validators().validateProcess, text, file);
   const warnings: string[] = [];
+  checkPlanCounts({ process: proc }, file);
+  checkPlanStrings(proc, file, '', (p) => p.startsWith('/env/'));
   checkProcess(proc, { file, base: '', unknownCapabilities: opts.unknownCapabilities ?? 'error' }, warnings);
   return { process: proc, warnings };
 }

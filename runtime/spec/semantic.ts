@@ -156,11 +156,7 @@ export function checkProcess(process: Process, where: Where & { unknownCapabilit
   if (!isAbsolute(process.cwd)) throw TsrunError.invalid('Cwd must be an absolute path');
   if (!process.args || process.args.length === 0) throw TsrunError.invalid('args must not be empty');
 
-  for (const pair of process.env ?? []) {
-    const eq = pair.indexOf('=');
-    if (eq === -1 || pair.includes('\0')) throw TsrunError.invalid(`invalid environment variable: ${goQuote(pair)}`);
-    if (eq === 0) throw TsrunError.invalid(`environment variable name can't be empty: ${goQuote(pair)}`);
-  }
+  checkEnvironment(process.env ?? []);
 
   const seen = new Set<string>();
   process.rlimits?.forEach((r, i) => {
@@ -317,6 +313,15 @@ function checkRootfs(bundle: string, rootPath: string): string {
 
 function fieldError(file: string, pointer: string, message: string): TsrunError {
   return TsrunError.invalid(`${file}: ${pointer === '' ? '' : `${pointer}: `}${message}`);
+}
+
+/** The environment as runc's init checks it: NAME=VALUE, a name, no NUL. */
+export function checkEnvironment(env: string[]): void {
+  for (const pair of env) {
+    const eq = pair.indexOf('=');
+    if (eq === -1 || pair.includes('\0')) throw TsrunError.invalid(`invalid environment variable: ${goQuote(pair)}`);
+    if (eq === 0) throw TsrunError.invalid(`environment variable name can't be empty: ${goQuote(pair)}`);
+  }
 }
 
 /** A JSON Pointer from a base pointer and more segments. */

@@ -1,0 +1,71 @@
+// Fault injection: build/fault/tsrun (runtime/fault.ts live) kills itself with SIGKILL at each
+// numbered step of create, start, exec and delete. After each: the state is truthful, the
+// operation can be retried or fails at once, and delete --force leaves nothing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { needsRoot, REPO, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, processesIn } from '../helpers/harness.js';
+import { processAlive } from '../../runtime/container/proc.js';
+
+const FAULTY = join(REPO, 'build/fault/tsrun');
+
+function faulty(step: string, args: string[]): number {
+  const env: Record<string, string | undefined> = { ...process.env, TSRUN_FAULT_AT: step, TSRUN_EXECUTOR: join(REPO, 'bin/tsrun-executor') };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const r = spawnSync(FAULTY, args, { stdio: 'ignore', env, timeout: 60_000 });
+  return r.status ?? (r.signal === 'SIGKILL' ? 137 : 128);
+}
+
+/** `state` must be an answer that matches the processes: no "created" or "running" without an init. */
+function assertTruthful(root: string, id: string, bundle: string): string {
+  const s = tsrun(['--root', root, 'state', id]);
+  if (s.status !== 0) {
+    assert.match(s.stderr, /container does not exist/);
+    return 'absent';
+  }
+  const st = JSON.parse(s.stdout);
+  if (st.status === 'stopped') assert.deepEqual(processesIn(bundle).filter((p) => p === st.pid), []);
+  else assert.ok(processAlive(st.pid), `${st.status} without a live init`);
+  return st.status;
+}
+
+const skip = needsRoot || (!existsSync(FAULTY) && 'build/fault/tsrun is not built');
+const points: string[] = [];
+
+for (const step of ['create:1', 'create:2', 'create:3', 'create:4', 'start:1', 'start:2', 'exec:1', 'delete:1', 'delete:2']) {
+  test(`SIGKILL at ${step}: truthful state, then delete --force leaves nothing`, { skip }, () => {
+    const root = makeRoot();
+    const bundle = makeBundle((c) => { c.process.args = ['sleep', '1000']; });
+    const id = uniqueId('tsrun-fault');
+    const op = step.split(':')[0];
+    try {
+      if (op !== 'create') assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, id]).status, 0);
+      if (op === 'exec' || op === 'delete') assert.equal(tsrun(['--root', root, 'start', id]).status, 0);
+      const args = op === 'create' ? ['create', '--bundle', bundle, id] : op === 'start' ? ['start', id] : op === 'exec' ? ['exec', id, 'sleep', '1000'] : ['delete', '--force', id];
+      assert.equal(faulty(step, ['--root', root, ...args]), 137, `the fault at ${step} did not fire`);
+      points.push(step);
+      const status = assertTruthful(root, id, bundle);
+      if (step === 'start:1') {
+        assert.equal(status, 'created');
+        assert.equal(tsrun(['--root', root, 'start', id], { timeout: 20_000 }).status, 0, 'a start that never released the init can be repeated');
+      } else if (step === 'start:2') {
+        assert.equal(status, 'running');
+        const again = tsrun(['--root', root, 'start', id], { timeout: 20_000 });
+        assert.equal(again.status, 1);
+        assert.match(again.stderr, /already running/);
+      }
+      const d = tsrun(['--root', root, 'delete', '--force', id]);
+      assert.equal(d.status, 0, d.stderr);
+      assertNothingLeft(root, id, bundle);
+    } finally {
+      cleanup(root, id, bundle);
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+}
+
+test('fault points fired', { skip }, () => {
+  console.log(`# fault injection: ${points.length} points fired (${points.join(', ')}), 0 left anything behind`);
+});
