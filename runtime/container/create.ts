@@ -14,11 +14,8 @@ import { runExecutor, type StdioSpec } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
-<<<<<<< HEAD
 import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessCgroups, rootlessCgroupCreate, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
-=======
 import { faultPoint } from '../fault.js';
->>>>>>> harden
 
 export interface CreateOptions {
   root: string;
@@ -106,17 +103,12 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     try {
       // Recorded before anything is made, so that `delete --force` can clean up after a killed create.
       saveState(opts.root, state);
-<<<<<<< HEAD
+      faultPoint('create:1');
       rootlessCgroupCreate(rootlessCg || rootless !== undefined, () => cgroups.create());
+      faultPoint('create:2');
       // Rootless, the cgroups that could not be made are not joined: the container sees ours there, as with runc.
       if (rootlessCg) plan = withOwnCgroups(plan, cgroups.paths, planInput);
       for (const warning of rootlessCgroupApply(rootlessCg, () => cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) }))) log.warn(warning);
-=======
-      faultPoint('create:1');
-      cgroups.create();
-      faultPoint('create:2');
-      for (const warning of cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) })) log.warn(warning);
->>>>>>> harden
       // create() may skip best-effort hierarchies (unified, name=systemd): join only what exists.
       const procs = cgroups.procsFiles();
       const firstProcs = plan.findIndex((r) => r.tag === Tag.CGROUP_PROCS);
