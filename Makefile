@@ -20,11 +20,12 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 native:
-	$(MAKE) -C native
+	$(MAKE) -C native NODE_BIN=$$($(NODE) -p process.execPath)
 
 build: node_modules/.package-lock.json native
 	$(NODE) scripts/build.mjs
 	cp native/tsrun-executor bin/tsrun-executor
+	cp native/shim-launcher bin/containerd-shim-tsrun-v2
 
 typecheck: node_modules/.package-lock.json
 	$(NODE) scripts/gen-proto.mjs
@@ -70,6 +71,9 @@ install: build
 	rm -rf $(DESTDIR)$(PREFIX)/lib/tsrun/node_modules && mkdir -p $(DESTDIR)$(PREFIX)/lib/tsrun/node_modules
 	cp -r node_modules/koffi $(DESTDIR)$(PREFIX)/lib/tsrun/node_modules/
 	ln -sf ../lib/tsrun/tsrun $(DESTDIR)$(PREFIX)/bin/tsrun
+	install -m 0755 bin/containerd-shim-tsrun-v2 $(DESTDIR)$(PREFIX)/lib/tsrun/containerd-shim-tsrun-v2
+	install -m 0644 bin/tsrun-shim.cjs $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun-shim.cjs
+	ln -sf ../lib/tsrun/containerd-shim-tsrun-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-tsrun-v2
 
 clean:
 	rm -rf build bin runtime/spec/generated proto/generated

@@ -57,8 +57,8 @@ if (!only || only === 'cli') {
   copyFileSync(join(root, 'bin/generated/validators.js'), join(root, 'build/fault/generated/validators.js'));
   chmodSync(join(root, 'build/fault/tsrun'), 0o755);
   if (existsSync(join(root, 'shim/main.ts'))) {
-    await build({ ...common, minify: true, entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/containerd-shim-tsrun-v2'), banner: { js: shebang } });
-    chmodSync(join(root, 'bin/containerd-shim-tsrun-v2'), 0o755);
+    // Node's half of the shim; bin/containerd-shim-tsrun-v2 is the C launcher (native/shim-launcher.c).
+    await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/tsrun-shim.cjs') });
   }
 }
 

@@ -1,0 +1,236 @@
+/*
+ * containerd-shim-tsrun-v2's entry point. `start` is on every container's critical path, so it
+ * is answered here without Node: it finds the group's socket (one shim per containerd namespace
+ * by default, per pod or group by annotation, as the runc shim groups), prints its address if a
+ * shim already listens there, else binds it and starts the Node daemon with the listener as
+ * fd 3. `delete` of a container whose shim already cleaned up answers an empty DeleteResponse at
+ * once. Everything else (the daemon, delete, -info, -v) is Node: bin/tsrun-shim.cjs beside us.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef NODE_BIN
+#define NODE_BIN "/usr/bin/node"
+#endif
+#define SOCKET_DIR "/run/containerd/s"
+
+/* ---- SHA-256 (FIPS 180-4), for the socket name ---- */
+static const uint32_t K[64] = {
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+#define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void sha256_block(uint32_t h[8], const unsigned char *p) {
+  uint32_t w[64];
+  for (int i = 0; i < 16; i++) w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+  for (int i = 16; i < 64; i++) {
+    uint32_t s0 = ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3);
+    uint32_t s1 = ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10);
+    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+  }
+  uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
+  for (int i = 0; i < 64; i++) {
+    uint32_t t1 = hh + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+    uint32_t t2 = (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+    hh = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+  }
+  h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
+}
+
+static void sha256_hex(const char *msg, size_t len, char out[65]) {
+  uint32_t h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+  unsigned char block[64];
+  size_t i = 0;
+  for (; i + 64 <= len; i += 64) sha256_block(h, (const unsigned char *)msg + i);
+  size_t rest = len - i;
+  memset(block, 0, 64);
+  memcpy(block, msg + i, rest);
+  block[rest] = 0x80;
+  if (rest >= 56) { sha256_block(h, block); memset(block, 0, 64); }
+  uint64_t bits = (uint64_t)len * 8;
+  for (int j = 0; j < 8; j++) block[63 - j] = (unsigned char)(bits >> (8 * j));
+  sha256_block(h, block);
+  for (int j = 0; j < 8; j++) sprintf(out + 8 * j, "%08x", h[j]);
+}
+
+/* ---- helpers ---- */
+static const char *flag(int argc, char **argv, const char *name) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-') continue;
+    a += a[1] == '-' ? 2 : 1;
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) == 0) {
+      if (a[n] == '=') return a + n + 1;
+      if (a[n] == 0 && i + 1 < argc) return argv[i + 1];
+    }
+  }
+  return NULL;
+}
+
+static const char *action(int argc, char **argv) {
+  static const char *valued[] = { "namespace", "address", "publish-binary", "id", "bundle", "socket", "debug-socket", NULL };
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (a[0] != '-') return a;
+    a += a[1] == '-' ? 2 : 1;
+    if (strchr(a, '=')) continue;
+    for (int j = 0; valued[j]; j++) if (strcmp(a, valued[j]) == 0) { i++; break; }
+  }
+  return NULL;
+}
+
+static char *read_file(const char *path, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  size_t cap = 65536, n = 0;
+  char *buf = malloc(cap + 1);
+  for (;;) {
+    if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  buf[n] = 0;
+  if (len) *len = n;
+  return buf;
+}
+
+/* The string value of "key" in a JSON text (annotation values are plain ids: no escapes). */
+static char *json_string(const char *json, const char *key) {
+  char pat[128];
+  snprintf(pat, sizeof pat, "\"%s\"", key);
+  const char *p = strstr(json, pat);
+  if (!p) return NULL;
+  p += strlen(pat);
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+  if (*p++ != ':') return NULL;
+  while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+  if (*p++ != '"') return NULL;
+  const char *end = strchr(p, '"');
+  return end ? strndup(p, (size_t)(end - p)) : NULL;
+}
+
+static void exec_node(int argc, char **argv) {
+  char self[PATH_MAX], script[PATH_MAX + 32];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n < 0) { perror("readlink /proc/self/exe"); exit(1); }
+  self[n] = 0;
+  snprintf(script, sizeof script, "%s/tsrun-shim.cjs", dirname(self));
+  /* tsrun speaks no TLS, and the variable costs ~80 ms per Node start */
+  unsetenv("NODE_EXTRA_CA_CERTS");
+  char **args = calloc((size_t)argc + 3, sizeof(char *));
+  args[0] = (char *)NODE_BIN;
+  args[1] = script;
+  for (int i = 1; i < argc; i++) args[i + 1] = argv[i];
+  execv(NODE_BIN, args);
+  fprintf(stderr, "containerd-shim-tsrun-v2: exec %s: %s\n", NODE_BIN, strerror(errno));
+  exit(1);
+}
+
+static void write_address(const char *address) {
+  int fd = open(".address", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  ssize_t w = write(fd, address, strlen(address));
+  close(fd);
+  if (w == (ssize_t)strlen(address)) rename(".address", "address");
+}
+
+static int start(int argc, char **argv) {
+  const char *ns = flag(argc, argv, "namespace");
+  const char *address = flag(argc, argv, "address");
+  if (!ns || !address) { fprintf(stderr, "containerd-shim-tsrun-v2: start needs -namespace and -address\n"); return 1; }
+  /* containerd writes the runtime options to stdin: take them all, the daemon reads them in Create */
+  char sink[4096];
+  while (read(0, sink, sizeof sink) > 0) {}
+
+  char *config = read_file("config.json", NULL);
+  char *group = NULL;
+  if (config) {
+    group = json_string(config, "io.containerd.runc.v2.group");
+    if (!group) group = json_string(config, "io.kubernetes.cri.sandbox-id");
+  }
+  /* default: one shim for the whole namespace */
+  const char *g = group ? group : "tsrun-namespace";
+  size_t len = strlen(address) + strlen(ns) + strlen(g) + 3;
+  char *key = malloc(len);
+  snprintf(key, len, "%s/%s/%s", address, ns, g);
+  char hex[65];
+  sha256_hex(key, strlen(key), hex);
+
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", SOCKET_DIR, hex);
+  char out[sizeof sa.sun_path + 8];
+  snprintf(out, sizeof out, "unix://%s", sa.sun_path);
+
+  mkdir("/run/containerd", 0711);
+  mkdir(SOCKET_DIR, 0711);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) { perror("socket"); return 1; }
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+    /* the group's shim is up: it serves this container too */
+    close(fd);
+    write_address(out);
+    fputs(out, stdout);
+    return 0;
+  }
+  close(fd);
+  fd = socket(AF_UNIX, SOCK_STREAM, 0); /* no CLOEXEC: the daemon inherits it as fd 3 */
+  unlink(sa.sun_path); /* stale: nobody accepts there */
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { fprintf(stderr, "bind %s: %s\n", sa.sun_path, strerror(errno)); return 1; }
+  chmod(sa.sun_path, 0600);
+  if (listen(fd, 128) != 0) { perror("listen"); return 1; }
+
+  pid_t pid = fork();
+  if (pid < 0) { perror("fork"); return 1; }
+  if (pid == 0) {
+    setsid();
+    if (fd != 3) { dup2(fd, 3); close(fd); }
+    int null = open("/dev/null", O_RDWR);
+    dup2(null, 0); dup2(null, 1); dup2(null, 2);
+    if (null > 3) close(null);
+    setenv("TSRUN_SHIM_SOCKET", sa.sun_path, 1);
+    char *args[] = { argv[0], "-namespace", (char *)ns, "-id", (char *)(flag(argc, argv, "id") ?: ""), "-address", (char *)address, NULL };
+    exec_node(7, args);
+  }
+  close(fd);
+  write_address(out);
+  fputs(out, stdout);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *act = action(argc, argv);
+  if (act && strcmp(act, "start") == 0) return start(argc, argv);
+  if (act && strcmp(act, "delete") == 0) {
+    const char *bundle = flag(argc, argv, "bundle");
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/options.json", bundle ? bundle : ".");
+    /* the shim deleted the container and its record: an empty DeleteResponse (valid protobuf) */
+    if (access(path, F_OK) != 0 && errno == ENOENT) return 0;
+  }
+  exec_node(argc, argv);
+  return 1;
+}

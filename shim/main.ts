@@ -1,0 +1,135 @@
+// containerd-shim-tsrun-v2's Node side. `start` (and `delete` of a container that is already
+// gone) are answered by the C launcher (native/shim-launcher.c) without Node; it runs this for
+// the daemon (no action: fd 3 is the listening socket it bound), for `delete`, `-info` and `-v`.
+import { openSync, writeSync, readFileSync, unlinkSync, rmSync, constants as fsc } from 'node:fs';
+import { join } from 'node:path';
+import { Runtime, becomeChildSubreaper } from '../runtime/index.js';
+import { loadState } from '../runtime/container/state.js';
+import { featuresDocument } from '../runtime/cli/features.js';
+import { task, types, TaskV3, packJsonAny, timestampNow, OCI_FEATURES_TYPE_URL } from '../proto/index.js';
+import { TtrpcServer } from './ttrpc/index.js';
+import { EventPublisher } from './events.js';
+import { TaskService, savedRuntimeOptions } from './service.js';
+import { unmountRootfs } from './rootfs.js';
+
+declare const TSRUN_VERSION: string;
+declare const TSRUN_COMMIT: string;
+
+interface Flags { namespace: string; address: string; id: string; bundle: string; debug: boolean; action: string; version: boolean; info: boolean }
+
+function parseFlags(argv: string[]): Flags {
+  const f: Flags = { namespace: '', address: '', id: '', bundle: '', debug: false, action: '', version: false, info: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i].replace(/^--?/, '');
+    const [name, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = () => inline ?? argv[++i] ?? '';
+    if (!argv[i].startsWith('-')) { f.action = argv[i]; continue; }
+    switch (name) {
+      case 'namespace': f.namespace = value(); break;
+      case 'address': f.address = value(); break;
+      case 'id': f.id = value(); break;
+      case 'bundle': f.bundle = value(); break;
+      case 'debug': f.debug = true; break;
+      case 'v': f.version = true; break;
+      case 'info': f.info = true; break;
+      case 'publish-binary': case 'socket': case 'debug-socket': value(); break;
+      default: break;
+    }
+  }
+  return f;
+}
+
+/** The `delete` subcommand: containerd cleaning up after a shim that is gone (or done). */
+async function deleteCommand(f: Flags): Promise<void> {
+  const bundle = f.bundle || process.cwd();
+  const saved = savedRuntimeOptions(bundle);
+  let pid = 0;
+  if (saved) {
+    const rt = new Runtime({ root: saved.root, systemdCgroup: saved.systemdCgroup });
+    try { pid = loadState(saved.root, f.id).pid; } catch { /* never made or gone */ }
+    try { await rt.container(f.id).delete({ force: true }); } catch { /* gone: nothing to do */ }
+    rt.close();
+  }
+  unmountRootfs(join(bundle, 'rootfs'));
+  try { unlinkSync(join(bundle, 'options.json')); } catch { /* gone */ }
+  await removeDeadSocket(bundle);
+  process.stdout.write(task.DeleteResponse.encode({ pid, exit_status: pid ? 137 : 0, exited_at: timestampNow() }));
+}
+
+/** A shim that was killed leaves its socket: gone once nobody accepts there. */
+async function removeDeadSocket(bundle: string): Promise<void> {
+  let path: string;
+  try { path = readFileSync(join(bundle, 'address'), 'utf8').trim().replace(/^unix:\/\//, ''); } catch { return; }
+  if (!path.startsWith('/run/containerd/s/')) return;
+  const { connect } = await import('node:net');
+  const alive = await new Promise<boolean>((resolve) => {
+    const c = connect(path, () => { c.destroy(); resolve(true); });
+    c.on('error', () => resolve(false));
+  });
+  if (!alive) try { rmSync(path, { force: true }); } catch { /* gone */ }
+}
+
+function infoCommand(): void {
+  process.stdout.write(types.RuntimeInfo.encode({
+    name: 'io.containerd.tsrun.v2',
+    version: { version: TSRUN_VERSION, revision: TSRUN_COMMIT },
+    features: packJsonAny(OCI_FEATURES_TYPE_URL, featuresDocument()),
+  }));
+}
+
+async function daemon(f: Flags): Promise<void> {
+  // The bundle's `log` is a FIFO containerd reads into its own log: ours goes there.
+  let logFd = -1;
+  try { logFd = openSync('log', fsc.O_RDWR | fsc.O_NONBLOCK); } catch { /* no log FIFO (tests) */ }
+  const log = (msg: string) => {
+    if (logFd < 0) return;
+    try { writeSync(logFd, `time="${new Date().toISOString()}" level=info msg=${JSON.stringify(msg)} runtime=io.containerd.tsrun.v2\n`); } catch { /* full: dropped */ }
+  };
+  becomeChildSubreaper();
+  const publisher = new EventPublisher({ address: process.env.TTRPC_ADDRESS || `${f.address}.ttrpc`, log });
+  let server: TtrpcServer | undefined;
+  let exiting = false;
+  const exit = async () => {
+    if (exiting) return;
+    exiting = true;
+    const sock = process.env.TSRUN_SHIM_SOCKET;
+    if (sock) try { rmSync(sock, { force: true }); } catch { /* gone */ }
+    await server?.close().catch(() => undefined);
+    await publisher.close().catch(() => undefined);
+    process.exit(0);
+  };
+  const service = new TaskService({ namespace: f.namespace, publisher, log, onShutdown: () => void exit() });
+  server = new TtrpcServer({ log }).register(task.Task, service.impl).register(TaskV3, service.impl);
+  process.on('SIGTERM', () => void exit());
+  process.on('SIGINT', () => void exit());
+  await server.listenFd(3);
+  log(`tsrun shim serving namespace ${f.namespace} (pid ${process.pid})`);
+}
+
+async function main(): Promise<void> {
+  const f = parseFlags(process.argv.slice(2));
+  if (f.version) {
+    process.stdout.write(`containerd-shim-tsrun-v2:\n  Version:  ${TSRUN_VERSION}\n  Revision: ${TSRUN_COMMIT}\n  Go version: none (Node ${process.version})\n`);
+    return;
+  }
+  if (f.info) {
+    // the runtime options arrive on stdin; tsrun's features do not depend on them
+    try { readFileSync(0); } catch { /* no stdin */ }
+    return infoCommand();
+  }
+  if (f.action === 'delete') return deleteCommand(f);
+  if (f.action === 'start') {
+    process.stderr.write('containerd-shim-tsrun-v2: `start` is handled by the launcher (bin/containerd-shim-tsrun-v2)\n');
+    process.exit(1);
+  }
+  if (f.action) {
+    process.stderr.write(`containerd-shim-tsrun-v2: unknown action ${f.action}\n`);
+    process.exit(1);
+  }
+  await daemon(f);
+}
+
+main().catch((err) => {
+  process.stderr.write(`containerd-shim-tsrun-v2: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
