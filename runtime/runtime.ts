@@ -92,7 +92,7 @@ export class Runtime {
       noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring, preserveFds: opts.preserveFds ?? 0,
       systemdCgroup: this.systemdCgroup, foreground: false, stdio: stdioList(opts.stdio), keepMaster: !opts.consoleSocket,
     };
-    const created = await createContainer(internal);
+    const created = await createContainer(internal).catch((err) => { throw this.reapLeftover(err); });
     const container = new Container(this, id, created.state, created.master);
     container.watchExit();
     return container;
@@ -119,6 +119,13 @@ export class Runtime {
       } catch { /* deleted meanwhile */ }
     }
     return out;
+  }
+
+  /** @internal reaps a process a failed create or exec left behind (see withLeftoverPid) */
+  reapLeftover(err: unknown): unknown {
+    const pid = (err as { leftoverPid?: number } | undefined)?.leftoverPid;
+    if (pid) this.reaper.watch(pid).catch(() => undefined);
+    return err;
   }
 
   /** Stops watching exits; the containers keep running. */
@@ -215,7 +222,7 @@ export class Container extends EventEmitter<ContainerEvents> {
     const started = await spawnExec(state, {
       root: this.runtime.root, id: this.id, process, detach: true, pidFile: opts.pidFile, preserveFds: opts.preserveFds ?? 0,
       ignorePaused: !!opts.ignorePaused, consoleSocket: opts.consoleSocket, stdio: stdioList(opts.stdio), keepMaster: !opts.consoleSocket,
-    });
+    }).catch((err) => { throw this.runtime.reapLeftover(err); });
     return new ExecProcess(started.pid, this.runtime.reaper.watch(started.pid), started.master);
   }
 

@@ -11,7 +11,7 @@ import { cgroupManager, detectCgroupLayout, serializeCgroupPaths, v1MountOrder, 
 import { lockContainer } from './lock.js';
 import { checkContainerId, execFifoPath, makeStateDir, removeStateDir, saveState, type ContainerState } from './state.js';
 import { procStat, processAlive, waitForExit } from './proc.js';
-import { runExecutor, type StdioSpec } from './executor.js';
+import { runExecutor, withLeftoverPid, type StdioSpec } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
@@ -153,7 +153,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     } catch (err) {
       if (master !== undefined) closeSync(master);
       await undoCreate(opts.root, opts.id, pid, cgroups);
-      throw err;
+      throw withLeftoverPid(err, pid);
     }
   } catch (err) {
     host?.close();

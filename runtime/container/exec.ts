@@ -9,7 +9,7 @@ import { compileSeccomp, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../seccomp/com
 import { listenerRecord } from '../seccomp/listener.js';
 import { loadState, type ContainerState } from './state.js';
 import { containerStatus } from './status.js';
-import { runExecutor, type StdioSpec } from './executor.js';
+import { runExecutor, withLeftoverPid, type StdioSpec } from './executor.js';
 import { writePidFile } from './create.js';
 import { processAlive, waitForExit } from './proc.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
@@ -96,7 +96,7 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
       await waitForExit(pid, undefined, 5000);
     }
     host?.close();
-    throw err;
+    throw withLeftoverPid(err, pid);
   }
   faultPoint('exec:1');
   // The executor exits right after releasing the process: reap it rather than leave a zombie to init.

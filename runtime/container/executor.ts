@@ -26,6 +26,17 @@ export interface ExecutorEvents {
   onHookPoint?: (point: number, pid: number) => Promise<void>;
 }
 
+/**
+ * A process the executor made that failed before READY is left to whoever reaps the caller's
+ * orphans. Its pid rides on the error, so that a long-running caller (the library's reaper)
+ * can reap it: an unreaped one in a container's pid namespace would keep that namespace's init
+ * from ever finishing its exit (the kernel waits for every process of the namespace).
+ */
+export function withLeftoverPid(err: unknown, pid: number): unknown {
+  if (pid > 0 && err && typeof err === 'object') (err as { leftoverPid?: number }).leftoverPid = pid;
+  return err;
+}
+
 /** One of the container's fds 0-2: an fd of ours, ours as they are, or /dev/null. */
 export type StdioSpec = number | 'inherit' | 'ignore';
 
