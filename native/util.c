@@ -76,6 +76,34 @@ int err_wrap(const char *fmt, ...)
 	return -1;
 }
 
+#ifdef TSRUN_FUZZ
+/* The executor never frees what the decoder allocates (it lives for one plan);
+ * the fuzzer decodes millions, so it releases them after each input. */
+static void **g_fuzz_allocs;
+static size_t g_fuzz_n, g_fuzz_cap;
+
+static void *fuzz_track(void *p)
+{
+	if (g_fuzz_n == g_fuzz_cap) {
+		g_fuzz_cap = g_fuzz_cap ? 2 * g_fuzz_cap : 1024;
+		g_fuzz_allocs = realloc(g_fuzz_allocs, g_fuzz_cap * sizeof *g_fuzz_allocs);
+		if (!g_fuzz_allocs)
+			abort();
+	}
+	g_fuzz_allocs[g_fuzz_n++] = p;
+	return p;
+}
+
+void fuzz_release_all(void)
+{
+	for (size_t i = 0; i < g_fuzz_n; i++)
+		free(g_fuzz_allocs[i]);
+	g_fuzz_n = 0;
+}
+#else
+#define fuzz_track(p) (p)
+#endif
+
 void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
@@ -83,7 +111,7 @@ void *xmalloc(size_t n)
 		fail("out of memory");
 		die();
 	}
-	return p;
+	return fuzz_track(p);
 }
 
 void *xcalloc(size_t n, size_t size)
@@ -93,7 +121,7 @@ void *xcalloc(size_t n, size_t size)
 		fail("out of memory");
 		die();
 	}
-	return p;
+	return fuzz_track(p);
 }
 
 int write_all(int fd, const void *buf, size_t len)
@@ -133,13 +161,20 @@ int read_full(int fd, void *buf, size_t len)
 }
 
 /* Kernel interface files (proc, cgroupfs) want the whole value in one
- * write(2); a short write is reported rather than retried. */
-int write_file_at(int dirfd, const char *path, const char *data, size_t len)
+ * write(2); a short write is reported rather than retried. With want_procfs
+ * the file must be on procfs (errno EXDEV otherwise). */
+static int write_at(int dirfd, const char *path, const char *data, size_t len, int want_procfs)
 {
 	int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+	struct statfs sfs;
 	ssize_t w;
 	if (fd < 0)
 		return -1;
+	if (want_procfs && (fstatfs(fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC)) {
+		close(fd);
+		errno = EXDEV;
+		return -1;
+	}
 	w = write(fd, data, len);
 	if (w < 0) {
 		int e = errno;
@@ -153,6 +188,11 @@ int write_file_at(int dirfd, const char *path, const char *data, size_t len)
 		return -1;
 	}
 	return 0;
+}
+
+int write_file_at(int dirfd, const char *path, const char *data, size_t len)
+{
+	return write_at(dirfd, path, data, len, 0);
 }
 
 /* A file the runtime writes under /proc must be procfs: a /proc that is a
@@ -172,29 +212,7 @@ int check_procfs_fd(int fd, const char *what)
  * the value is written (errno EXDEV for a file elsewhere). */
 int write_proc_file_at(int dirfd, const char *path, const char *data, size_t len)
 {
-	int fd = openat(dirfd, path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-	struct statfs sfs;
-	ssize_t w;
-	if (fd < 0)
-		return -1;
-	if (fstatfs(fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC) {
-		close(fd);
-		errno = EXDEV;
-		return -1;
-	}
-	w = write(fd, data, len);
-	if (w < 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	close(fd);
-	if ((size_t)w != len) {
-		errno = EIO;
-		return -1;
-	}
-	return 0;
+	return write_at(dirfd, path, data, len, 1);
 }
 
 void close_quiet(int fd)

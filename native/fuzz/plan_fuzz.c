@@ -5,6 +5,7 @@
 #include "../executor.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+void fuzz_release_all(void);
 
 /* The decoder links against these; the real ones belong to the running executor. */
 void die(void)
@@ -31,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(body, data, size);
 	memset(&p, 0, sizeof p);
 	(void)plan_decode(body, (uint32_t)size, &p);
+	fuzz_release_all();
 	free(body);
 	return 0;
 }

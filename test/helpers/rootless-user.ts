@@ -1,3 +1,4 @@
+import { modernStack } from './stack.js';
 // An unprivileged user for rootless tests: made once (idempotently) with /etc/subuid and
 // /etc/subgid ranges and an XDG_RUNTIME_DIR, as a login would give it; commands then run as that
 // user with setpriv (real, effective and saved ids switched, the user's groups, no capabilities).
@@ -101,8 +102,11 @@ export function asUser(user: TestUser, cmd: string, args: string[], opts: { env?
 
 /** The system's runc (Debian 12: 1.1.5). */
 export const SYSTEM_RUNC = existsSync('/usr/bin/runc') ? '/usr/bin/runc' : '/usr/sbin/runc';
-/** runc to compare with: TSRUN_TEST_RUNC (e.g. runc 1.3 of scripts/modern-stack.sh), else the system's. */
-export const RUNC = process.env.TSRUN_TEST_RUNC ? process.env.TSRUN_TEST_RUNC : SYSTEM_RUNC;
+/**
+ * runc to compare with: TSRUN_TEST_RUNC, else today's runc (1.3, from scripts/modern-stack.sh), which
+ * the rootless issue compares with; the system's only when the stack cannot be had.
+ */
+export const RUNC = process.env.TSRUN_TEST_RUNC || modernStack().stack?.runc || SYSTEM_RUNC;
 
 /** The two runtimes every rootless test runs beside each other. */
 export const RUNTIMES = [{ name: 'tsrun', bin: TSRUN }, { name: 'runc', bin: RUNC }] as const;
