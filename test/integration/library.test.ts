@@ -111,6 +111,8 @@ test('typed errors: not-found, exists, invalid, precondition', { skip: needsRoot
     const c = await runtime.create(id, bundle, { stdio: { stdin: 'ignore', stdout: 'ignore', stderr: 'ignore' } });
     await assert.rejects(runtime.create(id, bundle), (e: any) => e.kind === 'exists');
     await assert.rejects(c.resume(), (e: any) => e.kind === 'precondition' && e.message === 'container not paused');
+    // A created container may be deleted (its waiting init is killed, as by runc); a running one not.
+    await c.start();
     await assert.rejects(c.delete(), (e: any) => e.kind === 'precondition');
     await c.delete({ force: true });
     assertNothingLeft(root, id, bundle);
