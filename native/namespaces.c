@@ -183,8 +183,15 @@ static int open_bind_sources(const struct plan *p)
 			continue;
 		m->src_fd = (int)syscall(SYS_open_tree, AT_FDCWD, m->source,
 					 OPEN_TREE_CLONE | O_CLOEXEC | (recursive ? AT_RECURSIVE : 0));
-		if (m->src_fd < 0)
+		if (m->src_fd < 0) {
+			/* An unprivileged E (rootless) may not clone trees of its mount
+			 * namespace: C then binds the source by its path, as before. */
+			if (errno == EPERM) {
+				m->src_fd = -1;
+				continue;
+			}
 			return fail_errno(errno, "mount %s to %s: open source", m->source, m->target);
+		}
 		if (prop) {
 			struct tsrun_mount_attr a;
 			memset(&a, 0, sizeof a);

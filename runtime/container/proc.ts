@@ -35,5 +35,13 @@ export async function waitForExit(pid: number, startTime: string | undefined, ti
  * rather than the container's program: the executor runs from a sealed memfd of this name.
  */
 export function stillExecutor(pid: number): boolean {
-  try { return readlinkSync(`/proc/${pid}/exe`).startsWith('/memfd:tsrun-executor'); } catch { return false; }
+  try {
+    return readlinkSync(`/proc/${pid}/exe`).startsWith('/memfd:tsrun-executor');
+  } catch (err) {
+    // Rootless, the waiting init is not dumpable and its exe link is not ours to read: its
+    // name (world-readable) tells the same until it execs.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') return false;
+    try { return readFileSync(`/proc/${pid}/comm`, 'latin1').trim() === 'tsrun-init'; } catch { return false; }
+  }
 }
