@@ -147,14 +147,16 @@ test('run in the foreground proxies its terminal: raw mode, window size, Ctrl-C,
     c.process.args = ['sh', '-c', [
       'printf "a\\nb\\n"', 'stty size', 'read x', 'echo "got:$x"',
       'while read y; do [ "$y" = q ] && break; echo "size $(stty size)"; done',
-      'sleep 1000', 'echo interrupted', 'exit 3',
+      // ^C must come once a child runs in the foreground: sh itself is the pid namespace's
+      // init, which ignores a SIGINT it has no handler for.
+      'sh -c "echo sleeping; exec sleep 1000"', 'echo interrupted', 'exit 3',
     ].join('; ')];
   });
   try {
     const d = onTerminal(['--root', root, 'run', '--bundle', bundle, id], [
       ['expect', '24 80\r\n'], ['send', 'hello\r'], ['expect', 'got:hello\r\n'],
       ['resize', 40, 120], ['until', 's\r', 'size 40 120', 'size '],
-      ['send', 'q\r'], ['expect', 'q\r\n'], ['send', '\x03'],
+      ['send', 'q\r'], ['expect', 'sleeping\r\n'], ['send', '\x03'],
     ]);
     assert.equal(d.failed, null, d.output);
     // As runc: ONLCR off on the container's pty, output processing left on in our raw mode, so
