@@ -1,27 +1,15 @@
 // Runs the same bundle under runc 1.1.5 and under tsrun, so a test can compare what each did.
-import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, cpSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { modernStack } from './stack.js';
-import { assertNothingLeft, cleanup, hasRunc, makeBundle, makeRoot, tsrun, uniqueId, type RunResult } from './harness.js';
+import { assertNothingLeft, cleanup, hasRunc, makeBundle, makeRoot, runToFiles, tsrun, uniqueId, type RunResult } from './harness.js';
 
 export const RUNC = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => { try { readFileSync(p); return true; } catch { return false; } }) ?? 'runc';
 
 /** runc with its output in files (a container would keep pipes open), like harness.tsrun. */
 export function runc(args: string[], opts: { input?: string; timeout?: number; bin?: string } = {}): RunResult {
-  const dir = mkdtempSync(join(tmpdir(), 'tsrun-runc-out-'));
-  const outFd = openSync(join(dir, 'out'), 'w+');
-  const errFd = openSync(join(dir, 'err'), 'w+');
-  try {
-    const r = spawnSync(opts.bin ?? RUNC, args, { encoding: 'utf8', input: opts.input, timeout: opts.timeout ?? 60_000, stdio: [opts.input === undefined ? 'ignore' : 'pipe', outFd, errFd] });
-    if (r.error) throw r.error;
-    return { status: r.status ?? 128 + 9, stdout: readFileSync(join(dir, 'out'), 'utf8'), stderr: readFileSync(join(dir, 'err'), 'utf8') };
-  } finally {
-    closeSync(outFd);
-    closeSync(errFd);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return runToFiles(opts.bin ?? RUNC, args, { input: opts.input, timeout: opts.timeout, env: process.env });
 }
 
 export const skipRunc: string | false = hasRunc ? false : 'runc is not installed';

@@ -22,15 +22,17 @@ const childEnv = (() => {
   return env;
 })();
 
-export function tsrun(args: string[], opts: { input?: string; cwd?: string; timeout?: number; env?: Record<string, string> } = {}): RunResult {
-  // Output goes to files, not pipes: a created container inherits tsrun's stdio and keeps it
-  // open, so waiting for pipes to close would wait for the container.
+/**
+ * Runs a program with its output in files, not pipes: a created container inherits the
+ * runner's stdio and keeps it open, so waiting for pipes to close would wait for the container.
+ */
+export function runToFiles(cmd: string, args: string[], opts: { input?: string | Buffer; cwd?: string; timeout?: number; env?: NodeJS.ProcessEnv } = {}): RunResult {
   const dir = mkdtempSync(join(tmpdir(), 'tsrun-out-'));
   const outFd = openSync(join(dir, 'out'), 'w+');
   const errFd = openSync(join(dir, 'err'), 'w+');
   try {
-    const r = spawnSync(TSRUN, args, {
-      encoding: 'utf8', input: opts.input, cwd: opts.cwd, timeout: opts.timeout ?? 60_000, env: opts.env ? { ...childEnv, ...opts.env } : childEnv,
+    const r = spawnSync(cmd, args, {
+      input: opts.input, cwd: opts.cwd, timeout: opts.timeout ?? 60_000, env: opts.env ?? childEnv,
       stdio: [opts.input === undefined ? 'ignore' : 'pipe', outFd, errFd],
     });
     if (r.error) throw r.error;
@@ -40,6 +42,10 @@ export function tsrun(args: string[], opts: { input?: string; cwd?: string; time
     closeSync(errFd);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export function tsrun(args: string[], opts: { input?: string; cwd?: string; timeout?: number; env?: Record<string, string> } = {}): RunResult {
+  return runToFiles(TSRUN, args, { ...opts, env: opts.env ? { ...childEnv, ...opts.env } : childEnv });
 }
 
 /** Runs tsrun without waiting synchronously (for tests that must do things meanwhile). */

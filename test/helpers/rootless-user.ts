@@ -3,10 +3,10 @@ import { modernStack } from './stack.js';
 // /etc/subgid ranges and an XDG_RUNTIME_DIR, as a login would give it; commands then run as that
 // user with setpriv (real, effective and saved ids switched, the user's groups, no capabilities).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { REPO, TSRUN, isRoot, hasBusybox, type RunResult } from './harness.js';
+import { REPO, TSRUN, isRoot, hasBusybox, runToFiles, type RunResult } from './harness.js';
 
 export const TEST_USER = 'tsrun-rootless';
 const SUB_COUNT = 65536;
@@ -83,21 +83,9 @@ export function userEnv(user: TestUser, extra: Record<string, string> = {}): Rec
 
 /** Runs a command as the test user; output through files (a created container keeps stdio open). */
 export function asUser(user: TestUser, cmd: string, args: string[], opts: { env?: Record<string, string>; input?: string | Buffer; cwd?: string; timeout?: number } = {}): RunResult {
-  const dir = mkdtempSync('/tmp/tsrun-rl-out-');
-  const outFd = openSync(join(dir, 'out'), 'w+');
-  const errFd = openSync(join(dir, 'err'), 'w+');
-  try {
-    const r = spawnSync('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', cmd, ...args], {
-      input: opts.input, cwd: opts.cwd ?? user.home, timeout: opts.timeout ?? 60_000, env: userEnv(user, opts.env), maxBuffer: 64 << 20,
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', outFd, errFd],
-    });
-    if (r.error) throw r.error;
-    return { status: r.status ?? 128 + 9, stdout: readFileSync(join(dir, 'out'), 'utf8'), stderr: readFileSync(join(dir, 'err'), 'utf8') };
-  } finally {
-    closeSync(outFd);
-    closeSync(errFd);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  return runToFiles('/usr/bin/setpriv', ['--reuid', String(user.uid), '--regid', String(user.gid), '--init-groups', '--', cmd, ...args], {
+    input: opts.input, cwd: opts.cwd ?? user.home, timeout: opts.timeout, env: userEnv(user, opts.env),
+  });
 }
 
 /** The system's runc (Debian 12: 1.1.5). */
