@@ -143,7 +143,7 @@ export class Runtime {
       stdio: stdioList(opts.stdio),
     };
     const created = await this.run(() => createContainer(internal)).catch((err) => { throw this.reapLeftover(err); });
-    const container = new Container(this, id, created.state, created.master, created.host);
+    const container = new Container(this, id, created.state, created.master, created.host, true);
     if (this.reapExits) container.watchExit();
     return container;
   }
@@ -192,7 +192,7 @@ export class Container extends EventEmitter<ContainerEvents> {
    * host: the caller's own terminal that goes with it (CreateOptions.hostTerminal).
    */
   constructor(private readonly runtime: Runtime, readonly id: string, private stateRecord?: ContainerState,
-    readonly master?: number, readonly host?: HostTerminal) {
+    readonly master?: number, readonly host?: HostTerminal, private readonly createdHere = false) {
     super();
   }
 
@@ -231,7 +231,8 @@ export class Container extends EventEmitter<ContainerEvents> {
   }
 
   async start(): Promise<void> {
-    await this.runtime.run(() => startContainer(this.runtime.root, this.id));
+    // A container this handle created reports an init that already died as runc's Run does.
+    await this.runtime.run(() => startContainer(this.runtime.root, this.id, this.createdHere));
   }
 
   /** The init's exit. */

@@ -8,7 +8,7 @@ export async function killContainer(root: string, id: string, signal: number, al
   const status = containerStatus(root, state);
   if (status === 'stopped' && !all) throw TsrunError.precondition('container not running');
   if (all) {
-    if (state.cgroup) cgroupManagerFromState(state.cgroup).killAll(signal);
+    if (state.cgroup) await cgroupManagerFromState(state.cgroup).killAll(signal);
     else if (status !== 'stopped') process.kill(state.pid, signal);
     return;
   }

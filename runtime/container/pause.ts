@@ -16,7 +16,7 @@ export async function setPaused(root: string, id: string, paused: boolean): Prom
     if (paused) {
       // runc 1.1 pauses created containers too.
       if (status !== 'running' && status !== 'created') throw TsrunError.precondition(`container not running or created: ${status}`);
-      cgroups.freeze();
+      await cgroups.freeze();
     } else {
       if (status !== 'paused') throw TsrunError.precondition('container not paused');
       cgroups.thaw();

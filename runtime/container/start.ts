@@ -3,7 +3,7 @@ import { TsrunError } from '../errors.js';
 import { lockContainer } from './lock.js';
 import { execFifoPath, loadState } from './state.js';
 import { containerStatus, hookState } from './status.js';
-import { processAlive, stillExecutor } from './proc.js';
+import { processAlive, stillExecutor, waitForExit } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
 import { faultPoint } from '../fault.js';
 
@@ -32,8 +32,10 @@ export async function startContainer(root: string, id: string, fromRun = false):
     faultPoint('start:2');
     try { unlinkSync(fifo); } catch { /* already gone */ }
     if (content.length === 0) {
-      // Released by an earlier start that died before it read the byte: the init runs.
-      if (processAlive(state.pid, state.pidStartTime)) throw TsrunError.precondition('cannot start an already running container');
+      // No byte: the init died before it could exec (it may still be on its way out, as when
+      // seccomp kills its execve), or an earlier start released it and died before reading.
+      const died = await waitForExit(state.pid, state.pidStartTime, 250);
+      if (!died) throw TsrunError.precondition('cannot start an already running container');
       // runc's words for an init that died before it could start the program.
       throw TsrunError.precondition('container process is already dead');
     }
