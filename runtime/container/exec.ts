@@ -14,6 +14,7 @@ import { writePidFile } from './create.js';
 import { processAlive, waitForExit } from './proc.js';
 import { checkTerminalUse, startWithConsole, type HostTerminal } from './console.js';
 import { faultPoint } from '../fault.js';
+import { requireStatus } from './transitions.js';
 
 export interface ExecOptions {
   root: string;
@@ -45,9 +46,7 @@ export function containerProcess(state: ContainerState): Process | undefined {
 export function execTarget(root: string, id: string, ignorePaused: boolean): ContainerState {
   const state = loadState(root, id);
   const status = containerStatus(root, state);
-  if (status === 'stopped') throw TsrunError.precondition('cannot exec in a stopped container');
-  if (status === 'creating') throw TsrunError.precondition('cannot exec in a container that is being created');
-  if (status === 'paused' && !ignorePaused) throw TsrunError.precondition('cannot exec in a paused container (use --ignore-paused to override)');
+  requireStatus(ignorePaused ? 'exec-ignore-paused' : 'exec', status, id);
   return state;
 }
 
