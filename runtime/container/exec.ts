@@ -5,8 +5,6 @@ import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadBundleSpec } from '../spec/load.js';
 import { compileExecPlan, joinSubCgroups, namespacesToJoin, parseSubCgroups, type Process } from '../plan/exec-plan.js';
 import { containerHome } from '../plan/rootfs-files.js';
-import { compileSeccomp, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../seccomp/compile.js';
-import { listenerRecord } from '../seccomp/listener.js';
 import { loadState, type ContainerState } from './state.js';
 import { containerStatus } from './status.js';
 import { runExecutor, withLeftoverPid, type StdioSpec } from './executor.js';
@@ -69,8 +67,7 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
   // runc looks for its own terminal before it starts anything, and fails without one.
   const host = terminal ? opts.hostTerminal?.() : undefined;
   const cgroups = cgroupManagerFromState(state.cgroup);
-  const seccomp = state.seccomp ? compileSeccomp(state.seccomp) : undefined;
-  for (const w of seccomp?.warnings ?? []) log.debug(w);
+  const warnings: string[] = [];
   const plan = compileExecPlan({
     process: opts.process,
     namespaces: namespacesToJoin(state.pid),
@@ -78,12 +75,12 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
     preserveFds: opts.preserveFds,
     foreground: opts.detached === false,
     home: containerHome(state.rootfs, opts.process.user?.uid ?? 0),
-    seccomp,
+    seccomp: state.seccomp,
+    container: { ociVersion: state.ociVersion, id: state.id, bundle: state.bundle, annotations: state.annotations, initPid: state.pid },
+    warnings,
     console: !terminal ? undefined : opts.consoleSocket ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
-    seccompListener: seccomp && seccomp.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER && state.seccomp ? listenerRecord(state.seccomp, {
-      ociVersion: state.ociVersion, id: state.id, bundle: state.bundle, annotations: state.annotations, status: 'running', initPid: state.pid,
-    }) : undefined,
   });
+  for (const w of warnings) log.debug(w);
   let pid = 0;
   let master: number | undefined;
   let run;

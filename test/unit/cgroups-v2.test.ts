@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { cgroupManager, cgroupManagerFromState, serializeCgroupPaths, type CgroupConfig } from '../../runtime/cgroups/index.js';
-import { FakeCgroupTree, type FakeTreeOptions } from '../../runtime/cgroups/fake-tree.js';
+import { FakeCgroupTree, type FakeTreeOptions } from '../helpers/fake-cgroup-tree.js';
 
 const MiB = 1024 * 1024;
 
