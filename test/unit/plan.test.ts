@@ -6,10 +6,13 @@ import { join } from 'node:path';
 import { compileInitPlan, type InitPlanInput } from '../../runtime/plan/compile.js';
 import { encodePlan } from '../../runtime/plan/encode.js';
 import { parseMountOptions, MS, MOUNT_ATTR } from '../../runtime/plan/mount-options.js';
-import { Tag, ChangeRoot, type PlanRecord } from '../../runtime/plan/records.js';
+import { Tag, ChangeRoot, MountCreate, type PlanRecord } from '../../runtime/plan/records.js';
 import { cpuListMask } from '../../runtime/plan/process.js';
-import { resolveInRoot, containerHome } from '../../runtime/plan/rootfs-files.js';
+import { containerHome } from '../../runtime/plan/rootfs-files.js';
+import { resolveInRoot } from '../../runtime/plan/host.js';
+import { memoryHost } from '../helpers/memory-host.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
+import { realHostView } from '../../runtime/host-view.js';
 
 const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-plan-'));
 mkdirSync(join(rootfs, 'etc'));
@@ -21,7 +24,7 @@ function input(edit?: (spec: any) => void, extra: Partial<InitPlanInput> = {}): 
   spec.process.terminal = false;
   edit?.(spec);
   return {
-    id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: ['/sys/fs/cgroup/memory/c1/cgroup.procs'],
+    host: realHostView, id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: ['/sys/fs/cgroup/memory/c1/cgroup.procs'],
     cgroups: { version: 1, paths: { memory: '/sys/fs/cgroup/memory/c1', cpu: '/sys/fs/cgroup/cpu/c1' } },
     noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false, ...extra,
   };
@@ -152,13 +155,39 @@ test('cpu lists become affinity masks', () => {
   assert.throws(() => cpuListMask('3-1'), /invalid CPU range/);
 });
 
-test('paths in the rootfs never resolve outside it', () => {
-  symlinkSync('/etc', join(rootfs, 'escape'));
-  symlinkSync('../../../../etc/passwd', join(rootfs, 'etc/dotdot'));
-  assert.equal(resolveInRoot(rootfs, '/escape/passwd'), join(rootfs, 'etc/passwd'));
-  assert.equal(resolveInRoot(rootfs, '/etc/dotdot'), join(rootfs, 'etc/passwd'));
-  assert.equal(containerHome(rootfs, 1000), '/home/alice');
-  assert.equal(containerHome(rootfs, 4242), '/');
+test('paths in the rootfs never resolve outside it (a host described in memory)', () => {
+  const host = memoryHost({
+    '/r': { dir: true }, '/r/etc': { dir: true },
+    '/r/etc/passwd': { file: 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n' },
+    '/r/escape': { link: '/etc' }, '/r/etc/dotdot': { link: '../../../../etc/passwd' },
+    '/etc': { dir: true }, '/etc/passwd': { file: 'host:x:4242:0::/host-home:/bin/sh\n' },
+  });
+  assert.equal(resolveInRoot(host, '/r', '/escape/passwd'), '/etc/passwd');
+  assert.equal(resolveInRoot(host, '/r', '/etc/dotdot'), '/etc/passwd');
+  assert.equal(resolveInRoot(host, '/r', '/missing/../etc/x'), '/etc/x');
+  assert.equal(containerHome(host, '/r', 1000), '/home/alice');
+  // The host's passwd names 4242: it must not be what the rootfs's symlinks lead to.
+  assert.equal(containerHome(host, '/r', 4242), '/');
+  const looped = memoryHost({ '/r': { dir: true }, '/r/etc': { link: '/etc' }, '/r/a': { link: '/b' }, '/r/b': { link: '/a' } });
+  assert.throws(() => resolveInRoot(looped, '/r', '/a/x'), /too many levels of symbolic links/);
+  assert.equal(containerHome(looped, '/r', 0), '/');
+});
+
+test('the compiler asks the host view, not the disk: a bind source\'s kind, /proc/kcore, the LSMs', () => {
+  const host = memoryHost({ '/src-dir': { dir: true }, '/src-file': { file: 'x' }, '/proc/kcore': { file: '' }, '/sys/fs/selinux/enforce': { file: '1' } });
+  const plan = compileInitPlan({
+    ...input((spec) => {
+      spec.mounts.push({ destination: '/d', type: 'bind', source: '/src-dir', options: ['bind'] }, { destination: '/f', type: 'bind', source: '/src-file', options: ['bind'] });
+      spec.process.selinuxLabel = 'system_u:system_r:container_t:s0';
+    }),
+    host, rootfs: '/nonexistent-rootfs',
+  });
+  const binds = plan.filter((r): r is Extract<PlanRecord, { tag: typeof Tag.MOUNT }> => r.tag === Tag.MOUNT && (r.source === '/src-dir' || r.source === '/src-file'));
+  assert.deepEqual(binds.map((r) => [r.source, r.create]), [['/src-dir', MountCreate.Directory], ['/src-file', MountCreate.File]]);
+  assert.ok(plan.some((r) => r.tag === Tag.SYMLINK && r.path === '/dev/core'), '/proc/kcore exists on this host');
+  assert.ok(!compileInitPlan({ ...input(), host: memoryHost({}), rootfs: '/x' }).some((r) => r.tag === Tag.SYMLINK && r.path === '/dev/core'));
+  assert.throws(() => compileInitPlan({ ...input((spec) => { spec.mounts.push({ destination: '/d', type: 'bind', source: '/gone', options: ['bind'] }); }), host, rootfs: '/x' }), /stat \/gone: no such file or directory/);
+  assert.throws(() => compileInitPlan({ ...input((spec) => { spec.process.apparmorProfile = 'p'; }), host, rootfs: '/x' }), /apparmor is not enabled on this host/);
 });
 
 test('createContainer hooks come right before the root change, startContainer hooks last, with runc\'s state', () => {
