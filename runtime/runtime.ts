@@ -19,6 +19,7 @@ import { listContainerIds, loadState, type ContainerState } from './container/st
 import { containerStatus, ociState, type Status } from './container/status.js';
 import { cgroupManagerFromState } from './cgroups/index.js';
 import { cgroupStats } from './cgroups/stats.js';
+import { subscribeOom, type OomSubscription } from './cgroups/oom-watch.js';
 import type { StdioSpec } from './container/executor.js';
 import type { Process as ProcessSpec } from './plan/exec-plan.js';
 import { terminalSyscalls } from './sys/terminal.js';
@@ -60,6 +61,8 @@ export interface ExecOptions {
 
 export interface ContainerEvents {
   exit: [ExitInfo];
+  /** the container's memory cgroup hit its limit (after watchOom(); always before the init's exit) */
+  oom: [];
 }
 
 function stdioList(s: Stdio | undefined): StdioSpec[] | undefined {
@@ -136,6 +139,8 @@ export class Runtime {
 
 export class Container extends EventEmitter<ContainerEvents> {
   private exited: Promise<ExitInfo> | undefined;
+  private oomSub: OomSubscription | undefined;
+  private reaped = false;
 
   constructor(private readonly runtime: Runtime, readonly id: string, private stateRecord?: ContainerState, readonly master?: number) {
     super();
@@ -170,9 +175,23 @@ export class Container extends EventEmitter<ContainerEvents> {
   watchExit(): Promise<ExitInfo> {
     if (!this.exited) {
       this.exited = this.runtime.reaper.watch(this.pid);
-      this.exited.then((info) => this.emit('exit', info), () => undefined);
+      this.exited.then((info) => {
+        // The OOM that killed the init is told before its exit.
+        this.reaped = true;
+        this.oomSub?.check();
+        this.oomSub?.close();
+        this.emit('exit', info);
+      }, () => undefined);
     }
     return this.exited;
+  }
+
+  /** Emits 'oom' for every OOM in the container's memory cgroup until its init exits. */
+  watchOom(): void {
+    if (this.oomSub || this.reaped) return;
+    const s = this.reload();
+    if (!s.cgroup) throw TsrunError.precondition(`container with id ${this.id} has no cgroup`);
+    this.oomSub = subscribeOom(cgroupManagerFromState(s.cgroup), () => this.emit('oom'));
   }
 
   async start(): Promise<void> {

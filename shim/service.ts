@@ -124,6 +124,21 @@ export class TaskService {
     });
   }
 
+  /**
+   * /tasks/oom for each OOM of the task's cgroup, after its start event and before its exit
+   * (armed before the start, so that an OOM during it is not missed).
+   */
+  private watchOom(t: Task): void {
+    t.container.on('oom', () => {
+      void t.startGate.promise.then(() => this.publish(t.namespace, '/tasks/oom', events.TaskOOM, { container_id: t.id }));
+    });
+    try {
+      t.container.watchOom();
+    } catch (err) {
+      this.opts.log?.(`container ${t.id}: no OOM notification: ${(err as Error).message}`);
+    }
+  }
+
   readonly impl = {
     State: async (req: task.StateRequest): Promise<task.StateResponseInit> => {
       const t = this.task(req.id);
@@ -186,6 +201,7 @@ export class TaskService {
       const p = this.proc(req.id, req.exec_id);
       try {
         if (p === t) {
+          this.watchOom(t);
           await t.container.start();
           this.publish(t.namespace, '/tasks/start', events.TaskStart, { container_id: t.id, pid: t.pid });
           t.startGate.resolve();

@@ -176,6 +176,38 @@ for (const f of flavours) {
       assert.equal(ctr(['images', 'rm', image]).status, 0);
     });
 
+    /** `ctr events` from now on: its lines so far, and stop(). */
+    const events = async () => {
+      const child = spawn(f.ctr, ['-a', join(dir, 'containerd.sock'), '-n', namespace, 'events'], { stdio: ['ignore', 'pipe', 'ignore'], env: baseEnv });
+      let out = '';
+      child.stdout!.on('data', (d) => { out += d; });
+      // subscribed once a namespace update it did not miss shows up
+      for (let i = 0; i < 100 && !out.includes('/namespaces/update'); i++) {
+        ctr(['namespaces', 'label', namespace, `probe=${i}`]);
+        await sleep(100);
+      }
+      assert.match(out, /\/namespaces\/update/, 'ctr events never subscribed');
+      return {
+        lines: () => out.split('\n').filter(Boolean),
+        stop: () => { child.kill('SIGKILL'); },
+      };
+    };
+
+    test('an OOM: /tasks/oom arrives before the exit, status 137', async () => {
+      const ev = await events();
+      const id = `oom-${process.pid}`;
+      try {
+        const r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '--memory-limit', String(32 << 20), '--rm', '--rootfs', rootfs, id, '/bin/sh', '-c', 'tail /dev/zero']);
+        assert.equal(r.status, 137, r.stderr);
+        const topics = () => ev.lines().filter((l) => l.includes(`"${id}"`)).map((l) => /(\/tasks\/[a-z-]+)/.exec(l)?.[1]).filter(Boolean);
+        for (let i = 0; i < 50 && !topics().includes('/tasks/delete'); i++) await sleep(100);
+        assert.deepEqual(topics(), ['/tasks/create', '/tasks/start', '/tasks/oom', '/tasks/exit', '/tasks/delete']);
+        assert.match(ev.lines().find((l) => l.includes('/tasks/exit') && l.includes(id)) ?? '', /"exit_status":137/);
+      } finally {
+        ev.stop();
+      }
+    });
+
     test('two detached tasks share one shim: exec, ps, pause/resume, metrics, kill', async () => {
       const ids = [`d1-${process.pid}`, `d2-${process.pid}`];
       try {
