@@ -100,6 +100,20 @@ for (const f of flavours) {
     };
     const cgroupParents = () => readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h, namespace)).filter((p) => existsSync(p));
 
+    let containerdPath = '';
+    const startContainerd = async () => {
+      daemon = spawn('unshare', ['--net', '--', f.containerd, '--config', join(dir, 'config.toml')], { stdio: ['ignore', 'ignore', 'ignore'], env: { ...baseEnv, PATH: containerdPath } });
+      for (let i = 0; i < 300 && ctr(['version']).status !== 0; i++) await sleep(100);
+      assert.equal(ctr(['version']).status, 0, 'containerd did not come up');
+    };
+    const stopContainerd = async (signal: NodeJS.Signals) => {
+      if (!daemon || daemon.exitCode !== null) return;
+      const exited = new Promise((r) => daemon!.once('exit', r));
+      daemon.kill(signal);
+      await Promise.race([exited, sleep(20_000)]);
+      if (daemon.exitCode === null) daemon.kill('SIGKILL');
+    };
+
     before(async () => {
       const lines = [
         `version = ${f.configVersion}`, `root = "${dir}/root"`, `state = "${dir}/state"`,
@@ -111,9 +125,8 @@ for (const f of flavours) {
       writeFileSync(join(dir, 'config.toml'), lines.join('\n') + '\n');
       // containerd finds io.containerd.tsrun.v2 as containerd-shim-tsrun-v2 on its PATH: ours first.
       const path = `${BIN}:${f.configVersion === 3 ? `${stack.stack?.bin}:` : ''}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
-      daemon = spawn('unshare', ['--net', '--', f.containerd, '--config', join(dir, 'config.toml')], { stdio: ['ignore', 'ignore', 'ignore'], env: { ...baseEnv, PATH: path } });
-      for (let i = 0; i < 300 && ctr(['version']).status !== 0; i++) await sleep(100);
-      assert.equal(ctr(['version']).status, 0, 'containerd did not come up');
+      containerdPath = path;
+      await startContainerd();
       rootfs = join(makeBundle(), 'rootfs');
       socketsBefore = existsSync('/run/containerd/s') ? readdirSync('/run/containerd/s').length : 0;
     });
@@ -124,12 +137,7 @@ for (const f of flavours) {
       for (const id of ctr(['tasks', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['tasks', 'rm', '-f', id]);
       for (const id of ctr(['containers', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['containers', 'rm', id]);
       for (const pid of shimProcesses(namespace)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-      if (daemon && daemon.exitCode === null) {
-        const exited = new Promise((r) => daemon!.once('exit', r));
-        daemon.kill('SIGTERM');
-        await Promise.race([exited, sleep(20_000)]);
-        if (daemon.exitCode === null) daemon.kill('SIGKILL');
-      }
+      await stopContainerd('SIGTERM');
       const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && (m.startsWith(dir) || m.startsWith(rootfs)));
       for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
       rmSync(dir, { recursive: true, force: true });
@@ -237,6 +245,47 @@ for (const f of flavours) {
         }
       }
     });
+
+    for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+      test(`containerd restarted (${signal}) while two tasks run: they keep running, and exec, kill, delete still work`, async () => {
+        const ids = [`r1-${signal}-${process.pid}`, `r2-${signal}-${process.pid}`];
+        try {
+          for (const id of ids) {
+            const r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '-d', '--rootfs', rootfs, id, '/bin/sleep', '4332']);
+            assert.equal(r.status, 0, r.stderr);
+          }
+          const shims = shimProcesses(namespace);
+          assert.equal(shims.length, 1);
+          const pidsBefore = ctr(['tasks', 'ls']).stdout;
+          await stopContainerd(signal);
+          await startContainerd();
+          assert.deepEqual(shimProcesses(namespace), shims, 'the same shim serves on');
+          const ls = ctr(['tasks', 'ls']).stdout;
+          for (const id of ids) assert.match(ls, new RegExp(`${id}\\s+\\d+\\s+RUNNING`), ls);
+          const sorted = (t: string) => t.split('\n').sort().join('\n');
+          assert.equal(sorted(ls), sorted(pidsBefore), 'the same pids');
+          const ex = ctr(['tasks', 'exec', '--exec-id', 'after', ids[0], '/bin/sh', '-c', 'echo back; exit 6']);
+          assert.deepEqual([ex.status, ex.stdout], [6, 'back\n'], ex.stderr);
+          assert.equal(ctr(['tasks', 'kill', '-s', 'KILL', ids[0]]).status, 0);
+          for (let i = 0; i < 100 && !new RegExp(`${ids[0]}\\s+\\d+\\s+STOPPED`).test(ctr(['tasks', 'ls']).stdout); i++) await sleep(100);
+          assert.match(ctr(['tasks', 'ls']).stdout, new RegExp(`${ids[0]}\\s+\\d+\\s+STOPPED`));
+          // a new container joins the shim that outlived containerd
+          const r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '--rm', '--rootfs', rootfs, `r3-${signal}-${process.pid}`, '/bin/sh', '-c', 'exit 7']);
+          assert.equal(r.status, 7, r.stderr);
+          assert.deepEqual(shimProcesses(namespace), shims);
+        } finally {
+          for (const id of ids) {
+            ctr(['tasks', 'kill', '-s', 'KILL', id]);
+            for (let i = 0; i < 50 && !new RegExp(`${id}\\s+\\d+\\s+STOPPED`).test(ctr(['tasks', 'ls']).stdout); i++) await sleep(100);
+            const rm = ctr(['tasks', 'rm', id]);
+            assert.equal(rm.status, 0, rm.stderr);
+            assert.equal(ctr(['containers', 'rm', id]).status, 0);
+          }
+        }
+        for (let i = 0; i < 50 && shimProcesses(namespace).length > 0; i++) await sleep(100);
+        assert.deepEqual(shimProcesses(namespace), [], 'the shim exits with its last container');
+      });
+    }
 
     test('a killed shim: containerd cleans up through `delete` (container, state, socket)', async () => {
       const id = `killed-${process.pid}`;
