@@ -14,7 +14,8 @@ import {
 } from '../proto/index.js';
 import { TtrpcError, Code, type CallContext } from './ttrpc/index.js';
 import type { EventPublisher } from './events.js';
-import { ProcessIO } from './io.js';
+import { ProcessIO, type IoOwner } from './io.js';
+import { runtimeOptions, joinShimCgroup, OptionsError } from './options.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 
 const Status = { UNKNOWN: 0, CREATED: 1, RUNNING: 2, STOPPED: 3, PAUSED: 4, PAUSING: 5 } as const;
@@ -54,7 +55,7 @@ class ExecEntry extends Proc {
 class Task extends Proc {
   readonly execs = new Map<string, ExecEntry>();
   constructor(readonly namespace: string, id: string, readonly bundle: string, readonly container: Container, io: ProcessIO, terminal: boolean,
-    stdio: Proc['stdio'], readonly rootfsMounted: boolean) { super(id, io, terminal, stdio); }
+    stdio: Proc['stdio'], readonly rootfsMounted: boolean, readonly ioOwner: IoOwner) { super(id, io, terminal, stdio); }
 }
 
 /** A library error as a ttrpc status with containerd's code for its kind. */
@@ -80,6 +81,8 @@ export class TaskService {
   private readonly runtimes = new Map<string, Runtime>();
   /** ids being created: a second Create of the same id is AlreadyExists at once */
   private readonly creating = new Set<string>();
+  /** the shim_cgroup this process joined */
+  private shimCgroup = '';
 
   constructor(private readonly opts: ServiceOptions) {}
 
@@ -163,22 +166,27 @@ export class TaskService {
       let mounted = false;
       let io: ProcessIO | undefined;
       try {
-        const o = unpackAny(req.options, runc_options.Options);
-        if (o?.binary_name) this.opts.log?.(`runtime option binary_name=${o.binary_name} ignored: the tsrun shim runs the runtime in-process`);
-        const root = join(o?.root || this.opts.defaultRoot || '/run/containerd/tsrun', ns);
+        const o = runtimeOptions(req.options, (msg) => this.opts.log?.(msg));
+        if (o.binaryName) this.opts.log?.(`runtime option binary_name=${o.binaryName} ignored: the tsrun shim runs the runtime in-process`);
+        if (o.shimCgroup && o.shimCgroup !== this.shimCgroup) {
+          joinShimCgroup(o.shimCgroup);
+          this.shimCgroup = o.shimCgroup;
+        }
+        const root = join(o.root || this.opts.defaultRoot || '/run/containerd/tsrun', ns);
         // What the `delete` subcommand needs when this process is gone.
-        writeFileSync(join(req.bundle, 'options.json'), JSON.stringify({ root, systemd_cgroup: !!o?.systemd_cgroup }));
+        writeFileSync(join(req.bundle, 'options.json'), JSON.stringify({ root, systemd_cgroup: o.systemdCgroup }));
         if (req.rootfs.length > 0) {
           mountRootfs(req.rootfs, join(req.bundle, 'rootfs'));
           mounted = true;
         }
-        io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: req.id, namespace: ns });
-        const rt = this.runtime(root, !!o?.systemd_cgroup);
+        const owner = { uid: o.ioUid, gid: o.ioGid };
+        io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: req.id, namespace: ns }, owner);
+        const rt = this.runtime(root, o.systemdCgroup);
         const container = await rt.create(req.id, req.bundle, {
-          stdio: io.stdio(), noPivot: !!o?.no_pivot_root, noNewKeyring: !!o?.no_new_keyring, pidFile: join(req.bundle, 'init.pid'),
+          stdio: io.stdio(), noPivot: o.noPivotRoot, noNewKeyring: o.noNewKeyring, pidFile: join(req.bundle, 'init.pid'),
         });
         io.afterStart(container.master);
-        const t = new Task(ns, req.id, req.bundle, container, io, req.terminal, { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, mounted);
+        const t = new Task(ns, req.id, req.bundle, container, io, req.terminal, { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, mounted, owner);
         t.pid = container.pid;
         this.tasks.set(req.id, t);
         this.watch(t, t, container.wait());
@@ -189,6 +197,7 @@ export class TaskService {
         return { pid: t.pid };
       } catch (err) {
         io?.close();
+        if (err instanceof OptionsError) err = new TtrpcError(Code.InvalidArgument, err.message);
         if (mounted) unmountRootfs(join(req.bundle, 'rootfs'));
         throw statusError(err);
       } finally {
@@ -310,7 +319,7 @@ export class TaskService {
       let spec: ProcessSpec;
       try { spec = unpackJsonAny(req.spec) as ProcessSpec; } catch (err) { throw new TtrpcError(Code.InvalidArgument, `exec spec: ${(err as Error).message}`); }
       let io: ProcessIO;
-      try { io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: t.id, namespace: t.namespace }); } catch (err) { throw statusError(err); }
+      try { io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: t.id, namespace: t.namespace }, t.ioOwner); } catch (err) { throw statusError(err); }
       t.execs.set(req.exec_id, new ExecEntry(req.exec_id, io, req.terminal, { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, spec));
       this.publish(t.namespace, '/tasks/exec-added', events.TaskExecAdded, { container_id: t.id, exec_id: req.exec_id });
     },

@@ -298,6 +298,33 @@ for (const f of flavours) {
       });
     }
 
+    test('--runtime-config-path: a tsrun options file (root, io_uid/io_gid, shim_cgroup, binary_name ignored)', async () => {
+      const id = `opts-${process.pid}`;
+      const root = join(dir, 'tsrun-root');
+      const cg = `tsrun-shimcg-${process.pid}`;
+      const cgDir = join('/sys/fs/cgroup/pids', cg);
+      mkdirSync(cgDir);
+      const conf = join(dir, 'tsrun-shim.toml');
+      writeFileSync(conf, `# containerd-shim-tsrun-v2 options\nRoot = "${root}"\nio_uid = 1234\nio_gid = 2345\nShimCgroup = "/${cg}"\nBinaryName = "runc"\n`);
+      try {
+        const r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '--runtime-config-path', conf, '-d', '--rootfs', rootfs, id, '/bin/sleep', '4333']);
+        assert.equal(r.status, 0, r.stderr);
+        assert.ok(existsSync(join(root, namespace, id)), 'the state is under the options\' root');
+        const [shim] = shimProcesses(namespace);
+        assert.match(readFileSync(`/proc/${shim}/cgroup`, 'utf8'), new RegExp(`:pids:/${cg}\n`), 'the shim joined shim_cgroup');
+        const ex = ctr(['tasks', 'exec', '--exec-id', 'st', id, '/bin/sh', '-c', 'stat -L -c %u:%g /proc/self/fd/1 /proc/self/fd/2']);
+        assert.deepEqual([ex.status, ex.stdout], [0, '1234:2345\n1234:2345\n'], ex.stderr);
+        assert.equal(ctr(['tasks', 'kill', '-s', 'KILL', id]).status, 0);
+        for (let i = 0; i < 100 && !new RegExp(`${id}\\s+\\d+\\s+STOPPED`).test(ctr(['tasks', 'ls']).stdout); i++) await sleep(100);
+      } finally {
+        assert.equal(ctr(['tasks', 'rm', '-f', id]).status, 0);
+        assert.equal(ctr(['containers', 'rm', id]).status, 0);
+        for (let i = 0; i < 50 && shimProcesses(namespace).length > 0; i++) await sleep(100);
+        rmdirSync(cgDir);
+      }
+      assert.deepEqual(readdirSync(join(root, namespace)), []);
+    });
+
     test('a killed shim: containerd cleans up through `delete` (container, state, socket)', async () => {
       const id = `killed-${process.pid}`;
       // from the image: the overlay the shim mounted must go too
