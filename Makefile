@@ -73,6 +73,7 @@ install: build
 	ln -sf ../lib/tsrun/tsrun $(DESTDIR)$(PREFIX)/bin/tsrun
 	install -m 0755 bin/containerd-shim-tsrun-v2 $(DESTDIR)$(PREFIX)/lib/tsrun/containerd-shim-tsrun-v2
 	install -m 0644 bin/tsrun-shim.cjs $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun-shim.cjs
+	install -m 0644 bin/tsrun-shim-grpc.cjs $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun-shim-grpc.cjs
 	ln -sf ../lib/tsrun/containerd-shim-tsrun-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-tsrun-v2
 
 clean:
