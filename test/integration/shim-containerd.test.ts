@@ -11,6 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO } from '../helpers/harness.js';
 import { modernStack } from '../helpers/stack.js';
+import * as grpc from '@grpc/grpc-js';
+import { task, packJsonAny, OCI_LINUX_RESOURCES_TYPE_URL } from '../../proto/index.js';
 
 const BIN = join(REPO, 'bin');
 const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/fifo'];
@@ -366,6 +368,81 @@ for (const f of flavours) {
       }
       for (let i = 0; i < 50 && shimProcesses(namespace).length > 0; i++) await sleep(100);
       assert.deepEqual(shimProcesses(namespace), []);
+    });
+
+    test('update: containerd\'s Tasks.Update (as CRI\'s UpdateContainerResources calls it) reaches the cgroup', async () => {
+      const id = `upd-${process.pid}`;
+      assert.equal(ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '--memory-limit', String(64 << 20), '-d', '--rootfs', rootfs, id, '/bin/sleep', '4335']).status, 0);
+      // ctr's spec mounts no cgroupfs in the container: the host's view (cgroupsPath /<namespace>/<id>)
+      const limit = () => readFileSync(join('/sys/fs/cgroup/memory', namespace, id, 'memory.limit_in_bytes'), 'utf8').trim();
+      try {
+        assert.equal(limit(), String(64 << 20));
+        // ctr has no `tasks update`: containerd's gRPC API directly (its UpdateTaskRequest has the shim's field numbers)
+        const def = {
+          Update: {
+            path: '/containerd.services.tasks.v1.Tasks/Update', requestStream: false, responseStream: false,
+            requestSerialize: (v: task.UpdateTaskRequestInit) => Buffer.from(task.UpdateTaskRequest.encode(v)), requestDeserialize: (b: Buffer) => task.UpdateTaskRequest.decode(b),
+            responseSerialize: () => Buffer.alloc(0), responseDeserialize: () => ({}),
+          },
+        };
+        const Client = grpc.makeGenericClientConstructor(def, 'Tasks');
+        const client = new Client(`unix://${join(dir, 'containerd.sock')}`, grpc.credentials.createInsecure()) as unknown as { Update: Function; close(): void };
+        const md = new grpc.Metadata();
+        md.set('containerd-namespace', namespace);
+        await new Promise((resolve, reject) => client.Update({ id, resources: packJsonAny(OCI_LINUX_RESOURCES_TYPE_URL, { memory: { limit: 96 << 20 } }) }, md, (err: Error | null) => (err ? reject(err) : resolve(undefined))));
+        client.close();
+        assert.equal(limit(), String(96 << 20));
+      } finally {
+        ctr(['tasks', 'kill', '-s', 'KILL', id]);
+        for (let i = 0; i < 50 && !new RegExp(`${id}\\s+\\d+\\s+STOPPED`).test(ctr(['tasks', 'ls']).stdout); i++) await sleep(100);
+        assert.equal(ctr(['tasks', 'rm', id]).status, 0);
+        assert.equal(ctr(['containers', 'rm', id]).status, 0);
+      }
+    });
+
+    // ctr sets the size after Start: the container may look before it arrives (0 0)
+    // (busybox's stty then complains on stderr, prints nothing and exits 0)
+    const SIZE_SCRIPT = 'tty; i=0; until s=$(stty size 2>/dev/null); [ -n "$s" ] || [ $i -gt 100 ]; do sleep 0.1; i=$((i+1)); done; echo "$s"; exit 4';
+    test('-t: a terminal (tty, its size, the exit status)', () => {
+      const id = `tty-${process.pid}`;
+      const cmd = [f.ctr, '-a', join(dir, 'containerd.sock'), '-n', namespace, 'run', '--runtime', 'io.containerd.tsrun.v2', '-t', '--rm', '--rootfs', rootfs, id, '/bin/sh', '-c', SIZE_SCRIPT];
+      // script(1) gives ctr the terminal it needs on its stdin
+      const r = spawnSync('script', ['-qec', `stty cols 91 rows 33; ${cmd.map((a) => `'${a}'`).join(' ')}`, '/dev/null'], { encoding: 'utf8', timeout: 60_000, env: baseEnv });
+      assert.equal(r.status, 4, r.stdout + r.stderr);
+      assert.match(r.stdout, /\/dev\/pts\/\d+\r*\n33 91\r*\n/);
+    });
+
+    test('two namespaces at once: a shim each, both serve, both exit with their last container', async () => {
+      const other = `${namespace}-b`;
+      const ids = [`ns-a-${process.pid}`, `ns-b-${process.pid}`];
+      const inNs = (ns: string, args: string[]) => spawnSync(f.ctr, ['-a', join(dir, 'containerd.sock'), '-n', ns, ...args], { encoding: 'utf8', timeout: 60_000, env: baseEnv });
+      try {
+        assert.equal(inNs(namespace, ['run', '--runtime', 'io.containerd.tsrun.v2', '-d', '--rootfs', rootfs, ids[0], '/bin/sleep', '4336']).status, 0);
+        assert.equal(inNs(other, ['run', '--runtime', 'io.containerd.tsrun.v2', '-d', '--rootfs', rootfs, ids[1], '/bin/sleep', '4336']).status, 0);
+        assert.equal(shimProcesses(namespace).length, 1);
+        assert.equal(shimProcesses(other).length, 1);
+        assert.notDeepEqual(shimProcesses(namespace), shimProcesses(other));
+        assert.match(inNs(namespace, ['tasks', 'ls']).stdout, new RegExp(`${ids[0]}\\s+\\d+\\s+RUNNING`));
+        assert.match(inNs(other, ['tasks', 'ls']).stdout, new RegExp(`${ids[1]}\\s+\\d+\\s+RUNNING`));
+        assert.doesNotMatch(inNs(other, ['tasks', 'ls']).stdout, new RegExp(ids[0]));
+        const ex = inNs(other, ['tasks', 'exec', '--exec-id', 'x', ids[1], '/bin/sh', '-c', 'exit 5']);
+        assert.equal(ex.status, 5, ex.stderr);
+      } finally {
+        for (const [ns, id] of [[namespace, ids[0]], [other, ids[1]]]) {
+          inNs(ns, ['tasks', 'kill', '-s', 'KILL', id]);
+          for (let i = 0; i < 50 && !new RegExp(`${id}\\s+\\d+\\s+STOPPED`).test(inNs(ns, ['tasks', 'ls']).stdout); i++) await sleep(100);
+          assert.equal(inNs(ns, ['tasks', 'rm', id]).status, 0);
+          assert.equal(inNs(ns, ['containers', 'rm', id]).status, 0);
+        }
+      }
+      for (let i = 0; i < 50 && shimProcesses(other).length + shimProcesses(namespace).length > 0; i++) await sleep(100);
+      assert.deepEqual([shimProcesses(namespace), shimProcesses(other)], [[], []]);
+      assert.equal(inNs(other, ['namespaces', 'rm', other]).status, 0);
+      rmSync(`/run/containerd/tsrun/${other}`, { recursive: true, force: true });
+      for (const p of readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h, other)).filter((p) => existsSync(p))) {
+        assert.deepEqual(readdirSync(p, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name), [], `${p} has container cgroups left`);
+        rmdirSync(p);
+      }
     });
 
     test('a killed shim: containerd cleans up through `delete` (container, state, socket)', async () => {
