@@ -68,6 +68,9 @@ if (!only || only === 'cli') {
     };
     await build({ ...common, minify: true, plugins: [grpcApart], external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/tsrun-shim.cjs') });
     await build({ ...common, minify: true, entryPoints: [join(root, 'shim/grpc.ts')], outfile: join(root, 'bin/tsrun-shim-grpc.cjs') });
+    // The shim with fault injection live, beside build/fault/tsrun (the Makefile adds the launcher).
+    await build({ ...common, define: { ...common.define, TSRUN_FAULTS: 'true' }, plugins: [grpcApart], external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'build/fault/tsrun-shim.cjs') });
+    copyFileSync(join(root, 'bin/tsrun-shim-grpc.cjs'), join(root, 'build/fault/tsrun-shim-grpc.cjs'));
   }
 }
 

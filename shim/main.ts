@@ -41,6 +41,8 @@ function parseFlags(argv: string[]): Flags {
 
 /** The `delete` subcommand: containerd cleaning up after a shim that is gone (or done). */
 async function deleteCommand(f: Flags): Promise<void> {
+  // the recovery after a shim a fault build killed (test/fault/shim-fault) must itself run through
+  delete process.env.TSRUN_FAULT_AT;
   const bundle = f.bundle || process.cwd();
   const saved = savedRuntimeOptions(bundle);
   let pid = 0;

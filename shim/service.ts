@@ -17,6 +17,7 @@ import type { EventPublisher } from './events.js';
 import { ProcessIO, type IoOwner } from './io.js';
 import { runtimeOptions, joinShimCgroup, OptionsError } from './options.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
+import { faultPoint } from '../runtime/fault.js';
 
 const Status = { UNKNOWN: 0, CREATED: 1, RUNNING: 2, STOPPED: 3, PAUSED: 4, PAUSING: 5 } as const;
 
@@ -179,6 +180,7 @@ export class TaskService {
           mountRootfs(req.rootfs, join(req.bundle, 'rootfs'));
           mounted = true;
         }
+        faultPoint('shim-create:1');
         const owner = { uid: o.ioUid, gid: o.ioGid };
         io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: req.id, namespace: ns }, owner);
         const rt = this.runtime(root, o.systemdCgroup);
@@ -189,6 +191,7 @@ export class TaskService {
         const t = new Task(ns, req.id, req.bundle, container, io, req.terminal, { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, mounted, owner);
         t.pid = container.pid;
         this.tasks.set(req.id, t);
+        faultPoint('shim-create:2');
         this.watch(t, t, container.wait());
         this.publish(ns, '/tasks/create', events.TaskCreate, {
           container_id: req.id, bundle: req.bundle, rootfs: req.rootfs,
@@ -212,6 +215,7 @@ export class TaskService {
         if (p === t) {
           this.watchOom(t);
           await t.container.start();
+          faultPoint('shim-start:1');
           this.publish(t.namespace, '/tasks/start', events.TaskStart, { container_id: t.id, pid: t.pid });
           t.startGate.resolve();
           return { pid: t.pid };
@@ -248,6 +252,7 @@ export class TaskService {
         // A created container never started: delete kills its init, whose exit follows.
         t.startGate.resolve();
         await t.container.delete({ force: status === 'created' });
+        faultPoint('shim-delete:1');
         const exit = await t.exited!;
         t.io.close();
         for (const e of t.execs.values()) e.io.close();
