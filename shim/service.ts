@@ -1,8 +1,8 @@
 // containerd's task service (containerd.task.v2.Task and v3) over the runtime library: one
 // TaskService serves every container of the shim's group, each through its own Container
 // handle, so a container costs this process a few objects rather than a process of its own.
-import { writeFileSync, readFileSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { writeFileSync, readFileSync, unlinkSync, existsSync } from 'node:fs';
+import { join, isAbsolute } from 'node:path';
 import { Runtime, Container, ExecProcess, type ExitInfo, type ProcessSpec } from '../runtime/index.js';
 import { errorKind } from '../runtime/errors.js';
 import { updateFromJson } from '../runtime/cgroups/update.js';
@@ -162,6 +162,10 @@ export class TaskService {
     Create: async (req: task.CreateTaskRequest, ctx: CallContext): Promise<task.CreateTaskResponseInit> => {
       if (req.checkpoint) throw new TtrpcError(Code.Unimplemented, 'tsrun shim: restoring a checkpoint is not supported yet');
       if (this.tasks.has(req.id) || this.creating.has(req.id)) throw new TtrpcError(Code.AlreadyExists, `container ${req.id}: already exists`);
+      // Nothing is written or mounted anywhere but in a bundle (containerd's are absolute paths).
+      if (!isAbsolute(req.bundle) || !existsSync(join(req.bundle, 'config.json'))) {
+        throw new TtrpcError(Code.InvalidArgument, `bundle ${JSON.stringify(req.bundle)}: not an absolute path to a bundle with a config.json`);
+      }
       const ns = ctx.namespace || this.opts.namespace;
       this.creating.add(req.id);
       let mounted = false;
