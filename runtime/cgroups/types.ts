@@ -127,11 +127,16 @@ export interface CgroupManager {
   /** All pids in the container cgroup, recursively over sub-cgroups. */
   pids(): number[];
   /** Signals every process in the cgroup (frozen meanwhile, as runc does). */
-  killAll(signal: NodeJS.Signals | number): void;
+  killAll(signal: NodeJS.Signals | number): Promise<void>;
   /** Freezes every process of the container and waits until the kernel says frozen (pause). */
-  freeze(): void;
+  freeze(): Promise<void>;
   /** Thaws the container (resume); harmless when it is not frozen. */
   thaw(): void;
+  /**
+   * Whether the container's cgroup is frozen itself (runc's GetFreezerState): not when only an
+   * ancestor is; a freeze under way (v1 FREEZING) counts, a missing cgroup does not.
+   */
+  isFrozen(): boolean;
   /** SIGKILLs stragglers, waits until they are gone, removes the dirs. Idempotent. */
   destroy(): Promise<void>;
   /**

@@ -303,7 +303,7 @@ test('write errors name the file, the value and the errno text', (t) => {
   });
 });
 
-test('pids() is recursive; killAll freezes, signals, thaws; never signals itself', (t) => {
+test('pids() is recursive; killAll freezes, signals, thaws; never signals itself', async (t) => {
   const { tree, m } = setup();
   t.after(() => tree.cleanup());
   m.create();
@@ -317,7 +317,7 @@ test('pids() is recursive; killAll freezes, signals, thaws; never signals itself
   assert.deepEqual(m.pids().sort(), [101, 102, 103]);
   tree.addProcs(m.paths.freezer, [101, 102, 103]);
   tree.clearWrites();
-  m.killAll('SIGTERM');
+  await m.killAll('SIGTERM');
   assert.deepEqual(tree.kills.map(([p]) => p).sort(), [101, 102, 103]);
   assert.ok(tree.kills.every(([, s]) => s === 'SIGTERM'));
   assert.deepEqual(tree.relWrites(), [['freezer/c1/freezer.state', 'FROZEN'], ['freezer/c1/freezer.state', 'THAWED']]);
@@ -326,7 +326,7 @@ test('pids() is recursive; killAll freezes, signals, thaws; never signals itself
   tree.kills.length = 0;
   tree.clearWrites();
   tree.addProcs(dev, [1, 101]);
-  m.killAll('SIGKILL');
+  await m.killAll('SIGKILL');
   assert.deepEqual(tree.relWrites(), []);
   assert.ok(!tree.kills.some(([p]) => p === 1));
 });
