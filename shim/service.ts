@@ -133,6 +133,7 @@ export class TaskService {
    * (armed before the start, so that an OOM during it is not missed).
    */
   private watchOom(t: Task): void {
+    if (t.container.listenerCount('oom') > 0) return; // a Start tried again
     t.container.on('oom', () => {
       void t.startGate.promise.then(() => this.publish(t.namespace, '/tasks/oom', events.TaskOOM, { container_id: t.id }));
     });
