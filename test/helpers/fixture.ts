@@ -5,7 +5,7 @@ import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeF
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import assert from 'node:assert/strict';
-import { assertNothingLeft, makeBundle, makeRoot, processesIn, tsrun, uniqueId } from './harness.js';
+import { assertNothingLeft, makeBundle, makeRoot, processesIn, tsrun, uniqueId, type Detached } from './harness.js';
 
 /** What `t.after` needs: node:test's TestContext and SuiteContext both have it. */
 export interface AfterHook { after(fn: () => void | Promise<void>): void }
@@ -40,13 +40,22 @@ export interface Fixture {
   adopt(bundle: string): string;
   /** A copy of a bundle for runc to run beside tsrun (each runtime changes its rootfs). */
   copy(bundle: string): string;
+  /**
+   * A container started with `run -d` in a root of its own (harness's startDetached); teardown
+   * deletes it after the containers made later (which may share its namespaces) and requires
+   * that delete to succeed, as removeDetached does.
+   */
+  detached(edit: (config: any) => void, idPrefix?: string): Detached;
   /** Another temp state root, removed at teardown. */
   newRoot(): string;
   /** A temp directory, removed at teardown. */
   dir(prefix?: string): string;
-  /** Removes `path` at teardown (something a test made itself). */
-  remove(path: string): void;
-  /** Runs `fn` at teardown before containers are deleted (stop a helper process, unmount, …). */
+  /** Removes `path` at teardown (something a test made itself); returns it. */
+  remove(path: string): string;
+  /**
+   * Runs `fn` at teardown once tsrun's containers are deleted, before anything is checked (delete
+   * another runtime's container, stop an agent, unmount, …); the latest first.
+   */
   defer(fn: () => void): void;
   /** Deletes, checks, removes; once (later calls do nothing). Registered with `t.after` when given `t`. */
   teardown(): void;
@@ -60,7 +69,7 @@ export function fixture(t?: AfterHook): Fixture {
   const roots: string[] = [];
   const dirs: string[] = [];
   const bundles: string[] = [];
-  const ids: { root: string; id: string; bundle?: string; check: boolean }[] = [];
+  const ids: { root: string; id: string; bundle?: string; check: boolean; strict?: boolean }[] = [];
   const deferred: (() => void)[] = [];
   let done = false;
   let root: string | undefined;
@@ -91,9 +100,18 @@ export function fixture(t?: AfterHook): Fixture {
       chmodSync(copy, 0o755);
       return copy;
     },
+    detached(edit, idPrefix) {
+      const root = f.newRoot();
+      const bundle = f.bundle(edit);
+      const id = uniqueId(idPrefix);
+      ids.push({ root, id, bundle, check: true, strict: true });
+      const r = tsrun(['--root', root, 'run', '-d', '--bundle', bundle, id]);
+      assert.equal(r.status, 0, r.stderr);
+      return { root, id, bundle, initPid: JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid };
+    },
     newRoot() { return track(roots, makeRoot()); },
     dir(prefix = 'tsrun-test-') { return track(dirs, mkdtempSync(join(tmpdir(), prefix))); },
-    remove(path) { dirs.push(path); },
+    remove(path) { return track(dirs, path); },
     defer(fn) { deferred.push(fn); },
     teardown() {
       if (done) return;
@@ -101,8 +119,14 @@ export function fixture(t?: AfterHook): Fixture {
       const errors: unknown[] = [];
       const attempt = (fn: () => void) => { try { fn(); } catch (err) { errors.push(err); } };
       try {
+        // Latest first: a later container may have joined an earlier one's namespaces.
+        for (const c of [...ids].reverse()) {
+          attempt(() => {
+            const r = tsrun(['--root', c.root, 'delete', '--force', c.id]);
+            if (c.strict) assert.equal(r.status, 0, r.stderr);
+          });
+        }
         for (const fn of deferred.reverse()) attempt(fn);
-        for (const c of ids) attempt(() => { tsrun(['--root', c.root, 'delete', '--force', c.id]); });
         for (const c of ids) if (c.check) attempt(() => assertNothingLeft(c.root, c.id, c.bundle));
         for (const b of bundles) attempt(() => assertBundleLeftNothing(b));
       } finally {
