@@ -3,10 +3,10 @@
 // bind-mounted, or another file system: the planted files stay untouched.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { needsRoot, runContainer, makeBundle, makeRoot, uniqueId, tsrun, assertNothingLeft, cleanup, type RunResult } from '../helpers/harness.js';
+import { fixture } from '../helpers/fixture.js';
 
 const SYSCTL = { 'kernel.shmmax': '4096' };
 
@@ -50,17 +50,14 @@ test('/proc pre-filled with planted files: proc is mounted over them and they st
   });
 });
 
-test('/proc bind-mounted from a host directory: refused, the host files untouched', { skip: needsRoot }, () => {
-  const host = mkdtempSync(join(tmpdir(), 'tsrun-fakeproc-'));
+test('/proc bind-mounted from a host directory: refused, the host files untouched', { skip: needsRoot }, (t) => {
+  const f = fixture(t);
+  const host = f.dir('tsrun-fakeproc-');
   plant(host);
-  try {
-    const r = runContainer((c) => { c.mounts[0] = { destination: '/proc', type: 'bind', source: host, options: ['rbind'] }; c.linux.sysctl = SYSCTL; });
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /cannot be mounted because it is not of type proc/);
-    assert.equal(readFileSync(join(host, 'sys/kernel/shmmax'), 'utf8'), 'planted');
-  } finally {
-    rmSync(host, { recursive: true, force: true });
-  }
+  const r = runContainer((c) => { c.mounts[0] = { destination: '/proc', type: 'bind', source: host, options: ['rbind'] }; c.linux.sysctl = SYSCTL; });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /cannot be mounted because it is not of type proc/);
+  assert.equal(readFileSync(join(host, 'sys/kernel/shmmax'), 'utf8'), 'planted');
 });
 
 test('/proc of another file system type with a planted sysctl file: the write is refused', { skip: needsRoot }, () => {
