@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fixture } from '../helpers/fixture.js';
 import { compileInitPlan, type InitPlanInput } from '../../runtime/plan/compile.js';
 import { encodePlan } from '../../runtime/plan/encode.js';
 import { parseMountOptions, MS, MOUNT_ATTR } from '../../runtime/plan/mount-options.js';
@@ -120,23 +121,20 @@ test('no-pivot and no-new-keyring', () => {
   assert.equal(find(plan, Tag.SESSION_KEYRING).length, 0);
 });
 
-test('bind mounts: host source resolved against the bundle, read-only binds remounted', () => {
-  const bundle = mkdtempSync(join(tmpdir(), 'tsrun-plan-bundle-'));
+test('bind mounts: host source resolved against the bundle, read-only binds remounted', (t) => {
+  const f = fixture(t);
+  const bundle = f.dir('tsrun-plan-bundle-');
   writeFileSync(join(bundle, 'file'), 'x');
-  try {
-    const plan = compileInitPlan(input((s) => {
-      s.mounts.push({ destination: '/data', type: 'bind', source: 'file', options: ['rbind', 'ro', 'rprivate'] });
-    }, { bundle }));
-    const m = find(plan, Tag.MOUNT).find((r) => r.target === '/data')!;
-    assert.equal(m.source, join(bundle, 'file'));
-    assert.equal(m.create, 2);
-    assert.equal(m.options & 1, 1);
-    assert.equal(m.options & 2, 2);
-    assert.equal(m.propagation, MS.PRIVATE | MS.REC);
-    assert.throws(() => compileInitPlan(input((s) => { s.mounts.push({ destination: '/x', type: 'bind', source: '/nonexistent-tsrun', options: ['bind'] }); })), /no such file or directory/);
-  } finally {
-    rmSync(bundle, { recursive: true, force: true });
-  }
+  const plan = compileInitPlan(input((s) => {
+    s.mounts.push({ destination: '/data', type: 'bind', source: 'file', options: ['rbind', 'ro', 'rprivate'] });
+  }, { bundle }));
+  const m = find(plan, Tag.MOUNT).find((r) => r.target === '/data')!;
+  assert.equal(m.source, join(bundle, 'file'));
+  assert.equal(m.create, 2);
+  assert.equal(m.options & 1, 1);
+  assert.equal(m.options & 2, 2);
+  assert.equal(m.propagation, MS.PRIVATE | MS.REC);
+  assert.throws(() => compileInitPlan(input((s) => { s.mounts.push({ destination: '/x', type: 'bind', source: '/nonexistent-tsrun', options: ['bind'] }); })), /no such file or directory/);
 });
 
 test('mount options: flags, clears, propagation, recursive attributes, data', () => {
