@@ -1,10 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, runContainer, TSRUN } from '../helpers/harness.js';
+import { needsRoot, tsrun, assertNothingLeft, runContainer, TSRUN } from '../helpers/harness.js';
 import { fixture } from '../helpers/fixture.js';
 
 const skip = needsRoot;
@@ -66,7 +65,6 @@ test('a failing prestart hook aborts create and leaves nothing; a hook past its 
     assert.equal(r.status, 1);
     assert.match(r.stderr, expect);
     assertNothingLeft(root, id, bundle);
-    cleanup(root, id, bundle);
   }
 });
 
@@ -92,10 +90,11 @@ test('/dev/ptmx listed in linux.devices (a privileged container) still ends up r
   assert.equal(r.stdout, 'pts/ptmx\nc\n');
 });
 
-test('--preserve-fds hands extra fds to the container', { skip }, () => {
-  const root = makeRoot();
-  const bundle = makeBundle((c) => { c.process.args = ['sh', '-c', 'echo through-fd-3 >&3; ls /proc/self/fd | sort -n | tr "\\n" " "']; });
-  const id = uniqueId();
+test('--preserve-fds hands extra fds to the container', { skip }, (t) => {
+  const f = fixture(t);
+  const root = f.root;
+  const bundle = f.bundle((c) => { c.process.args = ['sh', '-c', 'echo through-fd-3 >&3; ls /proc/self/fd | sort -n | tr "\\n" " "']; });
+  const id = f.id();
   const extra = join(bundle, 'extra');
   const fd = openSync(extra, 'w');
   try {
@@ -108,8 +107,6 @@ test('--preserve-fds hands extra fds to the container', { skip }, () => {
     assertNothingLeft(root, id, bundle);
   } finally {
     closeSync(fd);
-    cleanup(root, id, bundle);
-    rmSync(root, { recursive: true, force: true });
   }
 });
 
@@ -143,27 +140,24 @@ test('the executor cannot be overwritten through /proc/PID/exe of a waiting cont
   assertNothingLeft(root, id, bundle);
 });
 
-test('bind mounts: read-only, recursive read-only (rro) reaching submounts, propagation', { skip }, () => {
-  const src = mkdtempSync(join(tmpdir(), 'tsrun-bind-'));
+test('bind mounts: read-only, recursive read-only (rro) reaching submounts, propagation', { skip }, (t) => {
+  const f = fixture(t);
+  const src = f.dir('tsrun-bind-');
   mkdirSync(join(src, 'sub'));
   writeFileSync(join(src, 'file'), 'hello');
   spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', join(src, 'sub')]);
-  try {
-    const r = runIn((c) => {
-      c.process.args = ['sh', '-c', 'cat /ro/file; touch /ro/x 2>/dev/null && echo ro-writable; touch /rro/sub/x 2>/dev/null && echo rro-sub-writable; touch /rbind/sub/x && echo rbind-sub-writable; grep -E " /(ro|rro|rbind) " /proc/self/mountinfo | cut -d" " -f5,6'];
-      c.mounts.push({ destination: '/ro', type: 'bind', source: src, options: ['bind', 'ro'] });
-      c.mounts.push({ destination: '/rro', type: 'bind', source: src, options: ['rbind', 'rro'] });
-      c.mounts.push({ destination: '/rbind', type: 'bind', source: src, options: ['rbind', 'rprivate'] });
-    });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^hello/);
-    assert.doesNotMatch(r.stdout, /ro-writable|rro-sub-writable/);
-    assert.match(r.stdout, /rbind-sub-writable/);
-    assert.match(r.stdout, /\/ro ro,/);
-  } finally {
-    spawnSync('umount', [join(src, 'sub')]);
-    rmSync(src, { recursive: true, force: true });
-  }
+  f.defer(() => { spawnSync('umount', [join(src, 'sub')]); });
+  const r = runIn((c) => {
+    c.process.args = ['sh', '-c', 'cat /ro/file; touch /ro/x 2>/dev/null && echo ro-writable; touch /rro/sub/x 2>/dev/null && echo rro-sub-writable; touch /rbind/sub/x && echo rbind-sub-writable; grep -E " /(ro|rro|rbind) " /proc/self/mountinfo | cut -d" " -f5,6'];
+    c.mounts.push({ destination: '/ro', type: 'bind', source: src, options: ['bind', 'ro'] });
+    c.mounts.push({ destination: '/rro', type: 'bind', source: src, options: ['rbind', 'rro'] });
+    c.mounts.push({ destination: '/rbind', type: 'bind', source: src, options: ['rbind', 'rprivate'] });
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^hello/);
+  assert.doesNotMatch(r.stdout, /ro-writable|rro-sub-writable/);
+  assert.match(r.stdout, /rbind-sub-writable/);
+  assert.match(r.stdout, /\/ro ro,/);
 });
 
 test('pid file given relative to the caller\'s directory', { skip }, (t) => {
