@@ -24,6 +24,8 @@ export interface IdOptions {
   bundle?: string;
   /** Teardown deletes the container but does not check it (it belongs to another runtime). */
   check?: boolean;
+  /** Teardown requires its `delete --force` to succeed (the container must exist by then). */
+  strict?: boolean;
 }
 
 export interface Fixture {
@@ -79,7 +81,7 @@ export function fixture(t?: AfterHook): Fixture {
     get root() { return rootOf(); },
     id(prefix, opts = {}) {
       const id = uniqueId(prefix);
-      ids.push({ root: opts.root ?? rootOf(), id, bundle: opts.bundle, check: opts.check ?? true });
+      ids.push({ root: opts.root ?? rootOf(), id, bundle: opts.bundle, check: opts.check ?? true, strict: opts.strict });
       return id;
     },
     bundle(edit, opts = {}) {
