@@ -26,6 +26,7 @@ import type { Process as ProcessSpec } from './plan/exec-plan.js';
 import { terminalSyscalls } from './sys/terminal.js';
 import { withContext, type RuntimeContext } from './context.js';
 import { rootlessCgroups } from './rootless.js';
+import { SharedSystemdBus } from './cgroups/systemd.js';
 import type { Logger } from './log.js';
 
 export type { ExitInfo } from './reaper.js';
@@ -111,6 +112,7 @@ export class Runtime {
   readonly rootless: boolean;
   readonly reapExits: boolean;
   private readonly context: RuntimeContext;
+  private readonly systemdBus: SharedSystemdBus | undefined;
   private reaperInstance: Reaper | undefined;
 
   constructor(opts: RuntimeOptions) {
@@ -119,7 +121,9 @@ export class Runtime {
     const rootless = opts.rootless ?? 'auto';
     this.rootless = rootlessCgroups(typeof rootless === 'boolean' ? String(rootless) : rootless, this.systemdCgroup);
     this.reapExits = opts.reapExits ?? true;
-    this.context = { logger: opts.logger, executorPath: opts.executorPath };
+    // A systemd connection is kept for the Runtime's life: a shim does not dial systemd per container.
+    this.systemdBus = this.systemdCgroup ? new SharedSystemdBus() : undefined;
+    this.context = { logger: opts.logger, executorPath: opts.executorPath, systemdBus: this.systemdBus?.get };
   }
 
   /** Runs fn in this Runtime's context (its logger, its executor): every operation does. */
@@ -181,9 +185,10 @@ export class Runtime {
     return err;
   }
 
-  /** Stops watching exits; the containers keep running. */
+  /** Stops watching exits and closes the systemd connection; the containers keep running. */
   close(): void {
     this.reaperInstance?.close();
+    this.systemdBus?.close();
   }
 }
 

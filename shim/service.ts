@@ -3,7 +3,7 @@
 // handle, so a container costs this process a few objects rather than a process of its own.
 import { writeFileSync, readFileSync, unlinkSync, existsSync } from 'node:fs';
 import { join, isAbsolute } from 'node:path';
-import { Runtime, Container, ExecProcess, type ExitInfo, type ProcessSpec } from '../runtime/index.js';
+import { Runtime, Container, ExecProcess, functionLogger, type ExitInfo, type ProcessSpec } from '../runtime/index.js';
 import { errorKind } from '../runtime/errors.js';
 import { updateFromJson } from '../runtime/cgroups/update.js';
 import { loadState } from '../runtime/container/state.js';
@@ -92,7 +92,9 @@ export class TaskService {
   private runtime(root: string, systemdCgroup: boolean): Runtime {
     const key = `${systemdCgroup ? 1 : 0}:${root}`;
     let rt = this.runtimes.get(key);
-    if (!rt) this.runtimes.set(key, rt = new Runtime({ root, systemdCgroup }));
+    // The runtime's warnings (runc's, such as ambient capabilities it cannot raise) go to the shim's log.
+    const logger = functionLogger((level, msg) => this.opts.log?.(`${level}: ${msg}`));
+    if (!rt) this.runtimes.set(key, rt = new Runtime({ root, systemdCgroup, logger }));
     return rt;
   }
 

@@ -42,7 +42,22 @@ export interface InitPlanInput {
   host: HostView;
 }
 
-/** Compiles a validated spec into the plan that the executor carries out for create/run. */
+/**
+ * A sysctl name as the plan carries it (dots between components): sysctl(8)'s slashed spelling,
+ * which spec/semantic.ts accepts as runc does, is turned into it.
+ */
+function dottedSysctl(key: string): string {
+  if (!key.includes('/')) return key;
+  const parts = key.split('/');
+  if (parts.some((p) => p.includes('.'))) throw TsrunError.invalid(`sysctl "${key}": a slashed name with a dot in a component is not supported`);
+  return parts.join('.');
+}
+
+/**
+ * Compiles a spec checked by spec/semantic.ts (checkSpec) into the plan that the executor
+ * carries out for create/run. Rules already checked there are not checked again here; what is
+ * left are the lookups a plan cannot be made without, which fail closed.
+ */
 export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   const { spec } = input;
   const process = spec.process;
@@ -97,7 +112,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
 
   if (spec.hostname) plan.push({ tag: Tag.HOSTNAME, name: spec.hostname });
   if (spec.domainname) plan.push({ tag: Tag.DOMAINNAME, name: spec.domainname });
-  for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) plan.push({ tag: Tag.SYSCTL, key, value: String(value) });
+  for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) plan.push({ tag: Tag.SYSCTL, key: dottedSysctl(key), value: String(value) });
   if (ns.has.has('mount')) {
     for (const path of spec.linux?.readonlyPaths ?? []) plan.push({ tag: Tag.READONLY_PATH, path });
     for (const path of spec.linux?.maskedPaths ?? []) plan.push({ tag: Tag.MASK_PATH, path });

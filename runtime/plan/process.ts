@@ -53,22 +53,17 @@ export function cpuListMask(list: string): Buffer {
 /** The records that shape the process right before exec: limits, identity, privileges, program. */
 export function planProcess(spec: Spec, process: Process, opts: { preserveFds: number; keyringName?: string; home: string; host: HostView }): PlanRecord[] {
   const out: PlanRecord[] = [];
-  const seenRlimits = new Set<string>();
   for (const r of process.rlimits ?? []) {
     const resource = RLIMIT_NUMBERS[r.type];
     if (resource === undefined) throw TsrunError.invalid(`unknown rlimit type "${r.type}"`);
-    if (seenRlimits.has(r.type)) throw TsrunError.invalid(`duplicate rlimit type "${r.type}"`);
-    seenRlimits.add(r.type);
     const soft = rlimitValue(r.soft);
     const hard = rlimitValue(r.hard);
-    if (soft > hard) throw TsrunError.invalid(`rlimit ${r.type}: soft limit ${r.soft} is greater than hard limit ${r.hard}`);
     out.push({ tag: Tag.RLIMIT, resource, soft, hard });
   }
   const personality = spec.linux?.personality;
   if (personality) {
     const domain = PERSONALITY_DOMAINS[personality.domain];
     if (domain === undefined) throw TsrunError.invalid(`unknown personality domain "${personality.domain}"`);
-    if (personality.flags?.length) throw TsrunError.invalid('personality flags are not supported');
     out.push({ tag: Tag.PERSONALITY, persona: domain });
   }
   if (process.scheduler) {

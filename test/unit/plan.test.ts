@@ -102,17 +102,24 @@ test('joined namespaces come first, user before mount', () => {
   assert.deepEqual(find(plan, Tag.NS_JOIN).map((j) => j.path), ['/proc/1/ns/user', '/proc/1/ns/mnt']);
 });
 
-test('invalid combinations are refused with a clear error', () => {
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces = s.linux.namespaces.filter((n: any) => n.type !== 'uts'); s.hostname = 'x'; })), /unable to set hostname without a private UTS namespace/);
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'user' }); })), /no user mapping found/);
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.uidMappings = [{ containerID: 0, hostID: 1, size: 1 }]; })), /user namespaces not enabled/);
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.sysctl = { 'net.ipv4.ip_forward': '1' }; s.linux.namespaces = s.linux.namespaces.filter((n: any) => n.type !== 'network'); })), /not allowed in host network namespace/);
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.sysctl = { 'vm.swappiness': '1' }; })), /not in a separate kernel namespace/);
+// The rules of a spec (hostname without UTS, mappings, sysctls, rlimit order, duplicated
+// namespaces…) are checked once, by spec/semantic.ts (spec-semantic.test.ts); the compiler only
+// refuses what it cannot make a plan of.
+test('the compiler refuses what it cannot plan, with a clear error', () => {
   assert.throws(() => compileInitPlan(input((s) => { s.process.capabilities.bounding.push('CAP_BOGUS'); })), /unknown capability "CAP_BOGUS"/);
   assert.throws(() => compileInitPlan(input((s) => { s.process.rlimits.push({ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }); })), /unknown rlimit type "RLIMIT_BOGUS"/);
-  assert.throws(() => compileInitPlan(input((s) => { s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 10, hard: 5 }]; })), /soft limit/);
   assert.throws(() => compileInitPlan(input((s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_NOTIFY', listenerPath: '/x' }; })), /SCMP_ACT_NOTIFY cannot be used as default action/);
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'pid' }); })), /duplicate namespace/);
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'bogus' }); })), /namespace type "bogus" is not supported/);
+  assert.throws(() => compileInitPlan(input((s) => {
+    s.linux.namespaces = s.linux.namespaces.filter((n: any) => n.type !== 'mount'); s.mounts = []; s.linux.maskedPaths = []; s.linux.readonlyPaths = []; s.linux.rootfsPropagation = 'private';
+  })), /rootfsPropagation requires a mount namespace/);
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'user', path: '/proc/1/ns/user' }); s.linux.uidMappings = [{ containerID: 0, hostID: 1, size: 1 }]; })), /both a namespace path and mappings/);
+});
+
+test('sysctl names: sysctl(8)\'s slashed spelling becomes the plan\'s dotted one', () => {
+  const plan = compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'network' }); s.linux.sysctl = { 'net/ipv4/ip_forward': '1', 'net.core.somaxconn': '100' }; }));
+  assert.deepEqual(find(plan, Tag.SYSCTL).map((r) => [r.key, r.value]), [['net.ipv4.ip_forward', '1'], ['net.core.somaxconn', '100']]);
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'network' }); s.linux.sysctl = { 'net/ipv4/conf/eth0.100/forwarding': '1' }; })), /slashed name with a dot/);
 });
 
 test('no-pivot and no-new-keyring', () => {
