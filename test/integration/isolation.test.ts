@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, readlinkSync, writeFileSync, mkdirSync, symlinkSync, existsSync } from 'node:fs';
+import { readFileSync, readlinkSync, writeFileSync, mkdirSync, symlinkSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, cgroupDirsNamed, runContainer } from '../helpers/harness.js';
+import { needsRoot, tsrun, assertNothingLeft, cgroupDirsNamed, runContainer } from '../helpers/harness.js';
 import { fixture } from '../helpers/fixture.js';
 
 const skip = needsRoot;
@@ -116,28 +116,23 @@ test('--no-pivot runs the container with move and chroot', { skip }, () => {
   assert.match(r.stdout, /ok\n$/);
 });
 
-test('mount targets are resolved inside the rootfs, symlinks cannot point them at the host', { skip }, () => {
-  const root = makeRoot();
-  const id = uniqueId();
-  const marker = `/tmp/tsrun-escape-${process.pid}`;
+test('mount targets are resolved inside the rootfs, symlinks cannot point them at the host', { skip }, (t) => {
+  const f = fixture(t);
+  const root = f.root;
+  const id = f.id();
+  const marker = f.remove(`/tmp/tsrun-escape-${process.pid}`);
   mkdirSync(marker, { recursive: true });
-  const bundle = makeBundle((c) => {
+  const bundle = f.bundle((c) => {
     c.process.args = ['sh', '-c', 'ls /escape/ && echo inside > /escape/proof'];
     c.root.readonly = false;
     c.mounts.push({ destination: '/escape', type: 'tmpfs', source: 'tmpfs', options: ['nosuid'] });
   });
   // A symlink in the image that points at a host directory: the mount must land in the rootfs.
   symlinkSync(marker, join(bundle, 'rootfs', 'escape'));
-  try {
-    const r = tsrun(['--root', root, 'run', '--bundle', bundle, id]);
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(existsSync(join(marker, 'proof')), false, 'nothing was written to the host path');
-    assertNothingLeft(root, id, bundle);
-  } finally {
-    cleanup(root, id, bundle);
-    rmSync(marker, { recursive: true, force: true });
-    rmSync(root, { recursive: true, force: true });
-  }
+  const r = tsrun(['--root', root, 'run', '--bundle', bundle, id]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(existsSync(join(marker, 'proof')), false, 'nothing was written to the host path');
+  assertNothingLeft(root, id, bundle);
 });
 
 test('the container gets stdio and nothing else: no host fd leaks in', { skip }, () => {

@@ -6,26 +6,23 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, cgroupDirsNamed, waitForStatus } from '../helpers/harness.js';
+import { fixture } from '../helpers/fixture.js';
 
-test('cgroupsPath with ../ never leaves the cgroup hierarchies', { skip: needsRoot }, () => {
+test('cgroupsPath with ../ never leaves the cgroup hierarchies', { skip: needsRoot }, (t) => {
+  const f = fixture(t);
   const name = uniqueId('tsrun-cgesc');
   const escapes = [`../../../../../../tmp/${name}`, `/../../../../tmp/${name}`, `a/../../../../../../tmp/${name}`];
   // What a naive join would do (the probe is not vacuous).
   assert.equal(posix.join('/sys/fs/cgroup/memory', escapes[0]), `/tmp/${name}`);
   for (const cgroupsPath of escapes) {
-    const root = makeRoot();
-    const bundle = makeBundle((c) => { c.linux.cgroupsPath = cgroupsPath; c.process.args = ['sh', '-c', 'cat /proc/self/cgroup']; });
-    const id = uniqueId('tsrun-cgesc');
-    try {
-      const r = tsrun(['--root', root, 'run', '--bundle', bundle, id]);
-      assert.equal(existsSync(`/tmp/${name}`), false, `${cgroupsPath}: made a directory outside /sys/fs/cgroup`);
-      if (r.status === 0) assert.match(r.stdout, new RegExp(`/tmp/${name}$`, 'm'));
-      assertNothingLeft(root, id, bundle);
-      assert.deepEqual(cgroupDirsNamed(name), []);
-    } finally {
-      cleanup(root, id, bundle);
-      rmSync(root, { recursive: true, force: true });
-    }
+    const root = f.newRoot();
+    const bundle = f.bundle((c) => { c.linux.cgroupsPath = cgroupsPath; c.process.args = ['sh', '-c', 'cat /proc/self/cgroup']; });
+    const id = f.id('tsrun-cgesc', { root });
+    const r = tsrun(['--root', root, 'run', '--bundle', bundle, id]);
+    assert.equal(existsSync(`/tmp/${name}`), false, `${cgroupsPath}: made a directory outside /sys/fs/cgroup`);
+    if (r.status === 0) assert.match(r.stdout, new RegExp(`/tmp/${name}$`, 'm'));
+    assertNothingLeft(root, id, bundle);
+    assert.deepEqual(cgroupDirsNamed(name), []);
   }
 });
 
