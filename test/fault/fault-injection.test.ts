@@ -4,9 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { needsRoot, REPO, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, processesIn } from '../helpers/harness.js';
+import { needsRoot, REPO, tsrun, assertNothingLeft, processesIn } from '../helpers/harness.js';
+import { fixture } from '../helpers/fixture.js';
 import { processAlive } from '../../runtime/container/proc.js';
 
 const FAULTY = join(REPO, 'build/fault/tsrun');
@@ -35,34 +36,30 @@ const skip = needsRoot || (!existsSync(FAULTY) && 'build/fault/tsrun is not buil
 const points: string[] = [];
 
 for (const step of ['create:1', 'create:2', 'create:3', 'create:4', 'start:1', 'start:2', 'exec:1', 'delete:1', 'delete:2']) {
-  test(`SIGKILL at ${step}: truthful state, then delete --force leaves nothing`, { skip }, () => {
-    const root = makeRoot();
-    const bundle = makeBundle((c) => { c.process.args = ['sleep', '1000']; });
-    const id = uniqueId('tsrun-fault');
+  test(`SIGKILL at ${step}: truthful state, then delete --force leaves nothing`, { skip }, (t) => {
+    const f = fixture(t);
+    const root = f.root;
+    const bundle = f.bundle((c) => { c.process.args = ['sleep', '1000']; });
+    const id = f.id('tsrun-fault');
     const op = step.split(':')[0];
-    try {
-      if (op !== 'create') assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, id]).status, 0);
-      if (op === 'exec' || op === 'delete') assert.equal(tsrun(['--root', root, 'start', id]).status, 0);
-      const args = op === 'create' ? ['create', '--bundle', bundle, id] : op === 'start' ? ['start', id] : op === 'exec' ? ['exec', id, 'sleep', '1000'] : ['delete', '--force', id];
-      assert.equal(faulty(step, ['--root', root, ...args]), 137, `the fault at ${step} did not fire`);
-      points.push(step);
-      const status = assertTruthful(root, id, bundle);
-      if (step === 'start:1') {
-        assert.equal(status, 'created');
-        assert.equal(tsrun(['--root', root, 'start', id], { timeout: 20_000 }).status, 0, 'a start that never released the init can be repeated');
-      } else if (step === 'start:2') {
-        assert.equal(status, 'running');
-        const again = tsrun(['--root', root, 'start', id], { timeout: 20_000 });
-        assert.equal(again.status, 1);
-        assert.match(again.stderr, /already running/);
-      }
-      const d = tsrun(['--root', root, 'delete', '--force', id]);
-      assert.equal(d.status, 0, d.stderr);
-      assertNothingLeft(root, id, bundle);
-    } finally {
-      cleanup(root, id, bundle);
-      rmSync(root, { recursive: true, force: true });
+    if (op !== 'create') assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, id]).status, 0);
+    if (op === 'exec' || op === 'delete') assert.equal(tsrun(['--root', root, 'start', id]).status, 0);
+    const args = op === 'create' ? ['create', '--bundle', bundle, id] : op === 'start' ? ['start', id] : op === 'exec' ? ['exec', id, 'sleep', '1000'] : ['delete', '--force', id];
+    assert.equal(faulty(step, ['--root', root, ...args]), 137, `the fault at ${step} did not fire`);
+    points.push(step);
+    const status = assertTruthful(root, id, bundle);
+    if (step === 'start:1') {
+      assert.equal(status, 'created');
+      assert.equal(tsrun(['--root', root, 'start', id], { timeout: 20_000 }).status, 0, 'a start that never released the init can be repeated');
+    } else if (step === 'start:2') {
+      assert.equal(status, 'running');
+      const again = tsrun(['--root', root, 'start', id], { timeout: 20_000 });
+      assert.equal(again.status, 1);
+      assert.match(again.stderr, /already running/);
     }
+    const d = tsrun(['--root', root, 'delete', '--force', id]);
+    assert.equal(d.status, 0, d.stderr);
+    assertNothingLeft(root, id, bundle);
   });
 }
 
