@@ -22,6 +22,8 @@ import { cgroupStats } from './cgroups/stats.js';
 import type { StdioSpec } from './container/executor.js';
 import type { Process as ProcessSpec } from './plan/exec-plan.js';
 import { terminalSyscalls } from './sys/terminal.js';
+import { checkpointContainer, type CheckpointOptions } from './container/checkpoint.js';
+import { restoreContainer, type RestoreOptions as InternalRestoreOptions } from './container/restore.js';
 
 export type { ExitInfo } from './reaper.js';
 export type { Status } from './container/status.js';
@@ -57,6 +59,11 @@ export interface ExecOptions {
   /** exec in a paused container (the process runs once it is resumed) */
   ignorePaused?: boolean;
 }
+
+export type { CheckpointOptions } from './container/checkpoint.js';
+
+/** Restore from CRIU images (runc restore's options; the container is always detached). */
+export type RestoreOptions = Omit<InternalRestoreOptions, 'root' | 'id' | 'bundle' | 'foreground' | 'stdio' | 'keepMaster' | 'systemdCgroup'> & { stdio?: Stdio };
 
 export interface ContainerEvents {
   exit: [ExitInfo];
@@ -94,6 +101,21 @@ export class Runtime {
     };
     const created = await createContainer(internal).catch((err) => { throw this.reapLeftover(err); });
     const container = new Container(this, id, created.state, created.master);
+    container.watchExit();
+    return container;
+  }
+
+  /**
+   * Restores a container checkpointed into opts.imagePath, as `id`, from the bundle (the same or
+   * a copy). The restored init is this process's child. A terminal's master is the Container's
+   * `master` unless opts.consoleSocket takes it.
+   */
+  async restore(id: string, bundle: string, opts: RestoreOptions = {}): Promise<Container> {
+    const restored = await restoreContainer({
+      ...opts, root: this.root, id, bundle: resolve(bundle), foreground: false, stdio: stdioList(opts.stdio),
+      keepMaster: !opts.consoleSocket, systemdCgroup: this.systemdCgroup,
+    });
+    const container = new Container(this, id, restored.state, restored.master);
     container.watchExit();
     return container;
   }
@@ -229,6 +251,14 @@ export class Container extends EventEmitter<ContainerEvents> {
   /** The process config.json gave the container (a base for exec). */
   process(): ProcessSpec | undefined {
     return containerProcess(this.reload());
+  }
+
+  /**
+   * Dumps the running container with CRIU into opts.imagePath; unless opts.leaveRunning or
+   * opts.preDump, the container is deleted after (its processes are gone).
+   */
+  async checkpoint(opts: CheckpointOptions = {}): Promise<void> {
+    await checkpointContainer(this.runtime.root, this.id, opts);
   }
 
   async delete(opts: { force?: boolean } = {}): Promise<void> {
