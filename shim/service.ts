@@ -15,6 +15,7 @@ import {
 import { TtrpcError, Code, type CallContext } from './ttrpc/index.js';
 import type { EventPublisher } from './events.js';
 import { ProcessIO } from './io.js';
+import { checkpointTask } from './checkpoint.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 
 const Status = { UNKNOWN: 0, CREATED: 1, RUNNING: 2, STOPPED: 3, PAUSED: 4, PAUSING: 5 } as const;
@@ -222,7 +223,8 @@ export class TaskService {
         if (status !== 'stopped' && status !== 'created') throw new TtrpcError(Code.FailedPrecondition, `cannot delete running task ${t.id}`);
         // A created container never started: delete kills its init, whose exit follows.
         t.startGate.resolve();
-        await t.container.delete({ force: status === 'created' });
+        // As the runc shim: a checkpoint with exit has deleted the container already.
+        await t.container.delete({ force: status === 'created' }).catch((err) => { if (errorKind(err) !== 'not-found') throw err; });
         const exit = await t.exited!;
         t.io.close();
         for (const e of t.execs.values()) e.io.close();
@@ -265,8 +267,9 @@ export class TaskService {
       this.publish(t.namespace, '/tasks/resumed', events.TaskResumed, { container_id: t.id });
     },
 
-    Checkpoint: async (): Promise<void> => {
-      throw new TtrpcError(Code.Unimplemented, 'tsrun shim: checkpoint is not supported yet (tsrun has no checkpoint/restore)');
+    Checkpoint: async (req: task.CheckpointTaskRequest): Promise<void> => {
+      const t = this.task(req.id);
+      await checkpointTask(t.container, t.bundle, req.path, unpackAny(req.options, runc_options.CheckpointOptions));
     },
 
     Kill: async (req: task.KillRequest): Promise<void> => {

@@ -2,7 +2,7 @@
 // libcontainer/criu_linux.go): the container's init and everything under it are dumped into an
 // image directory; unless asked to leave it running (or to pre-dump), the container is gone after.
 import { closeSync, mkdirSync, openSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { TsrunError, describeSystemError } from '../errors.js';
 import { log } from '../log.js';
 import { criu } from '../../proto/index.js';
@@ -53,7 +53,7 @@ const CLONE_NEWNET = 0x40000000;
 /** runc's prepareImagePaths: the image dir is made (0600, as runc) before anything else is looked at. */
 export function prepareImagePaths(imagePath: string | undefined, parentPath: string | undefined): { images: string; parent?: string } {
   const images = resolve(imagePath || join(process.cwd(), 'checkpoint'));
-  try { mkdirSync(images, { recursive: true, mode: 0o600 }); } catch (err) { throw new TsrunError(describeSystemError(err)); }
+  mkdirAllAsGo(images, 0o600);
   if (!parentPath) return { images };
   if (isAbsolute(parentPath)) throw TsrunError.invalid('--parent-path must be relative');
   const real = join(images, parentPath);
@@ -61,6 +61,24 @@ export function prepareImagePaths(imagePath: string | undefined, parentPath: str
   try { st = statSync(real); } catch (err) { throw TsrunError.invalid(`invalid --parent-path: ${describeSystemError(err).replace(/^stat /, 'stat ')}`); }
   if (!st.isDirectory()) throw TsrunError.invalid(`invalid --parent-path: stat ${real}: not a directory`);
   return { images, parent: parentPath };
+}
+
+/** Go's os.MkdirAll, whose errors name the component that failed (not the whole path, as Node's). */
+function mkdirAllAsGo(path: string, mode: number): void {
+  let st;
+  try { st = statSync(path); } catch { st = undefined; }
+  if (st) {
+    if (st.isDirectory()) return;
+    throw new TsrunError(`mkdir ${path}: not a directory`);
+  }
+  const parent = dirname(path);
+  if (parent !== path) mkdirAllAsGo(parent, mode);
+  try {
+    mkdirSync(path, { mode });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST' && statSync(path).isDirectory()) return;
+    throw new TsrunError(describeSystemError(err));
+  }
 }
 
 /** runc's criuCgMode. */
