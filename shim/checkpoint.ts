@@ -9,6 +9,8 @@ import type { runc_options } from '../proto/index.js';
 import { TtrpcError, Code } from './ttrpc/index.js';
 
 export async function checkpointTask(container: Container, bundle: string, path: string, o: runc_options.CheckpointOptions | undefined): Promise<void> {
+  // containerd always names one; a default in the shim's working directory would be nobody's.
+  if (!path && !o?.image_path) throw new TtrpcError(Code.InvalidArgument, 'checkpoint: an image path is required');
   const work = o?.work_path || join(bundle, 'criu-work');
   try {
     await container.checkpoint({

@@ -12,7 +12,8 @@ export interface ExtMount { key: string; val: string }
 const DEFAULT_DEVICE_PATHS = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty'];
 
 function clean(p: string): string {
-  return posix.normalize(posix.join('/', p));
+  const n = posix.normalize(posix.join('/', p));
+  return n.length > 1 ? n.replace(/\/+$/, '') : n;
 }
 
 function isBind(m: NonNullable<Spec['mounts']>[number]): boolean {
