@@ -249,8 +249,8 @@ export class SystemdManager implements CgroupManager {
       const props = resourceProperties(resources, ctx, warnings);
       if (props.length === 0) return warnings;
       // systemd rewrites a v1 device list from "deny all": a running container must not see that moment.
-      const freeze = this.version === 1 && resources.devices !== undefined && !this.isFrozen();
-      if (freeze) this.fsDriver.freeze();
+      const freeze = this.version === 1 && resources.devices !== undefined && !this.fsDriver.isFrozen();
+      if (freeze) await this.fsDriver.freeze();
       try {
         await managerCall(bus, 'SetUnitProperties', 'sba(sv)', [this.unit.unit, true, props]);
       } catch (err) {
@@ -264,23 +264,20 @@ export class SystemdManager implements CgroupManager {
     return warnings;
   }
 
-  /** v1 only (the one place it is asked): a paused container stays paused. */
-  private isFrozen(): boolean {
-    const dir = this.paths.freezer;
-    if (!dir) return false;
-    try { return readFileSync(posix.join(dir, 'freezer.state'), 'utf8').trim() !== 'THAWED'; } catch { return false; }
-  }
-
   pids(): number[] {
     return this.fsDriver.pids();
   }
 
-  killAll(signal: NodeJS.Signals | number): void {
-    this.fsDriver.killAll(signal);
+  killAll(signal: NodeJS.Signals | number): Promise<void> {
+    return this.fsDriver.killAll(signal);
   }
 
-  freeze(): void {
-    this.fsDriver.freeze();
+  freeze(): Promise<void> {
+    return this.fsDriver.freeze();
+  }
+
+  isFrozen(): boolean {
+    return this.fsDriver.isFrozen();
   }
 
   thaw(): void {
