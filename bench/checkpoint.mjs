@@ -33,11 +33,13 @@ function bundle(name, script) {
   return b;
 }
 
+// stdio /dev/null: a container inherits it (a pipe would keep spawnSync waiting); errors go to --log.
 function run(bin, root, args) {
+  const logFile = `${root}.log`;
   const t = process.hrtime.bigint();
-  const r = spawnSync(bin, ['--root', root, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+  const r = spawnSync(bin, ['--root', root, '--log', logFile, ...args], { env, stdio: 'ignore' });
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
-  if (r.status !== 0) throw new Error(`${bin} ${args.join(' ')}: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`${bin} ${args.join(' ')}: ${readFileSync(logFile, 'utf8')}`);
   return ms;
 }
 
@@ -64,21 +66,25 @@ const results = {};
 try {
   for (const [name, script] of Object.entries(workloads)) {
     const b = bundle(name, script);
-    for (const [rt, bin] of Object.entries(runtimes)) {
-      const root = mkdtempSync(join(dir, `root-${rt}-`));
-      const times = { checkpoint: [], restore: [] };
-      for (let i = 0; i < rounds; i++) {
+    const roots = Object.fromEntries(Object.keys(runtimes).map((rt) => [rt, mkdtempSync(join(dir, `root-${rt}-`))]));
+    const times = Object.fromEntries(Object.keys(runtimes).map((rt) => [rt, { checkpoint: [], restore: [] }]));
+    // Rounds alternate between the runtimes, so that a busy moment of the machine hits both.
+    for (let i = 0; i < rounds; i++) {
+      for (const [rt, bin] of Object.entries(runtimes)) {
+        const root = roots[rt];
         const id = `bench-criu-${process.pid}-${rt}-${name}-${i}`;
         const images = join(dir, `img-${rt}-${name}-${i}`);
         run(bin, root, ['run', '-d', '--bundle', b, id]);
         if (name !== 'small') await resident(bin, root, id, 256 * 1024);
         else await new Promise((r) => setTimeout(r, 200));
-        times.checkpoint.push(run(bin, root, ['checkpoint', '--image-path', images, id]));
-        times.restore.push(run(bin, root, ['restore', '-d', '--image-path', images, '--bundle', b, id]));
+        times[rt].checkpoint.push(run(bin, root, ['checkpoint', '--image-path', images, id]));
+        times[rt].restore.push(run(bin, root, ['restore', '-d', '--image-path', images, '--bundle', b, id]));
         run(bin, root, ['delete', '--force', id]);
         rmSync(images, { recursive: true, force: true });
       }
-      results[`${rt} ${name}`] = { checkpoint: median(times.checkpoint), restore: median(times.restore) };
+    }
+    for (const rt of Object.keys(runtimes)) {
+      results[`${rt} ${name}`] = { checkpoint: median(times[rt].checkpoint), restore: median(times[rt].restore) };
     }
   }
   console.log(`checkpoint / restore, median of ${rounds} (ms), CRIU 4.2 for both:`);
