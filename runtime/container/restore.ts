@@ -10,8 +10,9 @@
 // This needs no executor: no process of the container exists before CRIU forks it, and the
 // bind mount is one mount(2) in tsrun's own namespace, undone once CRIU is finished. Mount
 // points a restore needs are those the create made in the rootfs; a copied bundle has them.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import type { Spec } from '../spec/types.js';
 import { TsrunError, describeSystemError } from '../errors.js';
 import { log } from '../log.js';
 import { criu } from '../../proto/index.js';
@@ -154,6 +155,7 @@ export async function restoreContainer(opts: RestoreOptions): Promise<Restored> 
 
       o.inherit_fd = inheritFd;
       o.join_ns = joinNs;
+      makeMountPoints(rootfs, spec);
       criuSyscalls().bindMount(rootfs, criuRoot);
       mounted = true;
       o.ext_mnt = restoreExtMounts({ spec, cgroupPaths: cgroups.paths, cgroupVersion: cgroups.version });
@@ -228,6 +230,39 @@ export async function restoreContainer(opts: RestoreOptions): Promise<Restored> 
     if (criuRoot && existsSync(criuRoot)) { try { rmdirSync(criuRoot); } catch { /* removed with the state dir */ } }
     release();
   }
+}
+
+/**
+ * As runc (prepareCriuRestoreMounts): the mount points a create would have made in the rootfs,
+ * for a rootfs that never had the container (a copy made elsewhere, a fresh image), except under
+ * a tmpfs, whose content CRIU restores. A path that leaves the rootfs through a symlink is left
+ * to CRIU to refuse.
+ */
+function makeMountPoints(rootfs: string, spec: Spec): void {
+  const mounts = spec.mounts ?? [];
+  const tmpfs = mounts.filter((m) => m.type === 'tmpfs').map((m) => posix.normalize(m.destination));
+  for (const m of mounts) {
+    const dest = posix.normalize(posix.join('/', m.destination));
+    if (m.type === 'cgroup' || dest === '/' || tmpfs.some((t) => dest.startsWith(`${t}/`))) continue;
+    const parts = dest.split('/').filter(Boolean);
+    let path = rootfs;
+    let ok = true;
+    for (let i = 0; i < parts.length && ok; i++) {
+      path = join(path, parts[i]);
+      let st;
+      try { st = lstatSync(path); } catch { st = undefined; }
+      if (st?.isSymbolicLink()) ok = false;
+      else if (st) continue;
+      else if (i < parts.length - 1 || !isFileSource(m)) mkdirSync(path, { mode: 0o755 });
+      else closeSync(openSync(path, 'a', 0o755));
+    }
+  }
+}
+
+function isFileSource(m: NonNullable<Spec['mounts']>[number]): boolean {
+  const bind = m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
+  if (!bind || !m.source) return false;
+  try { return !statSync(m.source).isDirectory(); } catch { return false; }
 }
 
 function writeProcs(path: string, pid: number): void {

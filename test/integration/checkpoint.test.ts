@@ -300,25 +300,38 @@ describe('checkpoint and restore beside runc 1.3', { skip, concurrency: 1 }, () 
     }
   });
 
-  test('a memory limit is there after restore', async () => {
-    const bundle = counterBundle((c) => { c.linux.resources = { ...c.linux.resources, memory: { limit: 64 * 1024 * 1024 } }; });
+  test('a memory limit is there after restore; prestart and createRuntime hooks run again on restore', async () => {
+    const hooksRan = join(tmpdir(), `tsrun-criu-hooks-${process.pid}`);
+    const hook = (name: string) => ({ path: '/bin/sh', args: ['sh', '-c', `echo ${name} >> ${hooksRan}`] });
+    const lines = () => { try { return readFileSync(hooksRan, 'utf8').split('\n').filter(Boolean); } catch { return []; } };
+    const bundle = counterBundle((c) => {
+      c.linux.resources = { ...c.linux.resources, memory: { limit: 64 * 1024 * 1024 } };
+      c.hooks = { prestart: [hook('prestart')], createRuntime: [hook('createRuntime')], poststop: [hook('poststop')] };
+    });
     const out = await beside(bundle, async (rt, images) => {
       const id = uniqueId(`ckpt-${rt.name}`);
       try {
         ok(rt, ['run', '-d', '--bundle', bundle, id]);
         await countsPast(bundle, 2);
         ok(rt, ['checkpoint', '--image-path', images, id]);
+        const atCheckpoint = lines();
         ok(rt, ['restore', '-d', '--image-path', images, '--bundle', bundle, id]);
-        return { limit: memoryLimit(state(rt, id)!.pid) };
+        const atRestore = lines();
+        rmSync(hooksRan, { force: true });
+        return { limit: memoryLimit(state(rt, id)!.pid), atCheckpoint, atRestore };
       } finally {
         finish(rt, [id], bundle, images);
+        rmSync(hooksRan, { force: true });
       }
     });
     assert.equal(out.limit, String(64 * 1024 * 1024));
+    assert.deepEqual(out.atRestore.slice(out.atCheckpoint.length), ['prestart', 'createRuntime']);
   });
 
-  test('restore under a new id into a copy of the bundle', async () => {
-    const bundle = counterBundle();
+  test('restore under a new id into a copy of the bundle (made before the run: mount points are made again)', async () => {
+    const hostFile = join(tmpdir(), `tsrun-criu-bind-${process.pid}`);
+    writeFileSync(hostFile, 'from the host\n');
+    const bundle = counterBundle((c) => { c.mounts.push({ destination: '/data/bound', type: 'bind', source: hostFile, options: ['bind', 'ro'] }); });
     const copies: string[] = [];
     try {
       const out = await beside(bundle, async (rt, images) => {
@@ -336,15 +349,17 @@ describe('checkpoint and restore beside runc 1.3', { skip, concurrency: 1 }, () 
           ok(rt, ['restore', '-d', '--image-path', images, '--bundle', copy, id2]);
           const resumed = await countsPast(copy, frozen);
           await sleep(300);
-          return { old: state(rt, id), bundle: (state(rt, id2) as any)?.bundle === copy, continued: resumed > frozen, original: count(bundle) === frozen };
+          const bound = spawnSync(rt.bin, ['--root', rt.root, 'exec', id2, 'cat', '/data/bound'], { env: rt.env, encoding: 'utf8' }).stdout;
+          return { old: state(rt, id), bundle: (state(rt, id2) as any)?.bundle === copy, continued: resumed > frozen, original: count(bundle) === frozen, bound };
         } finally {
           finish(rt, [id, id2], copy, images);
           finish(rt, [], bundle, images);
         }
       });
-      assert.deepEqual(out, { old: undefined, bundle: true, continued: true, original: true });
+      assert.deepEqual(out, { old: undefined, bundle: true, continued: true, original: true, bound: 'from the host\n' });
     } finally {
       for (const c of copies) rmSync(c, { recursive: true, force: true });
+      rmSync(hostFile, { force: true });
     }
   });
 
