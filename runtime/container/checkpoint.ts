@@ -12,6 +12,7 @@ import type { Spec } from '../spec/types.js';
 import { lockContainer } from './lock.js';
 import { loadState, type ContainerState } from './state.js';
 import { containerStatus } from './status.js';
+import { requireStatus } from './transitions.js';
 import { checkCriuVersion, criuSwrk, quoteCriuErrors } from './criu.js';
 import { dumpExtMounts, externalNamespaceKey } from './criu-mounts.js';
 import { deleteContainer } from './delete.js';
@@ -121,9 +122,7 @@ function openDir(path: string): number {
 export async function checkpointContainer(root: string, id: string, opts: CheckpointOptions): Promise<void> {
   const state = loadState(root, id);
   const status = containerStatus(root, state);
-  if (status === 'created' || status === 'stopped' || status === 'creating') {
-    throw TsrunError.precondition(`Container cannot be checkpointed in ${status} state`);
-  }
+  requireStatus('checkpoint', status, id);
   const { images, parent } = prepareImagePaths(opts.imagePath, opts.parentPath);
   let pageServer: { address: string; port: number } | undefined;
   if (opts.pageServer) {
