@@ -48,6 +48,8 @@ export async function criuSwrk(req: criu.criu_reqInit, opts: SwrkOptions = {}): 
   const sys = criuSyscalls();
   const [client, server] = sys.seqpacketPair();
   let child: ChildProcess | undefined;
+  let serverOpen = true;
+  let clientOpen = true;
   let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
   try {
     const stdio = [...(opts.stdio ?? ['ignore', 'ignore', 'ignore']), server, ...(opts.extraFds ?? [])];
@@ -60,6 +62,7 @@ export async function criuSwrk(req: criu.criu_reqInit, opts: SwrkOptions = {}): 
     });
     // Only criu holds the server end now: if it dies, our reads see the end instead of hanging.
     sys.close(server);
+    serverOpen = false;
     await opts.onStart?.(started, req);
     const type = req.type as ReqType;
     log.debug(`Using CRIU in ${typeName(type)} mode`);
@@ -79,11 +82,7 @@ export async function criuSwrk(req: criu.criu_reqInit, opts: SwrkOptions = {}): 
       if (resp.type === criu.criu_req_type.NOTIFY) {
         const script = resp.notify?.script ?? '';
         log.debug(`notify: ${script}`);
-        try {
-          await opts.onNotify?.(script, resp.notify?.pid ?? 0, packet.fds);
-        } catch (err) {
-          throw err;
-        }
+        await opts.onNotify?.(script, resp.notify?.pid ?? 0, packet.fds);
         sys.send(client, criu.criu_req.encode({ type: criu.criu_req_type.NOTIFY, notify_success: true }));
         continue;
       }
@@ -91,6 +90,7 @@ export async function criuSwrk(req: criu.criu_reqInit, opts: SwrkOptions = {}): 
       const expected = [criu.criu_req_type.DUMP, criu.criu_req_type.PRE_DUMP, criu.criu_req_type.RESTORE, criu.criu_req_type.VERSION, criu.criu_req_type.FEATURE_CHECK] as number[];
       if (!expected.includes(resp.type)) throw new TsrunError(`unable to parse the response ${typeName(resp.type)}`);
       sys.close(client);
+      clientOpen = false;
       const end = await exited;
       // A pre-dump leaves criu waiting for the next request: its end on our close is no failure.
       if (end.code !== 0 && type !== criu.criu_req_type.PRE_DUMP && type !== criu.criu_req_type.VERSION && type !== criu.criu_req_type.FEATURE_CHECK) {
@@ -99,10 +99,9 @@ export async function criuSwrk(req: criu.criu_reqInit, opts: SwrkOptions = {}): 
       return resp;
     }
   } catch (err) {
-    try { sys.close(client); } catch { /* closed */ }
-    if (child && !child.pid) {
-      try { sys.close(server); } catch { /* closed */ }
-    }
+    // An fd closed twice could by then be someone else's.
+    if (clientOpen) sys.close(client);
+    if (serverOpen) sys.close(server);
     // criu sees the end of the conversation and exits; wait for it so that nothing is left.
     if (child?.pid && exited) {
       const timer = setTimeout(() => { try { child!.kill('SIGKILL'); } catch { /* gone */ } }, 10_000);
