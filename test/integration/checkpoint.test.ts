@@ -171,6 +171,26 @@ describe('checkpoint and restore beside runc 1.3', { skip, concurrency: 1 }, () 
     });
   });
 
+  test('a foreground restore waits for the container and exits with its status; the container is gone after', async () => {
+    const bundle = makeBundle((c) => {
+      c.root.readonly = false;
+      c.process.args = ['sh', '-c', 'i=0; while [ $i -lt 30 ]; do i=$((i+1)); echo $i > /count; sleep 0.1; done; exit 7'];
+    });
+    const out = await beside(bundle, async (rt, images) => {
+      const id = uniqueId(`ckpt-${rt.name}`);
+      try {
+        ok(rt, ['run', '-d', '--bundle', bundle, id]);
+        await countsPast(bundle, 2);
+        ok(rt, ['checkpoint', '--image-path', images, id]);
+        const r = cmd(rt, ['restore', '--image-path', images, '--bundle', bundle, id]);
+        return { status: r.status, count: count(bundle), after: state(rt, id) };
+      } finally {
+        finish(rt, [id], bundle, images);
+      }
+    });
+    assert.deepEqual(out, { status: 7, count: 30, after: undefined });
+  });
+
   test('--leave-running: the container goes on; a restore of the image under another id works', async () => {
     const bundle = counterBundle();
     const out = await beside(bundle, async (rt, images) => {
