@@ -3,7 +3,18 @@
 // the code below it finds the context there instead of in module state. Outside any Runtime (unit
 // tests, the CLI before it has parsed its flags) the defaults apply.
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Logger } from './log.js';
+
+/** Where a Runtime's messages go (RuntimeOptions.logger). */
+export interface Logger {
+  readonly debugEnabled: boolean;
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  /** an error the operation survives (runc's logrus.Error) */
+  error(msg: string): void;
+  /** the error that ends a command */
+  fatal(msg: string): void;
+}
 
 export interface RuntimeContext {
   logger?: Logger;

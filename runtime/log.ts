@@ -1,5 +1,5 @@
 import { appendFileSync } from 'node:fs';
-import { currentContext } from './context.js';
+import { currentContext, type Logger } from './context.js';
 
 /** runc's logging: logrus text or JSON lines in --log, or text on stderr. */
 export type LogFormat = 'text' | 'json';
@@ -7,17 +7,7 @@ export type LogLevel = 'error' | 'warning' | 'info' | 'debug';
 
 export interface LogConfig { file?: string; format: LogFormat; debug: boolean }
 
-/** Where a Runtime's messages go (RuntimeOptions.logger). */
-export interface Logger {
-  readonly debugEnabled: boolean;
-  debug(msg: string): void;
-  info(msg: string): void;
-  warn(msg: string): void;
-  /** an error the operation survives (runc's logrus.Error) */
-  error(msg: string): void;
-  /** the error that ends a command */
-  fatal(msg: string): void;
-}
+export type { Logger } from './context.js';
 
 function timestamp(): string {
   return new Date().toISOString().replace(/\.\d+Z$/, 'Z');

@@ -19,6 +19,7 @@ import { listContainerIds, loadState, type ContainerState } from './container/st
 import { containerStatus, ociState, type Status } from './container/status.js';
 import { cgroupManagerFromState } from './cgroups/index.js';
 import { cgroupStats } from './cgroups/stats.js';
+import { subscribeOom, type OomSubscription } from './cgroups/oom-watch.js';
 import type { StdioSpec } from './container/executor.js';
 import type { HostTerminal } from './container/console.js';
 import type { Process as ProcessSpec } from './plan/exec-plan.js';
@@ -102,6 +103,8 @@ export type RestoreOptions = Omit<InternalRestoreOptions, 'root' | 'id' | 'bundl
 
 export interface ContainerEvents {
   exit: [ExitInfo];
+  /** the container's memory cgroup hit its limit (after watchOom(); always before the init's exit) */
+  oom: [];
 }
 
 function stdioList(s: Stdio | undefined): StdioSpec[] | undefined {
@@ -208,6 +211,8 @@ export class Runtime {
 
 export class Container extends EventEmitter<ContainerEvents> {
   private exited: Promise<ExitInfo> | undefined;
+  private oomSub: OomSubscription | undefined;
+  private reaped = false;
 
   /**
    * master: the pty's master when the init has a terminal and no console socket was given;
@@ -247,9 +252,23 @@ export class Container extends EventEmitter<ContainerEvents> {
   watchExit(): Promise<ExitInfo> {
     if (!this.exited) {
       this.exited = this.runtime.reaper.watch(this.pid);
-      this.exited.then((info) => this.emit('exit', info), () => undefined);
+      this.exited.then((info) => {
+        // The OOM that killed the init is told before its exit.
+        this.reaped = true;
+        this.oomSub?.check();
+        this.oomSub?.close();
+        this.emit('exit', info);
+      }, () => undefined);
     }
     return this.exited;
+  }
+
+  /** Emits 'oom' for every OOM in the container's memory cgroup until its init exits. */
+  watchOom(): void {
+    if (this.oomSub || this.reaped) return;
+    const s = this.reload();
+    if (!s.cgroup) throw TsrunError.precondition(`container with id ${this.id} has no cgroup`);
+    this.oomSub = subscribeOom(cgroupManagerFromState(s.cgroup), () => this.emit('oom'));
   }
 
   async start(): Promise<void> {

@@ -12,7 +12,7 @@ import type { DBusValue } from '../dbus/marshal.js';
 import type { BaseManager, SavedCgroup } from './common.js';
 import { resourceProperties, startProperties, type UnitContext, type UnitProperty } from './systemd-properties.js';
 import type { SystemdUnitRef } from './systemd-unit.js';
-import type { CgroupManager, LinuxResources } from './types.js';
+import type { CgroupManager, LinuxResources, SystemdBus } from './types.js';
 
 const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -26,10 +26,7 @@ export interface SavedSystemdCgroup extends SavedCgroup {
 }
 
 /** A connection to systemd, and whether it is the private one (no bus daemon in between). */
-export interface SystemdBus {
-  conn: DBusConnection;
-  direct: boolean;
-}
+export type { SystemdBus } from './types.js';
 
 /**
  * root talks to systemd over its private socket, as systemctl does: no dbus-daemon needed, and

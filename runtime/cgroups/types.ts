@@ -1,6 +1,6 @@
 // Types shared by the cgroup drivers.
 
-import type { SystemdBus } from './systemd.js';
+import type { DBusConnection } from '../dbus/connection.js';
 import type {
   LinuxResources as SpecResources, LinuxDeviceCgroup as SpecDeviceCgroup, LinuxMemory as SpecMemory, LinuxCPU as SpecCPU,
   LinuxPids as SpecPids, LinuxBlockIO as SpecBlockIO,
@@ -27,6 +27,12 @@ export type LinuxPids = Widen<SpecPids>;
 export type LinuxBlockIO = Widen<SpecBlockIO>;
 export type LinuxThrottleDevice = NonNullable<LinuxBlockIO['throttleReadBpsDevice']>[number];
 export type LinuxWeightDevice = NonNullable<LinuxBlockIO['weightDevice']>[number];
+
+/** A connection to systemd: its private socket (direct) or the system bus. */
+export interface SystemdBus {
+  conn: DBusConnection;
+  direct: boolean;
+}
 
 export interface CgroupConfig {
   /** linux.cgroupsPath: absolute = under each hierarchy's root; relative = under tsrun's own cgroup. */

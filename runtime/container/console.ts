@@ -7,10 +7,9 @@ import type { Socket } from 'node:net';
 import { TsrunError, describeSystemError } from '../errors.js';
 import { net } from '../lazy-modules.js';
 import { terminalSyscalls, type TerminalSyscalls, type WindowSize } from '../sys/terminal.js';
-import type { ExecutorRun } from './executor.js';
+import type { ConsoleSocket, ExecutorRun } from './executor.js';
 
-/** The end of the console socket that the executor gets. */
-export type ConsoleSocket = Socket | number;
+export type { ConsoleSocket } from './executor.js';
 
 /** Our copy of the executor's console socket, closed once the executor has its own. */
 export function closeConsoleSocket(socket: ConsoleSocket | undefined): void {

@@ -17,6 +17,7 @@ import { hookState, rfc3339Nano } from './status.js';
 import { checkTerminalUse, startWithConsole, type HostTerminal } from './console.js';
 import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessCgroups, rootlessCgroupCreate, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
 import { faultPoint } from '../fault.js';
+import { realHostView } from '../host-view.js';
 
 export interface CreateOptions {
   root: string;
@@ -92,6 +93,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
     preserveFds: passedFds, foreground, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
     console: !terminal ? undefined : opts.consoleSocket ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
+    host: realHostView,
   });
   let plan = planInput({ ...cgroups.paths });
   // runc logs skipped seccomp syscall names at debug level only: so do we.

@@ -6,7 +6,6 @@ import type { Socket } from 'node:net';
 import { TsrunError } from '../errors.js';
 import { encodeMessage, encodePlan } from '../plan/encode.js';
 import { Msg, Tag, type PlanRecord } from '../plan/records.js';
-import type { ConsoleSocket } from './console.js';
 import { log } from '../log.js';
 import { currentContext } from '../context.js';
 import { procStat } from './proc.js';
@@ -23,6 +22,9 @@ export function executorPath(): string {
   const fromSource = join(__dirname, '..', 'native', 'tsrun-executor');
   return existsSync(fromSource) ? fromSource : beside;
 }
+
+/** The end of the console socket that the executor gets. */
+export type ConsoleSocket = Socket | number;
 
 export interface ExecutorEvents {
   /** a hook barrier: resolve to let the container continue */
