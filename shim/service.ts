@@ -1,7 +1,7 @@
 // containerd's task service (containerd.task.v2.Task and v3) over the runtime library: one
 // TaskService serves every container of the shim's group, each through its own Container
 // handle, so a container costs this process a few objects rather than a process of its own.
-import { writeFileSync, readFileSync, unlinkSync, existsSync } from 'node:fs';
+import { writeFileSync, readFileSync, unlinkSync, existsSync, copyFileSync, rmSync } from 'node:fs';
 import { join, isAbsolute } from 'node:path';
 import { Runtime, Container, ExecProcess, functionLogger, type ExitInfo, type ProcessSpec } from '../runtime/index.js';
 import { errorKind } from '../runtime/errors.js';
@@ -54,9 +54,13 @@ class ExecEntry extends Proc {
   constructor(id: string, io: ProcessIO, terminal: boolean, stdio: Proc['stdio'], readonly spec: ProcessSpec) { super(id, io, terminal, stdio); }
 }
 
+/** A task created from a checkpoint: as with the runc shim, nothing runs until Start restores it. */
+interface PendingRestore { runtime: Runtime; imagePath: string }
+
 class Task extends Proc {
   readonly execs = new Map<string, ExecEntry>();
-  constructor(readonly namespace: string, id: string, readonly bundle: string, readonly container: Container, io: ProcessIO, terminal: boolean,
+  restoreFrom: PendingRestore | undefined;
+  constructor(readonly namespace: string, id: string, readonly bundle: string, public container: Container, io: ProcessIO, terminal: boolean,
     stdio: Proc['stdio'], readonly rootfsMounted: boolean, readonly ioOwner: IoOwner) { super(id, io, terminal, stdio); }
 }
 
@@ -147,12 +151,33 @@ export class TaskService {
     }
   }
 
+  /** Start of a task created from a checkpoint: the container is restored from its images, detached. */
+  private async restoreTask(t: Task, r: PendingRestore): Promise<void> {
+    const workPath = join(t.bundle, 'criu-work');
+    try {
+      t.container = await r.runtime.restore(t.id, t.bundle, {
+        imagePath: r.imagePath, workPath, stdio: t.io.stdio(), pidFile: join(t.bundle, 'init.pid'),
+      });
+    } catch (err) {
+      const log = join(t.bundle, 'criu-restore.log');
+      try { copyFileSync(join(workPath, 'restore.log'), log); } catch { /* no log */ }
+      throw new TtrpcError(Code.Unknown, `${(err as Error).message} path= ${log}`);
+    } finally {
+      rmSync(workPath, { recursive: true, force: true });
+    }
+    t.restoreFrom = undefined;
+    t.pid = t.container.pid;
+    t.io.afterStart(t.container.master);
+    this.watch(t, t, t.container.wait());
+  }
+
   readonly impl = {
     State: async (req: task.StateRequest): Promise<task.StateResponseInit> => {
       const t = this.task(req.id);
       const p = this.proc(req.id, req.exec_id);
       let status: number;
       if (p.exit) status = Status.STOPPED;
+      else if (p === t && t.restoreFrom) status = Status.CREATED;
       else if (p === t) {
         const s = t.container.status();
         status = s === 'created' || s === 'creating' ? Status.CREATED : s === 'running' ? Status.RUNNING : s === 'paused' ? Status.PAUSED : Status.STOPPED;
@@ -164,7 +189,6 @@ export class TaskService {
     },
 
     Create: async (req: task.CreateTaskRequest, ctx: CallContext): Promise<task.CreateTaskResponseInit> => {
-      if (req.checkpoint) throw new TtrpcError(Code.Unimplemented, 'tsrun shim: restoring a checkpoint is not supported yet');
       if (this.tasks.has(req.id) || this.creating.has(req.id)) throw new TtrpcError(Code.AlreadyExists, `container ${req.id}: already exists`);
       // Nothing is written or mounted anywhere but in a bundle (containerd's are absolute paths).
       if (!isAbsolute(req.bundle) || !existsSync(join(req.bundle, 'config.json'))) {
@@ -192,15 +216,17 @@ export class TaskService {
         const owner = { uid: o.ioUid, gid: o.ioGid };
         io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: req.id, namespace: ns }, owner);
         const rt = this.runtime(root, o.systemdCgroup);
-        const container = await rt.create(req.id, req.bundle, {
+        // From a checkpoint, as the runc shim does: nothing is made before Start restores it.
+        const container = req.checkpoint ? rt.container(req.id) : await rt.create(req.id, req.bundle, {
           stdio: io.stdio(), noPivot: o.noPivotRoot, noNewKeyring: o.noNewKeyring, pidFile: join(req.bundle, 'init.pid'),
         });
-        io.afterStart(container.master);
+        if (!req.checkpoint) io.afterStart(container.master);
         const t = new Task(ns, req.id, req.bundle, container, io, req.terminal, { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, mounted, owner);
-        t.pid = container.pid;
+        if (req.checkpoint) t.restoreFrom = { runtime: rt, imagePath: req.checkpoint };
+        else t.pid = container.pid;
         this.tasks.set(req.id, t);
         faultPoint('shim-create:2');
-        this.watch(t, t, container.wait());
+        if (!req.checkpoint) this.watch(t, t, container.wait());
         this.publish(ns, '/tasks/create', events.TaskCreate, {
           container_id: req.id, bundle: req.bundle, rootfs: req.rootfs,
           io: { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal }, checkpoint: req.checkpoint, pid: t.pid,
@@ -220,6 +246,13 @@ export class TaskService {
       const t = this.task(req.id);
       const p = this.proc(req.id, req.exec_id);
       try {
+        if (p === t && t.restoreFrom) {
+          await this.restoreTask(t, t.restoreFrom);
+          this.watchOom(t);
+          this.publish(t.namespace, '/tasks/start', events.TaskStart, { container_id: t.id, pid: t.pid });
+          t.startGate.resolve();
+          return { pid: t.pid };
+        }
         if (p === t) {
           this.watchOom(t);
           await t.container.start();
@@ -262,7 +295,8 @@ export class TaskService {
         // As the runc shim: a checkpoint with exit has deleted the container already.
         await t.container.delete({ force: status === 'created' }).catch((err) => { if (errorKind(err) !== 'not-found') throw err; });
         faultPoint('shim-delete:1');
-        const exit = await t.exited!;
+        // A checkpoint never restored has no process: it ends as the runc shim's does, status 0.
+        const exit = t.exited ? await t.exited : { exitStatus: 0, signal: 0, exitedAt: new Date() };
         t.io.close();
         for (const e of t.execs.values()) e.io.close();
         if (t.rootfsMounted) unmountRootfs(join(t.bundle, 'rootfs'));
