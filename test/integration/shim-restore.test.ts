@@ -47,6 +47,8 @@ describe('containerd-shim-tsrun-v2: Checkpoint, then Create from the checkpoint 
     }
     await events?.close({ force: true });
     rmSync(dir, { recursive: true, force: true });
+    // The namespace's state root the shim made (its containers' state dirs are checked by the test).
+    rmSync(join(root, NS), { recursive: true, force: true });
   });
 
   test('the loop counts on from where it was checkpointed; events in order; nothing left', async () => {
