@@ -55,9 +55,8 @@ export function checkNamespaceUse(spec: Spec, ns: NamespacePlan): void {
   if (ns.created.has('user') && (!linux.uidMappings?.length || !linux.gidMappings?.length)) {
     throw TsrunError.invalid('user namespaces enabled, but no user mapping found');
   }
-  if (ns.joined.some((j) => j.type === 'user') && (linux.uidMappings?.length || linux.gidMappings?.length)) {
-    throw TsrunError.invalid('user namespaces enabled, but both a namespace path and mappings are given');
-  }
+  // A joined user namespace with maps too (containerd and CRI-O send a pod's both ways): as runc 1.2+, allowed when
+  // they are the namespace's own, which the executor checks before it joins it.
   if (linux.timeOffsets && Object.keys(linux.timeOffsets).length && !ns.created.has('time')) {
     throw TsrunError.invalid('time offsets are set but no new time namespace is configured');
   }
