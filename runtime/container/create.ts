@@ -86,7 +86,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
     cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
     preserveFds: passedFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
-    console: !terminal ? undefined : opts.foreground || opts.keepMaster ? 'proxy' : 'socket', hostWindow: host?.windowSize(),
+    console: !terminal ? undefined : opts.foreground ? 'proxy' : opts.keepMaster ? 'master' : 'socket', hostWindow: host?.windowSize(),
   });
   let plan = planInput({ ...cgroups.paths });
   // runc logs skipped seccomp syscall names at debug level only: so do we.

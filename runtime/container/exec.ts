@@ -79,7 +79,7 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
     foreground: !opts.detach,
     home: containerHome(state.rootfs, opts.process.user?.uid ?? 0),
     seccomp,
-    console: !terminal ? undefined : opts.detach && !opts.keepMaster ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
+    console: !terminal ? undefined : opts.keepMaster ? 'master' : opts.detach ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
     seccompListener: seccomp && seccomp.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER && state.seccomp ? listenerRecord(state.seccomp, {
       ociVersion: state.ociVersion, id: state.id, bundle: state.bundle, annotations: state.annotations, status: 'running', initPid: state.pid,
     }) : undefined,
