@@ -58,9 +58,9 @@ class Task extends Proc {
 }
 
 /** A library error as a ttrpc status with containerd's code for its kind. */
-function statusError(err: unknown): unknown {
+function statusError(err: unknown, context = ''): unknown {
   if (err instanceof TtrpcError) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = context + (err instanceof Error ? err.message : String(err));
   switch (errorKind(err)) {
     case 'not-found': return new TtrpcError(Code.NotFound, message);
     case 'exists': return new TtrpcError(Code.AlreadyExists, message);
@@ -175,7 +175,8 @@ export class TaskService {
       } catch (err) {
         io?.close();
         if (mounted) unmountRootfs(join(req.bundle, 'rootfs'));
-        throw statusError(err);
+        // Worded as the runc shim words a failed `runc create` (Docker and kubelet show it to users), here with tsrun.
+        throw statusError(err, 'OCI runtime create failed: tsrun create failed: ');
       } finally {
         this.creating.delete(req.id);
       }
