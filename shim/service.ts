@@ -194,7 +194,14 @@ export class TaskService {
         }
         const e = p as ExecEntry;
         if (e.process) throw new TtrpcError(Code.FailedPrecondition, `process ${e.id} already started`);
-        const proc = await t.container.exec(e.spec, { stdio: e.io.stdio(), pidFile: join(t.bundle, `${e.id}.pid`) });
+        let proc;
+        try {
+          proc = await t.container.exec(e.spec, { stdio: e.io.stdio(), pidFile: join(t.bundle, `${e.id}.pid`) });
+        } catch (err) {
+          // Its FIFOs closed, as the runc shim closes a failed exec's: the client's copies see EOF (docker exec hung).
+          e.io.close();
+          throw statusError(err, 'OCI runtime exec failed: exec failed: ');
+        }
         e.process = proc;
         e.pid = proc.pid;
         e.io.afterStart(proc.master);
