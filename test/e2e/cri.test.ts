@@ -20,7 +20,7 @@ const BUSYBOX = 'localhost/tsrun-e2e/busybox:1';
 const MARK = '4337';
 // Directories containerd and the shims use whatever containerd's own paths are; removed afterwards when they were
 // not there before and are empty (another session's containerd may be using them).
-const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/fifo', '/var/lib/cni', '/var/lib/cni/results'];
+const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/tsrun/k8s.io', '/run/containerd/fifo', '/var/lib/cni', '/var/lib/cni/results'];
 const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
