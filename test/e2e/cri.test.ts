@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, TSRUN } from '../helpers/harness.js';
 import { modernStack } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
-import { CriClient, CriError, cri } from '../helpers/cri.js';
+import { CriClient, CriError, cri, stream } from '../helpers/cri.js';
 
 const SHIM = join(REPO, 'bin', 'containerd-shim-tsrun-v2');
 const PAUSE = 'localhost/tsrun-e2e/pause:1';
@@ -193,7 +193,8 @@ for (const f of flavours) {
       rmSync(bundle, { recursive: true, force: true });
 
       const env = { ...baseEnv, PATH: [...f.path, join(REPO, 'bin'), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(':') };
-      daemon = spawn('unshare', ['--net', '--', f.containerd, '--config', config, '--log-level', 'debug'], { stdio: ['ignore', 'ignore', 'pipe'], env });
+      // Its network namespace's loopback up: the CRI stream server (Exec, Attach) listens on 127.0.0.1 there.
+      daemon = spawn('unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', f.containerd, '--config', config, '--log-level', 'debug'], { stdio: ['ignore', 'ignore', 'pipe'], env });
       const log: Buffer[] = [];
       daemon.stderr!.on('data', (d: Buffer) => { log.push(d); if (log.length > 4000) log.shift(); });
       process.on('exit', () => { if (process.env.TSRUN_CRI_LOG) writeFileSync(process.env.TSRUN_CRI_LOG, Buffer.concat(log)); });
@@ -283,8 +284,10 @@ for (const f of flavours) {
           seen.limit = await execSync(c1, ['cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/cpu/cpu.shares']);
           await client.call('UpdateContainerResources', { container_id: c1, linux: { memory_limit_in_bytes: 64 << 20, cpu_shares: 256 } });
           seen.updated = await execSync(c1, ['cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/cpu/cpu.shares']);
-          const ex = await client.call('Exec', { container_id: c1, cmd: ['true'], stdout: true });
-          seen.execUrl = /^http:\/\/127\.0\.0\.1:\d+\/exec\/\S+$/.test(ex.url);
+          // Exec through the CRI stream server (WebSocket, as kubectl exec does): the process runs through the runtime's exec.
+          const ex = await client.call('Exec', { container_id: c1, cmd: ['sh', '-c', 'echo streamed; echo oops >&2; exit 4'], stdout: true, stderr: true });
+          const streamed = await stream(ex.url, { netns: `/proc/${daemon!.pid}/ns/net` });
+          seen.exec4 = [streamed.http, streamed.stdout, streamed.stderr, /NonZeroExitCode/.test(streamed.status) || streamed.status];
           await client.call('StopContainer', { container_id: c1, timeout: 2 });
           const st = (await client.call('ContainerStatus', { container_id: c1 })).status;
           seen.stopped = [st?.state, st?.exit_code];
@@ -303,7 +306,8 @@ for (const f of flavours) {
       const viaRunc = await session('runc');
       assert.deepEqual(viaRunc, {
         exec: '3:out\n0\nerr\n', missing: 2, sameNamespaces: true, pid1: '/pause|two-runc', web: '0:hello\n', eth0: true,
-        stats: [true, true, true], limit: '0:134217728\n512\n', updated: '0:67108864\n256\n', execUrl: true,
+        stats: [true, true, true], limit: '0:134217728\n512\n', updated: '0:67108864\n256\n',
+        exec4: ['HTTP/1.1 101 Switching Protocols', 'streamed\n', 'oops\n', true],
         stopped: [cri.ContainerState.CONTAINER_EXITED, 143], log: ['stdout F up'], c2AfterPodStop: cri.ContainerState.CONTAINER_EXITED,
         podsLeft: 0, containersLeft: 0,
       });
