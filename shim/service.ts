@@ -65,9 +65,9 @@ class Task extends Proc {
 }
 
 /** A library error as a ttrpc status with containerd's code for its kind. */
-function statusError(err: unknown): unknown {
+function statusError(err: unknown, context = ''): unknown {
   if (err instanceof TtrpcError) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = context + (err instanceof Error ? err.message : String(err));
   switch (errorKind(err)) {
     case 'not-found': return new TtrpcError(Code.NotFound, message);
     case 'exists': return new TtrpcError(Code.AlreadyExists, message);
@@ -236,7 +236,8 @@ export class TaskService {
         io?.close();
         if (err instanceof OptionsError) err = new TtrpcError(Code.InvalidArgument, err.message);
         if (mounted) unmountRootfs(join(req.bundle, 'rootfs'));
-        throw statusError(err);
+        // Worded as the runc shim words a failed `runc create` (Docker and kubelet show it to users), here with tsrun.
+        throw statusError(err, 'OCI runtime create failed: tsrun create failed: ');
       } finally {
         this.creating.delete(req.id);
       }
@@ -263,7 +264,14 @@ export class TaskService {
         }
         const e = p as ExecEntry;
         if (e.process) throw new TtrpcError(Code.FailedPrecondition, `process ${e.id} already started`);
-        const proc = await t.container.exec(e.spec, { stdio: e.io.stdio(), pidFile: join(t.bundle, `${e.id}.pid`) });
+        let proc;
+        try {
+          proc = await t.container.exec(e.spec, { stdio: e.io.stdio(), pidFile: join(t.bundle, `${e.id}.pid`) });
+        } catch (err) {
+          // Its FIFOs closed, as the runc shim closes a failed exec's: the client's copies see EOF (docker exec hung).
+          e.io.close();
+          throw statusError(err, 'OCI runtime exec failed: exec failed: ');
+        }
         e.process = proc;
         e.pid = proc.pid;
         e.io.afterStart(proc.master);

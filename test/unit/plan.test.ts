@@ -113,7 +113,18 @@ test('the compiler refuses what it cannot plan, with a clear error', () => {
   assert.throws(() => compileInitPlan(input((s) => {
     s.linux.namespaces = s.linux.namespaces.filter((n: any) => n.type !== 'mount'); s.mounts = []; s.linux.maskedPaths = []; s.linux.readonlyPaths = []; s.linux.rootfsPropagation = 'private';
   })), /rootfsPropagation requires a mount namespace/);
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'user', path: '/proc/1/ns/user' }); s.linux.uidMappings = [{ containerID: 0, hostID: 1, size: 1 }]; })), /both a namespace path and mappings/);
+});
+
+test('a joined user namespace given with maps: the maps go to the executor, which checks them against the namespace', () => {
+  const plan = compileInitPlan(input((s) => {
+    s.linux.namespaces.push({ type: 'user', path: '/proc/1/ns/user' });
+    s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    s.linux.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+  }));
+  assert.deepEqual(find(plan, Tag.NS_JOIN).filter((j) => j.path === '/proc/1/ns/user').length, 1);
+  assert.deepEqual(find(plan, Tag.UID_MAP).map((r) => r.content), ['0 100000 65536\n']);
+  assert.deepEqual(find(plan, Tag.GID_MAP).map((r) => r.content), ['0 200000 65536\n']);
+  assert.equal(find(plan, Tag.NS_CLONE).some((r) => r.flags & 0x10000000), false);
 });
 
 test('sysctl names: sysctl(8)\'s slashed spelling becomes the plan\'s dotted one', () => {
