@@ -77,10 +77,10 @@ export const exec: Command = {
       try {
         const started = await spawnExec(state, {
           root: g.root, id: args[0], process: proc, detach, pidFile, preserveFds, ignorePaused, subCgroups: flags.cgroup as string[],
-          consoleSocket: flags['console-socket'] as string | undefined,
+          consoleSocket: flags['console-socket'] as string | undefined, executorWaits: !detach,
         });
         if (!fg) return 0;
-        return await fg.wait(started.pid, started.master !== undefined && started.host ? { master: started.master, host: started.host } : undefined);
+        return await fg.wait(started.pid, started.master !== undefined && started.host ? { master: started.master, host: started.host } : undefined, started.exited);
       } finally {
         fg?.stop();
       }

@@ -20,6 +20,7 @@ import { update } from './update.js';
 import { events } from './events.js';
 import { defaultStateRoot, prepareXdgStateRoot } from '../rootless.js';
 import { setup } from './setup.js';
+import { mark, writeTiming } from '../timing.js';
 
 declare const TSRUN_VERSION: string;
 declare const TSRUN_COMMIT: string;
@@ -78,6 +79,7 @@ async function main(argv: string[]): Promise<number> {
       root: resolve(flags.root as string), debug: !!flags.debug, systemdCgroup: !!flags['systemd-cgroup'],
       rootless: flags.rootless as string, logFile: flags.log as string | undefined, logFormat,
     };
+    mark('args');
     return await command.run(global, parsed.flags, parsed.rest);
   } catch (err) {
     log.fatal(errorText(commandName, err));
@@ -96,6 +98,7 @@ function errorText(command: string, err: unknown): string {
 // stdout and stderr are synchronous for files, pipes and terminals on Linux, so nothing is lost.
 export function runCli(argv: string[]): void {
   main(argv).then((code) => {
+    writeTiming(argv);
     process.exit(code);
   }, (err) => {
     process.stderr.write(`tsrun: ${err instanceof Error ? err.stack : String(err)}\n`);

@@ -33,11 +33,11 @@ export const run: Command = {
     }
 
     async function runContainer(): Promise<number> {
-      const { state, console: tty } = await createContainer({
+      const { state, console: tty, exited } = await createContainer({
         root: g.root, id, bundle: (flags.bundle as string | undefined) ?? process.cwd(),
         pidFile: flags['pid-file'] as string | undefined, consoleSocket: flags['console-socket'] as string | undefined,
         noPivot: !!flags['no-pivot'], noNewKeyring: !!flags['no-new-keyring'], preserveFds: flags['preserve-fds'] as number,
-        systemdCgroup: g.systemdCgroup, rootless: rootlessCgroups(g.rootless, g.systemdCgroup), foreground: !detach,
+        systemdCgroup: g.systemdCgroup, rootless: rootlessCgroups(g.rootless, g.systemdCgroup), foreground: !detach, executorWaits: !detach,
       });
       try {
         await startContainer(g.root, id, true);
@@ -48,7 +48,7 @@ export const run: Command = {
       }
       if (detach) return 0;
 
-      const status = await fg!.wait(state.pid, tty);
+      const status = await fg!.wait(state.pid, tty, exited);
       if (!flags.keep) {
         try { await deleteContainer(g.root, id, true); } catch (err) { log.warn(`deleting ${id}: ${(err as Error).message}`); }
       }

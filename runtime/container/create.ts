@@ -17,6 +17,8 @@ import { hookState, rfc3339Nano } from './status.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
 import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessCgroups, rootlessCgroupCreate, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
 import { faultPoint } from '../fault.js';
+import type { ExitStatus } from '../sys/syscalls.js';
+import { mark } from '../timing.js';
 
 export interface CreateOptions {
   root: string;
@@ -32,6 +34,8 @@ export interface CreateOptions {
   rootless?: boolean;
   /** run: tsrun waits for the container itself */
   foreground: boolean;
+  /** the executor waits for the init and reports its exit (Created.exited): no subreaper needed */
+  executorWaits?: boolean;
   /** the container's fds 0-2 (default: ours) */
   stdio?: StdioSpec[];
   /** a library caller takes the pty master itself (no console socket, no terminal of ours) */
@@ -41,7 +45,7 @@ export interface CreateOptions {
 /** A terminal tsrun proxies itself (foreground run): the pty's master and tsrun's own terminal. */
 export interface OwnConsole { master: number; host: HostConsole }
 
-export interface Created { state: ContainerState; cgroups: CgroupManager; console?: OwnConsole; master?: number }
+export interface Created { state: ContainerState; cgroups: CgroupManager; console?: OwnConsole; master?: number; exited?: Promise<ExitStatus> }
 
 /** Writes the pid file the way callers need it: digits only, no newline, appearing whole (by rename). */
 export function writePidFile(path: string, pid: number): void {
@@ -58,6 +62,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const loaded = loadBundleSpec(opts.bundle, { unknownCapabilities: 'warn' });
   const { bundle, rootfs, warnings } = loaded;
   for (const warning of warnings) log.warn(warning);
+  mark('spec');
   // A caller who is not root: runc's rootless checks, and the way the id maps get written.
   const rootless = rootlessEuid() ? rootlessSpec(loaded.spec) : undefined;
   const hostUserNs = runningInUserNS();
@@ -85,15 +90,18 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const planInput = (paths: Record<string, string>) => compileInitPlan({
     id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
     cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
-    preserveFds: passedFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
+    preserveFds: passedFds, foreground: opts.foreground, executorWaits: opts.executorWaits, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
     console: !terminal ? undefined : opts.foreground || opts.keepMaster ? 'proxy' : 'socket', hostWindow: host?.windowSize(),
   });
   let plan = planInput({ ...cgroups.paths });
+  mark('plan');
   // runc logs skipped seccomp syscall names at debug level only: so do we.
   for (const warning of planWarnings) log.debug(warning);
 
   const release = await lockContainer(opts.root, opts.id);
+  mark('lock');
   let master: number | undefined;
+  let exited: Promise<ExitStatus> | undefined;
   try {
     makeStateDir(opts.root, opts.id);
     try {
@@ -126,7 +134,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       finalPlan.splice(firstProcs < 0 ? 1 : firstProcs, 0, ...procs.map((path): PlanRecord => ({ tag: Tag.CGROUP_PROCS, path })));
       // A systemd scope is started with the init's pid in it, before the init may run.
       if (cgroups.attach) finalPlan.splice(1, 0, { tag: Tag.RELEASE_BARRIER });
-      ({ pid, master } = await startWithConsole(terminal, opts.consoleSocket, host, (socket) => runExecutor(finalPlan, passedFds, {
+      mark('cgroups');
+      ({ pid, master, run: { exited } } = await startWithConsole(terminal, opts.consoleSocket, host, (socket) => runExecutor(finalPlan, passedFds, {
         onHookPoint: async (point, initPid) => {
           if (point === RELEASE_POINT) {
             for (const warning of await cgroups.attach!(initPid)) log.warn(warning);
@@ -138,6 +147,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
           await runHooks(spec.hooks, 'createRuntime', atBarrier);
         },
       }, socket, opts.stdio), (p) => { pid = p; }));
+      mark('executor');
       faultPoint('create:3');
       const st = procStat(pid);
       if (!st) throw new TsrunError('container init exited before it was ready');
@@ -147,9 +157,10 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       saveState(opts.root, state);
       faultPoint('create:4');
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
+      mark('created');
       log.debug(`created container ${opts.id} with init pid ${pid}`);
-      if (opts.keepMaster) return { state, cgroups, master };
-      return { state, cgroups, console: master !== undefined && host ? { master, host } : undefined };
+      if (opts.keepMaster) return { state, cgroups, master, exited };
+      return { state, cgroups, console: master !== undefined && host ? { master, host } : undefined, exited };
     } catch (err) {
       if (master !== undefined) closeSync(master);
       await undoCreate(opts.root, opts.id, pid, cgroups);

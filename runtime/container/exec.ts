@@ -14,6 +14,7 @@ import { writePidFile } from './create.js';
 import { processAlive, waitForExit } from './proc.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
 import { faultPoint } from '../fault.js';
+import type { ExitStatus } from '../sys/syscalls.js';
 
 export interface ExecOptions {
   root: string;
@@ -31,6 +32,8 @@ export interface ExecOptions {
   stdio?: StdioSpec[];
   /** a library caller takes the pty master itself */
   keepMaster?: boolean;
+  /** the executor waits for the process and reports its exit (ExecStarted.exited) */
+  executorWaits?: boolean;
 }
 
 
@@ -56,6 +59,8 @@ export interface ExecStarted {
   master?: number;
   /** tsrun's own terminal, for a foreground exec with a terminal */
   host?: HostConsole;
+  /** with executorWaits: the process's exit status */
+  exited?: Promise<ExitStatus>;
 }
 
 /**
@@ -77,6 +82,7 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
     cgroupProcs: opts.subCgroups?.length ? subCgroupProcs(cgroups.paths, opts.subCgroups) : cgroups.procsFiles(),
     preserveFds: opts.preserveFds,
     foreground: !opts.detach,
+    executorWaits: opts.executorWaits,
     home: containerHome(state.rootfs, opts.process.user?.uid ?? 0),
     seccomp,
     console: !terminal ? undefined : opts.detach && !opts.keepMaster ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
@@ -101,10 +107,10 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
   faultPoint('exec:1');
   // The executor exits right after releasing the process: reap it rather than leave a zombie to init.
   const child = run.child;
-  if (child.exitCode === null && child.signalCode === null) await new Promise((res) => child.once('exit', res));
+  if (!run.exited && child.exitCode === null && child.signalCode === null) await new Promise((res) => child.once('exit', res));
   if (opts.pidFile) writePidFile(opts.pidFile, pid);
   log.debug(`exec in ${state.id}: process ${pid}`);
-  return { pid, master, host: master !== undefined ? host : undefined };
+  return { pid, master, host: master !== undefined ? host : undefined, exited: run.exited };
 }
 
 /** The sub-cgroups must exist, as with runc (the executor fails to open a missing one). */

@@ -5,10 +5,13 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { TsrunError } from '../errors.js';
 import { encodeMessage, encodePlan } from '../plan/encode.js';
-import { Msg, Tag, type PlanRecord } from '../plan/records.js';
+import { ModeFlag, Msg, Tag, type PlanRecord } from '../plan/records.js';
+import type { ExitStatus } from '../sys/syscalls.js';
+import { executorExit } from './executor-wait.js';
 import type { ConsoleSocket } from './console.js';
 import { log } from '../log.js';
 import { procStat } from './proc.js';
+import { mark } from '../timing.js';
 
 /** Where the static C executor lives: next to the bundle, or TSRUN_EXECUTOR for development. */
 export function executorPath(): string {
@@ -51,6 +54,8 @@ export interface ExecutorRun {
   initPid: Promise<number>;
   /** resolves when the init reports READY; rejects with the init's or executor's error */
   ready: Promise<void>;
+  /** with ModeFlag.Wait: the process's exit status, which the executor reports by its own exit */
+  exited?: Promise<ExitStatus>;
 }
 
 /**
@@ -78,6 +83,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   const encoded = encodePlan(plan);
   const child = childProcess().spawn(executorPath(), ['run', String(syncFd)], { stdio, env: {} });
   const sync = child.stdio[syncFd] as Socket;
+  mark('exec:spawned');
 
   let resolvePid!: (pid: number) => void;
   let rejectPid!: (err: Error) => void;
@@ -112,6 +118,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
         switch (tag) {
           case Msg.PID:
             containerPid = body.readUInt32LE(0);
+            mark('exec:pid');
             resolvePid(containerPid);
             break;
           case Msg.INIT_PID: {
@@ -131,6 +138,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
             break;
           }
           case Msg.READY:
+            mark('exec:ready');
             finish();
             return;
           case Msg.ERROR:
@@ -166,6 +174,12 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   pid.catch(() => undefined);
   initPid.catch(() => undefined);
   sync.write(encoded);
+  const first = plan[0];
+  if (first?.tag === Tag.MODE && first.flags & ModeFlag.Wait) {
+    // The executor stays until the process exits: READY is the end of starting it.
+    const status = executorExit(child, () => containerPid);
+    return { child, pid, initPid, ready: ready.catch((err) => status.then(() => { throw err; })), exited: status };
+  }
   // The executor exits as soon as it has released the container: reap it before we go, or it
   // would be left a zombie to an init that may not reap (this machine's does not).
   const exited = new Promise<void>((resolve) => {

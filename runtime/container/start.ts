@@ -6,6 +6,7 @@ import { containerStatus, hookState } from './status.js';
 import { processAlive, stillExecutor } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
 import { faultPoint } from '../fault.js';
+import { mark } from '../timing.js';
 
 /**
  * Lets a created container run: opening the exec fifo for reading releases the init, which
@@ -27,8 +28,10 @@ export async function startContainer(root: string, id: string, fromRun = false):
       try { unlinkSync(fifo); } catch { /* none */ }
       throw TsrunError.precondition('cannot start an already running container');
     }
+    mark('start:checked');
     faultPoint('start:1');
     const content = await readExecFifo(fifo, state.pid, state.pidStartTime);
+    mark('start:released');
     faultPoint('start:2');
     try { unlinkSync(fifo); } catch { /* already gone */ }
     if (content.length === 0) {

@@ -1,0 +1,27 @@
+// The exit of a foreground process as the executor reports it (ModeFlag.Wait, PLAN-FORMAT.md):
+// the executor stays the process's parent and exits with its status, a shell's way (the code,
+// or 128 + the signal). tsrun then needs neither to be a child subreaper nor a waitid on a
+// thread, both of which go through koffi, whose load alone costs ~17 ms of every `run`.
+import type { ChildProcess } from 'node:child_process';
+import type { ExitStatus } from '../sys/syscalls.js';
+import { log } from '../log.js';
+import { waitForExit } from './proc.js';
+
+/** 255: the executor could not say (it lost the process); runc's status for an unknown one. */
+const UNKNOWN = 255;
+
+export function executorExit(child: ChildProcess, pid: () => number): Promise<ExitStatus> {
+  return new Promise((resolve) => {
+    const done = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (code !== null) { resolve({ code, signal: 0 }); return; }
+      // Killed itself: the process was reparented to the system's init, which has its status.
+      // Wait until it is gone, so that `run` still returns only when the container has exited.
+      log.warn(`the executor was killed by ${signal ?? 'a signal'}: the exit status of process ${pid()} is unknown`);
+      const wait = (): Promise<void> => waitForExit(pid(), undefined, 60_000).then((gone) => (gone ? resolve({ code: UNKNOWN, signal: 0 }) : wait()));
+      void wait();
+    };
+    if (child.exitCode !== null || child.signalCode !== null) done(child.exitCode, child.signalCode);
+    else child.once('exit', done);
+    child.once('error', () => resolve({ code: UNKNOWN, signal: 0 }));
+  });
+}
