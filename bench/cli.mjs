@@ -3,7 +3,10 @@
 // goes, phase by phase (TSRUN_TIMING, runtime/timing.ts); with --docker also `docker run --rm`
 // under a private Docker 20.10 with runc and with tsrun.
 //
-//   node bench/cli.mjs [--rounds N] [--docker] [--docker-rounds N] [--only tsrun,runc13,...]
+//   node bench/cli.mjs [--rounds N] [--docker] [--docker-rounds N] [--only tsrun,runc13,...] [--before DIR]
+//
+// --before DIR adds the tsrun built in another checkout (e.g. `git worktree add DIR main && make -C DIR build`),
+// for a before/after table from one run.
 //
 // Wall times are medians; CPU is the mean of user+system time of the command and everything it
 // waited for (the container included), which a busy machine distorts less than wall time.
@@ -89,8 +92,10 @@ function startServer() {
   };
 }
 
+const before = opt('--before');
 const runtimes = [
   { name: 'tsrun', bin: join(repo, 'bin/tsrun') },
+  ...(before ? [{ name: 'tsrun before', key: 'before', bin: join(before, 'bin/tsrun') }] : []),
   { name: 'runc 1.3', key: 'runc13', bin: stack.RUNC },
   { name: 'crun', bin: stack.CRUN, remote: true },
   { name: 'runc 1.1', key: 'runc11', bin: existsSync('/usr/sbin/runc') ? '/usr/sbin/runc' : '/usr/bin/runc' },

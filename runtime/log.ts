@@ -1,4 +1,5 @@
 import { appendFileSync } from 'node:fs';
+import { writeStderr } from './stdio.js';
 
 /** runc's logging: logrus text or JSON lines in --log, or text on stderr. */
 export type LogFormat = 'text' | 'json';
@@ -25,7 +26,7 @@ function write(level: Level, msg: string): void {
   if (config.file) {
     try { appendFileSync(config.file, text); return; } catch { /* fall back to stderr */ }
   }
-  process.stderr.write(text);
+  writeStderr(text);
 }
 
 export const log = {
@@ -37,6 +38,6 @@ export const log = {
   /** A fatal error: a line in the log, and the bare message on stderr when the log is a file (as runc). */
   fatal(msg: string): void {
     write('error', msg);
-    if (config.file) process.stderr.write(msg + '\n');
+    if (config.file) writeStderr(msg + '\n');
   },
 };

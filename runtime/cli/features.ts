@@ -4,6 +4,7 @@ import { CLONE_NEW } from '../plan/namespaces.js';
 import { lsmEnabled } from '../plan/process.js';
 import type { Command } from './command.js';
 import { SECCOMP_FILTER_FLAGS, SUPPORTED_ACTIONS, SUPPORTED_ARCHES, SUPPORTED_OPERATORS } from '../seccomp/compile.js';
+import { writeStdout } from '../stdio.js';
 
 declare const TSRUN_VERSION: string;
 declare const TSRUN_COMMIT: string;
@@ -44,7 +45,7 @@ export const features: Command = {
   description: 'show the enabled features',
   flags: [],
   async run() {
-    process.stdout.write(JSON.stringify(featuresDocument(), null, '    ') + '\n');
+    writeStdout(JSON.stringify(featuresDocument(), null, '    ') + '\n');
     return 0;
   },
 };

@@ -2,7 +2,7 @@
 // the executor stays the process's parent and exits with its status, a shell's way (the code,
 // or 128 + the signal). tsrun then needs neither to be a child subreaper nor a waitid on a
 // thread, both of which go through koffi, whose load alone costs ~17 ms of every `run`.
-import type { ChildProcess } from 'node:child_process';
+import type { ExecutorChild } from './executor.js';
 import type { ExitStatus } from '../sys/syscalls.js';
 import { log } from '../log.js';
 import { waitForExit } from './proc.js';
@@ -10,7 +10,7 @@ import { waitForExit } from './proc.js';
 /** 255: the executor could not say (it lost the process); runc's status for an unknown one. */
 const UNKNOWN = 255;
 
-export function executorExit(child: ChildProcess, pid: () => number): Promise<ExitStatus> {
+export function executorExit(child: ExecutorChild, pid: () => number): Promise<ExitStatus> {
   return new Promise((resolve) => {
     const done = (code: number | null, signal: NodeJS.Signals | null) => {
       if (code !== null) { resolve({ code, signal: 0 }); return; }

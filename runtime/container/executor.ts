@@ -1,4 +1,4 @@
-import type { ChildProcess } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import { childProcess } from '../lazy-modules.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { encodeMessage, encodePlan } from '../plan/encode.js';
 import { ModeFlag, Msg, Tag, type PlanRecord } from '../plan/records.js';
 import type { ExitStatus } from '../sys/syscalls.js';
 import { executorExit } from './executor-wait.js';
+import { spawnProcess, uvAvailable, UvPipe, type UvStdio } from './uv.js';
 import type { ConsoleSocket } from './console.js';
 import { log } from '../log.js';
 import { procStat } from './proc.js';
@@ -43,8 +44,11 @@ export function withLeftoverPid(err: unknown, pid: number): unknown {
 /** One of the container's fds 0-2: an fd of ours, ours as they are, or /dev/null. */
 export type StdioSpec = number | 'inherit' | 'ignore';
 
+/** The executor's process: a ChildProcess, or the same without node:child_process (./uv.ts). */
+export type ExecutorChild = EventEmitter & { pid?: number; exitCode: number | null; signalCode: NodeJS.Signals | null };
+
 export interface ExecutorRun {
-  child: ChildProcess;
+  child: ExecutorChild;
   /** resolves with the host pid of the process the executor cloned (hooks at the hook points get it) */
   pid: Promise<number>;
   /**
@@ -81,8 +85,19 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   }
   // Encoded first: a plan that cannot be encoded must fail before there is an executor to complain.
   const encoded = encodePlan(plan);
-  const child = childProcess().spawn(executorPath(), ['run', String(syncFd)], { stdio, env: {} });
-  const sync = child.stdio[syncFd] as Socket;
+  // Without a dialled console socket (a net.Socket), libuv's handles do without node:net.
+  const direct = stdio.every((s) => typeof s !== 'object') && uvAvailable();
+  const spawned: ExecutorChild & { stdio: ReadonlyArray<unknown> } = direct
+    ? spawnProcess(executorPath(), ['run', String(syncFd)], stdio as UvStdio[], {})
+    : childProcess().spawn(executorPath(), ['run', String(syncFd)], { stdio, env: {} });
+  const child: ExecutorChild = spawned;
+  const sync = spawned.stdio[syncFd] as Socket | UvPipe | null;
+  if (!sync) {
+    // Only a spawn that failed at once has no socket: report it as the executor not starting.
+    const failed = new Promise<never>((_, reject) => child.once('error', (err: Error) => reject(new TsrunError(`unable to start the executor ${executorPath()}: ${err.message}`))));
+    failed.catch(() => undefined);
+    return { child, pid: failed, initPid: failed, ready: failed };
+  }
   mark('exec:spawned');
 
   let resolvePid!: (pid: number) => void;
@@ -173,6 +188,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   // A pid is never awaited alone on the error path; keep rejections from surfacing as unhandled.
   pid.catch(() => undefined);
   initPid.catch(() => undefined);
+  if (sync instanceof UvPipe) sync.resume();
   sync.write(encoded);
   const first = plan[0];
   if (first?.tag === Tag.MODE && first.flags & ModeFlag.Wait) {

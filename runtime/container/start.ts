@@ -7,6 +7,7 @@ import { processAlive, stillExecutor } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
 import { faultPoint } from '../fault.js';
 import { mark } from '../timing.js';
+import { readToEnd, uvAvailable } from './uv.js';
 
 /**
  * Lets a created container run: opening the exec fifo for reading releases the init, which
@@ -55,6 +56,15 @@ function readExecFifo(fifo: string, pid: number, startTime: string | undefined):
     if (processAlive(pid, startTime) && stillExecutor(pid)) return;
     try { closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)); } catch { /* no reader yet */ }
   }, 10);
+  if (uvAvailable()) {
+    // Without the thread pool: a non-blocking open returns at once and still lets the init's
+    // open for writing through; the kernel reports no hang-up before a writer has come and gone.
+    let fd: number;
+    try { fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK); } catch (err) { clearInterval(watchdog); return Promise.reject(err); }
+    const read = readToEnd(fd);
+    read.then(() => clearInterval(watchdog), () => clearInterval(watchdog));
+    return read;
+  }
   return new Promise<Buffer>((resolve, reject) => {
     open(fifo, constants.O_RDONLY, (err, fd) => {
       clearInterval(watchdog);
