@@ -13,6 +13,7 @@ import { SystemdManager, type SavedSystemdCgroup } from './systemd.js';
 import { systemdUnitRef, systemdV1Paths, systemdV2Path, type SystemdUnitRef } from './systemd-unit.js';
 import { annotationProperties } from './systemd-properties.js';
 import type { CgroupConfig, CgroupHost, CgroupLayout, CgroupManager } from './types.js';
+import { currentContext } from '../context.js';
 
 export type {
   CgroupConfig, CgroupHost, CgroupLayout, CgroupManager, CgroupMount, LinuxResources, LinuxDeviceCgroup,
@@ -87,7 +88,7 @@ function systemdManager(ref: SystemdUnitRef, layout: CgroupLayout, host: CgroupH
   const fsDriver = layout.mode === 'v2'
     ? new V2Manager(fs, systemdV2Path(layout, ref), layout.unified!.mountpoint, mounts, opts, created)
     : new V1Manager(fs, systemdV1Paths(layout, ref, host.pid1Cgroup ?? readPid1Cgroup()), v1MountOf(layout, Object.keys(layout.v1).concat(layout.mode === 'hybrid' ? [''] : [])), mounts, opts, created);
-  return new SystemdManager(fsDriver, ref, attached, host.systemdBus);
+  return new SystemdManager(fsDriver, ref, attached, host.systemdBus ?? currentContext()?.systemdBus);
 }
 
 function readPid1Cgroup(): string {

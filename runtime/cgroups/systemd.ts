@@ -12,7 +12,7 @@ import type { DBusValue } from '../dbus/marshal.js';
 import type { BaseManager, SavedCgroup } from './common.js';
 import { resourceProperties, startProperties, type UnitContext, type UnitProperty } from './systemd-properties.js';
 import type { SystemdUnitRef } from './systemd-unit.js';
-import type { CgroupManager, LinuxResources } from './types.js';
+import type { CgroupManager, LinuxResources, SystemdBus } from './types.js';
 
 const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -26,26 +26,53 @@ export interface SavedSystemdCgroup extends SavedCgroup {
 }
 
 /** A connection to systemd, and whether it is the private one (no bus daemon in between). */
-export interface SystemdBus {
-  conn: DBusConnection;
-  direct: boolean;
-}
+export type { SystemdBus } from './types.js';
 
 /**
  * root talks to systemd over its private socket, as systemctl does: no dbus-daemon needed, and
  * signals come without match rules. Otherwise (or if that fails) the system bus.
  */
+function ownBus(conn: DBusConnection, direct: boolean): SystemdBus {
+  return { conn, direct, release: () => conn.close() };
+}
+
+/**
+ * One connection to systemd for a long-lived Runtime (the shim): made on first use, made again
+ * when systemd went away, closed with the Runtime. Operations share it and release nothing.
+ */
+export class SharedSystemdBus {
+  private current: Promise<SystemdBus> | undefined;
+
+  constructor(private readonly connect: () => Promise<SystemdBus> = connectSystemd) {}
+
+  get = async (): Promise<SystemdBus> => {
+    if (this.current) {
+      const bus = await this.current.catch(() => undefined);
+      if (bus && !bus.conn.closed) return bus;
+    }
+    this.current = this.connect().then((own) => ({ conn: own.conn, direct: own.direct, release: () => undefined }));
+    this.current.catch(() => { this.current = undefined; });
+    return this.current;
+  };
+
+  close(): void {
+    const pending = this.current;
+    this.current = undefined;
+    pending?.then((bus) => bus.conn.close(), () => undefined);
+  }
+}
+
 export async function connectSystemd(): Promise<SystemdBus> {
   let privateError: unknown;
   if (process.getuid?.() === 0 && existsSync(PRIVATE_SOCKET)) {
     try {
-      return { conn: await DBusConnection.connect(`unix:path=${PRIVATE_SOCKET}`, { hello: false }), direct: true };
+      return ownBus(await DBusConnection.connect(`unix:path=${PRIVATE_SOCKET}`, { hello: false }), true);
     } catch (err) {
       privateError = err;
     }
   }
   try {
-    return { conn: await DBusConnection.connect(systemBusAddress()), direct: false };
+    return ownBus(await DBusConnection.connect(systemBusAddress()), false);
   } catch (err) {
     const why = privateError ? `${(privateError as Error).message}; system bus: ${(err as Error).message}` : (err as Error).message;
     throw new TsrunError(`cannot connect to systemd over D-Bus: ${why}`);
@@ -231,7 +258,7 @@ export class SystemdManager implements CgroupManager {
       const ctx: UnitContext = { version: this.version, systemdVersion: await systemdVersion(bus) };
       await startUnit(bus, this.unit.unit, [...startProperties(this.unit, pid, this.pending, ctx, warnings), ...this.extraProperties], () => { this.requested = true; });
     } finally {
-      bus.conn.close();
+      bus.release();
     }
     this.attached = true;
     this.fsDriver.create();
@@ -249,8 +276,8 @@ export class SystemdManager implements CgroupManager {
       const props = resourceProperties(resources, ctx, warnings);
       if (props.length === 0) return warnings;
       // systemd rewrites a v1 device list from "deny all": a running container must not see that moment.
-      const freeze = this.version === 1 && resources.devices !== undefined && !this.isFrozen();
-      if (freeze) this.fsDriver.freeze();
+      const freeze = this.version === 1 && resources.devices !== undefined && !this.fsDriver.isFrozen();
+      if (freeze) await this.fsDriver.freeze();
       try {
         await managerCall(bus, 'SetUnitProperties', 'sba(sv)', [this.unit.unit, true, props]);
       } catch (err) {
@@ -259,28 +286,25 @@ export class SystemdManager implements CgroupManager {
         if (freeze) this.fsDriver.thaw();
       }
     } finally {
-      bus.conn.close();
+      bus.release();
     }
     return warnings;
-  }
-
-  /** v1 only (the one place it is asked): a paused container stays paused. */
-  private isFrozen(): boolean {
-    const dir = this.paths.freezer;
-    if (!dir) return false;
-    try { return readFileSync(posix.join(dir, 'freezer.state'), 'utf8').trim() !== 'THAWED'; } catch { return false; }
   }
 
   pids(): number[] {
     return this.fsDriver.pids();
   }
 
-  killAll(signal: NodeJS.Signals | number): void {
-    this.fsDriver.killAll(signal);
+  killAll(signal: NodeJS.Signals | number): Promise<void> {
+    return this.fsDriver.killAll(signal);
   }
 
-  freeze(): void {
-    this.fsDriver.freeze();
+  freeze(): Promise<void> {
+    return this.fsDriver.freeze();
+  }
+
+  isFrozen(): boolean {
+    return this.fsDriver.isFrozen();
   }
 
   thaw(): void {
@@ -309,7 +333,7 @@ export class SystemdManager implements CgroupManager {
     } catch (err) {
       log.warn(`removing systemd unit ${this.unit.unit}: ${(err as Error).message}`);
     } finally {
-      bus?.conn.close();
+      bus?.release();
     }
     await this.fsDriver.destroy();
   }

@@ -2,9 +2,9 @@
 // never does: forward our signals to the process, proxy our own terminal, and wait for it. The
 // executor waits for the process itself and reports its exit (executorWaits: it stays the
 // process's parent, as a child subreaper), so tsrun needs no FFI for any of this.
-import type { ExitStatus } from '../sys/syscalls.js';
-import { SignalForwarder } from '../signals.js';
-import { proxyConsole, type HostConsole } from '../container/console.js';
+import type { ExitInfo } from '../reaper.js';
+import { SignalForwarder } from './signal-forwarder.js';
+import { proxyConsole, type HostConsole } from './host-terminal.js';
 import { mark } from '../timing.js';
 
 export class Foreground {
@@ -16,13 +16,13 @@ export class Foreground {
   }
 
   /** Waits for the process (proxying the terminal when there is one): its exit status. */
-  async wait(pid: number, tty: { master: number; host: HostConsole } | undefined, exited: Promise<ExitStatus> | undefined): Promise<number> {
-    if (!exited) throw new Error('a foreground process is started with executorWaits');
+  async wait(pid: number, tty: { master: number; host: HostConsole } | undefined, exited: Promise<ExitInfo>): Promise<number> {
     this.signals.forwardTo(pid);
-    const status = tty ? await proxyConsole(tty.master, tty.host, exited) : await exited;
+    const status = exited.then((e) => ({ code: e.exitStatus, signal: e.signal }));
+    const { code } = tty ? await proxyConsole(tty.master, tty.host, status) : await status;
     this.signals.stop();
     mark('waited');
-    return status.code;
+    return code;
   }
 
   stop(): void {

@@ -14,11 +14,12 @@ import { procStat, processAlive, waitForExit } from './proc.js';
 import { runExecutor, withLeftoverPid, type StdioSpec } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
-import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
+import { checkTerminalUse, startWithConsole, type HostTerminal } from './console.js';
 import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessCgroups, rootlessCgroupCreate, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
 import { faultPoint } from '../fault.js';
-import type { ExitStatus } from '../sys/syscalls.js';
 import { mark } from '../timing.js';
+import type { ExitInfo } from '../reaper.js';
+import { realHostView } from '../host-view.js';
 
 export interface CreateOptions {
   root: string;
@@ -32,20 +33,24 @@ export interface CreateOptions {
   systemdCgroup: boolean;
   /** cgroup permission errors are tolerated when no limit needs the cgroup (--rootless, runtime/rootless.ts) */
   rootless?: boolean;
-  /** run: tsrun waits for the container itself */
-  foreground: boolean;
-  /** the executor waits for the init and reports its exit (Created.exited): no subreaper needed */
-  executorWaits?: boolean;
+  /**
+   * The CLI's terminal rules (runc's checks of -d against --console-socket): true for `create`
+   * and `run -d`, false for a foreground `run`. Left out, the caller takes the pty master itself.
+   */
+  detached?: boolean;
+  /** a foreground caller's own terminal, asked for only when the process has a terminal */
+  hostTerminal?: () => HostTerminal;
   /** the container's fds 0-2 (default: ours) */
   stdio?: StdioSpec[];
-  /** a library caller takes the pty master itself (no console socket, no terminal of ours) */
-  keepMaster?: boolean;
+  /** the executor waits for the init and reports its exit (Created.exited): no reaper, no subreaper */
+  executorWaits?: boolean;
 }
 
-/** A terminal tsrun proxies itself (foreground run): the pty's master and tsrun's own terminal. */
-export interface OwnConsole { master: number; host: HostConsole }
-
-export interface Created { state: ContainerState; cgroups: CgroupManager; console?: OwnConsole; master?: number; exited?: Promise<ExitStatus> }
+/**
+ * What create made: the state, the cgroups and, for a terminal without a console socket, the
+ * pty's master (with the caller's own terminal when it gave one).
+ */
+export interface Created { state: ContainerState; cgroups: CgroupManager; master?: number; host?: HostTerminal; exited?: Promise<ExitInfo> }
 
 /** Writes the pid file the way callers need it: digits only, no newline, appearing whole (by rename). */
 export function writePidFile(path: string, pid: number): void {
@@ -72,7 +77,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   for (const opt of rootless?.dropped ?? []) log.debug(`rootless: dropped ${opt}: the group is not mapped in the container`);
   if (!spec.process) throw TsrunError.invalid('process property must not be empty');
   const terminal = !!spec.process.terminal;
-  if (!opts.keepMaster) checkTerminalUse(terminal, !opts.foreground, opts.consoleSocket);
+  if (opts.detached !== undefined) checkTerminalUse(terminal, opts.detached, opts.consoleSocket);
+  const foreground = opts.detached === false;
 
   // Socket activation (as runc): the listening fds come first, the --preserve-fds ones after them.
   const listenFds = socketActivationFds();
@@ -83,15 +89,16 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   checkPreservedFds(3 + listenFds, opts.preserveFds);
 
   // runc looks for its own terminal before it starts anything, and fails without one.
-  const host = terminal && opts.foreground ? HostConsole.find() : undefined;
+  const host = terminal ? opts.hostTerminal?.() : undefined;
   const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations, rootless: rootlessCg });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
   const planWarnings: string[] = [];
   const planInput = (paths: Record<string, string>) => compileInitPlan({
     id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
     cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
-    preserveFds: passedFds, foreground: opts.foreground, executorWaits: opts.executorWaits, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
-    console: !terminal ? undefined : opts.foreground || opts.keepMaster ? 'proxy' : 'socket', hostWindow: host?.windowSize(),
+    preserveFds: passedFds, foreground, executorWaits: opts.executorWaits, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
+    console: !terminal ? undefined : opts.consoleSocket ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
+    host: realHostView,
   });
   let plan = planInput({ ...cgroups.paths });
   mark('plan');
@@ -101,7 +108,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const release = await lockContainer(opts.root, opts.id);
   mark('lock');
   let master: number | undefined;
-  let exited: Promise<ExitStatus> | undefined;
+  let exited: Promise<ExitInfo> | undefined;
   try {
     makeStateDir(opts.root, opts.id);
     try {
@@ -159,8 +166,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
       mark('created');
       log.debug(`created container ${opts.id} with init pid ${pid}`);
-      if (opts.keepMaster) return { state, cgroups, master, exited };
-      return { state, cgroups, console: master !== undefined && host ? { master, host } : undefined, exited };
+      return { state, cgroups, master, host: master !== undefined ? host : undefined, exited };
     } catch (err) {
       if (master !== undefined) closeSync(master);
       await undoCreate(opts.root, opts.id, pid, cgroups);

@@ -5,23 +5,28 @@ import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadBundleSpec } from '../spec/load.js';
 import { compileExecPlan, joinSubCgroups, namespacesToJoin, parseSubCgroups, type Process } from '../plan/exec-plan.js';
 import { containerHome } from '../plan/rootfs-files.js';
-import { compileSeccomp, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../seccomp/compile.js';
-import { listenerRecord } from '../seccomp/listener.js';
+import { nsIdentity, realHostView } from '../host-view.js';
 import { loadState, type ContainerState } from './state.js';
 import { containerStatus } from './status.js';
 import { runExecutor, withLeftoverPid, type StdioSpec } from './executor.js';
 import { writePidFile } from './create.js';
 import { processAlive, waitForExit } from './proc.js';
-import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
+import { checkTerminalUse, startWithConsole, type HostTerminal } from './console.js';
 import { faultPoint } from '../fault.js';
-import type { ExitStatus } from '../sys/syscalls.js';
+import { requireStatus } from './transitions.js';
+import type { ExitInfo } from '../reaper.js';
 
 export interface ExecOptions {
   root: string;
   id: string;
   /** the finished process, from --process or built from the flags on top of containerProcess() */
   process: Process;
-  detach: boolean;
+  /** the CLI's terminal rules, as for create (CreateOptions.detached); left out, the caller takes the master */
+  detached?: boolean;
+  /** a foreground caller's own terminal, asked for only when the process has a terminal */
+  hostTerminal?: () => HostTerminal;
+  /** the executor waits for the process and reports its exit (ExecStarted.exited) */
+  executorWaits?: boolean;
   pidFile?: string;
   preserveFds: number;
   ignorePaused: boolean;
@@ -30,10 +35,6 @@ export interface ExecOptions {
   subCgroups?: string[];
   /** the process's fds 0-2 (default: ours) */
   stdio?: StdioSpec[];
-  /** a library caller takes the pty master itself */
-  keepMaster?: boolean;
-  /** the executor waits for the process and reports its exit (ExecStarted.exited) */
-  executorWaits?: boolean;
 }
 
 
@@ -47,9 +48,7 @@ export function containerProcess(state: ContainerState): Process | undefined {
 export function execTarget(root: string, id: string, ignorePaused: boolean): ContainerState {
   const state = loadState(root, id);
   const status = containerStatus(root, state);
-  if (status === 'stopped') throw TsrunError.precondition('cannot exec in a stopped container');
-  if (status === 'creating') throw TsrunError.precondition('cannot exec in a container that is being created');
-  if (status === 'paused' && !ignorePaused) throw TsrunError.precondition('cannot exec in a paused container (use --ignore-paused to override)');
+  requireStatus(ignorePaused ? 'exec-ignore-paused' : 'exec', status, id);
   return state;
 }
 
@@ -58,9 +57,9 @@ export interface ExecStarted {
   pid: number;
   master?: number;
   /** tsrun's own terminal, for a foreground exec with a terminal */
-  host?: HostConsole;
-  /** with executorWaits: the process's exit status */
-  exited?: Promise<ExitStatus>;
+  host?: HostTerminal;
+  /** with executorWaits: the process's exit */
+  exited?: Promise<ExitInfo>;
 }
 
 /**
@@ -69,27 +68,27 @@ export interface ExecStarted {
  */
 export async function spawnExec(state: ContainerState, opts: ExecOptions): Promise<ExecStarted> {
   const terminal = !!opts.process.terminal;
-  if (!opts.keepMaster) checkTerminalUse(terminal, opts.detach, opts.consoleSocket);
-  // runc looks for its own terminal before it starts anything, and fails without one.
+  if (opts.detached !== undefined) checkTerminalUse(terminal, opts.detached, opts.consoleSocket);
   checkPreservedFds(3, opts.preserveFds);
-  const host = terminal && !opts.detach && !opts.keepMaster ? HostConsole.find() : undefined;
+  // runc looks for its own terminal before it starts anything, and fails without one.
+  const host = terminal ? opts.hostTerminal?.() : undefined;
   const cgroups = cgroupManagerFromState(state.cgroup);
-  const seccomp = state.seccomp ? compileSeccomp(state.seccomp) : undefined;
-  for (const w of seccomp?.warnings ?? []) log.debug(w);
+  const warnings: string[] = [];
   const plan = compileExecPlan({
     process: opts.process,
-    namespaces: namespacesToJoin(state.pid),
+    namespaces: namespacesToJoin(state.pid, nsIdentity),
     cgroupProcs: opts.subCgroups?.length ? subCgroupProcs(cgroups.paths, opts.subCgroups) : cgroups.procsFiles(),
     preserveFds: opts.preserveFds,
-    foreground: !opts.detach,
+    foreground: opts.detached === false,
     executorWaits: opts.executorWaits,
-    home: containerHome(state.rootfs, opts.process.user?.uid ?? 0),
-    seccomp,
-    console: !terminal ? undefined : opts.detach && !opts.keepMaster ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
-    seccompListener: seccomp && seccomp.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER && state.seccomp ? listenerRecord(state.seccomp, {
-      ociVersion: state.ociVersion, id: state.id, bundle: state.bundle, annotations: state.annotations, status: 'running', initPid: state.pid,
-    }) : undefined,
+    home: containerHome(realHostView, state.rootfs, opts.process.user?.uid ?? 0),
+    host: realHostView,
+    seccomp: state.seccomp,
+    container: { ociVersion: state.ociVersion, id: state.id, bundle: state.bundle, annotations: state.annotations, initPid: state.pid },
+    warnings,
+    console: !terminal ? undefined : opts.consoleSocket ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
   });
+  for (const w of warnings) log.debug(w);
   let pid = 0;
   let master: number | undefined;
   let run;

@@ -6,16 +6,18 @@ import type { Socket } from 'node:net';
 import { TsrunError } from '../errors.js';
 import { encodeMessage, encodePlan } from '../plan/encode.js';
 import { ModeFlag, Msg, Tag, type PlanRecord } from '../plan/records.js';
-import type { ExitStatus } from '../sys/syscalls.js';
+import type { ExitInfo } from '../reaper.js';
 import { executorExit } from './executor-wait.js';
 import { spawnProcess, uvAvailable, UvPipe, type UvStdio } from './uv.js';
-import type { ConsoleSocket } from './console.js';
-import { log } from '../log.js';
-import { procStat } from './proc.js';
 import { mark } from '../timing.js';
+import { log } from '../log.js';
+import { currentContext } from '../context.js';
+import { procStat } from './proc.js';
 
-/** Where the static C executor lives: next to the bundle, or TSRUN_EXECUTOR for development. */
+/** Where the static C executor lives: the Runtime's choice, next to the bundle, or TSRUN_EXECUTOR for development. */
 export function executorPath(): string {
+  const chosen = currentContext()?.executorPath;
+  if (chosen) return chosen;
   if (process.env.TSRUN_EXECUTOR) return process.env.TSRUN_EXECUTOR;
   // __dirname is the bundle's real directory (Node resolves the symlink an installed
   // bin/tsrun is), where `make` and `make install` put the executor.
@@ -24,6 +26,9 @@ export function executorPath(): string {
   const fromSource = join(__dirname, '..', 'native', 'tsrun-executor');
   return existsSync(fromSource) ? fromSource : beside;
 }
+
+/** The end of the console socket that the executor gets. */
+export type ConsoleSocket = Socket | number;
 
 export interface ExecutorEvents {
   /** a hook barrier: resolve to let the container continue */
@@ -58,8 +63,8 @@ export interface ExecutorRun {
   initPid: Promise<number>;
   /** resolves when the init reports READY; rejects with the init's or executor's error */
   ready: Promise<void>;
-  /** with ModeFlag.Wait: the process's exit status, which the executor reports by its own exit */
-  exited?: Promise<ExitStatus>;
+  /** with ModeFlag.Wait: the process's exit, which the executor reports by its own exit status */
+  exited?: Promise<ExitInfo>;
 }
 
 /**

@@ -8,9 +8,9 @@ import { planMounts, needsDevSetup, devReadonlyRemount, IdmapUsernsTable, type C
 import { planDev } from './devices.js';
 import { planConsole, planProcess } from './process.js';
 import { containerHome } from './rootfs-files.js';
+import type { HostView } from './host.js';
 import { planInitHooks } from './hooks.js';
-import { compileSeccomp, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../seccomp/compile.js';
-import { listenerRecord } from '../seccomp/listener.js';
+import { seccompRecords } from './seccomp-listener.js';
 import { planLatePidns } from './pidns.js';
 
 export interface InitPlanInput {
@@ -40,21 +40,39 @@ export interface InitPlanInput {
   hostUserNs?: boolean;
   /** receives warnings worth a debug log line (e.g. seccomp rules naming unknown syscalls) */
   warnings?: string[];
+  /** what the compiler may know of the host and the rootfs (runtime/host-view.ts) */
+  host: HostView;
 }
 
-/** Compiles a validated spec into the plan that the executor carries out for create/run. */
+/**
+ * A sysctl name as the plan carries it (dots between components): sysctl(8)'s slashed spelling,
+ * which spec/semantic.ts accepts as runc does, is turned into it.
+ */
+function dottedSysctl(key: string): string {
+  if (!key.includes('/')) return key;
+  const parts = key.split('/');
+  if (parts.some((p) => p.includes('.'))) throw TsrunError.invalid(`sysctl "${key}": a slashed name with a dot in a component is not supported`);
+  return parts.join('.');
+}
+
+/**
+ * Compiles a spec checked by spec/semantic.ts (checkSpec) into the plan that the executor
+ * carries out for create/run. Rules already checked there are not checked again here; what is
+ * left are the lookups a plan cannot be made without, which fail closed.
+ */
 export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   const { spec } = input;
   const process = spec.process;
   if (!process) throw TsrunError.invalid('process must be set to create a container');
   // Compiled first so that a bad profile fails before anything else is planned.
-  const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
-  if (seccomp) input.warnings?.push(...seccomp.warnings);
+  const seccomp = seccompRecords(spec.linux?.seccomp, {
+    ociVersion: spec.ociVersion ?? '1.0.2-dev', id: input.id, bundle: input.bundle, annotations: spec.annotations, status: 'creating',
+  }, input.warnings);
   const ns = planNamespaces(spec);
   checkNamespaceUse(spec, ns);
   // Compiled ahead: the user namespaces of id-mapped mounts are the executor's records, which come first.
   const idmaps = new IdmapUsernsTable();
-  const mounts = ns.has.has('mount') ? planMounts(spec, input.bundle, ns, input.cgroups, idmaps, input.rootfs) : [];
+  const mounts = ns.has.has('mount') ? planMounts(input.host, spec, input.bundle, ns, input.cgroups, idmaps, input.rootfs) : [];
 
   const initHooks = planInitHooks(spec.hooks, { ociVersion: spec.ociVersion ?? '1.0.2-dev', id: input.id, bundle: input.bundle, annotations: spec.annotations });
 
@@ -80,7 +98,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     if (propagation === undefined) throw TsrunError.invalid(`unknown rootfsPropagation "${propagationName}"`);
     plan.push({ tag: Tag.ROOTFS, path: input.rootfs, propagation: propagation || (MS.SLAVE | MS.REC), flags: 1 });
     plan.push(...mounts);
-    plan.push(...planDev(spec, inUserNs, needsDevSetup(spec)));
+    plan.push(...planDev(input.host, spec, inUserNs, needsDevSetup(spec)));
     if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
     plan.push(...initHooks.createContainer);
     plan.push({ tag: Tag.CHANGE_ROOT, how: input.noPivot ? ChangeRoot.MoveAndChroot : ChangeRoot.PivotRoot });
@@ -96,7 +114,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
 
   if (spec.hostname) plan.push({ tag: Tag.HOSTNAME, name: spec.hostname });
   if (spec.domainname) plan.push({ tag: Tag.DOMAINNAME, name: spec.domainname });
-  for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) plan.push({ tag: Tag.SYSCTL, key, value: String(value) });
+  for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) plan.push({ tag: Tag.SYSCTL, key: dottedSysctl(key), value: String(value) });
   if (ns.has.has('mount')) {
     for (const path of spec.linux?.readonlyPaths ?? []) plan.push({ tag: Tag.READONLY_PATH, path });
     for (const path of spec.linux?.maskedPaths ?? []) plan.push({ tag: Tag.MASK_PATH, path });
@@ -110,16 +128,13 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   plan.push(...planProcess(spec, process, {
     preserveFds: input.preserveFds,
     keyringName: input.noNewKeyring ? undefined : input.id,
-    home: containerHome(input.rootfs, uid),
+    home: containerHome(input.host, input.rootfs, uid),
+    host: input.host,
   }));
-  if (seccomp) plan.push({ tag: Tag.SECCOMP, flags: seccomp.flags, program: seccomp.program });
+  if (seccomp.filter) plan.push(seccomp.filter);
   plan.push(...initHooks.startContainer);
   if (input.console) plan.push(planConsole(process, input.preserveFds, input.console, ns.has.has('mount'), input.hostWindow));
-  // runc hands a listener over only when a rule notifies (libseccomp makes none otherwise).
-  const listener = seccomp && seccomp.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER && spec.linux?.seccomp && listenerRecord(spec.linux.seccomp, {
-    ociVersion: spec.ociVersion ?? '1.0.2-dev', id: input.id, bundle: input.bundle, annotations: spec.annotations, status: 'creating',
-  });
-  if (listener) plan.push(listener);
+  if (seccomp.listener) plan.push(seccomp.listener);
   planLatePidns(plan, ns);
   return plan;
 }

@@ -1,6 +1,7 @@
-import { statSync } from 'node:fs';
+import type { HostView } from './host.js';
 import { posix } from 'node:path';
-import type { SeccompListenerRecord } from '../seccomp/listener.js';
+import { seccompRecords, type ListenerProcess } from './seccomp-listener.js';
+import type { LinuxSeccomp } from '../spec/types.js';
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
 import { CAPABILITY_NUMBERS } from '../spec/tables.js';
@@ -19,21 +20,12 @@ const NS_FILES: [type: string, file: string][] = [
 /** Identity of a namespace file ("dev:ino"), or undefined when the kernel lacks that type. */
 export type NsIdentity = (path: string) => string | undefined;
 
-const statIdentity: NsIdentity = (path) => {
-  try {
-    const st = statSync(path);
-    return `${st.dev}:${st.ino}`;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-};
 
 /**
  * The namespaces of the container's init that tsrun itself is not in: exec joins exactly those
  * (runc does the same; joining one's own namespace is pointless and, for user, refused).
  */
-export function namespacesToJoin(initPid: number, identity: NsIdentity = statIdentity): { type: string; path: string }[] {
+export function namespacesToJoin(initPid: number, identity: NsIdentity): { type: string; path: string }[] {
   const out: { type: string; path: string }[] = [];
   for (const [type, file] of NS_FILES) {
     const path = `/proc/${initPid}/ns/${file}`;
@@ -115,14 +107,18 @@ export interface ExecPlanInput {
   executorWaits?: boolean;
   /** HOME for a process env without one */
   home: string;
+  /** what the compiler may know of the host (runtime/host-view.ts) */
+  host: HostView;
   /** process.terminal: who takes the pty's master (the executor gets a socket after the sync socket) */
   console?: ConsoleTaker;
   /** with console 'proxy': the size of tsrun's own terminal, which the pty gets */
   hostWindow?: { rows: number; cols: number };
-  /** the container's compiled seccomp filter: runc applies it to exec'd processes too */
-  seccomp?: { flags: number; program: Buffer };
-  /** where the listener fd of a notifying filter goes */
-  seccompListener?: SeccompListenerRecord;
+  /** the container's seccomp profile: runc applies it to exec'd processes too */
+  seccomp?: LinuxSeccomp;
+  /** the container, for the state a notifying filter's listener gets (status "running") */
+  container?: Omit<ListenerProcess, 'status'>;
+  /** receives warnings worth a debug log line (seccomp rules naming unknown syscalls) */
+  warnings?: string[];
 }
 
 /** The plan for the executor's mode 1: join the init's namespaces and cgroups, then run the process. */
@@ -135,10 +131,11 @@ export function compileExecPlan(input: ExecPlanInput): PlanRecord[] {
   }
   for (const path of input.cgroupProcs) plan.push({ tag: Tag.CGROUP_PROCS, path });
   // No session keyring (exec shares the init's) and no personality (runc applies it to the init only).
-  plan.push(...planProcess({ ociVersion: '' }, input.process, { preserveFds: input.preserveFds, home: input.home }));
-  if (input.seccomp) plan.push({ tag: Tag.SECCOMP, flags: input.seccomp.flags, program: input.seccomp.program });
+  plan.push(...planProcess({ ociVersion: '' }, input.process, { preserveFds: input.preserveFds, home: input.home, host: input.host }));
+  const seccomp = seccompRecords(input.seccomp, { ociVersion: '', id: '', bundle: '', ...input.container, status: 'running' }, input.warnings);
+  if (seccomp.filter) plan.push(seccomp.filter);
   if (input.console) plan.push(planConsole(input.process, input.preserveFds, input.console, false, input.hostWindow));
-  if (input.seccomp && input.seccompListener) plan.push(input.seccompListener);
+  if (seccomp.listener) plan.push(seccomp.listener);
   return plan;
 }
 
