@@ -4,8 +4,11 @@
 // thread, both of which go through koffi, whose load alone costs ~17 ms of every `run`.
 import type { ExitInfo } from '../reaper.js';
 import { log } from '../log.js';
-import type { ExecutorChild } from './executor.js';
+import type { EventEmitter } from 'node:events';
 import { waitForExit } from './proc.js';
+
+/** The executor's process: a ChildProcess, or the same without node:child_process (./uv.ts). */
+export type ExecutorChild = EventEmitter & { pid?: number; exitCode: number | null; signalCode: NodeJS.Signals | null };
 
 /** 255: the executor could not say (it lost the process); runc's status for an unknown one. */
 const UNKNOWN = 255;

@@ -1,4 +1,3 @@
-import type { EventEmitter } from 'node:events';
 import { childProcess } from '../lazy-modules.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -7,7 +6,7 @@ import { TsrunError } from '../errors.js';
 import { encodeMessage, encodePlan } from '../plan/encode.js';
 import { ModeFlag, Msg, Tag, type PlanRecord } from '../plan/records.js';
 import type { ExitInfo } from '../reaper.js';
-import { executorExit } from './executor-wait.js';
+import { executorExit, type ExecutorChild } from './executor-wait.js';
 import { spawnProcess, uvAvailable, UvPipe, type UvStdio } from './uv.js';
 import { mark } from '../timing.js';
 import { log } from '../log.js';
@@ -49,8 +48,7 @@ export function withLeftoverPid(err: unknown, pid: number): unknown {
 /** One of the container's fds 0-2: an fd of ours, ours as they are, or /dev/null. */
 export type StdioSpec = number | 'inherit' | 'ignore';
 
-/** The executor's process: a ChildProcess, or the same without node:child_process (./uv.ts). */
-export type ExecutorChild = EventEmitter & { pid?: number; exitCode: number | null; signalCode: NodeJS.Signals | null };
+export type { ExecutorChild } from './executor-wait.js';
 
 export interface ExecutorRun {
   child: ExecutorChild;
