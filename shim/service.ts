@@ -3,7 +3,7 @@
 // handle, so a container costs this process a few objects rather than a process of its own.
 import { writeFileSync, readFileSync, unlinkSync, existsSync } from 'node:fs';
 import { join, isAbsolute } from 'node:path';
-import { Runtime, Container, ExecProcess, type ExitInfo, type ProcessSpec } from '../runtime/index.js';
+import { Runtime, Container, ExecProcess, functionLogger, type ExitInfo, type ProcessSpec } from '../runtime/index.js';
 import { errorKind } from '../runtime/errors.js';
 import { updateFromJson } from '../runtime/cgroups/update.js';
 import { loadState } from '../runtime/container/state.js';
@@ -16,6 +16,7 @@ import { TtrpcError, Code, type CallContext } from './ttrpc/index.js';
 import type { EventPublisher } from './events.js';
 import { ProcessIO, type IoOwner } from './io.js';
 import { runtimeOptions, joinShimCgroup, OptionsError } from './options.js';
+import { checkpointTask } from './checkpoint.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 import { faultPoint } from '../runtime/fault.js';
 
@@ -92,7 +93,9 @@ export class TaskService {
   private runtime(root: string, systemdCgroup: boolean): Runtime {
     const key = `${systemdCgroup ? 1 : 0}:${root}`;
     let rt = this.runtimes.get(key);
-    if (!rt) this.runtimes.set(key, rt = new Runtime({ root, systemdCgroup }));
+    // The runtime's warnings (runc's, such as ambient capabilities it cannot raise) go to the shim's log.
+    const logger = functionLogger((level, msg) => this.opts.log?.(`${level}: ${msg}`));
+    if (!rt) this.runtimes.set(key, rt = new Runtime({ root, systemdCgroup, logger }));
     return rt;
   }
 
@@ -256,7 +259,8 @@ export class TaskService {
         if (status !== 'stopped' && status !== 'created') throw new TtrpcError(Code.FailedPrecondition, `cannot delete running task ${t.id}`);
         // A created container never started: delete kills its init, whose exit follows.
         t.startGate.resolve();
-        await t.container.delete({ force: status === 'created' });
+        // As the runc shim: a checkpoint with exit has deleted the container already.
+        await t.container.delete({ force: status === 'created' }).catch((err) => { if (errorKind(err) !== 'not-found') throw err; });
         faultPoint('shim-delete:1');
         const exit = await t.exited!;
         t.io.close();
@@ -300,8 +304,9 @@ export class TaskService {
       this.publish(t.namespace, '/tasks/resumed', events.TaskResumed, { container_id: t.id });
     },
 
-    Checkpoint: async (): Promise<void> => {
-      throw new TtrpcError(Code.Unimplemented, 'tsrun shim: checkpoint is not supported yet (tsrun has no checkpoint/restore)');
+    Checkpoint: async (req: task.CheckpointTaskRequest): Promise<void> => {
+      const t = this.task(req.id);
+      await checkpointTask(t.container, t.bundle, req.path, unpackAny(req.options, runc_options.CheckpointOptions));
     },
 
     Kill: async (req: task.KillRequest): Promise<void> => {

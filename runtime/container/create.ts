@@ -5,7 +5,7 @@ import { TsrunError } from '../errors.js';
 import { log } from '../log.js';
 import { loadBundleSpec } from '../spec/load.js';
 import { compileInitPlan } from '../plan/compile.js';
-import { RELEASE_POINT, Tag, type PlanRecord } from '../plan/records.js';
+import { RELEASE_POINT } from '../plan/records.js';
 import { deviceCgroupRules } from '../plan/devices.js';
 import { cgroupManager, detectCgroupLayout, serializeCgroupPaths, v1MountOrder, type CgroupManager } from '../cgroups/index.js';
 import { lockContainer } from './lock.js';
@@ -92,18 +92,22 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const host = terminal ? opts.hostTerminal?.() : undefined;
   const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations, rootless: rootlessCg });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
-  const planWarnings: string[] = [];
-  const planInput = (paths: Record<string, string>) => compileInitPlan({
-    id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
-    cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
-    preserveFds: passedFds, foreground, executorWaits: opts.executorWaits, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
-    console: !terminal ? undefined : opts.consoleSocket ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
-    host: realHostView,
-  });
-  let plan = planInput({ ...cgroups.paths });
-  mark('plan');
-  // runc logs skipped seccomp syscall names at debug level only: so do we.
-  for (const warning of planWarnings) log.debug(warning);
+  // Compiled once, with its final inputs, after the cgroups exist: which cgroup.procs files to
+  // join, and whether a systemd scope must hold the init before it runs.
+  const compilePlan = (paths: Record<string, string>) => {
+    const warnings: string[] = [];
+    const plan = compileInitPlan({
+      id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
+      releaseBarrier: !!cgroups.attach,
+      cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
+      preserveFds: passedFds, foreground, executorWaits: opts.executorWaits, hookBarrier, warnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
+      console: !terminal ? undefined : opts.consoleSocket ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
+      host: realHostView,
+    });
+    // runc logs skipped seccomp syscall names at debug level only: so do we.
+    for (const warning of warnings) log.debug(warning);
+    return plan;
+  };
 
   const release = await lockContainer(opts.root, opts.id);
   mark('lock');
@@ -131,18 +135,12 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       faultPoint('create:1');
       rootlessCgroupCreate(rootlessCg || rootless !== undefined, () => cgroups.create());
       faultPoint('create:2');
-      // Rootless, the cgroups that could not be made are not joined: the container sees ours there, as with runc.
-      if (rootlessCg) plan = withOwnCgroups(plan, cgroups.paths, planInput);
       for (const warning of rootlessCgroupApply(rootlessCg, () => cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) }))) log.warn(warning);
-      // create() may skip best-effort hierarchies (unified, name=systemd): join only what exists.
-      const procs = cgroups.procsFiles();
-      const firstProcs = plan.findIndex((r) => r.tag === Tag.CGROUP_PROCS);
-      const finalPlan: PlanRecord[] = plan.filter((r) => r.tag !== Tag.CGROUP_PROCS);
-      finalPlan.splice(firstProcs < 0 ? 1 : firstProcs, 0, ...procs.map((path): PlanRecord => ({ tag: Tag.CGROUP_PROCS, path })));
-      // A systemd scope is started with the init's pid in it, before the init may run.
-      if (cgroups.attach) finalPlan.splice(1, 0, { tag: Tag.RELEASE_BARRIER });
+      // Rootless, the cgroups that could not be made are not joined: the container sees ours there, as with runc.
       mark('cgroups');
-      ({ pid, master, run: { exited } } = await startWithConsole(terminal, opts.consoleSocket, host, (socket) => runExecutor(finalPlan, passedFds, {
+      const plan = compilePlan(rootlessCg ? withOwnCgroups({ ...cgroups.paths }) : { ...cgroups.paths });
+      mark('plan');
+      ({ pid, master, run: { exited } } = await startWithConsole(terminal, opts.consoleSocket, host, (socket) => runExecutor(plan, passedFds, {
         onHookPoint: async (point, initPid) => {
           if (point === RELEASE_POINT) {
             for (const warning of await cgroups.attach!(initPid)) log.warn(warning);

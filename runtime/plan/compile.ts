@@ -19,8 +19,11 @@ export interface InitPlanInput {
   bundle: string;
   rootfs: string;
   execFifo: string;
+  /** the cgroup.procs files of the cgroups that exist (made before the plan is compiled) */
   cgroupProcs: string[];
   cgroups: CgroupMountContext;
+  /** E holds the init until tsrun's CONTINUE (a systemd scope must hold it first) */
+  releaseBarrier?: boolean;
   noPivot: boolean;
   noNewKeyring: boolean;
   preserveFds: number;
@@ -77,6 +80,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   const initHooks = planInitHooks(spec.hooks, { ociVersion: spec.ociVersion ?? '1.0.2-dev', id: input.id, bundle: input.bundle, annotations: spec.annotations });
 
   const plan: PlanRecord[] = [{ tag: Tag.MODE, mode: PlanMode.Init, flags: modeFlags(input) }];
+  if (input.releaseBarrier) plan.push({ tag: Tag.RELEASE_BARRIER });
   for (const j of ns.joined) plan.push({ tag: Tag.NS_JOIN, flag: CLONE_NEW[j.type], path: j.path });
   if (ns.cloneFlags) plan.push({ tag: Tag.NS_CLONE, flags: ns.cloneFlags });
   if (ns.created.has('time')) plan.push({ tag: Tag.TIMENS_OFFSETS, content: timeOffsetsContent(spec.linux?.timeOffsets) });
