@@ -92,6 +92,10 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 #define MODE_INIT 0u
 #define MODE_EXEC 1u
 
+/* MODE flags */
+#define MODE_FOREGROUND 1u
+#define MODE_WAIT 2u
+
 #define ROOTFS_NEW_MNTNS 1u
 
 #define MOUNT_OPT_BIND 1u
@@ -419,6 +423,12 @@ void pidns_enter(const struct plan *p, int fifo_fd);
 /* E, after the release: INIT_PID, C2's go-ahead, C1 reaped. 0 done, 1 C1
  * failed and reported it, -1 failure (g_err). */
 int pidns_finish(pid_t c1);
+/* C2's host pid once pidns_finish() has released it */
+pid_t pidns_init_pid(void);
+
+/* wait.c */
+void wait_become_subreaper(void);
+int wait_for_process(pid_t pid);
 
 /* ---- init.c ------------------------------------------------------------ */
 

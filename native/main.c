@@ -204,6 +204,9 @@ int main(int argc, char **argv)
 	}
 	if (e_check_console(&plan, g_sync_fd) < 0)
 		die();
+	/* Before anything is cloned: whatever C leaves behind comes to us. */
+	if (plan.mode_flags & MODE_WAIT)
+		wait_become_subreaper();
 	sync_log(LOG_DEBUG, "executor: plan of %zu records, mode %u", plan.nrecs, plan.mode);
 
 	orig_umask = umask(0022);
@@ -246,10 +249,14 @@ int main(int argc, char **argv)
 		int rc = pidns_finish((pid_t)pid);
 		if (rc < 0)
 			abort_child((pid_t)pid);
+		if (rc == 0 && (plan.mode_flags & MODE_WAIT))
+			return wait_for_process(pidns_init_pid());
 		return rc;
 	}
 	switch (seccomp_listener_forward(&plan, (pid_t)pid)) {
 	case 0:
+		if (plan.mode_flags & MODE_WAIT)
+			return wait_for_process((pid_t)pid);
 		return 0;
 	case 1:
 		return 1;

@@ -30,6 +30,7 @@ static int g_pidns_fd = -1; /* J, C1: the pid namespace to join */
 static int g_host_proc = -1; /* C1: the host's /proc, where C1 is visible */
 static int c1_report[2] = { -1, -1 }; /* C1 -> E: C2's host pid */
 static int c2_go[2] = { -1, -1 }; /* E -> C2: INIT_PID has been sent */
+static pid_t g_c2; /* E: C2, once released */
 
 int pidns_prepare(const struct plan *p)
 {
@@ -260,6 +261,11 @@ static pid_t parent_of(pid_t pid)
  * could write to it: the pid is taken only if it is E's child and not C1,
  * which only C2 can be.
  */
+pid_t pidns_init_pid(void)
+{
+	return g_c2;
+}
+
 int pidns_finish(pid_t c1)
 {
 	uint8_t num[4], buf[4 + sizeof g_err];
@@ -307,6 +313,7 @@ int pidns_finish(pid_t c1)
 		return -1;
 	}
 	close(c2_go[1]);
+	g_c2 = c2;
 	while (waitpid(c1, &status, 0) < 0 && errno == EINTR)
 		;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;

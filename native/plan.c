@@ -396,7 +396,7 @@ static int decode_payload(struct rec *r, struct cur *c)
 			return -1;
 		if (r->u.mode.mode > MODE_EXEC)
 			return fail("invalid plan: MODE: unknown mode %u", r->u.mode.mode);
-		if (r->u.mode.flags & ~1u)
+		if (r->u.mode.flags & ~(MODE_FOREGROUND | MODE_WAIT))
 			return fail("invalid plan: MODE: unknown flags 0x%x", r->u.mode.flags);
 		return 0;
 	case T_NS_JOIN:

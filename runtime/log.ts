@@ -1,5 +1,6 @@
 import { appendFileSync } from 'node:fs';
 import { currentContext, type Logger } from './context.js';
+import { writeStderr } from './stdio.js';
 
 /** runc's logging: logrus text or JSON lines in --log, or text on stderr. */
 export type LogFormat = 'text' | 'json';
@@ -25,7 +26,7 @@ export class RuncLogger implements Logger {
   /** A line in the log, and the bare message on stderr when the log is a file (as runc). */
   fatal(msg: string): void {
     this.write('error', msg);
-    if (this.config.file) process.stderr.write(msg + '\n');
+    if (this.config.file) writeStderr(msg + '\n');
   }
 
   private line(level: LogLevel, msg: string): string {
@@ -38,7 +39,7 @@ export class RuncLogger implements Logger {
     if (this.config.file) {
       try { appendFileSync(this.config.file, text); return; } catch { /* fall back to stderr */ }
     }
-    process.stderr.write(text);
+    writeStderr(text);
   }
 }
 

@@ -77,6 +77,11 @@ interface TerminalOptions {
   detached?: boolean;
   /** a foreground caller's own terminal, asked for only when the process has a terminal (Container.host) */
   hostTerminal?: () => HostTerminal;
+  /**
+   * The executor stays the process's parent (a child subreaper) and reports its exit to wait():
+   * no reaper, so no koffi, and the caller need not be a subreaper. A foreground command's way.
+   */
+  executorWaits?: boolean;
 }
 
 export interface CreateOptions extends TerminalOptions {
@@ -154,11 +159,12 @@ export class Runtime {
       root: this.root, id, bundle: resolve(bundle), pidFile: opts.pidFile, consoleSocket: opts.consoleSocket,
       noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring, preserveFds: opts.preserveFds ?? 0,
       systemdCgroup: this.systemdCgroup, rootless: this.rootless, detached: opts.detached, hostTerminal: opts.hostTerminal,
-      stdio: stdioList(opts.stdio),
+      stdio: stdioList(opts.stdio), executorWaits: opts.executorWaits,
     };
     const created = await this.run(() => createContainer(internal)).catch((err) => { throw this.reapLeftover(err); });
     const container = new Container(this, id, created.state, created.master, created.host, true);
-    if (this.reapExits) container.watchExit();
+    if (created.exited) container.watchExit(created.exited);
+    else if (this.reapExits) container.watchExit();
     return container;
   }
 
@@ -253,10 +259,10 @@ export class Container extends EventEmitter<ContainerEvents> {
     return ociState(s, containerStatus(this.runtime.root, s));
   }
 
-  /** @internal begins watching the init's exit (create does it at once) */
-  watchExit(): Promise<ExitInfo> {
+  /** @internal begins watching the init's exit (create does it at once), from the executor's report if given */
+  watchExit(reported?: Promise<ExitInfo>): Promise<ExitInfo> {
     if (!this.exited) {
-      this.exited = this.runtime.reaper.watch(this.pid);
+      this.exited = reported ?? this.runtime.reaper.watch(this.pid);
       this.exited.then((info) => {
         // The OOM that killed the init is told before its exit.
         this.reaped = true;
@@ -330,9 +336,9 @@ export class Container extends EventEmitter<ContainerEvents> {
       const started = await spawnExec(state, {
         root: this.runtime.root, id: this.id, process: spec, pidFile: opts.pidFile, preserveFds: opts.preserveFds ?? 0,
         ignorePaused: !!opts.ignorePaused, consoleSocket: opts.consoleSocket, stdio: stdioList(opts.stdio),
-        detached: opts.detached, hostTerminal: opts.hostTerminal, subCgroups: opts.subCgroups,
+        detached: opts.detached, hostTerminal: opts.hostTerminal, subCgroups: opts.subCgroups, executorWaits: opts.executorWaits,
       }).catch((err) => { throw this.runtime.reapLeftover(err); });
-      const exited = this.runtime.reapExits ? this.runtime.reaper.watch(started.pid) : undefined;
+      const exited = started.exited ?? (this.runtime.reapExits ? this.runtime.reaper.watch(started.pid) : undefined);
       return new ExecProcess(started.pid, exited, started.master, started.host);
     });
   }

@@ -40,14 +40,33 @@ const common = {
 // ~80 ms per start) and runs the node that built us, whatever PATH the caller has.
 const shebang = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}`;
 
+// bin/tsrun compiles the bundle with the V8 code cache that scripts/code-cache.mjs makes at
+// build time: V8 then neither parses the whole bundle nor compiles the functions the cheap
+// commands run. Without a usable cache (another Node, other V8 flags) it compiles as Node would.
+function launcher(line) {
+  return `${line}
+'use strict';
+// tsrun's launcher: see scripts/build.mjs.
+const fs = require('fs');
+const path = require('path');
+const file = path.join(__dirname, 'tsrun.cjs');
+let cachedData;
+try { cachedData = fs.readFileSync(path.join(__dirname, 'tsrun.cache')); } catch { /* compiled without it */ }
+const source = \`(function (exports, require, module, __filename, __dirname) {\${fs.readFileSync(file, 'utf8')}\\n})\`;
+new (require('vm').Script)(source, { filename: file, cachedData }).runInThisContext()(exports, require, module, file, __dirname);
+`;
+}
+
 if (!only || only === 'cli') {
   mkdirSync(join(root, 'bin'), { recursive: true });
   writeFileSync(join(root, 'bin/package.json'), '{ "type": "commonjs" }\n');
   // Minified: V8 parses a third of the bytes, which saves ~5 ms on every command.
   // The schema validators are a file of their own, required on first use (see runtime/spec/load.ts).
-  await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/cli/tsrun.ts')], outfile: join(root, 'bin/tsrun'), banner: { js: shebang } });
+  await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/cli/tsrun.ts')], outfile: join(root, 'bin/tsrun.cjs') });
   await build({ ...common, minify: true, entryPoints: [join(root, 'runtime/spec/generated/validators.js')], outfile: join(root, 'bin/generated/validators.js') });
+  writeFileSync(join(root, 'bin/tsrun'), launcher(shebang));
   chmodSync(join(root, 'bin/tsrun'), 0o755);
+  execFileSync(process.execPath, [join(root, 'scripts/code-cache.mjs'), join(root, 'bin')], { stdio: 'inherit' });
   // The library, for the shim and for `require('<checkout>')` (package.json "exports").
   await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/index.ts')], outfile: join(root, 'bin/tsrun-lib.cjs') });
   // The same CLI with fault injection live (runtime/fault.ts), for the tests only.

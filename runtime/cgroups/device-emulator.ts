@@ -158,10 +158,13 @@ export class DeviceEmulator {
   }
 }
 
-/** Sorted by (major, minor, type) so the same state always gives the same rules. */
+/**
+ * Sorted by (major, minor, type) so the same state always gives the same rules. Types compare
+ * as plain strings: localeCompare would start ICU's collator, ~10 ms of every create.
+ */
 function ordered(rules: Map<string, { meta: Meta; perms: number }>): { meta: Meta; perms: number }[] {
-  const cmp = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
-  return [...rules.values()].sort((x, y) => cmp(x.meta.major, y.meta.major) || cmp(x.meta.minor, y.meta.minor) || x.meta.type.localeCompare(y.meta.type));
+  const cmp = <T extends bigint | string>(a: T, b: T) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...rules.values()].sort((x, y) => cmp(x.meta.major, y.meta.major) || cmp(x.meta.minor, y.meta.minor) || cmp(x.meta.type, y.meta.type));
 }
 
 function ruleText(meta: Meta, perms: number): string {

@@ -76,10 +76,10 @@ export const exec: Command = {
         const started = await container.exec((base) => execProcessSpec(flags, args.slice(1), () => base), {
           pidFile, preserveFds, ignorePaused: !!flags['ignore-paused'], subCgroups: flags.cgroup as string[],
           consoleSocket: flags['console-socket'] as string | undefined,
-          detached: detach, hostTerminal: detach ? undefined : () => HostConsole.find(),
+          detached: detach, hostTerminal: detach ? undefined : () => HostConsole.find(), executorWaits: !detach,
         });
         if (!fg) return 0;
-        return await fg.wait(started.pid, started.master !== undefined && started.host ? { master: started.master, host: started.host as HostConsole } : undefined);
+        return await fg.wait(started.pid, started.master !== undefined && started.host ? { master: started.master, host: started.host as HostConsole } : undefined, started.wait());
       } finally {
         fg?.stop();
       }

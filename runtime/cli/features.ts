@@ -5,6 +5,7 @@ import { lsmEnabled } from '../plan/host.js';
 import { realHostView } from '../host-view.js';
 import type { Command } from './command.js';
 import { SECCOMP_FILTER_FLAGS, SUPPORTED_ACTIONS, SUPPORTED_ARCHES, SUPPORTED_OPERATORS } from '../seccomp/compile.js';
+import { writeStdout } from '../stdio.js';
 
 declare const TSRUN_VERSION: string;
 declare const TSRUN_COMMIT: string;
@@ -47,7 +48,7 @@ export const features: Command = {
   description: 'show the enabled features',
   flags: [],
   async run() {
-    process.stdout.write(JSON.stringify(featuresDocument(), null, '    ') + '\n');
+    writeStdout(JSON.stringify(featuresDocument(), null, '    ') + '\n');
     return 0;
   },
 };

@@ -4,6 +4,7 @@ import { mkdirAll } from '../fsutil.js';
 import { listContainerIds, loadState, stateDirOwner } from '../container/state.js';
 import { containerStatus, ociState } from '../container/status.js';
 import type { Command } from './command.js';
+import { writeStdout } from '../stdio.js';
 
 function userName(uid: number): string {
   try {
@@ -41,17 +42,17 @@ export const list: Command = {
       } catch { /* deleted meanwhile */ }
     }
     if (flags.quiet) {
-      for (const e of entries) process.stdout.write(`${e.id}\n`);
+      for (const e of entries) writeStdout(`${e.id}\n`);
       return 0;
     }
     if (flags.format === 'json') {
-      process.stdout.write((entries.length ? JSON.stringify(entries) : 'null') + '\n');
+      writeStdout((entries.length ? JSON.stringify(entries) : 'null') + '\n');
       return 0;
     }
     if (flags.format !== 'table') throw new TsrunError(`invalid format option`);
     const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER']];
     for (const e of entries) rows.push([String(e.id), String(e.pid), String(e.status), String(e.bundle), String(e.created), String(e.owner)]);
-    process.stdout.write(tabulate(rows));
+    writeStdout(tabulate(rows));
     return 0;
   },
 };

@@ -21,6 +21,8 @@ import { update } from './update.js';
 import { events } from './events.js';
 import { defaultStateRoot, prepareXdgStateRoot } from '../rootless.js';
 import { setup } from './setup.js';
+import { mark, writeTiming } from '../timing.js';
+import { writeStdout, writeStderr } from '../stdio.js';
 import { checkpoint } from './checkpoint.js';
 import { restore } from './restore.js';
 
@@ -67,21 +69,22 @@ async function main(argv: string[]): Promise<number> {
     const logFormat = flags['log-format'] as string;
     if (logFormat !== 'text' && logFormat !== 'json') throw new TsrunError(`invalid log-format: ${logFormat}`);
     logger = new RuncLogger({ file: flags.log as string | undefined, format: logFormat, debug: !!flags.debug });
-    if (flags.version) { process.stdout.write(versionText()); return 0; }
-    if (flags.help || rest.length === 0) { process.stdout.write(usageText()); return 0; }
+    if (flags.version) { writeStdout(versionText()); return 0; }
+    if (flags.help || rest.length === 0) { writeStdout(usageText()); return 0; }
     commandName = rest[0];
-    if (commandName === 'help') { process.stdout.write(usageText()); return 0; }
+    if (commandName === 'help') { writeStdout(usageText()); return 0; }
     if (STATE_ROOT.xdg) prepareXdgStateRoot(STATE_ROOT.root);
     if (NOT_YET.includes(commandName)) throw new TsrunError(`the "${commandName}" command is not implemented in this version of tsrun`);
     const command = COMMANDS.find((c) => c.name === commandName);
     if (!command) throw new TsrunError(`No help topic for '${commandName}'`);
     const parsed = parseFlags(rest.slice(1), [...command.flags, { name: 'help', short: 'h', type: 'bool', usage: 'show help' }], command.name);
-    if (parsed.flags.help) { process.stdout.write(helpText(command.usage, command.description, command.flags)); return 0; }
+    if (parsed.flags.help) { writeStdout(helpText(command.usage, command.description, command.flags)); return 0; }
     const global: GlobalOptions = {
       // Absolute, as runc makes it: the executor only takes absolute host paths.
       root: resolve(flags.root as string), debug: !!flags.debug, systemdCgroup: !!flags['systemd-cgroup'],
       rootless: flags.rootless as string, logFile: flags.log as string | undefined, logFormat, logger,
     };
+    mark('args');
     // What the command logs outside a Runtime's operations goes to the same log.
     return await withContext({ logger }, () => command.run(global, parsed.flags, parsed.rest));
   } catch (err) {
@@ -101,9 +104,10 @@ function errorText(command: string, err: unknown): string {
 // stdout and stderr are synchronous for files, pipes and terminals on Linux, so nothing is lost.
 export function runCli(argv: string[]): void {
   main(argv).then((code) => {
+    writeTiming(argv);
     process.exit(code);
   }, (err) => {
-    process.stderr.write(`tsrun: ${err instanceof Error ? err.stack : String(err)}\n`);
+    writeStderr(`tsrun: ${err instanceof Error ? err.stack : String(err)}\n`);
     process.exit(1);
   });
 }

@@ -6,6 +6,7 @@ import { containerStatus } from '../container/status.js';
 import type { Command } from './command.js';
 import { rootlessCgroups } from '../rootless.js';
 import { log } from '../log.js';
+import { writeStdout } from '../stdio.js';
 
 export const ps: Command = {
   name: 'ps',
@@ -20,7 +21,7 @@ export const ps: Command = {
     const stopped = containerStatus(g.root, s) === 'stopped';
     const pids = !stopped && s.cgroup ? cgroupManagerFromState(s.cgroup).pids() : [];
     if (flags.format === 'json') {
-      process.stdout.write((pids.length ? JSON.stringify(pids) : 'null') + '\n');
+      writeStdout((pids.length ? JSON.stringify(pids) : 'null') + '\n');
       return 0;
     }
     if (flags.format !== 'table') throw new TsrunError('invalid format option');
@@ -34,7 +35,7 @@ export const ps: Command = {
     if (pidColumn < 0) throw new TsrunError("couldn't find PID field in ps output");
     const wanted = new Set(pids);
     const rows = lines.slice(1).filter((l) => l.trim() && wanted.has(Number(l.trim().split(/\s+/)[pidColumn])));
-    process.stdout.write([header, ...rows].join('\n') + '\n');
+    writeStdout([header, ...rows].join('\n') + '\n');
     return 0;
   },
 };

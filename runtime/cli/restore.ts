@@ -37,7 +37,7 @@ export const restore: Command = {
     const id = args[0];
     const detach = !!flags.detach;
     // The restored init is our child (CRIU restores it as criu's sibling): a foreground restore waits for it.
-    const fg = detach ? undefined : new Foreground();
+    const fg = detach ? undefined : new Foreground({ subreaper: true });
     try {
       const { state } = await restoreContainer({
         root: g.root, id, bundle: (flags.bundle as string | undefined) ?? process.cwd(),

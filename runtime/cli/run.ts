@@ -33,7 +33,7 @@ export const run: Command = {
       const container = await runtime.create(id, (flags.bundle as string | undefined) ?? process.cwd(), {
         pidFile: flags['pid-file'] as string | undefined, consoleSocket: flags['console-socket'] as string | undefined,
         noPivot: !!flags['no-pivot'], noNewKeyring: !!flags['no-new-keyring'], preserveFds: flags['preserve-fds'] as number,
-        detached: detach, hostTerminal: detach ? undefined : () => HostConsole.find(),
+        detached: detach, hostTerminal: detach ? undefined : () => HostConsole.find(), executorWaits: !detach,
       });
       const tty = container.master !== undefined && container.host ? { master: container.master, host: container.host as HostConsole } : undefined;
       try {
@@ -45,7 +45,7 @@ export const run: Command = {
       }
       if (detach) return 0;
 
-      const status = await fg!.wait(container.pid, tty);
+      const status = await fg!.wait(container.pid, tty, container.wait());
       if (!flags.keep) {
         try { await container.delete({ force: true }); } catch (err) { log.warn(`deleting ${id}: ${(err as Error).message}`); }
       }

@@ -1,6 +1,6 @@
 // `tsrun setup docker|containerd|podman`: registers tsrun in an engine's configuration file (the editing itself is in
 // runtime/setup/, pure and unit-tested). Not a runc command: runc has no equivalent.
-import { spawnSync } from 'node:child_process';
+import { childProcess } from '../lazy-modules.js';
 import { existsSync } from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { TsrunError, describeSystemError } from '../errors.js';
@@ -71,7 +71,7 @@ function findInPath(name: string, extra: string[] = []): string | undefined {
 function engineVersion(binary: string): Version | undefined {
   const path = findInPath(binary, ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/usr/local/sbin']);
   if (!path) return undefined;
-  const r = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  const r = childProcess().spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 10_000 });
   return r.status === 0 ? parseVersion(r.stdout) : undefined;
 }
 

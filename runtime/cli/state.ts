@@ -1,5 +1,6 @@
 import { requireArgs } from './args.js';
 import { runtimeOf, type Command } from './command.js';
+import { writeStdout } from '../stdio.js';
 
 export const state: Command = {
   name: 'state',
@@ -8,7 +9,7 @@ export const state: Command = {
   flags: [],
   async run(g, _flags, args) {
     requireArgs('state', args, 1);
-    process.stdout.write(JSON.stringify(runtimeOf(g).load(args[0]).state(), null, "  "));
+    writeStdout(JSON.stringify(runtimeOf(g).load(args[0]).state(), null, "  "));
     return 0;
   },
 };

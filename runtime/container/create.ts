@@ -17,6 +17,8 @@ import { hookState, rfc3339Nano } from './status.js';
 import { checkTerminalUse, startWithConsole, type HostTerminal } from './console.js';
 import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessCgroups, rootlessCgroupCreate, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
 import { faultPoint } from '../fault.js';
+import { mark } from '../timing.js';
+import type { ExitInfo } from '../reaper.js';
 import { realHostView } from '../host-view.js';
 
 export interface CreateOptions {
@@ -40,13 +42,15 @@ export interface CreateOptions {
   hostTerminal?: () => HostTerminal;
   /** the container's fds 0-2 (default: ours) */
   stdio?: StdioSpec[];
+  /** the executor waits for the init and reports its exit (Created.exited): no reaper, no subreaper */
+  executorWaits?: boolean;
 }
 
 /**
  * What create made: the state, the cgroups and, for a terminal without a console socket, the
  * pty's master (with the caller's own terminal when it gave one).
  */
-export interface Created { state: ContainerState; cgroups: CgroupManager; master?: number; host?: HostTerminal }
+export interface Created { state: ContainerState; cgroups: CgroupManager; master?: number; host?: HostTerminal; exited?: Promise<ExitInfo> }
 
 /** Writes the pid file the way callers need it: digits only, no newline, appearing whole (by rename). */
 export function writePidFile(path: string, pid: number): void {
@@ -63,6 +67,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const loaded = loadBundleSpec(opts.bundle, { unknownCapabilities: 'warn' });
   const { bundle, rootfs, warnings } = loaded;
   for (const warning of warnings) log.warn(warning);
+  mark('spec');
   // A caller who is not root: runc's rootless checks, and the way the id maps get written.
   const rootless = rootlessEuid() ? rootlessSpec(loaded.spec) : undefined;
   const hostUserNs = runningInUserNS();
@@ -95,7 +100,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
       releaseBarrier: !!cgroups.attach,
       cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
-      preserveFds: passedFds, foreground, hookBarrier, warnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
+      preserveFds: passedFds, foreground, executorWaits: opts.executorWaits, hookBarrier, warnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
       console: !terminal ? undefined : opts.consoleSocket ? 'socket' : opts.detached === undefined ? 'master' : 'proxy', hostWindow: host?.windowSize(),
       host: realHostView,
     });
@@ -105,7 +110,9 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   };
 
   const release = await lockContainer(opts.root, opts.id);
+  mark('lock');
   let master: number | undefined;
+  let exited: Promise<ExitInfo> | undefined;
   try {
     makeStateDir(opts.root, opts.id);
     try {
@@ -130,8 +137,10 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       faultPoint('create:2');
       for (const warning of rootlessCgroupApply(rootlessCg, () => cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) }))) log.warn(warning);
       // Rootless, the cgroups that could not be made are not joined: the container sees ours there, as with runc.
+      mark('cgroups');
       const plan = compilePlan(rootlessCg ? withOwnCgroups({ ...cgroups.paths }) : { ...cgroups.paths });
-      ({ pid, master } = await startWithConsole(terminal, opts.consoleSocket, host, (socket) => runExecutor(plan, passedFds, {
+      mark('plan');
+      ({ pid, master, run: { exited } } = await startWithConsole(terminal, opts.consoleSocket, host, (socket) => runExecutor(plan, passedFds, {
         onHookPoint: async (point, initPid) => {
           if (point === RELEASE_POINT) {
             for (const warning of await cgroups.attach!(initPid)) log.warn(warning);
@@ -143,17 +152,21 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
           await runHooks(spec.hooks, 'createRuntime', atBarrier);
         },
       }, socket, opts.stdio), (p) => { pid = p; }));
+      mark('executor');
       faultPoint('create:3');
       const st = procStat(pid);
-      if (!st) throw new TsrunError('container init exited before it was ready');
+      // Gone right after READY (a filter that denies everything kills it there), and reaped by
+      // an executor that waits for it: as runc's run reports it.
+      if (!st) throw TsrunError.precondition('container process is already dead');
       state.pid = pid;
       state.pidStartTime = st.startTime;
       delete state.creating;
       saveState(opts.root, state);
       faultPoint('create:4');
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
+      mark('created');
       log.debug(`created container ${opts.id} with init pid ${pid}`);
-      return { state, cgroups, master, host: master !== undefined ? host : undefined };
+      return { state, cgroups, master, host: master !== undefined ? host : undefined, exited };
     } catch (err) {
       if (master !== undefined) closeSync(master);
       await undoCreate(opts.root, opts.id, pid, cgroups);

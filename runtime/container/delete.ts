@@ -9,6 +9,7 @@ import { processAlive, waitForExit } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
 import { faultPoint } from '../fault.js';
 import { requireStatus } from './transitions.js';
+import { mark } from '../timing.js';
 
 export async function deleteContainer(root: string, id: string, force: boolean): Promise<void> {
   checkContainerId(id);
@@ -40,9 +41,11 @@ export async function deleteContainer(root: string, id: string, force: boolean):
         throw new TsrunError('container init still running');
       }
     }
+    mark('delete:killed');
     faultPoint('delete:1');
     // A frozen cgroup keeps SIGKILLed processes alive: destroy thaws and kills what is left.
     if (cgroups) await cgroups.destroy();
+    mark('delete:cgroups');
     faultPoint('delete:2');
     removeStateDir(root, id);
     if (status !== 'creating') await runHooksWarnOnly(state.hooks, 'poststop', hookState(state, 'stopped'));

@@ -14,6 +14,7 @@ import { processAlive, waitForExit } from './proc.js';
 import { checkTerminalUse, startWithConsole, type HostTerminal } from './console.js';
 import { faultPoint } from '../fault.js';
 import { requireStatus } from './transitions.js';
+import type { ExitInfo } from '../reaper.js';
 
 export interface ExecOptions {
   root: string;
@@ -24,6 +25,8 @@ export interface ExecOptions {
   detached?: boolean;
   /** a foreground caller's own terminal, asked for only when the process has a terminal */
   hostTerminal?: () => HostTerminal;
+  /** the executor waits for the process and reports its exit (ExecStarted.exited) */
+  executorWaits?: boolean;
   pidFile?: string;
   preserveFds: number;
   ignorePaused: boolean;
@@ -55,6 +58,8 @@ export interface ExecStarted {
   master?: number;
   /** tsrun's own terminal, for a foreground exec with a terminal */
   host?: HostTerminal;
+  /** with executorWaits: the process's exit */
+  exited?: Promise<ExitInfo>;
 }
 
 /**
@@ -75,6 +80,7 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
     cgroupProcs: opts.subCgroups?.length ? subCgroupProcs(cgroups.paths, opts.subCgroups) : cgroups.procsFiles(),
     preserveFds: opts.preserveFds,
     foreground: opts.detached === false,
+    executorWaits: opts.executorWaits,
     home: containerHome(realHostView, state.rootfs, opts.process.user?.uid ?? 0),
     host: realHostView,
     seccomp: state.seccomp,
@@ -100,10 +106,10 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
   faultPoint('exec:1');
   // The executor exits right after releasing the process: reap it rather than leave a zombie to init.
   const child = run.child;
-  if (child.exitCode === null && child.signalCode === null) await new Promise((res) => child.once('exit', res));
+  if (!run.exited && child.exitCode === null && child.signalCode === null) await new Promise((res) => child.once('exit', res));
   if (opts.pidFile) writePidFile(opts.pidFile, pid);
   log.debug(`exec in ${state.id}: process ${pid}`);
-  return { pid, master, host: master !== undefined ? host : undefined };
+  return { pid, master, host: master !== undefined ? host : undefined, exited: run.exited };
 }
 
 /** The sub-cgroups must exist, as with runc (the executor fails to open a missing one). */

@@ -1,11 +1,14 @@
-import type { ChildProcess } from 'node:child_process';
 import { childProcess } from '../lazy-modules.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { TsrunError } from '../errors.js';
 import { encodeMessage, encodePlan } from '../plan/encode.js';
-import { Msg, Tag, type PlanRecord } from '../plan/records.js';
+import { ModeFlag, Msg, Tag, type PlanRecord } from '../plan/records.js';
+import type { ExitInfo } from '../reaper.js';
+import { executorExit, type ExecutorChild } from './executor-wait.js';
+import { spawnProcess, uvAvailable, UvPipe, type UvStdio } from './uv.js';
+import { mark } from '../timing.js';
 import { log } from '../log.js';
 import { currentContext } from '../context.js';
 import { procStat } from './proc.js';
@@ -45,8 +48,10 @@ export function withLeftoverPid(err: unknown, pid: number): unknown {
 /** One of the container's fds 0-2: an fd of ours, ours as they are, or /dev/null. */
 export type StdioSpec = number | 'inherit' | 'ignore';
 
+export type { ExecutorChild } from './executor-wait.js';
+
 export interface ExecutorRun {
-  child: ChildProcess;
+  child: ExecutorChild;
   /** resolves with the host pid of the process the executor cloned (hooks at the hook points get it) */
   pid: Promise<number>;
   /**
@@ -56,6 +61,8 @@ export interface ExecutorRun {
   initPid: Promise<number>;
   /** resolves when the init reports READY; rejects with the init's or executor's error */
   ready: Promise<void>;
+  /** with ModeFlag.Wait: the process's exit, which the executor reports by its own exit status */
+  exited?: Promise<ExitInfo>;
 }
 
 /**
@@ -81,8 +88,20 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   }
   // Encoded first: a plan that cannot be encoded must fail before there is an executor to complain.
   const encoded = encodePlan(plan);
-  const child = childProcess().spawn(executorPath(), ['run', String(syncFd)], { stdio, env: {} });
-  const sync = child.stdio[syncFd] as Socket;
+  // Without a dialled console socket (a net.Socket), libuv's handles do without node:net.
+  const direct = stdio.every((s) => typeof s !== 'object') && uvAvailable();
+  const spawned: ExecutorChild & { stdio: ReadonlyArray<unknown> } = direct
+    ? spawnProcess(executorPath(), ['run', String(syncFd)], stdio as UvStdio[], {})
+    : childProcess().spawn(executorPath(), ['run', String(syncFd)], { stdio, env: {} });
+  const child: ExecutorChild = spawned;
+  const sync = spawned.stdio[syncFd] as Socket | UvPipe | null;
+  if (!sync) {
+    // Only a spawn that failed at once has no socket: report it as the executor not starting.
+    const failed = new Promise<never>((_, reject) => child.once('error', (err: Error) => reject(new TsrunError(`unable to start the executor ${executorPath()}: ${err.message}`))));
+    failed.catch(() => undefined);
+    return { child, pid: failed, initPid: failed, ready: failed };
+  }
+  mark('exec:spawned');
 
   let resolvePid!: (pid: number) => void;
   let rejectPid!: (err: Error) => void;
@@ -117,6 +136,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
         switch (tag) {
           case Msg.PID:
             containerPid = body.readUInt32LE(0);
+            mark('exec:pid');
             resolvePid(containerPid);
             break;
           case Msg.INIT_PID: {
@@ -136,6 +156,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
             break;
           }
           case Msg.READY:
+            mark('exec:ready');
             finish();
             return;
           case Msg.ERROR:
@@ -170,7 +191,14 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   // A pid is never awaited alone on the error path; keep rejections from surfacing as unhandled.
   pid.catch(() => undefined);
   initPid.catch(() => undefined);
+  if (sync instanceof UvPipe) sync.resume();
   sync.write(encoded);
+  const first = plan[0];
+  if (first?.tag === Tag.MODE && first.flags & ModeFlag.Wait) {
+    // The executor stays until the process exits: READY is the end of starting it.
+    const status = executorExit(child, () => containerPid);
+    return { child, pid, initPid, ready: ready.catch((err) => status.then(() => { throw err; })), exited: status };
+  }
   // The executor exits as soon as it has released the container: reap it before we go, or it
   // would be left a zombie to an init that may not reap (this machine's does not).
   const exited = new Promise<void>((resolve) => {

@@ -1,4 +1,4 @@
-import { close, constants, open, openSync, closeSync, read, unlinkSync } from 'node:fs';
+import { close, constants, existsSync, open, openSync, closeSync, read, unlinkSync } from 'node:fs';
 import { TsrunError } from '../errors.js';
 import { lockContainer } from './lock.js';
 import { execFifoPath, loadState } from './state.js';
@@ -7,6 +7,8 @@ import { processAlive, stillExecutor, waitForExit } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
 import { faultPoint } from '../fault.js';
 import { requireStatus } from './transitions.js';
+import { mark } from '../timing.js';
+import { readToEnd, uvAvailable } from './uv.js';
 
 /**
  * Lets a created container run: opening the exec fifo for reading releases the init, which
@@ -18,15 +20,21 @@ export async function startContainer(root: string, id: string, fromRun = false):
   const release = await lockContainer(root, id);
   try {
     const state = loadState(root, id);
-    const status = containerStatus(root, state);
+    let status = containerStatus(root, state);
     const fifo = execFifoPath(root, id);
+    // An init that is no longer the executor while its fifo is still there either runs (an
+    // earlier start released it and died) or is on its way out (a filter that denies
+    // everything kills it right after READY): a moment tells them apart.
+    if (status === 'running' && existsSync(fifo) && await waitForExit(state.pid, state.pidStartTime, 250)) status = 'stopped';
     if (status !== 'created' && status !== 'stopped') {
       // A fifo left by a start that was killed after releasing the init.
       try { unlinkSync(fifo); } catch { /* none */ }
     }
     requireStatus(fromRun ? 'start-after-create' : 'start', status, id);
+    mark('start:checked');
     faultPoint('start:1');
     const content = await readExecFifo(fifo, state.pid, state.pidStartTime);
+    mark('start:released');
     faultPoint('start:2');
     try { unlinkSync(fifo); } catch { /* already gone */ }
     if (content.length === 0) {
@@ -52,6 +60,15 @@ function readExecFifo(fifo: string, pid: number, startTime: string | undefined):
     if (processAlive(pid, startTime) && stillExecutor(pid)) return;
     try { closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)); } catch { /* no reader yet */ }
   }, 10);
+  if (uvAvailable()) {
+    // Without the thread pool: a non-blocking open returns at once and still lets the init's
+    // open for writing through; the kernel reports no hang-up before a writer has come and gone.
+    let fd: number;
+    try { fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK); } catch (err) { clearInterval(watchdog); return Promise.reject(err); }
+    const read = readToEnd(fd);
+    read.then(() => clearInterval(watchdog), () => clearInterval(watchdog));
+    return read;
+  }
   return new Promise<Buffer>((resolve, reject) => {
     open(fifo, constants.O_RDONLY, (err, fd) => {
       clearInterval(watchdog);

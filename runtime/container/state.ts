@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync, existsSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, unlinkSync, writeSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsrunError } from '../errors.js';
 import { mkdirAll } from '../fsutil.js';
@@ -106,7 +106,15 @@ export function makeStateDir(root: string, id: string): void {
 }
 
 export function removeStateDir(root: string, id: string): void {
-  rmSync(stateDir(root, id), { recursive: true, force: true });
+  const dir = stateDir(root, id);
+  // The dir holds plain files (state, fifo): removed one by one, without loading fs's rimraf.
+  try {
+    for (const name of readdirSync(dir)) unlinkSync(join(dir, name));
+    rmdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(dir)) return;
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Ids of the containers under root that have a tsrun state file (runc's dirs may sit next to ours). */

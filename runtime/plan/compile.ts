@@ -1,7 +1,7 @@
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
 import { posix } from 'node:path';
-import { ChangeRoot, PlanMode, Tag, type ConsoleTaker, type PlanRecord } from './records.js';
+import { ChangeRoot, PlanMode, Tag, modeFlags, type ConsoleTaker, type PlanRecord } from './records.js';
 import { ROOTFS_PROPAGATION, MS } from './mount-options.js';
 import { CLONE_NEW, planNamespaces, checkNamespaceUse, idMapContent, timeOffsetsContent } from './namespaces.js';
 import { planMounts, needsDevSetup, devReadonlyRemount, IdmapUsernsTable, type CgroupMountContext } from './mounts.js';
@@ -29,6 +29,8 @@ export interface InitPlanInput {
   preserveFds: number;
   /** tsrun itself waits on the container (foreground run) */
   foreground: boolean;
+  /** the executor stays, waits for the init and exits with its status (ModeFlag.Wait) */
+  executorWaits?: boolean;
   /** process.terminal: who takes the pty's master (the executor gets a socket after the sync socket) */
   console?: ConsoleTaker;
   /** with console 'proxy': the size of tsrun's own terminal, which the pty gets */
@@ -77,7 +79,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
 
   const initHooks = planInitHooks(spec.hooks, { ociVersion: spec.ociVersion ?? '1.0.2-dev', id: input.id, bundle: input.bundle, annotations: spec.annotations });
 
-  const plan: PlanRecord[] = [{ tag: Tag.MODE, mode: PlanMode.Init, flags: input.foreground ? 1 : 0 }];
+  const plan: PlanRecord[] = [{ tag: Tag.MODE, mode: PlanMode.Init, flags: modeFlags(input) }];
   if (input.releaseBarrier) plan.push({ tag: Tag.RELEASE_BARRIER });
   for (const j of ns.joined) plan.push({ tag: Tag.NS_JOIN, flag: CLONE_NEW[j.type], path: j.path });
   if (ns.cloneFlags) plan.push({ tag: Tag.NS_CLONE, flags: ns.cloneFlags });

@@ -5,7 +5,7 @@ import type { LinuxSeccomp } from '../spec/types.js';
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
 import { CAPABILITY_NUMBERS } from '../spec/tables.js';
-import { PlanMode, Tag, type ConsoleTaker, type PlanRecord } from './records.js';
+import { PlanMode, Tag, modeFlags, type ConsoleTaker, type PlanRecord } from './records.js';
 import { CLONE_NEW } from './namespaces.js';
 import { planConsole, planProcess } from './process.js';
 
@@ -103,6 +103,8 @@ export interface ExecPlanInput {
   preserveFds: number;
   /** tsrun waits for the process itself */
   foreground: boolean;
+  /** the executor stays, waits for the process and exits with its status (ModeFlag.Wait) */
+  executorWaits?: boolean;
   /** HOME for a process env without one */
   home: string;
   /** what the compiler may know of the host (runtime/host-view.ts) */
@@ -121,7 +123,7 @@ export interface ExecPlanInput {
 
 /** The plan for the executor's mode 1: join the init's namespaces and cgroups, then run the process. */
 export function compileExecPlan(input: ExecPlanInput): PlanRecord[] {
-  const plan: PlanRecord[] = [{ tag: Tag.MODE, mode: PlanMode.Exec, flags: input.foreground ? 1 : 0 }];
+  const plan: PlanRecord[] = [{ tag: Tag.MODE, mode: PlanMode.Exec, flags: modeFlags(input) }];
   for (const ns of input.namespaces) {
     const flag = CLONE_NEW[ns.type];
     if (flag === undefined) throw TsrunError.invalid(`namespace type "${ns.type}" is not supported`);

@@ -94,6 +94,12 @@ export function consoleSocketFd(preserveFds: number): number {
 }
 
 export const enum PlanMode { Init = 0, Exec = 1 }
+/** MODE flags: tsrun waits for the process itself; the executor does it for tsrun (PLAN-FORMAT.md, MODE). */
+export const ModeFlag = { Foreground: 1, Wait: 2 } as const;
+
+export function modeFlags(input: { foreground: boolean; executorWaits?: boolean }): number {
+  return (input.foreground ? ModeFlag.Foreground : 0) | (input.executorWaits ? ModeFlag.Wait : 0);
+}
 export const enum ChangeRoot { PivotRoot = 0, MoveAndChroot = 1, ChrootOnly = 2 }
 export const enum MountCreate { MustExist = 0, Directory = 1, File = 2 }
 export const MountOption = { Bind: 1, Remount: 2, RecursiveAttrs: 4, SourceInContainer: 8, ProcOfJoinedPidns: 16, OrdinaryDirectory: 32 } as const;

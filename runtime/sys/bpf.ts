@@ -2,8 +2,6 @@
 // to a cgroup, list and detach the ones attached before. Like syscalls.ts, koffi is loaded on
 // first use only, so that only a v2 device filter pays for it.
 import { closeSync, constants as fsc, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { constants as osc } from 'node:os';
 import { TsrunError } from '../errors.js';
 
 /** A failed system call, with the errno name callers can test ("EPERM"). */
@@ -45,7 +43,7 @@ const LOG_SIZE = 256 * 1024;
 const SYS_BPF: Partial<Record<string, number>> = { x64: 321, arm64: 280 };
 
 function errnoName(n: number): string {
-  return Object.entries(osc.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
+  return Object.entries((require('node:os') as typeof import('node:os')).constants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
 }
 
 function describe(n: number): string {
@@ -91,7 +89,7 @@ class KoffiBpf implements Bpf {
   private load() {
     if (this.fns) return this.fns;
     if (SYS_BPF[process.arch] === undefined) throw new BpfError(`bpf(2): unsupported architecture ${process.arch}`, 'ENOSYS');
-    const require = createRequire(__filename);
+    // The bundle's own require: node:module's createRequire would load the ESM loader (~1 ms).
     const koffi = require('koffi');
     const libc = koffi.load('libc.so.6');
     this.fns = {

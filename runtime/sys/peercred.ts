@@ -1,7 +1,6 @@
 // SO_PEERCRED, which Node has no API for: the ttrpc server accepts only peers running as its own
 // user, as containerd's shims do (ttrpc's UnixSocketRequireSameUser). koffi is loaded on first
 // use only (see syscalls.ts).
-import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 
 const SOL_SOCKET = 1;
@@ -15,7 +14,7 @@ let errnoFn: (() => number) | undefined;
 /** The credentials the kernel recorded for the peer of a connected unix socket fd. */
 export function peerCred(fd: number): PeerCred {
   if (!getsockoptFn) {
-    const require = createRequire(__filename);
+    // The bundle's own require: node:module's createRequire would load the ESM loader (~1 ms).
     const koffi = require('koffi');
     const libc = koffi.load('libc.so.6');
     getsockoptFn = libc.func('int getsockopt(int, int, int, _Out_ uint8_t *val, _Inout_ uint32_t *len)');

@@ -2,7 +2,6 @@
 // on by a single koffi call on the thread pool, and the exit collected with a non-blocking
 // waitid on the pidfd, which reaps that process only (never wait(-1), which would take
 // libuv's own children from it). koffi is loaded on first use, as in syscalls.ts.
-import { createRequire } from 'node:module';
 import type { ExitStatus } from './syscalls.js';
 
 /** A finished waitid: the process's status, or why there is none yet. */
@@ -53,7 +52,7 @@ class KoffiProcessWatch implements ProcessWatchSyscalls {
 
   private load() {
     if (this.fns) return this.fns;
-    const require = createRequire(__filename);
+    // The bundle's own require: node:module's createRequire would load the ESM loader (~1 ms).
     const koffi = require('koffi');
     const libc = koffi.load('libc.so.6');
     this.fns = {

@@ -1,6 +1,5 @@
 // The one door to system calls Node has no API for. koffi is loaded on first use only: its
 // import costs ~17 ms, which the commands that do not need it (create, start, delete…) must not pay.
-import { createRequire } from 'node:module';
 
 export interface ExitStatus { code: number; signal: number }
 
@@ -22,7 +21,7 @@ class KoffiSyscalls implements Syscalls {
 
   private load() {
     if (this.fns) return this.fns;
-    const require = createRequire(__filename);
+    // The bundle's own require: node:module's createRequire would load the ESM loader (~1 ms).
     const koffi = require('koffi');
     const libc = koffi.load('libc.so.6');
     this.fns = {

@@ -1,7 +1,6 @@
 // Terminal system calls Node has no API for: receiving an fd (SCM_RIGHTS), termios on an fd that
 // is not our stdin, window sizes. Only `run`/`exec` in the foreground with a terminal need them,
 // so koffi is loaded on first use, as in syscalls.ts.
-import { createRequire } from 'node:module';
 
 export interface WindowSize { rows: number; cols: number }
 
@@ -52,7 +51,7 @@ class KoffiTerminal implements TerminalSyscalls {
 
   private load(): Fns {
     if (this.fns) return this.fns;
-    const require = createRequire(__filename);
+    // The bundle's own require: node:module's createRequire would load the ESM loader (~1 ms).
     const koffi = require('koffi');
     const libc = koffi.load('libc.so.6');
     koffi.struct('tsrun_iovec', { base: 'void *', len: 'size_t' });

@@ -1,0 +1,217 @@
+// libuv's process and pipe handles as Node's own child_process and net build on them, without
+// loading those modules: node:child_process pulls in node:net, node:dgram and the stream
+// machinery, ~5 ms of every `create` and `run`, for one spawn and one socket. These are the
+// legacy process.binding() handles (the lock already binds its socket with pipe_wrap). Only a
+// short-lived process gains by them: the CLI opts in (preferUvHandles); the library keeps the
+// public modules. uvAvailable() also says whether this Node has the handles in the shape used
+// here; if not, callers take child_process and node:net as before.
+import { EventEmitter } from 'node:events';
+
+interface WriteReq { handle: unknown; oncomplete: (status: number) => void; async: boolean }
+interface PipeHandle {
+  onread: (this: PipeHandle, buf: ArrayBuffer | undefined) => void;
+  open(fd: number): number;
+  readStart(): number;
+  readStop(): number;
+  writeBuffer(req: WriteReq, data: Uint8Array): number;
+  close(cb?: () => void): void;
+}
+interface ProcessHandle {
+  pid: number;
+  onexit: (exitCode: number, signalCode: string | null) => void;
+  spawn(options: object): number;
+  kill(signal: number): number;
+  close(): void;
+}
+interface Bindings {
+  Process: new () => ProcessHandle;
+  Pipe: new (type: number) => PipeHandle;
+  SOCKET: number;
+  WriteWrap: new () => WriteReq;
+  state: Int32Array;
+  kReadBytesOrError: number;
+  kArrayBufferOffset: number;
+  kLastWriteWasAsync: number;
+  UV_EOF: number;
+}
+
+let bindings: Bindings | null | undefined;
+let preferred = false;
+
+/** The CLI's choice: one spawn and one socket do not justify loading child_process and net. */
+export function preferUvHandles(): void {
+  preferred = true;
+}
+
+function load(): Bindings | null {
+  if (bindings !== undefined) return bindings;
+  bindings = null;
+  // process.binding() itself warns under --pending-deprecation: then the public modules it is.
+  if (/pending-deprecation/.test(`${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`)) return null;
+  try {
+    const binding = (process as unknown as { binding(name: string): Record<string, any> }).binding;
+    const pw = binding('process_wrap');
+    const pipe = binding('pipe_wrap');
+    const sw = binding('stream_wrap');
+    const uv = binding('uv');
+    const ok = typeof pw.Process === 'function' && typeof pipe.Pipe === 'function' && typeof pipe.constants?.SOCKET === 'number'
+      && typeof sw.WriteWrap === 'function' && sw.streamBaseState instanceof Int32Array && typeof sw.kReadBytesOrError === 'number'
+      && typeof sw.kArrayBufferOffset === 'number' && typeof sw.kLastWriteWasAsync === 'number' && typeof uv.UV_EOF === 'number';
+    if (!ok) return null;
+    bindings = {
+      Process: pw.Process, Pipe: pipe.Pipe, SOCKET: pipe.constants.SOCKET, WriteWrap: sw.WriteWrap, state: sw.streamBaseState,
+      kReadBytesOrError: sw.kReadBytesOrError, kArrayBufferOffset: sw.kArrayBufferOffset, kLastWriteWasAsync: sw.kLastWriteWasAsync, UV_EOF: uv.UV_EOF,
+    };
+  } catch {
+    bindings = null;
+  }
+  return bindings;
+}
+
+/** Whether to use spawnProcess() and UvPipe: preferred, and this Node has the handles. */
+export function uvAvailable(): boolean {
+  return preferred && load() !== null;
+}
+
+/** An errno as Node names it ("ENOENT"). */
+function errnoError(err: number, syscall: string): NodeJS.ErrnoException {
+  const util = require('node:util') as typeof import('node:util');
+  let code: string;
+  try { code = util.getSystemErrorName(err); } catch { code = `errno ${-err}`; }
+  const e: NodeJS.ErrnoException = new Error(`${syscall} ${code}`);
+  e.code = code;
+  e.errno = err;
+  e.syscall = syscall;
+  return e;
+}
+
+/**
+ * A stream socket or a FIFO on a pipe handle: 'data' (Buffer), 'error', then 'close' once, at
+ * EOF, on a read error or after destroy(). Writes are queued by libuv in order.
+ */
+export class UvPipe extends EventEmitter {
+  private closed = false;
+  private readonly pending = new Set<WriteReq>();
+
+  constructor(private readonly handle: PipeHandle) {
+    super();
+  }
+
+  /** A pipe handle on an fd of ours (e.g. a FIFO), which it then owns. */
+  static open(fd: number): UvPipe {
+    const b = load();
+    if (!b) throw new Error('libuv pipe handles are not available');
+    const handle = new b.Pipe(b.SOCKET);
+    const err = handle.open(fd);
+    if (err) { handle.close(); throw errnoError(err, 'open'); }
+    return new UvPipe(handle);
+  }
+
+  /** Starts reading; data and the end come as events. */
+  resume(): this {
+    const b = load()!;
+    const self = this;
+    this.handle.onread = function onread(buf) {
+      const n = b.state[b.kReadBytesOrError];
+      if (n > 0 && buf) {
+        // A fresh ArrayBuffer for every read: the view needs no copy.
+        self.emit('data', Buffer.from(buf, b.state[b.kArrayBufferOffset], n));
+        return;
+      }
+      if (n === 0) return;
+      if (n !== b.UV_EOF) self.emit('error', errnoError(n, 'read'));
+      self.destroy();
+    };
+    const err = this.handle.readStart();
+    if (err) queueMicrotask(() => { this.emit('error', errnoError(err, 'read')); this.destroy(); });
+    return this;
+  }
+
+  write(data: Uint8Array): void {
+    if (this.closed) return;
+    const b = load()!;
+    const req = new b.WriteWrap();
+    req.handle = this.handle;
+    req.async = false;
+    // The request keeps the buffer alive until libuv has written it.
+    req.oncomplete = (status: number) => {
+      this.pending.delete(req);
+      if (status < 0) this.emit('error', errnoError(status, 'write'));
+    };
+    const err = this.handle.writeBuffer(req, data);
+    if (err) { queueMicrotask(() => this.emit('error', errnoError(err, 'write'))); return; }
+    if (b.state[b.kLastWriteWasAsync]) { (req as WriteReq & { buffer?: Uint8Array }).buffer = data; this.pending.add(req); }
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.readStop();
+    this.handle.close(() => this.emit('close'));
+  }
+}
+
+/** The part of a ChildProcess the executor's runner uses. */
+export interface SpawnedProcess extends EventEmitter {
+  pid: number | undefined;
+  exitCode: number | null;
+  signalCode: NodeJS.Signals | null;
+  stdio: Array<UvPipe | null>;
+}
+
+/** One of the child's fds: one of ours, the same fd of ours, /dev/null, or a new socket to us. */
+export type UvStdio = number | 'inherit' | 'ignore' | 'pipe';
+
+/**
+ * Spawns as child_process.spawn does (the same libuv call with the same options): 'exit'
+ * (code, signal) when it ends, 'error' when it could not start.
+ */
+export function spawnProcess(file: string, args: string[], stdio: UvStdio[], env: Record<string, string>): SpawnedProcess {
+  const b = load();
+  if (!b) throw new Error('libuv process handles are not available');
+  const child = new EventEmitter() as SpawnedProcess;
+  child.pid = undefined;
+  child.exitCode = null;
+  child.signalCode = null;
+  const pipes: Array<PipeHandle | null> = stdio.map((s) => (s === 'pipe' ? new b.Pipe(b.SOCKET) : null));
+  const options = stdio.map((s, i) => {
+    if (s === 'ignore') return { type: 'ignore' };
+    if (s === 'pipe') return { type: 'pipe', readable: true, writable: true, handle: pipes[i] };
+    return { type: 'fd', fd: s === 'inherit' ? i : s };
+  });
+  const handle = new b.Process();
+  handle.onexit = (exitCode, signalCode) => {
+    handle.close();
+    if (exitCode < 0) { child.emit('error', errnoError(exitCode, `spawn ${file}`)); return; }
+    if (signalCode) child.signalCode = signalCode as NodeJS.Signals; else child.exitCode = exitCode;
+    child.emit('exit', child.exitCode, child.signalCode);
+  };
+  const err = handle.spawn({
+    file, args: [file, ...args], envPairs: Object.entries(env).map(([k, v]) => `${k}=${v}`), stdio: options,
+    detached: false, windowsHide: false, windowsVerbatimArguments: false,
+  });
+  if (err) {
+    for (const p of pipes) p?.close();
+    handle.close();
+    child.stdio = stdio.map(() => null);
+    // As child_process: the error comes as an event, after the caller has listened.
+    process.nextTick(() => child.emit('error', errnoError(err, `spawn ${file}`)));
+    return child;
+  }
+  child.pid = handle.pid;
+  child.stdio = pipes.map((p) => (p ? new UvPipe(p) : null));
+  return child;
+}
+
+/** Everything readable from an fd of ours up to EOF, on the event loop (no thread); closes it. */
+export function readToEnd(fd: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const pipe = UvPipe.open(fd);
+    const chunks: Buffer[] = [];
+    let failed: Error | undefined;
+    pipe.on('data', (chunk: Buffer) => chunks.push(chunk));
+    pipe.on('error', (err: Error) => { failed ??= err; });
+    pipe.on('close', () => (failed ? reject(failed) : resolve(Buffer.concat(chunks))));
+    pipe.resume();
+  });
+}
