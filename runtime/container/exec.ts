@@ -14,6 +14,7 @@ import { writePidFile } from './create.js';
 import { processAlive, waitForExit } from './proc.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
 import { faultPoint } from '../fault.js';
+import { rootlessEuid } from '../rootless.js';
 
 export interface ExecOptions {
   root: string;
@@ -67,6 +68,8 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
   if (!opts.keepMaster) checkTerminalUse(terminal, opts.detach, opts.consoleSocket);
   // runc looks for its own terminal before it starts anything, and fails without one.
   checkPreservedFds(3, opts.preserveFds);
+  // runc 1.3 refuses before it starts anything (the kernel would refuse setgroups in the user's user namespace anyway).
+  if (rootlessEuid() && opts.process.user?.additionalGids?.length) throw TsrunError.invalid('cannot set any additional groups in a rootless container');
   const host = terminal && !opts.detach && !opts.keepMaster ? HostConsole.find() : undefined;
   const cgroups = cgroupManagerFromState(state.cgroup);
   const seccomp = state.seccomp ? compileSeccomp(state.seccomp) : undefined;
