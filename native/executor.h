@@ -93,6 +93,7 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 #define MODE_EXEC 1u
 
 #define ROOTFS_NEW_MNTNS 1u
+#define ROOTFS_HOST_MNTNS 2u
 
 #define MOUNT_OPT_BIND 1u
 #define MOUNT_OPT_REMOUNT 2u

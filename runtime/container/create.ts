@@ -16,6 +16,8 @@ import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
 import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
 import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessCgroups, rootlessCgroupCreate, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
+import { detachHostMounts, hostMountsRecord } from './host-mounts.js';
+import { ROOTFS_HOST_MNTNS } from '../plan/host-mounts.js';
 import { faultPoint } from '../fault.js';
 
 export interface CreateOptions {
@@ -108,6 +110,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       created: rfc3339Nano(new Date()), owner: '', annotations: spec.annotations, cgroup: serializeCgroupPaths(cgroups),
       creating: true, hooks: spec.hooks, process: savedProcess, seccomp: spec.linux?.seccomp,
       resources: spec.linux?.resources as ContainerState['resources'],
+      hostMounts: plan.some((r) => r.tag === Tag.ROOTFS && (r.flags & ROOTFS_HOST_MNTNS) !== 0) ? hostMountsRecord(rootfs) : undefined,
     };
     let pid = 0;
     try {
@@ -152,7 +155,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       return { state, cgroups, console: master !== undefined && host ? { master, host } : undefined };
     } catch (err) {
       if (master !== undefined) closeSync(master);
-      await undoCreate(opts.root, opts.id, pid, cgroups);
+      await undoCreate(opts.root, opts.id, pid, cgroups, state.hostMounts);
       throw withLeftoverPid(err, pid);
     }
   } catch (err) {
@@ -174,11 +177,12 @@ function socketActivationFds(): number {
   return count;
 }
 
-async function undoCreate(root: string, id: string, pid: number, cgroups: CgroupManager): Promise<void> {
+async function undoCreate(root: string, id: string, pid: number, cgroups: CgroupManager, hostMounts: ContainerState['hostMounts']): Promise<void> {
   if (pid > 0 && processAlive(pid)) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     await waitForExit(pid, undefined, 5000);
   }
+  try { detachHostMounts(hostMounts); } catch (err) { log.warn(`cleaning up mounts of ${id}: ${(err as Error).message}`); }
   try { await cgroups.destroy(); } catch (err) { log.warn(`cleaning up cgroups of ${id}: ${(err as Error).message}`); }
   removeStateDir(root, id);
 }

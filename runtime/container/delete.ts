@@ -8,6 +8,7 @@ import { containerStatus, hookState } from './status.js';
 import { processAlive, waitForExit } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
 import { faultPoint } from '../fault.js';
+import { detachHostMounts } from './host-mounts.js';
 
 export async function deleteContainer(root: string, id: string, force: boolean): Promise<void> {
   checkContainerId(id);
@@ -42,6 +43,7 @@ export async function deleteContainer(root: string, id: string, force: boolean):
       }
     }
     faultPoint('delete:1');
+    detachHostMounts(state.hostMounts);
     // A frozen cgroup keeps SIGKILLed processes alive: destroy thaws and kills what is left.
     if (cgroups) await cgroups.destroy();
     faultPoint('delete:2');

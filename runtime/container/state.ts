@@ -29,6 +29,11 @@ export interface ContainerState {
   seccomp?: NonNullable<Spec['linux']>['seccomp'];
   /** linux.resources as created and then updated (`update` merges into them, as runc's saved config) */
   resources?: LinuxResources;
+  /**
+   * Without a mount namespace of its own: the resolved rootfs and the id of the mount its private
+   * bind goes on in the host's mount namespace (runtime/container/host-mounts.ts)
+   */
+  hostMounts?: { rootfs: string; under: number };
   /** the spec's ociVersion, reported by `state` */
   ociVersion: string;
 }
