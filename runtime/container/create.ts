@@ -7,7 +7,7 @@ import { loadBundleSpec } from '../spec/load.js';
 import { compileInitPlan } from '../plan/compile.js';
 import { RELEASE_POINT, Tag, type PlanRecord } from '../plan/records.js';
 import { deviceCgroupRules } from '../plan/devices.js';
-import { cgroupManager, detectCgroupLayout, serializeCgroupPaths, v1MountOrder, type CgroupManager } from '../cgroups/index.js';
+import { cgroupManager, detectCgroupLayout, serializeCgroupPaths, userSystemdManager, v1MountOrder, type CgroupManager } from '../cgroups/index.js';
 import { lockContainer } from './lock.js';
 import { checkContainerId, execFifoPath, makeStateDir, removeStateDir, saveState, type ContainerState } from './state.js';
 import { procStat, processAlive, waitForExit } from './proc.js';
@@ -81,7 +81,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
 
   // runc looks for its own terminal before it starts anything, and fails without one.
   const host = terminal && opts.foreground ? HostConsole.find() : undefined;
-  const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations, rootless: rootlessCg });
+  const userManager = await userSystemdManager({ systemd: opts.systemdCgroup, rootless: rootlessCg });
+  const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations, rootless: rootlessCg, userManager });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
   const planWarnings: string[] = [];
   const planInput = (paths: Record<string, string>) => compileInitPlan({
