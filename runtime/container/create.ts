@@ -109,7 +109,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     const state: ContainerState = {
       version: 1, ociVersion: spec.ociVersion ?? '1.0.2-dev', id: opts.id, bundle, rootfs, pid: 0,
       created: rfc3339Nano(new Date()), owner: '', annotations: spec.annotations, cgroup: serializeCgroupPaths(cgroups),
-      creating: true, hooks: spec.hooks, process: savedProcess, seccomp: spec.linux?.seccomp,
+      creating: true, creator: { pid: process.pid, startTime: procStat(process.pid)?.startTime }, hooks: spec.hooks, process: savedProcess, seccomp: spec.linux?.seccomp,
       resources: spec.linux?.resources as ContainerState['resources'],
       hostMounts: plan.some((r) => r.tag === Tag.ROOTFS && (r.flags & ROOTFS_HOST_MNTNS) !== 0) ? hostMountsRecord(rootfs) : undefined,
     };
@@ -141,13 +141,21 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
           await runHooks(spec.hooks, 'prestart', atBarrier);
           await runHooks(spec.hooks, 'createRuntime', atBarrier);
         },
-      }, socket, opts.stdio), (p) => { pid = p; }));
+      }, socket, opts.stdio), (p) => {
+        pid = p;
+        // On disk at once: a create killed from here on leaves a state that names its init.
+        if (state.pid === p) return;
+        state.pid = p;
+        state.pidStartTime = procStat(p)?.startTime;
+        saveState(opts.root, state);
+      }));
       faultPoint('create:3');
       const st = procStat(pid);
       if (!st) throw new TsrunError('container init exited before it was ready');
       state.pid = pid;
       state.pidStartTime = st.startTime;
       delete state.creating;
+      delete state.creator;
       saveState(opts.root, state);
       faultPoint('create:4');
       if (opts.pidFile) writePidFile(opts.pidFile, pid);

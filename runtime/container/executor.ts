@@ -9,6 +9,7 @@ import { Msg, Tag, type PlanRecord } from '../plan/records.js';
 import type { ConsoleSocket } from './console.js';
 import { log } from '../log.js';
 import { procStat } from './proc.js';
+import { executorFaultEnv } from '../fault.js';
 
 /** Where the static C executor lives: next to the bundle, or TSRUN_EXECUTOR for development. */
 export function executorPath(): string {
@@ -76,7 +77,7 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   }
   // Encoded first: a plan that cannot be encoded must fail before there is an executor to complain.
   const encoded = encodePlan(plan);
-  const child = childProcess().spawn(executorPath(), ['run', String(syncFd)], { stdio, env: {} });
+  const child = childProcess().spawn(executorPath(), ['run', String(syncFd)], { stdio, env: executorFaultEnv() });
   const sync = child.stdio[syncFd] as Socket;
 
   let resolvePid!: (pid: number) => void;

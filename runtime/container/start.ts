@@ -1,7 +1,7 @@
 import { close, constants, open, openSync, closeSync, read, unlinkSync } from 'node:fs';
 import { TsrunError } from '../errors.js';
 import { lockContainer } from './lock.js';
-import { execFifoPath, loadState } from './state.js';
+import { execFifoPath, loadState, saveState } from './state.js';
 import { containerStatus, hookState } from './status.js';
 import { processAlive, stillExecutor } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
@@ -26,6 +26,12 @@ export async function startContainer(root: string, id: string, fromRun = false):
       // A fifo left by a start that was killed after releasing the init.
       try { unlinkSync(fifo); } catch { /* none */ }
       throw TsrunError.precondition('cannot start an already running container');
+    }
+    // Created by a create that was killed before it wrote its last state: finished here.
+    if (state.creating) {
+      delete state.creating;
+      delete state.creator;
+      saveState(root, state);
     }
     faultPoint('start:1');
     const content = await readExecFifo(fifo, state.pid, state.pidStartTime);

@@ -22,6 +22,8 @@ export interface ContainerState {
   cgroup?: unknown;
   /** set while create is under way */
   creating?: boolean;
+  /** while creating: the tsrun doing it (pid and /proc start time), to tell a create still under way from one killed */
+  creator?: { pid: number; startTime?: string };
   hooks?: Spec['hooks'];
   /** the container's process: `exec` starts from it (the bundle may have changed since create) */
   process?: Spec['process'];

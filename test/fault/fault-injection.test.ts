@@ -47,7 +47,12 @@ for (const step of ['create:1', 'create:2', 'create:3', 'create:4', 'start:1', '
       assert.equal(faulty(step, ['--root', root, ...args]), 137, `the fault at ${step} did not fire`);
       points.push(step);
       const status = assertTruthful(root, id, bundle);
-      if (step === 'start:1') {
+      if (step === 'create:3') {
+        // Killed after the executor was done: the init waits at the fifo, so the container is created, and starts.
+        assert.equal(status, 'created');
+        assert.equal(tsrun(['--root', root, 'start', id], { timeout: 20_000 }).status, 0, 'a container whose create was killed at the end starts');
+        assert.equal(assertTruthful(root, id, bundle), 'running');
+      } else if (step === 'start:1') {
         assert.equal(status, 'created');
         assert.equal(tsrun(['--root', root, 'start', id], { timeout: 20_000 }).status, 0, 'a start that never released the init can be repeated');
       } else if (step === 'start:2') {
@@ -56,6 +61,39 @@ for (const step of ['create:1', 'create:2', 'create:3', 'create:4', 'start:1', '
         assert.equal(again.status, 1);
         assert.match(again.stderr, /already running/);
       }
+      const d = tsrun(['--root', root, 'delete', '--force', id]);
+      assert.equal(d.status, 0, d.stderr);
+      assertNothingLeft(root, id, bundle);
+    } finally {
+      cleanup(root, id, bundle);
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+}
+
+// The executor itself killed (build/fault/tsrun-executor, native fault_point): in E with the init
+// made but not released, in E after the release, in the init before and after it says READY.
+const FAULTY_EXECUTOR = join(REPO, 'build/fault/tsrun-executor');
+for (const step of ['executor:1', 'executor:2', 'executor:3', 'executor:4']) {
+  test(`executor killed at ${step}: create fails with one error or the state says what the init is; delete --force leaves nothing`, { skip: skip || (!existsSync(FAULTY_EXECUTOR) && 'build/fault/tsrun-executor is not built') }, () => {
+    const root = makeRoot();
+    const bundle = makeBundle((c) => { c.process.args = ['sleep', '1000']; });
+    const id = uniqueId('tsrun-fault');
+    try {
+      const env: Record<string, string | undefined> = { ...process.env, TSRUN_EXECUTOR: FAULTY_EXECUTOR, TSRUN_EXECUTOR_FAULT_AT: step };
+      delete env.NODE_EXTRA_CA_CERTS;
+      const r = spawnSync(FAULTY, ['--root', root, 'create', '--bundle', bundle, id], { encoding: 'utf8', env, timeout: 60_000 });
+      const errors = r.stderr.split('\n').filter((l) => l.includes('level=error'));
+      if (step !== 'executor:4') {
+        assert.equal(r.status, 1, r.stderr);
+        assert.equal(errors.length, 1, r.stderr);
+      } else {
+        // The init dies after READY: create may or may not have seen it alive.
+        assert.ok(r.status === 0 || (r.status === 1 && errors.length === 1), r.stderr);
+      }
+      points.push(step);
+      const status = assertTruthful(root, id, bundle);
+      assert.ok(status === 'absent' || status === 'stopped', `${step}: ${status}`);
       const d = tsrun(['--root', root, 'delete', '--force', id]);
       assert.equal(d.status, 0, d.stderr);
       assertNothingLeft(root, id, bundle);
