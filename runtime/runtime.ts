@@ -20,12 +20,18 @@ import { containerStatus, ociState, type Status } from './container/status.js';
 import { cgroupManagerFromState } from './cgroups/index.js';
 import { cgroupStats } from './cgroups/stats.js';
 import type { StdioSpec } from './container/executor.js';
+import type { HostTerminal } from './container/console.js';
 import type { Process as ProcessSpec } from './plan/exec-plan.js';
 import { terminalSyscalls } from './sys/terminal.js';
+import { withContext, type RuntimeContext } from './context.js';
+import { rootlessCgroups } from './rootless.js';
+import type { Logger } from './log.js';
 
 export type { ExitInfo } from './reaper.js';
 export type { Status } from './container/status.js';
 export type { StdioSpec } from './container/executor.js';
+export type { HostTerminal } from './container/console.js';
+export type { Logger, LogConfig, LogLevel } from './log.js';
 export type { ProcessSpec };
 
 export interface RuntimeOptions {
@@ -33,29 +39,58 @@ export interface RuntimeOptions {
   root: string;
   /** the systemd cgroup driver (runc's --systemd-cgroup) */
   systemdCgroup?: boolean;
+  /**
+   * runc's --rootless: true tolerates cgroups the caller may not make when no limit needs them;
+   * 'auto' (the default) is true for a caller that is not root or runs in a user namespace.
+   */
+  rootless?: boolean | 'auto';
+  /** the tsrun-executor binary (default: the one built beside the library) */
+  executorPath?: string;
+  /** where warnings and debug lines go (default: runc's text lines on stderr) */
+  logger?: Logger;
+  /**
+   * Whether the Runtime watches its processes' exits (default true): Container.wait() and
+   * ExecProcess.wait() need it. A caller that waits itself (the CLI's foreground commands) turns
+   * it off and so never loads the reaper.
+   */
+  reapExits?: boolean;
 }
 
 /** The container's or process's fds 0-2: an fd of the caller's, the caller's own, or /dev/null. */
 export interface Stdio { stdin?: StdioSpec; stdout?: StdioSpec; stderr?: StdioSpec }
 
-export interface CreateOptions {
-  stdio?: Stdio;
-  /** process.terminal from config.json: the caller gets the pty master (Container.master) */
+/**
+ * Where the pty's master goes when the process has a terminal: to the caller (Container.master,
+ * ExecProcess.master) unless consoleSocket names a socket for it.
+ */
+interface TerminalOptions {
   consoleSocket?: string;
+  /**
+   * runc's rules for a command line (`-d` against --console-socket): true for a detached
+   * command, which needs a console socket for a terminal; false for a foreground one, which
+   * must not have one. Left out: no such rule.
+   */
+  detached?: boolean;
+  /** a foreground caller's own terminal, asked for only when the process has a terminal (Container.host) */
+  hostTerminal?: () => HostTerminal;
+}
+
+export interface CreateOptions extends TerminalOptions {
+  stdio?: Stdio;
   pidFile?: string;
   preserveFds?: number;
   noPivot?: boolean;
   noNewKeyring?: boolean;
 }
 
-export interface ExecOptions {
+export interface ExecOptions extends TerminalOptions {
   stdio?: Stdio;
-  /** with process.terminal: the pty's master goes to this socket instead of the caller */
-  consoleSocket?: string;
   pidFile?: string;
   preserveFds?: number;
   /** exec in a paused container (the process runs once it is resumed) */
   ignorePaused?: boolean;
+  /** runc's exec --cgroup: sub-cgroups of the container's to run the process in */
+  subCgroups?: string[];
 }
 
 export interface ContainerEvents {
@@ -69,15 +104,29 @@ function stdioList(s: Stdio | undefined): StdioSpec[] | undefined {
 export class Runtime {
   readonly root: string;
   readonly systemdCgroup: boolean;
+  /** whether cgroups the caller may not make are tolerated (RuntimeOptions.rootless, resolved) */
+  readonly rootless: boolean;
+  readonly reapExits: boolean;
+  private readonly context: RuntimeContext;
   private reaperInstance: Reaper | undefined;
 
   constructor(opts: RuntimeOptions) {
     this.root = resolve(opts.root);
     this.systemdCgroup = !!opts.systemdCgroup;
+    const rootless = opts.rootless ?? 'auto';
+    this.rootless = rootlessCgroups(typeof rootless === 'boolean' ? String(rootless) : rootless, this.systemdCgroup);
+    this.reapExits = opts.reapExits ?? true;
+    this.context = { logger: opts.logger, executorPath: opts.executorPath };
+  }
+
+  /** Runs fn in this Runtime's context (its logger, its executor): every operation does. */
+  run<T>(fn: () => T): T {
+    return withContext(this.context, fn);
   }
 
   /** One reaper for every process this runtime starts, made on first use (it loads koffi). */
   get reaper(): Reaper {
+    if (!this.reapExits) throw TsrunError.unsupported('this Runtime does not watch exits (reapExits: false)');
     return (this.reaperInstance ??= new Reaper());
   }
 
@@ -90,17 +139,18 @@ export class Runtime {
     const internal: InternalCreateOptions = {
       root: this.root, id, bundle: resolve(bundle), pidFile: opts.pidFile, consoleSocket: opts.consoleSocket,
       noPivot: !!opts.noPivot, noNewKeyring: !!opts.noNewKeyring, preserveFds: opts.preserveFds ?? 0,
-      systemdCgroup: this.systemdCgroup, foreground: false, stdio: stdioList(opts.stdio), keepMaster: !opts.consoleSocket,
+      systemdCgroup: this.systemdCgroup, rootless: this.rootless, detached: opts.detached, hostTerminal: opts.hostTerminal,
+      stdio: stdioList(opts.stdio),
     };
-    const created = await createContainer(internal).catch((err) => { throw this.reapLeftover(err); });
-    const container = new Container(this, id, created.state, created.master);
-    container.watchExit();
+    const created = await this.run(() => createContainer(internal)).catch((err) => { throw this.reapLeftover(err); });
+    const container = new Container(this, id, created.state, created.master, created.host, true);
+    if (this.reapExits) container.watchExit();
     return container;
   }
 
   /** A container created earlier (by this process or another); not-found when there is none. */
   load(id: string): Container {
-    return new Container(this, id, loadState(this.root, id));
+    return new Container(this, id, this.run(() => loadState(this.root, id)));
   }
 
   /** A handle on `id` without reading its state: for delete, which also cleans up half-made ones. */
@@ -124,7 +174,7 @@ export class Runtime {
   /** @internal reaps a process a failed create or exec left behind (see withLeftoverPid) */
   reapLeftover(err: unknown): unknown {
     const pid = (err as { leftoverPid?: number } | undefined)?.leftoverPid;
-    if (pid) this.reaper.watch(pid).catch(() => undefined);
+    if (pid && this.reapExits) this.reaper.watch(pid).catch(() => undefined);
     return err;
   }
 
@@ -137,7 +187,12 @@ export class Runtime {
 export class Container extends EventEmitter<ContainerEvents> {
   private exited: Promise<ExitInfo> | undefined;
 
-  constructor(private readonly runtime: Runtime, readonly id: string, private stateRecord?: ContainerState, readonly master?: number) {
+  /**
+   * master: the pty's master when the init has a terminal and no console socket was given;
+   * host: the caller's own terminal that goes with it (CreateOptions.hostTerminal).
+   */
+  constructor(private readonly runtime: Runtime, readonly id: string, private stateRecord?: ContainerState,
+    readonly master?: number, readonly host?: HostTerminal, private readonly createdHere = false) {
     super();
   }
 
@@ -176,7 +231,8 @@ export class Container extends EventEmitter<ContainerEvents> {
   }
 
   async start(): Promise<void> {
-    await startContainer(this.runtime.root, this.id);
+    // A container this handle created reports an init that already died as runc's Run does.
+    await this.runtime.run(() => startContainer(this.runtime.root, this.id, this.createdHere));
   }
 
   /** The init's exit. */
@@ -186,14 +242,14 @@ export class Container extends EventEmitter<ContainerEvents> {
 
   async kill(signal: number | string = 'SIGTERM', opts: { all?: boolean } = {}): Promise<void> {
     const number = typeof signal === 'number' ? signal : parseSignal(signal);
-    await killContainer(this.runtime.root, this.id, number, !!opts.all);
+    await this.runtime.run(() => killContainer(this.runtime.root, this.id, number, !!opts.all));
   }
 
-  async pause(): Promise<void> { await setPaused(this.runtime.root, this.id, true); }
-  async resume(): Promise<void> { await setPaused(this.runtime.root, this.id, false); }
+  async pause(): Promise<void> { await this.runtime.run(() => setPaused(this.runtime.root, this.id, true)); }
+  async resume(): Promise<void> { await this.runtime.run(() => setPaused(this.runtime.root, this.id, false)); }
 
   async update(resources: UpdateRequest): Promise<void> {
-    await updateContainer(this.runtime.root, this.id, resources);
+    await this.runtime.run(() => updateContainer(this.runtime.root, this.id, resources));
   }
 
   /** The cgroup statistics, in the shape `tsrun events --stats` prints. */
@@ -216,14 +272,23 @@ export class Container extends EventEmitter<ContainerEvents> {
     terminalSyscalls().setWindowSize(this.master, { rows, cols });
   }
 
-  /** Starts a process in the container; `process` is a config.json process object. */
-  async exec(process: ProcessSpec, opts: ExecOptions = {}): Promise<ExecProcess> {
-    const state = execTarget(this.runtime.root, this.id, !!opts.ignorePaused);
-    const started = await spawnExec(state, {
-      root: this.runtime.root, id: this.id, process, detach: true, pidFile: opts.pidFile, preserveFds: opts.preserveFds ?? 0,
-      ignorePaused: !!opts.ignorePaused, consoleSocket: opts.consoleSocket, stdio: stdioList(opts.stdio), keepMaster: !opts.consoleSocket,
-    }).catch((err) => { throw this.runtime.reapLeftover(err); });
-    return new ExecProcess(started.pid, this.runtime.reaper.watch(started.pid), started.master);
+  /**
+   * Starts a process in the container. `process` is a config.json process object, or a function
+   * that makes one from the container's own process (called once the container is known to
+   * accept an exec, as runc checks the state before it reads its --process file).
+   */
+  async exec(process: ProcessSpec | ((base: ProcessSpec | undefined) => ProcessSpec), opts: ExecOptions = {}): Promise<ExecProcess> {
+    return this.runtime.run(async () => {
+      const state = execTarget(this.runtime.root, this.id, !!opts.ignorePaused);
+      const spec = typeof process === 'function' ? process(containerProcess(state)) : process;
+      const started = await spawnExec(state, {
+        root: this.runtime.root, id: this.id, process: spec, pidFile: opts.pidFile, preserveFds: opts.preserveFds ?? 0,
+        ignorePaused: !!opts.ignorePaused, consoleSocket: opts.consoleSocket, stdio: stdioList(opts.stdio),
+        detached: opts.detached, hostTerminal: opts.hostTerminal, subCgroups: opts.subCgroups,
+      }).catch((err) => { throw this.runtime.reapLeftover(err); });
+      const exited = this.runtime.reapExits ? this.runtime.reaper.watch(started.pid) : undefined;
+      return new ExecProcess(started.pid, exited, started.master, started.host);
+    });
   }
 
   /** The process config.json gave the container (a base for exec). */
@@ -232,15 +297,18 @@ export class Container extends EventEmitter<ContainerEvents> {
   }
 
   async delete(opts: { force?: boolean } = {}): Promise<void> {
-    await deleteContainer(this.runtime.root, this.id, !!opts.force);
+    await this.runtime.run(() => deleteContainer(this.runtime.root, this.id, !!opts.force));
   }
 }
 
 /** A process started by Container.exec. */
 export class ExecProcess {
-  constructor(readonly pid: number, private readonly exited: Promise<ExitInfo>, readonly master?: number) {}
+  constructor(readonly pid: number, private readonly exited: Promise<ExitInfo> | undefined,
+    readonly master?: number, readonly host?: HostTerminal) {}
 
-  wait(): Promise<ExitInfo> { return this.exited; }
+  wait(): Promise<ExitInfo> {
+    return this.exited ?? Promise.reject(TsrunError.unsupported('this Runtime does not watch exits (reapExits: false)'));
+  }
 
   kill(signal: number | string = 'SIGTERM'): void {
     process.kill(this.pid, typeof signal === 'number' ? signal : parseSignal(signal));

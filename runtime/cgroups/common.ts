@@ -47,10 +47,13 @@ export abstract class BaseManager implements CgroupManager {
   abstract create(): void;
   abstract apply(resources: LinuxResources | undefined): string[];
   abstract exists(): boolean;
-  abstract freeze(): void;
+  abstract freeze(): Promise<void>;
   abstract thaw(): void;
-  /** Whether the cgroup is frozen itself (runc's GetFreezerState; a missing one is not). */
-  protected abstract frozenNow(): boolean;
+  abstract isFrozen(): boolean;
+  /** Freezes the cgroup and waits until it is frozen: false when it could not be (and it is thawed again). */
+  protected abstract freezeAndWait(): Promise<boolean>;
+  /** Kills every process at once where the kernel can (v2 cgroup.kill): true when done. */
+  protected killAtOnce(): boolean { return false; }
 
   checkBeforeCreate(): string[] {
     const warnings: string[] = [];
@@ -58,11 +61,9 @@ export abstract class BaseManager implements CgroupManager {
     // and ran the container; runc 1.2 and later refuse, and so does tsrun.
     const n = this.exists() ? this.pids().length : 0;
     if (n > 0) throw new TsrunError(`container's cgroup is not empty: ${n} process(es) found`);
-    if (this.frozenNow()) throw new TsrunError('container\'s cgroup unexpectedly frozen');
+    if (this.isFrozen()) throw new TsrunError('container\'s cgroup unexpectedly frozen');
     return warnings;
   }
-  /** Signals all pids given (the cgroup is frozen around it where the driver can). */
-  protected abstract signalAll(signal: NodeJS.Signals | number): void;
   /** The dir whose tree pids() reads. */
   protected abstract primaryDir(): string | undefined;
 
@@ -87,8 +88,20 @@ export abstract class BaseManager implements CgroupManager {
     return [...all];
   }
 
-  killAll(signal: NodeJS.Signals | number): void {
-    this.signalAll(signal);
+  /** Signals every pid, with the cgroup frozen meanwhile so that nothing forks (never one we are in). */
+  async killAll(signal: NodeJS.Signals | number): Promise<void> {
+    const self = this.fs.selfPid;
+    const before = this.everyPid();
+    if (before.length === 0) return;
+    const containsSelf = before.includes(self);
+    if (!containsSelf && (signal === 'SIGKILL' || signal === 9) && this.killAtOnce()) return;
+    const frozen = !containsSelf && await this.freezeAndWait();
+    try {
+      const pids = frozen ? this.everyPid() : before;
+      for (const pid of pids) if (pid !== self) this.fs.kill(pid, signal);
+    } finally {
+      if (frozen) this.thaw();
+    }
   }
 
   /**
@@ -126,7 +139,7 @@ export abstract class BaseManager implements CgroupManager {
       if (waited >= 5000) {
         throw new TsrunError(`failed to destroy cgroup: processes ${left.join(', ')} are still in ${JSON.stringify(this.primaryDir() ?? '')}`);
       }
-      if (round === 0) this.signalAll('SIGKILL');
+      if (round === 0) await this.killAll('SIGKILL');
       else for (const p of left) this.fs.kill(p, 'SIGKILL');
       await sleep(delay);
       waited += delay;

@@ -178,14 +178,6 @@ export class CgroupFs {
   }
 }
 
-// Made on first use: a startup snapshot cannot hold a SharedArrayBuffer.
-let sleepCell: Int32Array | undefined;
-/** A short synchronous sleep (freezer polling); the CLI is synchronous there anyway. */
-export function sleepSync(ms: number): void {
-  sleepCell ??= new Int32Array(new SharedArrayBuffer(4));
-  Atomics.wait(sleepCell, 0, 0, ms);
-}
-
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -12,7 +12,7 @@ import type { DBusValue } from '../dbus/marshal.js';
 import type { BaseManager, SavedCgroup } from './common.js';
 import { resourceProperties, startProperties, type UnitContext, type UnitProperty } from './systemd-properties.js';
 import type { SystemdUnitRef } from './systemd-unit.js';
-import type { CgroupManager, LinuxResources } from './types.js';
+import type { CgroupManager, LinuxResources, SystemdBus } from './types.js';
 
 const SYSTEMD = 'org.freedesktop.systemd1';
 const MANAGER_PATH = '/org/freedesktop/systemd1';
@@ -26,10 +26,7 @@ export interface SavedSystemdCgroup extends SavedCgroup {
 }
 
 /** A connection to systemd, and whether it is the private one (no bus daemon in between). */
-export interface SystemdBus {
-  conn: DBusConnection;
-  direct: boolean;
-}
+export type { SystemdBus } from './types.js';
 
 /**
  * root talks to systemd over its private socket, as systemctl does: no dbus-daemon needed, and
@@ -249,8 +246,8 @@ export class SystemdManager implements CgroupManager {
       const props = resourceProperties(resources, ctx, warnings);
       if (props.length === 0) return warnings;
       // systemd rewrites a v1 device list from "deny all": a running container must not see that moment.
-      const freeze = this.version === 1 && resources.devices !== undefined && !this.isFrozen();
-      if (freeze) this.fsDriver.freeze();
+      const freeze = this.version === 1 && resources.devices !== undefined && !this.fsDriver.isFrozen();
+      if (freeze) await this.fsDriver.freeze();
       try {
         await managerCall(bus, 'SetUnitProperties', 'sba(sv)', [this.unit.unit, true, props]);
       } catch (err) {
@@ -264,23 +261,20 @@ export class SystemdManager implements CgroupManager {
     return warnings;
   }
 
-  /** v1 only (the one place it is asked): a paused container stays paused. */
-  private isFrozen(): boolean {
-    const dir = this.paths.freezer;
-    if (!dir) return false;
-    try { return readFileSync(posix.join(dir, 'freezer.state'), 'utf8').trim() !== 'THAWED'; } catch { return false; }
-  }
-
   pids(): number[] {
     return this.fsDriver.pids();
   }
 
-  killAll(signal: NodeJS.Signals | number): void {
-    this.fsDriver.killAll(signal);
+  killAll(signal: NodeJS.Signals | number): Promise<void> {
+    return this.fsDriver.killAll(signal);
   }
 
-  freeze(): void {
-    this.fsDriver.freeze();
+  freeze(): Promise<void> {
+    return this.fsDriver.freeze();
+  }
+
+  isFrozen(): boolean {
+    return this.fsDriver.isFrozen();
   }
 
   thaw(): void {

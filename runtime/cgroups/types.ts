@@ -1,97 +1,37 @@
-// Types shared by the cgroup drivers. The OCI resource types are loose local copies of
-// linux.resources from the runtime spec (only the fields the drivers read); integers may
-// arrive as bigint when a spec loader keeps int64 precision.
+// Types shared by the cgroup drivers.
 
-import type { SystemdBus } from './systemd.js';
+import type { DBusConnection } from '../dbus/connection.js';
+import type {
+  LinuxResources as SpecResources, LinuxDeviceCgroup as SpecDeviceCgroup, LinuxMemory as SpecMemory, LinuxCPU as SpecCPU,
+  LinuxPids as SpecPids, LinuxBlockIO as SpecBlockIO,
+} from '../spec/types.js';
 
 export type Int = number | bigint;
 
-export interface LinuxDeviceCgroup {
-  allow: boolean;
-  type?: string;
-  major?: Int | null;
-  minor?: Int | null;
-  access?: string;
-}
+/**
+ * linux.resources as the drivers take it: the spec's own type (spec/types.ts, the one
+ * definition), with every integer also accepted as a bigint, as 64-bit values arrive from
+ * protobuf (the shim's Update) and from `update`'s flags.
+ */
+type Widen<T> = T extends number ? Int
+  : T extends ReadonlyArray<infer U> ? Array<Widen<U>>
+  : T extends object ? { [K in keyof T]: Widen<T[K]> }
+  : T;
 
-export interface LinuxMemory {
-  limit?: Int;
-  reservation?: Int;
-  swap?: Int;
-  kernel?: Int;
-  kernelTCP?: Int;
-  swappiness?: Int;
-  disableOOMKiller?: boolean;
-  useHierarchy?: boolean;
-  checkBeforeUpdate?: boolean;
-}
+/** A device rule's type is checked by the drivers themselves (update and the shim pass any string). */
+export type LinuxDeviceCgroup = Omit<Widen<SpecDeviceCgroup>, 'type'> & { type?: string };
+export type LinuxResources = Omit<Widen<SpecResources>, 'devices'> & { devices?: LinuxDeviceCgroup[] };
+export type LinuxMemory = Widen<SpecMemory>;
+export type LinuxCPU = Widen<SpecCPU>;
+export type LinuxPids = Widen<SpecPids>;
+export type LinuxBlockIO = Widen<SpecBlockIO>;
+export type LinuxThrottleDevice = NonNullable<LinuxBlockIO['throttleReadBpsDevice']>[number];
+export type LinuxWeightDevice = NonNullable<LinuxBlockIO['weightDevice']>[number];
 
-export interface LinuxCPU {
-  shares?: Int;
-  quota?: Int;
-  burst?: Int;
-  period?: Int;
-  realtimeRuntime?: Int;
-  realtimePeriod?: Int;
-  cpus?: string;
-  mems?: string;
-  idle?: Int;
-}
-
-export interface LinuxPids {
-  limit: Int;
-}
-
-export interface LinuxWeightDevice {
-  major: Int;
-  minor: Int;
-  weight?: Int;
-  leafWeight?: Int;
-}
-
-export interface LinuxThrottleDevice {
-  major: Int;
-  minor: Int;
-  rate: Int;
-}
-
-export interface LinuxBlockIO {
-  weight?: Int;
-  leafWeight?: Int;
-  weightDevice?: LinuxWeightDevice[];
-  throttleReadBpsDevice?: LinuxThrottleDevice[];
-  throttleWriteBpsDevice?: LinuxThrottleDevice[];
-  throttleReadIOPSDevice?: LinuxThrottleDevice[];
-  throttleWriteIOPSDevice?: LinuxThrottleDevice[];
-}
-
-export interface LinuxHugepageLimit {
-  pageSize: string;
-  limit: Int;
-}
-
-export interface LinuxNetwork {
-  classID?: Int;
-  priorities?: Array<{ name: string; priority: Int }>;
-}
-
-export interface LinuxRdma {
-  hcaHandles?: Int;
-  hcaObjects?: Int;
-}
-
-/** OCI linux.resources (loose). */
-export interface LinuxResources {
-  devices?: LinuxDeviceCgroup[];
-  memory?: LinuxMemory;
-  cpu?: LinuxCPU;
-  pids?: LinuxPids;
-  blockIO?: LinuxBlockIO;
-  hugepageLimits?: LinuxHugepageLimit[];
-  network?: LinuxNetwork;
-  rdma?: Record<string, LinuxRdma>;
-  unified?: Record<string, string>;
-  [other: string]: unknown;
+/** A connection to systemd: its private socket (direct) or the system bus. */
+export interface SystemdBus {
+  conn: DBusConnection;
+  direct: boolean;
 }
 
 export interface CgroupConfig {
@@ -129,11 +69,16 @@ export interface CgroupManager {
   /** All pids in the container cgroup, recursively over sub-cgroups. */
   pids(): number[];
   /** Signals every process in the cgroup (frozen meanwhile, as runc does). */
-  killAll(signal: NodeJS.Signals | number): void;
+  killAll(signal: NodeJS.Signals | number): Promise<void>;
   /** Freezes every process of the container and waits until the kernel says frozen (pause). */
-  freeze(): void;
+  freeze(): Promise<void>;
   /** Thaws the container (resume); harmless when it is not frozen. */
   thaw(): void;
+  /**
+   * Whether the container's cgroup is frozen itself (runc's GetFreezerState): not when only an
+   * ancestor is; a freeze under way (v1 FREEZING) counts, a missing cgroup does not.
+   */
+  isFrozen(): boolean;
   /** SIGKILLs stragglers, waits until they are gone, removes the dirs. Idempotent. */
   destroy(): Promise<void>;
   /**

@@ -7,7 +7,7 @@ import { BaseManager, isPermissionError, type ManagerOptions } from './common.js
 import { big } from './convert.js';
 import { parseDeviceRule } from './devices.js';
 import { writeDeviceRulesV1 } from './devices-v1.js';
-import { CgroupFs, CgroupWriteError, sleepSync } from './fsio.js';
+import { CgroupFs, CgroupWriteError, sleep } from './fsio.js';
 import type { LinuxResources, LinuxThrottleDevice } from './types.js';
 
 type Ctx = { fs: CgroupFs; warnings: string[]; rootless: boolean };
@@ -429,51 +429,15 @@ export class V1Manager extends BaseManager {
     return Object.values(this.paths)[0];
   }
 
-  freeze(): void {
+  async freeze(): Promise<void> {
     const dir = this.paths.freezer;
     if (!dir || !this.fs.exists(dir)) throw new TsrunError('cannot toggle freezer: cgroups not configured for container');
-    if (!this.freezeDir(dir)) throw new TsrunError(`cannot pause the container: ${dir} did not reach FROZEN`);
+    if (!await this.freezeAndWait()) throw new TsrunError(`cannot pause the container: ${dir} did not reach FROZEN`);
   }
 
   thaw(): void {
-    if (this.paths.freezer) this.thawDir(this.paths.freezer);
-  }
-
-  /** FROZEN by its own freezer.state, not only through an ancestor (self_freezing), as runc reads it. */
-  protected frozenNow(): boolean {
     const dir = this.paths.freezer;
-    if (!dir) return false;
-    for (let i = 0; i < 1000; i++) {
-      const state = this.fs.readIfExists(dir, 'freezer.state')?.trim();
-      if (state === 'FREEZING') { sleepSync(1); continue; }
-      if (state !== 'FROZEN') return false;
-      const self = this.fs.readIfExists(dir, 'freezer.self_freezing');
-      return self === undefined || self.trim() === '1';
-    }
-    return true;
-  }
-
-  /** runc's v1 freeze: write FROZEN until the state reads FROZEN (FREEZING means "retry"). */
-  private freezeDir(dir: string): boolean {
-    try {
-      for (let i = 0; i < 200; i++) {
-        if (i % 50 === 49) {
-          this.fs.write(dir, 'freezer.state', 'THAWED');
-          sleepSync(10);
-        }
-        this.fs.write(dir, 'freezer.state', 'FROZEN');
-        const state = this.fs.read(dir, 'freezer.state').trim();
-        if (state === 'FROZEN') return true;
-        if (state !== 'FREEZING') break;
-      }
-    } catch {
-      // fall through: thaw and signal unfrozen
-    }
-    this.thawDir(dir);
-    return false;
-  }
-
-  private thawDir(dir: string): void {
+    if (!dir) return;
     try {
       this.fs.write(dir, 'freezer.state', 'THAWED');
     } catch {
@@ -481,19 +445,40 @@ export class V1Manager extends BaseManager {
     }
   }
 
-  protected signalAll(signal: NodeJS.Signals | number): void {
-    const self = this.fs.selfPid;
-    const before = this.everyPid();
-    if (before.length === 0) return;
-    const containsSelf = before.includes(self);
-    const freezer = this.paths.freezer;
-    // Freeze so nothing forks while we signal; never freeze a cgroup we are in.
-    const frozen = !containsSelf && freezer !== undefined && this.fs.exists(freezer) && this.freezeDir(freezer);
-    try {
-      const pids = frozen ? this.everyPid() : before;
-      for (const pid of pids) if (pid !== self) this.fs.kill(pid, signal);
-    } finally {
-      if (frozen && freezer) this.thawDir(freezer);
-    }
+  /** FROZEN by its own freezer.state, not only through an ancestor (self_freezing), as runc reads it. */
+  isFrozen(): boolean {
+    const dir = this.paths.freezer;
+    if (!dir) return false;
+    const state = this.fs.readIfExists(dir, 'freezer.state')?.trim();
+    if (state === 'FREEZING') return true;
+    if (state !== 'FROZEN') return false;
+    const self = this.fs.readIfExists(dir, 'freezer.self_freezing');
+    return self === undefined || self.trim() === '1';
   }
+
+  /**
+   * runc's v1 freeze: write FROZEN until the state reads FROZEN (FREEZING means "again"), with a
+   * thaw and a pause now and then so that processes that keep forking cannot starve it.
+   */
+  protected async freezeAndWait(): Promise<boolean> {
+    const dir = this.paths.freezer;
+    if (!dir || !this.fs.exists(dir)) return false;
+    try {
+      for (let i = 0; i < 200; i++) {
+        if (i % 50 === 49) {
+          this.fs.write(dir, 'freezer.state', 'THAWED');
+          await sleep(10);
+        }
+        this.fs.write(dir, 'freezer.state', 'FROZEN');
+        const state = this.fs.read(dir, 'freezer.state').trim();
+        if (state === 'FROZEN') return true;
+        if (state !== 'FREEZING') break;
+      }
+    } catch {
+      // fall through: thaw and say not frozen
+    }
+    this.thaw();
+    return false;
+  }
+
 }

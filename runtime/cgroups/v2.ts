@@ -4,7 +4,7 @@ import { TsrunError } from '../errors.js';
 import { BaseManager, isPermissionError, type ManagerOptions } from './common.js';
 import { big, convertBlkioWeightToIoWeight, convertCpuSharesToWeight, convertMemorySwapToV2, numToStr } from './convert.js';
 import { applyDeviceRules, canSkipDeviceFilterError } from './devices-v2.js';
-import { CgroupFs, CgroupWriteError, errnoFrom, sleepSync } from './fsio.js';
+import { CgroupFs, CgroupWriteError, errnoFrom, sleep } from './fsio.js';
 import { checkPageSize, rdmaLines, runningInUserNs, throttleParts } from './v1.js';
 import { BpfError } from '../sys/bpf.js';
 import type { LinuxResources } from './types.js';
@@ -364,35 +364,11 @@ export class V2Manager extends BaseManager {
     return this.dir;
   }
 
-  freeze(): void {
-    if (!this.freezeDir()) throw new TsrunError(`cannot pause the container: ${this.dir} did not report "frozen 1"`);
+  async freeze(): Promise<void> {
+    if (!await this.freezeAndWait()) throw new TsrunError(`cannot pause the container: ${this.dir} did not report "frozen 1"`);
   }
 
   thaw(): void {
-    this.thawDir();
-  }
-
-  protected frozenNow(): boolean {
-    return this.fs.readIfExists(this.dir, 'cgroup.freeze')?.trim() === '1';
-  }
-
-  /** cgroup.freeze = 1, then wait (up to ~1 s) for cgroup.events to say "frozen 1". */
-  private freezeDir(): boolean {
-    try {
-      this.fs.write(this.dir, 'cgroup.freeze', '1');
-      for (let i = 0; i < 100; i++) {
-        const events = this.fs.readIfExists(this.dir, 'cgroup.events') ?? '';
-        if (/^frozen 1$/m.test(events)) return true;
-        sleepSync(10);
-      }
-    } catch {
-      // no freezer (kernel < 5.2): signal unfrozen
-    }
-    this.thawDir();
-    return false;
-  }
-
-  private thawDir(): void {
     try {
       this.fs.write(this.dir, 'cgroup.freeze', '0');
     } catch {
@@ -400,27 +376,35 @@ export class V2Manager extends BaseManager {
     }
   }
 
-  protected signalAll(signal: NodeJS.Signals | number): void {
-    const self = this.fs.selfPid;
-    const before = this.everyPid();
-    if (before.length === 0) return;
-    const containsSelf = before.includes(self);
-    const isKill = signal === 'SIGKILL' || signal === 9;
-    // cgroup.kill (5.14+) kills the whole subtree atomically.
-    if (isKill && !containsSelf && this.fs.exists(posix.join(this.dir, 'cgroup.kill'))) {
-      try {
-        this.fs.write(this.dir, 'cgroup.kill', '1');
-        return;
-      } catch {
-        // fall back to one by one
-      }
-    }
-    const frozen = !containsSelf && this.freezeDir();
+  isFrozen(): boolean {
+    return this.fs.readIfExists(this.dir, 'cgroup.freeze')?.trim() === '1';
+  }
+
+  /** cgroup.freeze = 1, then wait (up to ~1 s) for cgroup.events to say "frozen 1". */
+  protected async freezeAndWait(): Promise<boolean> {
     try {
-      const pids = frozen ? this.everyPid() : before;
-      for (const pid of pids) if (pid !== self) this.fs.kill(pid, signal);
-    } finally {
-      if (frozen) this.thawDir();
+      this.fs.write(this.dir, 'cgroup.freeze', '1');
+      for (let i = 0; i < 100; i++) {
+        const events = this.fs.readIfExists(this.dir, 'cgroup.events') ?? '';
+        if (/^frozen 1$/m.test(events)) return true;
+        await sleep(10);
+      }
+    } catch {
+      // no freezer (kernel < 5.2): say not frozen
+    }
+    this.thaw();
+    return false;
+  }
+
+  /** cgroup.kill (5.14+) kills the whole subtree atomically. */
+  protected override killAtOnce(): boolean {
+    if (!this.fs.exists(posix.join(this.dir, 'cgroup.kill'))) return false;
+    try {
+      this.fs.write(this.dir, 'cgroup.kill', '1');
+      return true;
+    } catch {
+      return false;
     }
   }
+
 }

@@ -1,4 +1,6 @@
 import { Runtime } from '../runtime.js';
+import { parseRootlessFlag } from '../rootless.js';
+import type { Logger } from '../log.js';
 import type { FlagSpec, FlagValues } from './args.js';
 
 export interface GlobalOptions {
@@ -8,6 +10,7 @@ export interface GlobalOptions {
   rootless: string;
   logFile?: string;
   logFormat: 'text' | 'json';
+  logger: Logger;
 }
 
 export interface Command {
@@ -21,5 +24,10 @@ export interface Command {
 
 /** The library's Runtime for the global options (one per command). */
 export function runtimeOf(g: GlobalOptions): Runtime {
-  return new Runtime({ root: g.root, systemdCgroup: g.systemdCgroup });
+  const rootless = parseRootlessFlag(g.rootless);
+  return new Runtime({
+    root: g.root, systemdCgroup: g.systemdCgroup, rootless: rootless ?? 'auto', logger: g.logger,
+    // A foreground command waits for its process itself, as the subreaper (foreground.ts).
+    reapExits: false,
+  });
 }

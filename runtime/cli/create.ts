@@ -1,7 +1,5 @@
-import { createContainer } from '../container/create.js';
 import { requireArgs } from './args.js';
-import type { Command } from './command.js';
-import { rootlessCgroups } from '../rootless.js';
+import { runtimeOf, type Command } from './command.js';
 
 export const CREATE_FLAGS = [
   { name: 'bundle', short: 'b', type: 'string', usage: 'path to the root of the bundle directory, defaults to the current directory' },
@@ -19,11 +17,10 @@ export const create: Command = {
   flags: [...CREATE_FLAGS],
   async run(g, flags, args) {
     requireArgs('create', args, 1);
-    await createContainer({
-      root: g.root, id: args[0], bundle: (flags.bundle as string | undefined) ?? process.cwd(),
+    await runtimeOf(g).create(args[0], (flags.bundle as string | undefined) ?? process.cwd(), {
       pidFile: flags['pid-file'] as string | undefined, consoleSocket: flags['console-socket'] as string | undefined,
       noPivot: !!flags['no-pivot'], noNewKeyring: !!flags['no-new-keyring'], preserveFds: flags['preserve-fds'] as number,
-      systemdCgroup: g.systemdCgroup, rootless: rootlessCgroups(g.rootless, g.systemdCgroup), foreground: false,
+      detached: true,
     });
     return 0;
   },

@@ -6,9 +6,9 @@ import { parseProcess } from '../spec/load.js';
 import { checkEnvironment } from '../spec/semantic.js';
 import { checkPlanCounts, checkPlanStrings } from '../spec/limits.js';
 import { execProcessFromFlags, type Process } from '../plan/exec-plan.js';
-import { containerProcess, spawnExec, execTarget } from '../container/exec.js';
 import { Foreground } from './foreground.js';
-import type { Command } from './command.js';
+import { HostConsole } from './host-terminal.js';
+import { runtimeOf, type Command } from './command.js';
 import type { FlagValues } from './args.js';
 
 /** The process to run: the --process file (read at once: the caller deletes it) or the flags. */
@@ -69,18 +69,17 @@ export const exec: Command = {
     const preserveFds = flags['preserve-fds'] as number;
     try {
       if (preserveFds < 0) throw new TsrunError(`invalid --preserve-fds ${preserveFds}`);
-      const ignorePaused = !!flags['ignore-paused'];
-      const state = execTarget(g.root, args[0], ignorePaused);
-      const proc = execProcessSpec(flags, args.slice(1), () => containerProcess(state));
       const detach = !!flags.detach;
+      const container = runtimeOf(g).container(args[0]);
       const fg = detach ? undefined : new Foreground();
       try {
-        const started = await spawnExec(state, {
-          root: g.root, id: args[0], process: proc, detach, pidFile, preserveFds, ignorePaused, subCgroups: flags.cgroup as string[],
+        const started = await container.exec((base) => execProcessSpec(flags, args.slice(1), () => base), {
+          pidFile, preserveFds, ignorePaused: !!flags['ignore-paused'], subCgroups: flags.cgroup as string[],
           consoleSocket: flags['console-socket'] as string | undefined,
+          detached: detach, hostTerminal: detach ? undefined : () => HostConsole.find(),
         });
         if (!fg) return 0;
-        return await fg.wait(started.pid, started.master !== undefined && started.host ? { master: started.master, host: started.host } : undefined);
+        return await fg.wait(started.pid, started.master !== undefined && started.host ? { master: started.master, host: started.host as HostConsole } : undefined);
       } finally {
         fg?.stop();
       }

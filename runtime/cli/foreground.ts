@@ -2,8 +2,8 @@
 // never does: become the child subreaper so that the container's process comes to us when the
 // executor exits, forward our signals to it, proxy our own terminal, and wait for it.
 import { syscalls } from '../sys/syscalls.js';
-import { SignalForwarder } from '../signals.js';
-import { proxyConsole, type HostConsole } from '../container/console.js';
+import { SignalForwarder } from './signal-forwarder.js';
+import { proxyConsole, type HostConsole } from './host-terminal.js';
 
 export class Foreground {
   private readonly signals: SignalForwarder;

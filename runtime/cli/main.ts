@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { TsrunError, describeSystemError } from '../errors.js';
-import { configureLog, log } from '../log.js';
+import { RuncLogger, type Logger } from '../log.js';
+import { withContext } from '../context.js';
 import { parseFlags, helpText, type FlagSpec } from './args.js';
 import type { Command, GlobalOptions } from './command.js';
 import { create } from './create.js';
@@ -58,11 +59,12 @@ function usageText(): string {
 
 async function main(argv: string[]): Promise<number> {
   let commandName = '';
+  let logger: Logger = new RuncLogger();
   try {
     const { flags, rest } = parseFlags(argv, GLOBAL_FLAGS, 'tsrun');
     const logFormat = flags['log-format'] as string;
     if (logFormat !== 'text' && logFormat !== 'json') throw new TsrunError(`invalid log-format: ${logFormat}`);
-    configureLog({ file: flags.log as string | undefined, format: logFormat, debug: !!flags.debug });
+    logger = new RuncLogger({ file: flags.log as string | undefined, format: logFormat, debug: !!flags.debug });
     if (flags.version) { process.stdout.write(versionText()); return 0; }
     if (flags.help || rest.length === 0) { process.stdout.write(usageText()); return 0; }
     commandName = rest[0];
@@ -76,11 +78,12 @@ async function main(argv: string[]): Promise<number> {
     const global: GlobalOptions = {
       // Absolute, as runc makes it: the executor only takes absolute host paths.
       root: resolve(flags.root as string), debug: !!flags.debug, systemdCgroup: !!flags['systemd-cgroup'],
-      rootless: flags.rootless as string, logFile: flags.log as string | undefined, logFormat,
+      rootless: flags.rootless as string, logFile: flags.log as string | undefined, logFormat, logger,
     };
-    return await command.run(global, parsed.flags, parsed.rest);
+    // What the command logs outside a Runtime's operations goes to the same log.
+    return await withContext({ logger }, () => command.run(global, parsed.flags, parsed.rest));
   } catch (err) {
-    log.fatal(errorText(commandName, err));
+    logger.fatal(errorText(commandName, err));
     return err instanceof TsrunError ? err.exitCode : 1;
   }
 }

@@ -1,15 +1,11 @@
 import { TsrunError } from '../errors.js';
-import { createContainer } from '../container/create.js';
-import { startContainer } from '../container/start.js';
-import { deleteContainer } from '../container/delete.js';
 import { log } from '../log.js';
 import { closeSync } from 'node:fs';
 import { Foreground } from './foreground.js';
+import { HostConsole } from './host-terminal.js';
 import { requireArgs } from './args.js';
 import { CREATE_FLAGS } from './create.js';
-import type { Command } from './command.js';
-import { rootlessCgroups } from '../rootless.js';
-
+import { runtimeOf, type Command } from './command.js';
 
 export const run: Command = {
   name: 'run',
@@ -25,6 +21,7 @@ export const run: Command = {
     const id = args[0];
     const detach = !!flags.detach;
     if (detach && flags.keep) throw new TsrunError('--detach and --keep cannot both be set');
+    const runtime = runtimeOf(g);
     const fg = detach ? undefined : new Foreground();
     try {
       return await runContainer();
@@ -33,24 +30,24 @@ export const run: Command = {
     }
 
     async function runContainer(): Promise<number> {
-      const { state, console: tty } = await createContainer({
-        root: g.root, id, bundle: (flags.bundle as string | undefined) ?? process.cwd(),
+      const container = await runtime.create(id, (flags.bundle as string | undefined) ?? process.cwd(), {
         pidFile: flags['pid-file'] as string | undefined, consoleSocket: flags['console-socket'] as string | undefined,
         noPivot: !!flags['no-pivot'], noNewKeyring: !!flags['no-new-keyring'], preserveFds: flags['preserve-fds'] as number,
-        systemdCgroup: g.systemdCgroup, rootless: rootlessCgroups(g.rootless, g.systemdCgroup), foreground: !detach,
+        detached: detach, hostTerminal: detach ? undefined : () => HostConsole.find(),
       });
+      const tty = container.master !== undefined && container.host ? { master: container.master, host: container.host as HostConsole } : undefined;
       try {
-        await startContainer(g.root, id, true);
+        await container.start();
       } catch (err) {
         if (tty) { closeSync(tty.master); tty.host.close(); }
-        await deleteContainer(g.root, id, true).catch(() => undefined);
+        await container.delete({ force: true }).catch(() => undefined);
         throw err;
       }
       if (detach) return 0;
 
-      const status = await fg!.wait(state.pid, tty);
+      const status = await fg!.wait(container.pid, tty);
       if (!flags.keep) {
-        try { await deleteContainer(g.root, id, true); } catch (err) { log.warn(`deleting ${id}: ${(err as Error).message}`); }
+        try { await container.delete({ force: true }); } catch (err) { log.warn(`deleting ${id}: ${(err as Error).message}`); }
       }
       return status;
     }

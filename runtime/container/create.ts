@@ -14,7 +14,7 @@ import { procStat, processAlive, waitForExit } from './proc.js';
 import { runExecutor, withLeftoverPid, type StdioSpec } from './executor.js';
 import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
-import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
+import { checkTerminalUse, startWithConsole, type HostTerminal } from './console.js';
 import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessCgroups, rootlessCgroupCreate, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
 import { detachHostMounts, hostMountsRecord } from './host-mounts.js';
 import { ROOTFS_HOST_MNTNS } from '../plan/host-mounts.js';
@@ -32,18 +32,22 @@ export interface CreateOptions {
   systemdCgroup: boolean;
   /** cgroup permission errors are tolerated when no limit needs the cgroup (--rootless, runtime/rootless.ts) */
   rootless?: boolean;
-  /** run: tsrun waits for the container itself */
-  foreground: boolean;
+  /**
+   * The CLI's terminal rules (runc's checks of -d against --console-socket): true for `create`
+   * and `run -d`, false for a foreground `run`. Left out, the caller takes the pty master itself.
+   */
+  detached?: boolean;
+  /** a foreground caller's own terminal, asked for only when the process has a terminal */
+  hostTerminal?: () => HostTerminal;
   /** the container's fds 0-2 (default: ours) */
   stdio?: StdioSpec[];
-  /** a library caller takes the pty master itself (no console socket, no terminal of ours) */
-  keepMaster?: boolean;
 }
 
-/** A terminal tsrun proxies itself (foreground run): the pty's master and tsrun's own terminal. */
-export interface OwnConsole { master: number; host: HostConsole }
-
-export interface Created { state: ContainerState; cgroups: CgroupManager; console?: OwnConsole; master?: number }
+/**
+ * What create made: the state, the cgroups and, for a terminal without a console socket, the
+ * pty's master (with the caller's own terminal when it gave one).
+ */
+export interface Created { state: ContainerState; cgroups: CgroupManager; master?: number; host?: HostTerminal }
 
 /** Writes the pid file the way callers need it: digits only, no newline, appearing whole (by rename). */
 export function writePidFile(path: string, pid: number): void {
@@ -69,7 +73,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   for (const opt of rootless?.dropped ?? []) log.debug(`rootless: dropped ${opt}: the group is not mapped in the container`);
   if (!spec.process) throw TsrunError.invalid('process property must not be empty');
   const terminal = !!spec.process.terminal;
-  if (!opts.keepMaster) checkTerminalUse(terminal, !opts.foreground, opts.consoleSocket);
+  if (opts.detached !== undefined) checkTerminalUse(terminal, opts.detached, opts.consoleSocket);
+  const foreground = opts.detached === false;
 
   // Socket activation (as runc): the listening fds come first, the --preserve-fds ones after them.
   const listenFds = socketActivationFds();
@@ -80,7 +85,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   checkPreservedFds(3 + listenFds, opts.preserveFds);
 
   // runc looks for its own terminal before it starts anything, and fails without one.
-  const host = terminal && opts.foreground ? HostConsole.find() : undefined;
+  const host = terminal ? opts.hostTerminal?.() : undefined;
   const userManager = await userSystemdManager({ systemd: opts.systemdCgroup, rootless: rootlessCg });
   const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations, rootless: rootlessCg, userManager });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
@@ -88,8 +93,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const planInput = (paths: Record<string, string>) => compileInitPlan({
     id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
     cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
-    preserveFds: passedFds, foreground: opts.foreground, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
-    console: !terminal ? undefined : opts.foreground || opts.keepMaster ? 'proxy' : 'socket', hostWindow: host?.windowSize(),
+    preserveFds: passedFds, foreground, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
+    console: !terminal ? undefined : opts.consoleSocket ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
   });
   let plan = planInput({ ...cgroups.paths });
   // runc logs skipped seccomp syscall names at debug level only: so do we.
@@ -160,8 +165,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       faultPoint('create:4');
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
       log.debug(`created container ${opts.id} with init pid ${pid}`);
-      if (opts.keepMaster) return { state, cgroups, master };
-      return { state, cgroups, console: master !== undefined && host ? { master, host } : undefined };
+      return { state, cgroups, master, host: master !== undefined ? host : undefined };
     } catch (err) {
       if (master !== undefined) closeSync(master);
       await undoCreate(opts.root, opts.id, pid, cgroups, state.hostMounts);

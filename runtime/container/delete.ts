@@ -9,6 +9,7 @@ import { processAlive, waitForExit } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
 import { faultPoint } from '../fault.js';
 import { detachHostMounts } from './host-mounts.js';
+import { requireStatus } from './transitions.js';
 
 export async function deleteContainer(root: string, id: string, force: boolean): Promise<void> {
   checkContainerId(id);
@@ -30,9 +31,7 @@ export async function deleteContainer(root: string, id: string, force: boolean):
     }
     const state = loadState(root, id);
     const status = containerStatus(root, state);
-    if ((status === 'running' || status === 'paused' || status === 'creating') && !force) {
-      throw TsrunError.precondition(`cannot delete container ${id} that is not stopped: ${status}`);
-    }
+    requireStatus(force ? 'delete-force' : 'delete', status, id);
     const cgroups = state.cgroup ? cgroupManagerFromState(state.cgroup) : undefined;
     if (processAlive(state.pid, state.pidStartTime)) {
       try { process.kill(state.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }

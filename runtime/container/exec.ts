@@ -5,23 +5,25 @@ import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadBundleSpec } from '../spec/load.js';
 import { compileExecPlan, joinSubCgroups, namespacesToJoin, parseSubCgroups, type Process } from '../plan/exec-plan.js';
 import { containerHome } from '../plan/rootfs-files.js';
-import { compileSeccomp, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../seccomp/compile.js';
-import { listenerRecord } from '../seccomp/listener.js';
 import { loadState, type ContainerState } from './state.js';
 import { containerStatus } from './status.js';
 import { runExecutor, withLeftoverPid, type StdioSpec } from './executor.js';
 import { writePidFile } from './create.js';
 import { processAlive, waitForExit } from './proc.js';
-import { HostConsole, checkTerminalUse, startWithConsole } from './console.js';
+import { checkTerminalUse, startWithConsole, type HostTerminal } from './console.js';
 import { faultPoint } from '../fault.js';
 import { rootlessEuid } from '../rootless.js';
+import { requireStatus } from './transitions.js';
 
 export interface ExecOptions {
   root: string;
   id: string;
   /** the finished process, from --process or built from the flags on top of containerProcess() */
   process: Process;
-  detach: boolean;
+  /** the CLI's terminal rules, as for create (CreateOptions.detached); left out, the caller takes the master */
+  detached?: boolean;
+  /** a foreground caller's own terminal, asked for only when the process has a terminal */
+  hostTerminal?: () => HostTerminal;
   pidFile?: string;
   preserveFds: number;
   ignorePaused: boolean;
@@ -30,8 +32,6 @@ export interface ExecOptions {
   subCgroups?: string[];
   /** the process's fds 0-2 (default: ours) */
   stdio?: StdioSpec[];
-  /** a library caller takes the pty master itself */
-  keepMaster?: boolean;
 }
 
 
@@ -45,9 +45,7 @@ export function containerProcess(state: ContainerState): Process | undefined {
 export function execTarget(root: string, id: string, ignorePaused: boolean): ContainerState {
   const state = loadState(root, id);
   const status = containerStatus(root, state);
-  if (status === 'stopped') throw TsrunError.precondition('cannot exec in a stopped container');
-  if (status === 'creating') throw TsrunError.precondition('cannot exec in a container that is being created');
-  if (status === 'paused' && !ignorePaused) throw TsrunError.precondition('cannot exec in a paused container (use --ignore-paused to override)');
+  requireStatus(ignorePaused ? 'exec-ignore-paused' : 'exec', status, id);
   return state;
 }
 
@@ -56,7 +54,7 @@ export interface ExecStarted {
   pid: number;
   master?: number;
   /** tsrun's own terminal, for a foreground exec with a terminal */
-  host?: HostConsole;
+  host?: HostTerminal;
 }
 
 /**
@@ -65,28 +63,27 @@ export interface ExecStarted {
  */
 export async function spawnExec(state: ContainerState, opts: ExecOptions): Promise<ExecStarted> {
   const terminal = !!opts.process.terminal;
-  if (!opts.keepMaster) checkTerminalUse(terminal, opts.detach, opts.consoleSocket);
-  // runc looks for its own terminal before it starts anything, and fails without one.
+  if (opts.detached !== undefined) checkTerminalUse(terminal, opts.detached, opts.consoleSocket);
   checkPreservedFds(3, opts.preserveFds);
   // runc 1.3 refuses before it starts anything (the kernel would refuse setgroups in the user's user namespace anyway).
   if (rootlessEuid() && opts.process.user?.additionalGids?.length) throw TsrunError.invalid('cannot set any additional groups in a rootless container');
-  const host = terminal && !opts.detach && !opts.keepMaster ? HostConsole.find() : undefined;
+  // runc looks for its own terminal before it starts anything, and fails without one.
+  const host = terminal ? opts.hostTerminal?.() : undefined;
   const cgroups = cgroupManagerFromState(state.cgroup);
-  const seccomp = state.seccomp ? compileSeccomp(state.seccomp) : undefined;
-  for (const w of seccomp?.warnings ?? []) log.debug(w);
+  const warnings: string[] = [];
   const plan = compileExecPlan({
     process: opts.process,
     namespaces: namespacesToJoin(state.pid),
     cgroupProcs: opts.subCgroups?.length ? subCgroupProcs(cgroups.paths, opts.subCgroups) : cgroups.procsFiles(),
     preserveFds: opts.preserveFds,
-    foreground: !opts.detach,
+    foreground: opts.detached === false,
     home: containerHome(state.rootfs, opts.process.user?.uid ?? 0),
-    seccomp,
-    console: !terminal ? undefined : opts.detach && !opts.keepMaster ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
-    seccompListener: seccomp && seccomp.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER && state.seccomp ? listenerRecord(state.seccomp, {
-      ociVersion: state.ociVersion, id: state.id, bundle: state.bundle, annotations: state.annotations, status: 'running', initPid: state.pid,
-    }) : undefined,
+    seccomp: state.seccomp,
+    container: { ociVersion: state.ociVersion, id: state.id, bundle: state.bundle, annotations: state.annotations, initPid: state.pid },
+    warnings,
+    console: !terminal ? undefined : opts.consoleSocket ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
   });
+  for (const w of warnings) log.debug(w);
   let pid = 0;
   let master: number | undefined;
   let run;

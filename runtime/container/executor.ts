@@ -6,13 +6,15 @@ import type { Socket } from 'node:net';
 import { TsrunError } from '../errors.js';
 import { encodeMessage, encodePlan } from '../plan/encode.js';
 import { Msg, Tag, type PlanRecord } from '../plan/records.js';
-import type { ConsoleSocket } from './console.js';
 import { log } from '../log.js';
+import { currentContext } from '../context.js';
 import { procStat } from './proc.js';
 import { executorFaultEnv } from '../fault.js';
 
-/** Where the static C executor lives: next to the bundle, or TSRUN_EXECUTOR for development. */
+/** Where the static C executor lives: the Runtime's choice, next to the bundle, or TSRUN_EXECUTOR for development. */
 export function executorPath(): string {
+  const chosen = currentContext()?.executorPath;
+  if (chosen) return chosen;
   if (process.env.TSRUN_EXECUTOR) return process.env.TSRUN_EXECUTOR;
   // __dirname is the bundle's real directory (Node resolves the symlink an installed
   // bin/tsrun is), where `make` and `make install` put the executor.
@@ -21,6 +23,9 @@ export function executorPath(): string {
   const fromSource = join(__dirname, '..', 'native', 'tsrun-executor');
   return existsSync(fromSource) ? fromSource : beside;
 }
+
+/** The end of the console socket that the executor gets. */
+export type ConsoleSocket = Socket | number;
 
 export interface ExecutorEvents {
   /** a hook barrier: resolve to let the container continue */

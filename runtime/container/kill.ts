@@ -2,13 +2,14 @@ import { TsrunError, describeSystemError } from '../errors.js';
 import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadState } from './state.js';
 import { containerStatus } from './status.js';
+import { requireStatus } from './transitions.js';
 
 export async function killContainer(root: string, id: string, signal: number, all: boolean): Promise<void> {
   const state = loadState(root, id);
   const status = containerStatus(root, state);
-  if (status === 'stopped' && !all) throw TsrunError.precondition('container not running');
+  requireStatus(all ? 'kill-all' : 'kill', status, id);
   if (all) {
-    if (state.cgroup) cgroupManagerFromState(state.cgroup).killAll(signal);
+    if (state.cgroup) await cgroupManagerFromState(state.cgroup).killAll(signal);
     else if (status !== 'stopped') process.kill(state.pid, signal);
     return;
   }

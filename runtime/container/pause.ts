@@ -3,6 +3,7 @@ import { cgroupManagerFromState } from '../cgroups/index.js';
 import { lockContainer } from './lock.js';
 import { loadState } from './state.js';
 import { containerStatus } from './status.js';
+import { requireStatus } from './transitions.js';
 
 /** Freezes (pause) or thaws (resume) every process of the container through its cgroup. */
 export async function setPaused(root: string, id: string, paused: boolean): Promise<void> {
@@ -10,17 +11,12 @@ export async function setPaused(root: string, id: string, paused: boolean): Prom
   try {
     const state = loadState(root, id);
     const status = containerStatus(root, state);
-    if (status === 'stopped') throw TsrunError.precondition('container not running');
+    if (status === 'stopped') requireStatus('pause', status, id);
     if (!state.cgroup) throw TsrunError.precondition('container has no cgroup to freeze');
     const cgroups = cgroupManagerFromState(state.cgroup);
-    if (paused) {
-      // runc 1.1 pauses created containers too.
-      if (status !== 'running' && status !== 'created') throw TsrunError.precondition(`container not running or created: ${status}`);
-      cgroups.freeze();
-    } else {
-      if (status !== 'paused') throw TsrunError.precondition('container not paused');
-      cgroups.thaw();
-    }
+    requireStatus(paused ? 'pause' : 'resume', status, id);
+    if (paused) await cgroups.freeze();
+    else cgroups.thaw();
   } finally {
     release();
   }

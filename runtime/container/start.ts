@@ -3,9 +3,10 @@ import { TsrunError } from '../errors.js';
 import { lockContainer } from './lock.js';
 import { execFifoPath, loadState, saveState } from './state.js';
 import { containerStatus, hookState } from './status.js';
-import { processAlive, stillExecutor } from './proc.js';
+import { processAlive, stillExecutor, waitForExit } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
 import { faultPoint } from '../fault.js';
+import { requireStatus } from './transitions.js';
 
 /**
  * Lets a created container run: opening the exec fifo for reading releases the init, which
@@ -19,14 +20,11 @@ export async function startContainer(root: string, id: string, fromRun = false):
     const state = loadState(root, id);
     const status = containerStatus(root, state);
     const fifo = execFifoPath(root, id);
-    // `run` does not look at the status first (runc's Run): an init that died after create is
-    // reported as what it is.
-    if (status === 'stopped') throw TsrunError.precondition(fromRun ? 'container process is already dead' : 'cannot start a container that has stopped');
-    if (status !== 'created') {
+    if (status !== 'created' && status !== 'stopped') {
       // A fifo left by a start that was killed after releasing the init.
       try { unlinkSync(fifo); } catch { /* none */ }
-      throw TsrunError.precondition('cannot start an already running container');
     }
+    requireStatus(fromRun ? 'start-after-create' : 'start', status, id);
     // Created by a create that was killed before it wrote its last state: finished here.
     if (state.creating) {
       delete state.creating;
@@ -38,8 +36,10 @@ export async function startContainer(root: string, id: string, fromRun = false):
     faultPoint('start:2');
     try { unlinkSync(fifo); } catch { /* already gone */ }
     if (content.length === 0) {
-      // Released by an earlier start that died before it read the byte: the init runs.
-      if (processAlive(state.pid, state.pidStartTime)) throw TsrunError.precondition('cannot start an already running container');
+      // No byte: the init died before it could exec (it may still be on its way out, as when
+      // seccomp kills its execve), or an earlier start released it and died before reading.
+      const died = await waitForExit(state.pid, state.pidStartTime, 250);
+      if (!died) throw TsrunError.precondition('cannot start an already running container');
       // runc's words for an init that died before it could start the program.
       throw TsrunError.precondition('container process is already dead');
     }

@@ -2,7 +2,7 @@ import type { HookState } from '../plan/hooks.js';
 import { existsSync } from 'node:fs';
 import { execFifoPath, type ContainerState } from './state.js';
 import { processAlive, stillExecutor } from './proc.js';
-import { isFrozen } from './freezer.js';
+import { cgroupManagerFromState } from '../cgroups/index.js';
 
 export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 
@@ -15,6 +15,11 @@ export function containerStatus(root: string, state: ContainerState): Status {
   if (existsSync(execFifoPath(root, state.id)) && stillExecutor(state.pid)) return 'created';
   if (isFrozen(state)) return 'paused';
   return 'running';
+}
+
+function isFrozen(state: ContainerState): boolean {
+  if (!state.cgroup) return false;
+  try { return cgroupManagerFromState(state.cgroup).isFrozen(); } catch { return false; }
 }
 
 /** The OCI state document as runc prints it. */

@@ -6,6 +6,7 @@ import { planUpdate, restoreResources, type UpdateRequest } from '../cgroups/upd
 import { lockContainer } from './lock.js';
 import { loadState, saveState } from './state.js';
 import { containerStatus } from './status.js';
+import { requireStatus } from './transitions.js';
 
 export interface RdtRequest { l3CacheSchema: string; memBwSchema: string }
 
@@ -24,7 +25,7 @@ export async function updateContainer(root: string, id: string, req: UpdateReque
     if (rdt.l3CacheSchema !== '' && !rdtEnabled('L3')) throw TsrunError.unsupported('Intel RDT/CAT: l3 cache schema is not enabled');
     if (rdt.memBwSchema !== '' && !rdtEnabled('MB')) throw TsrunError.unsupported('Intel RDT/MBA: memory bandwidth schema is not enabled');
     if (rdt.l3CacheSchema !== '' || rdt.memBwSchema !== '') throw TsrunError.unsupported('Intel RDT is not supported by tsrun');
-    if (containerStatus(root, state) === 'stopped') throw TsrunError.precondition('container not running');
+    requireStatus('update', containerStatus(root, state), id);
     if (!state.cgroup) throw TsrunError.precondition('container has no cgroup to update');
     const cgroups = cgroupManagerFromState(state.cgroup);
     try {

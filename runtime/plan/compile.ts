@@ -9,8 +9,7 @@ import { planDev } from './devices.js';
 import { planConsole, planProcess } from './process.js';
 import { containerHome } from './rootfs-files.js';
 import { planInitHooks } from './hooks.js';
-import { compileSeccomp, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../seccomp/compile.js';
-import { listenerRecord } from '../seccomp/listener.js';
+import { seccompRecords } from './seccomp-listener.js';
 import { planLatePidns } from './pidns.js';
 import { hostMountNamespaceRootfs, ROOTFS_HOST_MNTNS } from './host-mounts.js';
 
@@ -47,8 +46,9 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   const process = spec.process;
   if (!process) throw TsrunError.invalid('process must be set to create a container');
   // Compiled first so that a bad profile fails before anything else is planned.
-  const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
-  if (seccomp) input.warnings?.push(...seccomp.warnings);
+  const seccomp = seccompRecords(spec.linux?.seccomp, {
+    ociVersion: spec.ociVersion ?? '1.0.2-dev', id: input.id, bundle: input.bundle, annotations: spec.annotations, status: 'creating',
+  }, input.warnings);
   const ns = planNamespaces(spec);
   checkNamespaceUse(spec, ns);
   // Compiled ahead: the user namespaces of id-mapped mounts are the executor's records, which come first.
@@ -118,14 +118,10 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     keyringName: input.noNewKeyring ? undefined : input.id,
     home: containerHome(input.rootfs, uid),
   }));
-  if (seccomp) plan.push({ tag: Tag.SECCOMP, flags: seccomp.flags, program: seccomp.program });
+  if (seccomp.filter) plan.push(seccomp.filter);
   plan.push(...initHooks.startContainer);
   if (input.console) plan.push(planConsole(process, input.preserveFds, input.console, ns.has.has('mount'), input.hostWindow));
-  // runc hands a listener over only when a rule notifies (libseccomp makes none otherwise).
-  const listener = seccomp && seccomp.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER && spec.linux?.seccomp && listenerRecord(spec.linux.seccomp, {
-    ociVersion: spec.ociVersion ?? '1.0.2-dev', id: input.id, bundle: input.bundle, annotations: spec.annotations, status: 'creating',
-  });
-  if (listener) plan.push(listener);
+  if (seccomp.listener) plan.push(seccomp.listener);
   planLatePidns(plan, ns);
   return plan;
 }

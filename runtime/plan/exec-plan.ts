@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { posix } from 'node:path';
-import type { SeccompListenerRecord } from '../seccomp/listener.js';
+import { seccompRecords, type ListenerProcess } from './seccomp-listener.js';
+import type { LinuxSeccomp } from '../spec/types.js';
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
 import { CAPABILITY_NUMBERS } from '../spec/tables.js';
@@ -117,10 +118,12 @@ export interface ExecPlanInput {
   console?: ConsoleTaker;
   /** with console 'proxy': the size of tsrun's own terminal, which the pty gets */
   hostWindow?: { rows: number; cols: number };
-  /** the container's compiled seccomp filter: runc applies it to exec'd processes too */
-  seccomp?: { flags: number; program: Buffer };
-  /** where the listener fd of a notifying filter goes */
-  seccompListener?: SeccompListenerRecord;
+  /** the container's seccomp profile: runc applies it to exec'd processes too */
+  seccomp?: LinuxSeccomp;
+  /** the container, for the state a notifying filter's listener gets (status "running") */
+  container?: Omit<ListenerProcess, 'status'>;
+  /** receives warnings worth a debug log line (seccomp rules naming unknown syscalls) */
+  warnings?: string[];
 }
 
 /** The plan for the executor's mode 1: join the init's namespaces and cgroups, then run the process. */
@@ -134,9 +137,10 @@ export function compileExecPlan(input: ExecPlanInput): PlanRecord[] {
   for (const path of input.cgroupProcs) plan.push({ tag: Tag.CGROUP_PROCS, path });
   // No session keyring (exec shares the init's) and no personality (runc applies it to the init only).
   plan.push(...planProcess({ ociVersion: '' }, input.process, { preserveFds: input.preserveFds, home: input.home }));
-  if (input.seccomp) plan.push({ tag: Tag.SECCOMP, flags: input.seccomp.flags, program: input.seccomp.program });
+  const seccomp = seccompRecords(input.seccomp, { ociVersion: '', id: '', bundle: '', ...input.container, status: 'running' }, input.warnings);
+  if (seccomp.filter) plan.push(seccomp.filter);
   if (input.console) plan.push(planConsole(input.process, input.preserveFds, input.console, false, input.hostWindow));
-  if (input.seccomp && input.seccompListener) plan.push(input.seccompListener);
+  if (seccomp.listener) plan.push(seccomp.listener);
   return plan;
 }
 

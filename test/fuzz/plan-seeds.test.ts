@@ -9,7 +9,6 @@ import { REPO } from '../helpers/harness.js';
 import { compileInitPlan } from '../../runtime/plan/compile.js';
 import { compileExecPlan } from '../../runtime/plan/exec-plan.js';
 import { encodePlan } from '../../runtime/plan/encode.js';
-import { compileSeccomp } from '../../runtime/seccomp/compile.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
 
 const HEADER = 16; // magic, version, body length
@@ -47,7 +46,7 @@ test('real plans encode and become the decoder fuzzer\'s seeds', () => {
       process: { args: ['sh', '-c', 'echo hi'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 } } as any,
       namespaces: [{ type: 'mount', path: '/proc/1/ns/mnt' }, { type: 'pid', path: '/proc/1/ns/pid' }],
       cgroupProcs: ['/sys/fs/cgroup/seed/cgroup.procs'], preserveFds: 0, foreground: true, home: '/root',
-      seccomp: compileSeccomp(docker),
+      seccomp: docker,
     })),
   };
   const dir = process.env.TSRUN_PLAN_SEEDS;

@@ -87,7 +87,7 @@ test('create, apply limits, join a process, pids, killAll, destroy', { skip }, a
   assert.deepEqual(m.pids(), [child.pid]);
   assert.equal(read(m.paths.pids, 'pids.current'), '1');
 
-  m.killAll('SIGTERM');
+  await m.killAll('SIGTERM');
   assert.equal(await exited, 'SIGTERM');
   assert.equal(read(m.paths.freezer, 'freezer.state'), 'THAWED', 'thawed after signalling');
   assert.deepEqual(m.pids(), []);

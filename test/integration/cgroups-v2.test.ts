@@ -84,13 +84,13 @@ test('v2: nested path, controllers enabled down the tree, limits read back, join
   join(m, a.child.pid!);
   assert.equal(readFileSync(`/proc/${a.child.pid}/cgroup`, 'utf8').trim(), `0::/${top}/pod/ctr`);
   assert.deepEqual(m.pids(), [a.child.pid]);
-  m.killAll('SIGTERM');
+  await m.killAll('SIGTERM');
   assert.equal(await a.exited, 'SIGTERM');
   assert.equal(read(dir, 'cgroup.freeze'), '0', 'thawed after signalling');
 
   const b = sleeper(t);
   join(m, b.child.pid!);
-  m.killAll('SIGKILL');
+  await m.killAll('SIGKILL');
   assert.equal(await b.exited, 'SIGKILL');
 
   // Stragglers in a sub-cgroup (a leaf below the container's cgroup) die on destroy.

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { cgroupManager, type LinuxDeviceCgroup } from '../../runtime/cgroups/index.js';
-import { FakeCgroupTree } from '../../runtime/cgroups/fake-tree.js';
+import { FakeCgroupTree } from '../helpers/fake-cgroup-tree.js';
 import { DEFAULT_DEVICE_RULES } from '../../runtime/plan/devices.js';
 import { V1DevicesKernel } from '../helpers/devices-v1-kernel.js';
 

@@ -7,7 +7,7 @@ import { applyDeviceRules, canSkipDeviceFilterError } from '../../runtime/cgroup
 import { generateDeviceFilter } from '../../runtime/cgroups/device-filter.js';
 import { parseDeviceRule } from '../../runtime/cgroups/devices.js';
 import { cgroupManager } from '../../runtime/cgroups/index.js';
-import { FakeCgroupTree } from '../../runtime/cgroups/fake-tree.js';
+import { FakeCgroupTree } from '../helpers/fake-cgroup-tree.js';
 import { BpfError, setBpfForTesting, type Bpf } from '../../runtime/sys/bpf.js';
 import type { LinuxDeviceCgroup } from '../../runtime/cgroups/types.js';
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { cgroupManager, cgroupManagerFromState, serializeCgroupPaths, userSystemdManager } from '../../runtime/cgroups/index.js';
-import { FakeCgroupTree, type FakeTreeOptions } from '../../runtime/cgroups/fake-tree.js';
+import { FakeCgroupTree, type FakeTreeOptions } from '../helpers/fake-cgroup-tree.js';
 import { expandSlice, systemdUnitRef, systemdV1Paths, systemdV2Path } from '../../runtime/cgroups/systemd-unit.js';
 import { annotationProperties, cpuListToBytes, deviceProperties, parseGVariantText, resourceProperties, startProperties, type UnitProperty } from '../../runtime/cgroups/systemd-properties.js';
 import type { SystemdBus } from '../../runtime/cgroups/systemd.js';

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cgroupManager } from '../../runtime/cgroups/index.js';
-import { FakeCgroupTree } from '../../runtime/cgroups/fake-tree.js';
+import { FakeCgroupTree } from '../helpers/fake-cgroup-tree.js';
 import { emptyUpdate, planUpdate, ramInBytes, updateFromFlags, updateFromJson } from '../../runtime/cgroups/update.js';
 import type { LinuxResources } from '../../runtime/cgroups/types.js';
 import { parseGoDuration } from '../../runtime/cli/events.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { cgroupManager, cgroupManagerFromState, serializeCgroupPaths, type CgroupConfig } from '../../runtime/cgroups/index.js';
-import { FakeCgroupTree, type FakeTreeOptions } from '../../runtime/cgroups/fake-tree.js';
+import { FakeCgroupTree, type FakeTreeOptions } from '../helpers/fake-cgroup-tree.js';
 
 const MiB = 1024 * 1024;
 
@@ -303,7 +303,7 @@ test('write errors name the file, the value and the errno text', (t) => {
   });
 });
 
-test('pids() is recursive; killAll freezes, signals, thaws; never signals itself', (t) => {
+test('pids() is recursive; killAll freezes, signals, thaws; never signals itself', async (t) => {
   const { tree, m } = setup();
   t.after(() => tree.cleanup());
   m.create();
@@ -317,7 +317,7 @@ test('pids() is recursive; killAll freezes, signals, thaws; never signals itself
   assert.deepEqual(m.pids().sort(), [101, 102, 103]);
   tree.addProcs(m.paths.freezer, [101, 102, 103]);
   tree.clearWrites();
-  m.killAll('SIGTERM');
+  await m.killAll('SIGTERM');
   assert.deepEqual(tree.kills.map(([p]) => p).sort(), [101, 102, 103]);
   assert.ok(tree.kills.every(([, s]) => s === 'SIGTERM'));
   assert.deepEqual(tree.relWrites(), [['freezer/c1/freezer.state', 'FROZEN'], ['freezer/c1/freezer.state', 'THAWED']]);
@@ -326,7 +326,7 @@ test('pids() is recursive; killAll freezes, signals, thaws; never signals itself
   tree.kills.length = 0;
   tree.clearWrites();
   tree.addProcs(dev, [1, 101]);
-  m.killAll('SIGKILL');
+  await m.killAll('SIGKILL');
   assert.deepEqual(tree.relWrites(), []);
   assert.ok(!tree.kills.some(([p]) => p === 1));
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { cgroupManager, cgroupManagerFromState, serializeCgroupPaths, type CgroupConfig } from '../../runtime/cgroups/index.js';
-import { FakeCgroupTree, type FakeTreeOptions } from '../../runtime/cgroups/fake-tree.js';
+import { FakeCgroupTree, type FakeTreeOptions } from '../helpers/fake-cgroup-tree.js';
 
 const MiB = 1024 * 1024;
 
@@ -182,11 +182,11 @@ test('killAll: SIGKILL through cgroup.kill; other signals frozen one by one; des
   // The fake freezer reports frozen right away.
   writeFileSync(`${dir}/cgroup.events`, 'populated 1\nfrozen 1\n');
   tree.clearWrites();
-  m.killAll('SIGHUP');
+  await m.killAll('SIGHUP');
   assert.deepEqual(tree.relWrites(), [['k/c1/cgroup.freeze', '1'], ['k/c1/cgroup.freeze', '0']]);
   assert.deepEqual(tree.kills.map(([p, s]) => `${p}:${s}`).sort(), ['301:SIGHUP', '302:SIGHUP', '303:SIGHUP']);
   tree.clearWrites();
-  m.killAll(9);
+  await m.killAll(9);
   assert.deepEqual(tree.relWrites(), [['k/c1/cgroup.kill', '1']]);
 
   // The fake cgroup.kill does nothing: destroy falls back to kill(2), then removes every dir it made.

@@ -8,7 +8,8 @@ import { compileExecPlan } from '../../runtime/plan/exec-plan.js';
 import { encodePlan } from '../../runtime/plan/encode.js';
 import { CONSOLE_BIND_DEV, CONSOLE_CLEAR_ONLCR, Tag, type PlanRecord } from '../../runtime/plan/records.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
-import { HostConsole, checkTerminalUse, receiveMaster } from '../../runtime/container/console.js';
+import { checkTerminalUse, receiveMaster } from '../../runtime/container/console.js';
+import { HostConsole } from '../../runtime/cli/host-terminal.js';
 import { rawModeOf, type TerminalSyscalls } from '../../runtime/sys/terminal.js';
 
 const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-console-'));

@@ -36,3 +36,43 @@ test('runtime/** (outside runtime/cli) imports neither runtime/cli nor shim', ()
   }
   assert.deepEqual(violations, []);
 });
+
+/** Strongly connected groups of more than one module (type-only imports count: they tie the design too). */
+function importCycles(root: string): string[][] {
+  const graph = new Map<string, string[]>();
+  for (const file of files(root)) {
+    const text = readFileSync(file, 'utf8');
+    const targets: string[] = [];
+    for (const m of text.matchAll(/^(?:import|export)\s[^;]*?from\s+['"](\.[^'"]+)['"]/gms)) {
+      targets.push(resolve(dirname(file), m[1]).replace(/\.js$/, '.ts'));
+    }
+    graph.set(file, targets);
+  }
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const groups: string[][] = [];
+  let next = 0;
+  const visit = (v: string): void => {
+    index.set(v, next); low.set(v, next); next++;
+    stack.push(v); onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) { visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)); } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const group: string[] = [];
+      let w: string;
+      do { w = stack.pop()!; onStack.delete(w); group.push(relative(REPO, w)); } while (w !== v);
+      if (group.length > 1) groups.push(group.sort());
+    }
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return groups;
+}
+
+test('no import cycles in runtime/ or shim/', () => {
+  assert.deepEqual(importCycles(join(REPO, 'runtime')), []);
+  assert.deepEqual(importCycles(join(REPO, 'shim')), []);
+});

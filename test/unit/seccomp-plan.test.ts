@@ -8,7 +8,7 @@ import { encodePlan } from '../../runtime/plan/encode.js';
 import { Tag } from '../../runtime/plan/records.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
 import { compileSeccomp } from '../../runtime/seccomp/compile.js';
-import { listenerRecord } from '../../runtime/seccomp/listener.js';
+import { listenerRecord } from '../../runtime/plan/seccomp-listener.js';
 
 const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-seccomp-plan-'));
 mkdirSync(join(rootfs, 'etc'));

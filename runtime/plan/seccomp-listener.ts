@@ -3,7 +3,8 @@
 // it; only the pid of the process the filter belongs to is unknown until the executor's clone,
 // so the executor writes it in at the byte offsets given here.
 import type { LinuxSeccomp } from '../spec/types.js';
-import { Tag, type PlanRecord } from '../plan/records.js';
+import { Tag, type PlanRecord } from './records.js';
+import { compileSeccomp, SECCOMP_FILTER_FLAG_NEW_LISTENER } from '../seccomp/compile.js';
 
 export interface ListenerProcess {
   ociVersion: string;
@@ -37,4 +38,20 @@ export function listenerRecord(seccomp: LinuxSeccomp, proc: ListenerProcess): Se
     else json += p;
   }
   return { tag: Tag.SECCOMP_LISTENER, path: seccomp.listenerPath, json, pidOffsets };
+}
+
+/**
+ * The SECCOMP record for a profile (compiled by seccomp/, which knows nothing of plans) and, when
+ * a rule notifies, the SECCOMP_LISTENER record: runc hands a listener over only then (libseccomp
+ * makes none otherwise). Skipped syscall names go to `warnings`.
+ */
+export function seccompRecords(profile: LinuxSeccomp | undefined, proc: ListenerProcess, warnings?: string[]): {
+  filter?: Extract<PlanRecord, { tag: typeof Tag.SECCOMP }>; listener?: SeccompListenerRecord;
+} {
+  if (!profile) return {};
+  const compiled = compileSeccomp(profile);
+  warnings?.push(...compiled.warnings);
+  const filter = { tag: Tag.SECCOMP, flags: compiled.flags, program: compiled.program } as const;
+  const listener = compiled.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER ? listenerRecord(profile, proc) : undefined;
+  return { filter, listener };
 }

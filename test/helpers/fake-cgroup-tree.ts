@@ -5,8 +5,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { posix } from 'node:path';
-import { layoutFromMountinfo } from './layout.js';
-import type { CgroupHost, CgroupLayout } from './types.js';
+import { layoutFromMountinfo } from '../../runtime/cgroups/layout.js';
+import type { CgroupHost, CgroupLayout } from '../../runtime/cgroups/types.js';
 
 export interface FakeTreeOptions {
   mode: 'v1' | 'hybrid' | 'v2';
