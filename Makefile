@@ -26,6 +26,7 @@ build: node_modules/.package-lock.json native
 	$(NODE) scripts/build.mjs
 	cp native/tsrun-executor bin/tsrun-executor
 	cp native/shim-launcher bin/containerd-shim-tsrun-v2
+	cp native/shim-launcher build/fault/containerd-shim-tsrun-v2
 	$(MAKE) -C native fault FAULT_OUT=$(CURDIR)/build/fault/tsrun-executor
 
 typecheck: node_modules/.package-lock.json
@@ -74,6 +75,7 @@ install: build
 	ln -sf ../lib/tsrun/tsrun $(DESTDIR)$(PREFIX)/bin/tsrun
 	install -m 0755 bin/containerd-shim-tsrun-v2 $(DESTDIR)$(PREFIX)/lib/tsrun/containerd-shim-tsrun-v2
 	install -m 0644 bin/tsrun-shim.cjs $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun-shim.cjs
+	install -m 0644 bin/tsrun-shim-grpc.cjs $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun-shim-grpc.cjs
 	ln -sf ../lib/tsrun/containerd-shim-tsrun-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-tsrun-v2
 
 clean:

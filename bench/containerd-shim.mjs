@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const repo = new URL('..', import.meta.url).pathname;
-const runs = Number(process.argv[2] ?? 5);
-const idle = Number(process.argv[3] ?? 10);
+const runs = Number(process.argv[2] ?? 9);
+const idle = Number(process.argv[3] ?? 40);
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 const stack = Object.fromEntries(execFileSync(join(repo, 'scripts/modern-stack.sh'), { env, encoding: 'utf8' })
@@ -49,7 +49,7 @@ function memory(match) {
     const s = readFileSync(`/proc/${p}/smaps_rollup`, 'utf8');
     rss += Number(/^Rss:\s+(\d+)/m.exec(s)[1]); pss += Number(/^Pss:\s+(\d+)/m.exec(s)[1]); n++;
   }
-  return `${n} processes, RSS ${(rss / 1024).toFixed(1)} MiB, PSS ${(pss / 1024).toFixed(1)} MiB`;
+  return { n, rss, pss, text: `${n} processes, RSS ${(rss / 1024).toFixed(1)} MiB, PSS ${(pss / 1024).toFixed(1)} MiB` };
 }
 
 try {
@@ -71,7 +71,10 @@ try {
   for (let i = 1; i < idle; i++) ctr('run', '--runtime', TSRUN, '-d', '--rootfs', rootfs, `t${i}`, '/bin/sleep', '100000');
   for (let i = 0; i < idle; i++) ctr('run', '--runtime', RUNC, '-d', '--rootfs', rootfs, `r${i}`, '/bin/sleep', '100000');
   await new Promise((r) => setTimeout(r, 2000));
-  out.push(`${idle} idle containers: tsrun shim ${memory((c) => c.includes('tsrun-shim.cjs') && c.includes(ns))}; runc shims ${memory((c) => c.includes('containerd-shim-runc-v2') && c.includes(ns))}`);
+  const tm = memory((c) => c.includes('tsrun-shim.cjs') && c.includes(ns));
+  const rm = memory((c) => c.includes('containerd-shim-runc-v2') && c.includes(ns));
+  out.push(`${idle} idle containers: tsrun shim ${tm.text}; runc shims ${rm.text}`);
+  out.push(`ratios (goals: latency <= 0.8, memory <= 0.3): latency ${(median(warm) / median(runc)).toFixed(2)} (shim running), ${(median(cold) / median(runc)).toFixed(2)} (new shim); PSS ${(tm.pss / rm.pss).toFixed(2)}`);
   console.log(out.join('\n'));
 } finally {
   for (const id of ctr('tasks', 'ls', '-q').stdout.split('\n').filter(Boolean)) ctr('tasks', 'kill', '-s', 'KILL', id);

@@ -133,6 +133,106 @@ static char *json_string(const char *json, const char *key) {
   return end ? strndup(p, (size_t)(end - p)) : NULL;
 }
 
+/* ---- the runtime options on start's stdin: only `protocol` of a tsrun options file matters here ---- */
+static int pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+    unsigned char b = *(*p)++;
+    *v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) return 0;
+  }
+  return -1;
+}
+
+/* Calls fn for every length-delimited field of a message; -1 when it is not valid protobuf. */
+static int pb_fields(const unsigned char *p, size_t len, void (*fn)(uint64_t field, const unsigned char *v, size_t n, void *arg), void *arg) {
+  const unsigned char *end = p + len;
+  while (p < end) {
+    uint64_t key, v;
+    if (pb_varint(&p, end, &key)) return -1;
+    switch (key & 7) {
+    case 0: if (pb_varint(&p, end, &v)) return -1; break;
+    case 1: if (end - p < 8) return -1; p += 8; break;
+    case 5: if (end - p < 4) return -1; p += 4; break;
+    case 2:
+      if (pb_varint(&p, end, &v) || v > (uint64_t)(end - p)) return -1;
+      if (fn) fn(key >> 3, p, (size_t)v, arg);
+      p += v;
+      break;
+    default: return -1;
+    }
+  }
+  return 0;
+}
+
+struct any { const unsigned char *type_url, *value; size_t type_len, value_len; int has_other; };
+static void any_field(uint64_t f, const unsigned char *v, size_t n, void *arg) {
+  struct any *a = arg;
+  if (f == 1) { a->type_url = v; a->type_len = n; }
+  else if (f == 2) { a->value = v; a->value_len = n; }
+  else a->has_other = 1;
+}
+
+struct rtopts { const unsigned char *path, *body; size_t path_len, body_len; };
+static void rtopts_field(uint64_t f, const unsigned char *v, size_t n, void *arg) {
+  struct rtopts *o = arg;
+  if (f == 2) { o->path = v; o->path_len = n; }
+  else if (f == 3) { o->body = v; o->body_len = n; }
+}
+
+/* `protocol = "grpc"` (TOML) or `"protocol": "grpc"` (JSON) in an options file's text */
+static int text_selects_grpc(const char *t) {
+  for (const char *p = t; (p = strstr(p, "protocol")); p += 8) {
+    const char *q = p;
+    while (q > t && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == '"')) q--;
+    if (q != t && q[-1] != '\n' && q[-1] != '{' && q[-1] != ',') continue;
+    const char *r = p + 8;
+    if (*r == '"') r++;
+    while (*r == ' ' || *r == '\t') r++;
+    if (*r != '=' && *r != ':') continue;
+    r++;
+    while (*r == ' ' || *r == '\t') r++;
+    if (*r != '"' && *r != '\'') continue;
+    return strncmp(r + 1, "grpc", 4) == 0 && r[5] == r[0];
+  }
+  return 0;
+}
+
+static int any_selects_grpc(const unsigned char *v, size_t n) {
+  struct any a = { 0 };
+  static const char want[] = "runtimeoptions.v1.Options";
+  if (pb_fields(v, n, any_field, &a) || a.type_len != sizeof want - 1 || memcmp(a.type_url, want, sizeof want - 1) != 0) return 0;
+  struct rtopts o = { 0 };
+  if (pb_fields(a.value, a.value_len, rtopts_field, &o)) return 0;
+  char *text;
+  if (o.body_len) text = strndup((const char *)o.body, o.body_len);
+  else if (o.path_len) {
+    char *path = strndup((const char *)o.path, o.path_len);
+    text = read_file(path, NULL);
+    free(path);
+  } else return 0;
+  int grpc = text && text_selects_grpc(text);
+  free(text);
+  return grpc;
+}
+
+/* containerd 2.3+ sends a BootstrapParams whose extensions (field 8) hold the options Any */
+static int extensions_select_grpc = 0;
+static void bootstrap_field(uint64_t f, const unsigned char *v, size_t n, void *arg) {
+  (void)arg;
+  if (f != 8) return;
+  struct any ext = { 0 }; /* Extension{1 value Any}: its field 1 holds the Any's bytes */
+  if (pb_fields(v, n, any_field, &ext) == 0 && ext.type_url && any_selects_grpc(ext.type_url, ext.type_len)) extensions_select_grpc = 1;
+}
+
+static int stdin_selects_grpc(const unsigned char *in, size_t n) {
+  struct any a = { 0 };
+  if (n == 0 || pb_fields(in, n, any_field, &a)) return 0;
+  if (!a.has_other) return any_selects_grpc(in, n);
+  pb_fields(in, n, bootstrap_field, NULL);
+  return extensions_select_grpc;
+}
+
 static void exec_node(int argc, char **argv) {
   char self[PATH_MAX], script[PATH_MAX + 32];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -162,9 +262,19 @@ static int start(int argc, char **argv) {
   const char *ns = flag(argc, argv, "namespace");
   const char *address = flag(argc, argv, "address");
   if (!ns || !address) { fprintf(stderr, "containerd-shim-tsrun-v2: start needs -namespace and -address\n"); return 1; }
-  /* containerd writes the runtime options to stdin: take them all, the daemon reads them in Create */
-  char sink[4096];
-  while (read(0, sink, sizeof sink) > 0) {}
+  /* containerd writes the runtime options to stdin: take them all (the daemon reads them again in
+   * Create); only the transport is decided here */
+  size_t in_len = 0, in_cap = 4096;
+  unsigned char *in = malloc(in_cap);
+  for (;;) {
+    if (in_len == in_cap) in = realloc(in, in_cap *= 2);
+    ssize_t r = read(0, in + in_len, in_cap - in_len);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    in_len += (size_t)r;
+  }
+  int grpc = stdin_selects_grpc(in, in_len);
+  free(in);
 
   char *config = read_file("config.json", NULL);
   char *group = NULL;
@@ -174,9 +284,10 @@ static int start(int argc, char **argv) {
   }
   /* default: one shim for the whole namespace */
   const char *g = group ? group : "tsrun-namespace";
-  size_t len = strlen(address) + strlen(ns) + strlen(g) + 3;
+  /* a gRPC shim has a socket of its own: a group's ttrpc shim cannot answer it */
+  size_t len = strlen(address) + strlen(ns) + strlen(g) + 8;
   char *key = malloc(len);
-  snprintf(key, len, "%s/%s/%s", address, ns, g);
+  snprintf(key, len, "%s/%s/%s%s", address, ns, g, grpc ? "/grpc" : "");
   char hex[65];
   sha256_hex(key, strlen(key), hex);
 
@@ -184,6 +295,12 @@ static int start(int argc, char **argv) {
   snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", SOCKET_DIR, hex);
   char out[sizeof sa.sun_path + 8];
   snprintf(out, sizeof out, "unix://%s", sa.sun_path);
+  /* containerd 1.7+ reads JSON; gRPC needs task API v3 (2.x), and its address is the bare path
+   * (containerd dials it with net.Dial("unix", address) first). A plain unix:// address means
+   * ttrpc and task v2 everywhere. */
+  char reply[sizeof out + 64];
+  if (grpc) snprintf(reply, sizeof reply, "{\"version\":3,\"address\":\"%s\",\"protocol\":\"grpc\"}", sa.sun_path);
+  else snprintf(reply, sizeof reply, "%s", out);
 
   mkdir("/run/containerd", 0711);
   mkdir(SOCKET_DIR, 0711);
@@ -193,7 +310,7 @@ static int start(int argc, char **argv) {
     /* the group's shim is up: it serves this container too */
     close(fd);
     write_address(out);
-    fputs(out, stdout);
+    fputs(reply, stdout);
     return 0;
   }
   close(fd);
@@ -212,12 +329,14 @@ static int start(int argc, char **argv) {
     dup2(null, 0); dup2(null, 1); dup2(null, 2);
     if (null > 3) close(null);
     setenv("TSRUN_SHIM_SOCKET", sa.sun_path, 1);
+    if (grpc) setenv("TSRUN_SHIM_PROTOCOL", "grpc", 1);
+    else unsetenv("TSRUN_SHIM_PROTOCOL");
     char *args[] = { argv[0], "-namespace", (char *)ns, "-id", (char *)(flag(argc, argv, "id") ?: ""), "-address", (char *)address, NULL };
     exec_node(7, args);
   }
   close(fd);
   write_address(out);
-  fputs(out, stdout);
+  fputs(reply, stdout);
   return 0;
 }
 

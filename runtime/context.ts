@@ -3,6 +3,7 @@
 // the code below it finds the context there instead of in module state. Outside any Runtime (unit
 // tests, the CLI before it has parsed its flags) the defaults apply.
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { SystemdBus } from './cgroups/types.js';
 
 /** Where a Runtime's messages go (RuntimeOptions.logger). */
 export interface Logger {
@@ -20,6 +21,8 @@ export interface RuntimeContext {
   logger?: Logger;
   /** the tsrun-executor binary (default: beside the bundle, or $TSRUN_EXECUTOR) */
   executorPath?: string;
+  /** the Runtime's long-lived connection to systemd (the systemd cgroup driver) */
+  systemdBus?: () => Promise<SystemdBus>;
 }
 
 const storage = new AsyncLocalStorage<RuntimeContext>();

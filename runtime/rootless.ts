@@ -202,17 +202,17 @@ export function rootlessSpec(spec: Spec): { spec: Spec; idMaps?: IdMapTools; dro
 }
 
 /**
- * The plan again with the cgroups that rootless creation skipped replaced by the caller's own
- * (the container's cgroup mount binds what its init is in, and it joined none of those).
+ * The cgroup paths the container's cgroup mount shows: those rootless creation skipped are the
+ * caller's own (the init is in those, having joined none).
  */
-export function withOwnCgroups<P>(plan: P, paths: Record<string, string>, replan: (paths: Record<string, string>) => P): P {
+export function withOwnCgroups(paths: Record<string, string>): Record<string, string> {
   const layout = detectCgroupLayout();
   const own = v1Paths(layout, '', parseProcCgroup(readProcSelfCgroup()));
   const missing = Object.keys(own).filter((k) => k !== '' && !(k in paths));
-  if (layout.mode === 'v2' || missing.length === 0) return plan;
+  if (layout.mode === 'v2' || missing.length === 0) return paths;
   const filled = { ...paths };
   for (const k of missing) filled[k] = own[k];
-  return replan(filled);
+  return filled;
 }
 
 /**

@@ -19,12 +19,14 @@ import { listContainerIds, loadState, type ContainerState } from './container/st
 import { containerStatus, ociState, type Status } from './container/status.js';
 import { cgroupManagerFromState } from './cgroups/index.js';
 import { cgroupStats } from './cgroups/stats.js';
+import { subscribeOom, type OomSubscription } from './cgroups/oom-watch.js';
 import type { StdioSpec } from './container/executor.js';
 import type { HostTerminal } from './container/console.js';
 import type { Process as ProcessSpec } from './plan/exec-plan.js';
 import { terminalSyscalls } from './sys/terminal.js';
 import { withContext, type RuntimeContext } from './context.js';
 import { rootlessCgroups } from './rootless.js';
+import { SharedSystemdBus } from './cgroups/systemd.js';
 import type { Logger } from './log.js';
 
 export type { ExitInfo } from './reaper.js';
@@ -95,6 +97,8 @@ export interface ExecOptions extends TerminalOptions {
 
 export interface ContainerEvents {
   exit: [ExitInfo];
+  /** the container's memory cgroup hit its limit (after watchOom(); always before the init's exit) */
+  oom: [];
 }
 
 function stdioList(s: Stdio | undefined): StdioSpec[] | undefined {
@@ -108,6 +112,7 @@ export class Runtime {
   readonly rootless: boolean;
   readonly reapExits: boolean;
   private readonly context: RuntimeContext;
+  private readonly systemdBus: SharedSystemdBus | undefined;
   private reaperInstance: Reaper | undefined;
 
   constructor(opts: RuntimeOptions) {
@@ -116,7 +121,9 @@ export class Runtime {
     const rootless = opts.rootless ?? 'auto';
     this.rootless = rootlessCgroups(typeof rootless === 'boolean' ? String(rootless) : rootless, this.systemdCgroup);
     this.reapExits = opts.reapExits ?? true;
-    this.context = { logger: opts.logger, executorPath: opts.executorPath };
+    // A systemd connection is kept for the Runtime's life: a shim does not dial systemd per container.
+    this.systemdBus = this.systemdCgroup ? new SharedSystemdBus() : undefined;
+    this.context = { logger: opts.logger, executorPath: opts.executorPath, systemdBus: this.systemdBus?.get };
   }
 
   /** Runs fn in this Runtime's context (its logger, its executor): every operation does. */
@@ -178,14 +185,17 @@ export class Runtime {
     return err;
   }
 
-  /** Stops watching exits; the containers keep running. */
+  /** Stops watching exits and closes the systemd connection; the containers keep running. */
   close(): void {
     this.reaperInstance?.close();
+    this.systemdBus?.close();
   }
 }
 
 export class Container extends EventEmitter<ContainerEvents> {
   private exited: Promise<ExitInfo> | undefined;
+  private oomSub: OomSubscription | undefined;
+  private reaped = false;
 
   /**
    * master: the pty's master when the init has a terminal and no console socket was given;
@@ -225,9 +235,23 @@ export class Container extends EventEmitter<ContainerEvents> {
   watchExit(): Promise<ExitInfo> {
     if (!this.exited) {
       this.exited = this.runtime.reaper.watch(this.pid);
-      this.exited.then((info) => this.emit('exit', info), () => undefined);
+      this.exited.then((info) => {
+        // The OOM that killed the init is told before its exit.
+        this.reaped = true;
+        this.oomSub?.check();
+        this.oomSub?.close();
+        this.emit('exit', info);
+      }, () => undefined);
     }
     return this.exited;
+  }
+
+  /** Emits 'oom' for every OOM in the container's memory cgroup until its init exits. */
+  watchOom(): void {
+    if (this.oomSub || this.reaped) return;
+    const s = this.reload();
+    if (!s.cgroup) throw TsrunError.precondition(`container with id ${this.id} has no cgroup`);
+    this.oomSub = subscribeOom(cgroupManagerFromState(s.cgroup), () => this.emit('oom'));
   }
 
   async start(): Promise<void> {

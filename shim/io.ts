@@ -4,7 +4,7 @@
 // read-write, which keeps a reader on it for as long as the process runs, so a client that goes
 // away never makes the container's writes fail with EPIPE. With a terminal, the pty master the
 // library hands over is copied to the stdout FIFO, and the stdin FIFO to the master.
-import { openSync, closeSync, writeSync, mkdirSync, constants as fsc } from 'node:fs';
+import { openSync, closeSync, writeSync, mkdirSync, fstatSync, fchownSync, constants as fsc } from 'node:fs';
 import { dirname } from 'node:path';
 import { Socket } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,6 +13,8 @@ import type { StdioSpec } from '../runtime/index.js';
 import { setBlocking, dup } from './sys.js';
 
 export interface StdioPaths { stdin: string; stdout: string; stderr: string }
+/** io_uid/io_gid of the runtime options; -1 leaves that id unchanged */
+export interface IoOwner { uid: number; gid: number }
 
 function isFile(p: string): boolean { return p.startsWith('file://'); }
 function fifoPath(p: string): string { return p.startsWith('fifo://') ? p.slice(7) : p; }
@@ -29,11 +31,12 @@ export class ProcessIO {
 
   private logger: ChildProcess | undefined;
 
-  static async open(paths: StdioPaths, terminal: boolean, env: { id: string; namespace: string } = { id: '', namespace: '' }): Promise<ProcessIO> {
+  static async open(paths: StdioPaths, terminal: boolean, env: { id: string; namespace: string } = { id: '', namespace: '' }, owner?: IoOwner): Promise<ProcessIO> {
     const io = new ProcessIO(paths, terminal);
     try {
       if (!terminal && paths.stdout.startsWith('binary://')) await io.startLogger(env);
       else io.openAll();
+      if (owner && (owner.uid >= 0 || owner.gid >= 0)) io.chown(owner);
     } catch (err) {
       io.close();
       throw err;
@@ -97,6 +100,18 @@ export class ProcessIO {
     if (stderr) {
       // file:// sends both streams to one file, as the runc shim does.
       this.fds.stderr = isFile(stderr) && stderr === stdout ? this.fds.stdout : this.openOutput(stderr);
+    }
+  }
+
+  /**
+   * The FIFOs and pipes the process gets become the io_uid's and io_gid's, as the runc shim's
+   * pipes do: a process in a user namespace may then reopen them (/dev/stdout, /proc/self/fd/1).
+   * Files (file://) keep their owner.
+   */
+  private chown(owner: IoOwner): void {
+    for (const fd of new Set([this.fds.stdin, this.fds.stdout, this.fds.stderr])) {
+      if (typeof fd !== 'number' || fd < 0 || !fstatSync(fd).isFIFO()) continue;
+      fchownSync(fd, owner.uid, owner.gid);
     }
   }
 

@@ -41,6 +41,8 @@ function parseFlags(argv: string[]): Flags {
 
 /** The `delete` subcommand: containerd cleaning up after a shim that is gone (or done). */
 async function deleteCommand(f: Flags): Promise<void> {
+  // the recovery after a shim a fault build killed (test/fault/shim-fault) must itself run through
+  delete process.env.TSRUN_FAULT_AT;
   const bundle = f.bundle || process.cwd();
   const saved = savedRuntimeOptions(bundle);
   let pid = 0;
@@ -87,7 +89,7 @@ async function daemon(f: Flags): Promise<void> {
   };
   becomeChildSubreaper();
   const publisher = new EventPublisher({ address: process.env.TTRPC_ADDRESS || `${f.address}.ttrpc`, log });
-  let server: TtrpcServer | undefined;
+  let server: { listenFd(fd: number): Promise<void>; close(): Promise<void> } | undefined;
   let exiting = false;
   const exit = async () => {
     if (exiting) return;
@@ -99,11 +101,19 @@ async function daemon(f: Flags): Promise<void> {
     process.exit(0);
   };
   const service = new TaskService({ namespace: f.namespace, publisher, log, onShutdown: () => void exit() });
-  server = new TtrpcServer({ log }).register(task.Task, service.impl).register(TaskV3, service.impl);
+  const grpc = process.env.TSRUN_SHIM_PROTOCOL === 'grpc';
+  if (grpc) {
+    // selected by a tsrun options file (`protocol = "grpc"`); start told containerd so (version 3)
+    // bin/tsrun-shim-grpc.cjs beside this file (scripts/build.mjs keeps it apart)
+    const { GrpcServer } = require('./grpc.js') as typeof import('./grpc.js');
+    server = (await GrpcServer.create(log)).register(TaskV3, service.impl).register(task.Task, service.impl);
+  } else {
+    server = new TtrpcServer({ log }).register(task.Task, service.impl).register(TaskV3, service.impl);
+  }
   process.on('SIGTERM', () => void exit());
   process.on('SIGINT', () => void exit());
   await server.listenFd(3);
-  log(`tsrun shim serving namespace ${f.namespace} (pid ${process.pid})`);
+  log(`tsrun shim serving namespace ${f.namespace} over ${grpc ? 'gRPC' : 'ttrpc'} (pid ${process.pid})`);
 }
 
 async function main(): Promise<void> {

@@ -1,9 +1,9 @@
 // containerd's task service (containerd.task.v2.Task and v3) over the runtime library: one
 // TaskService serves every container of the shim's group, each through its own Container
 // handle, so a container costs this process a few objects rather than a process of its own.
-import { writeFileSync, readFileSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
-import { Runtime, Container, ExecProcess, type ExitInfo, type ProcessSpec } from '../runtime/index.js';
+import { writeFileSync, readFileSync, unlinkSync, existsSync } from 'node:fs';
+import { join, isAbsolute } from 'node:path';
+import { Runtime, Container, ExecProcess, functionLogger, type ExitInfo, type ProcessSpec } from '../runtime/index.js';
 import { errorKind } from '../runtime/errors.js';
 import { updateFromJson } from '../runtime/cgroups/update.js';
 import { loadState } from '../runtime/container/state.js';
@@ -14,8 +14,10 @@ import {
 } from '../proto/index.js';
 import { TtrpcError, Code, type CallContext } from './ttrpc/index.js';
 import type { EventPublisher } from './events.js';
-import { ProcessIO } from './io.js';
+import { ProcessIO, type IoOwner } from './io.js';
+import { runtimeOptions, joinShimCgroup, OptionsError } from './options.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
+import { faultPoint } from '../runtime/fault.js';
 
 const Status = { UNKNOWN: 0, CREATED: 1, RUNNING: 2, STOPPED: 3, PAUSED: 4, PAUSING: 5 } as const;
 
@@ -54,7 +56,7 @@ class ExecEntry extends Proc {
 class Task extends Proc {
   readonly execs = new Map<string, ExecEntry>();
   constructor(readonly namespace: string, id: string, readonly bundle: string, readonly container: Container, io: ProcessIO, terminal: boolean,
-    stdio: Proc['stdio'], readonly rootfsMounted: boolean) { super(id, io, terminal, stdio); }
+    stdio: Proc['stdio'], readonly rootfsMounted: boolean, readonly ioOwner: IoOwner) { super(id, io, terminal, stdio); }
 }
 
 /** A library error as a ttrpc status with containerd's code for its kind. */
@@ -80,6 +82,8 @@ export class TaskService {
   private readonly runtimes = new Map<string, Runtime>();
   /** ids being created: a second Create of the same id is AlreadyExists at once */
   private readonly creating = new Set<string>();
+  /** the shim_cgroup this process joined */
+  private shimCgroup = '';
 
   constructor(private readonly opts: ServiceOptions) {}
 
@@ -88,7 +92,9 @@ export class TaskService {
   private runtime(root: string, systemdCgroup: boolean): Runtime {
     const key = `${systemdCgroup ? 1 : 0}:${root}`;
     let rt = this.runtimes.get(key);
-    if (!rt) this.runtimes.set(key, rt = new Runtime({ root, systemdCgroup }));
+    // The runtime's warnings (runc's, such as ambient capabilities it cannot raise) go to the shim's log.
+    const logger = functionLogger((level, msg) => this.opts.log?.(`${level}: ${msg}`));
+    if (!rt) this.runtimes.set(key, rt = new Runtime({ root, systemdCgroup, logger }));
     return rt;
   }
 
@@ -124,6 +130,22 @@ export class TaskService {
     });
   }
 
+  /**
+   * /tasks/oom for each OOM of the task's cgroup, after its start event and before its exit
+   * (armed before the start, so that an OOM during it is not missed).
+   */
+  private watchOom(t: Task): void {
+    if (t.container.listenerCount('oom') > 0) return; // a Start tried again
+    t.container.on('oom', () => {
+      void t.startGate.promise.then(() => this.publish(t.namespace, '/tasks/oom', events.TaskOOM, { container_id: t.id }));
+    });
+    try {
+      t.container.watchOom();
+    } catch (err) {
+      this.opts.log?.(`container ${t.id}: no OOM notification: ${(err as Error).message}`);
+    }
+  }
+
   readonly impl = {
     State: async (req: task.StateRequest): Promise<task.StateResponseInit> => {
       const t = this.task(req.id);
@@ -143,29 +165,40 @@ export class TaskService {
     Create: async (req: task.CreateTaskRequest, ctx: CallContext): Promise<task.CreateTaskResponseInit> => {
       if (req.checkpoint) throw new TtrpcError(Code.Unimplemented, 'tsrun shim: restoring a checkpoint is not supported yet');
       if (this.tasks.has(req.id) || this.creating.has(req.id)) throw new TtrpcError(Code.AlreadyExists, `container ${req.id}: already exists`);
+      // Nothing is written or mounted anywhere but in a bundle (containerd's are absolute paths).
+      if (!isAbsolute(req.bundle) || !existsSync(join(req.bundle, 'config.json'))) {
+        throw new TtrpcError(Code.InvalidArgument, `bundle ${JSON.stringify(req.bundle)}: not an absolute path to a bundle with a config.json`);
+      }
       const ns = ctx.namespace || this.opts.namespace;
       this.creating.add(req.id);
       let mounted = false;
       let io: ProcessIO | undefined;
       try {
-        const o = unpackAny(req.options, runc_options.Options);
-        if (o?.binary_name) this.opts.log?.(`runtime option binary_name=${o.binary_name} ignored: the tsrun shim runs the runtime in-process`);
-        const root = join(o?.root || this.opts.defaultRoot || '/run/containerd/tsrun', ns);
+        const o = runtimeOptions(req.options, (msg) => this.opts.log?.(msg));
+        if (o.binaryName) this.opts.log?.(`runtime option binary_name=${o.binaryName} ignored: the tsrun shim runs the runtime in-process`);
+        if (o.shimCgroup && o.shimCgroup !== this.shimCgroup) {
+          joinShimCgroup(o.shimCgroup);
+          this.shimCgroup = o.shimCgroup;
+        }
+        const root = join(o.root || this.opts.defaultRoot || '/run/containerd/tsrun', ns);
         // What the `delete` subcommand needs when this process is gone.
-        writeFileSync(join(req.bundle, 'options.json'), JSON.stringify({ root, systemd_cgroup: !!o?.systemd_cgroup }));
+        writeFileSync(join(req.bundle, 'options.json'), JSON.stringify({ root, systemd_cgroup: o.systemdCgroup }));
         if (req.rootfs.length > 0) {
           mountRootfs(req.rootfs, join(req.bundle, 'rootfs'));
           mounted = true;
         }
-        io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: req.id, namespace: ns });
-        const rt = this.runtime(root, !!o?.systemd_cgroup);
+        faultPoint('shim-create:1');
+        const owner = { uid: o.ioUid, gid: o.ioGid };
+        io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: req.id, namespace: ns }, owner);
+        const rt = this.runtime(root, o.systemdCgroup);
         const container = await rt.create(req.id, req.bundle, {
-          stdio: io.stdio(), noPivot: !!o?.no_pivot_root, noNewKeyring: !!o?.no_new_keyring, pidFile: join(req.bundle, 'init.pid'),
+          stdio: io.stdio(), noPivot: o.noPivotRoot, noNewKeyring: o.noNewKeyring, pidFile: join(req.bundle, 'init.pid'),
         });
         io.afterStart(container.master);
-        const t = new Task(ns, req.id, req.bundle, container, io, req.terminal, { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, mounted);
+        const t = new Task(ns, req.id, req.bundle, container, io, req.terminal, { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, mounted, owner);
         t.pid = container.pid;
         this.tasks.set(req.id, t);
+        faultPoint('shim-create:2');
         this.watch(t, t, container.wait());
         this.publish(ns, '/tasks/create', events.TaskCreate, {
           container_id: req.id, bundle: req.bundle, rootfs: req.rootfs,
@@ -174,6 +207,7 @@ export class TaskService {
         return { pid: t.pid };
       } catch (err) {
         io?.close();
+        if (err instanceof OptionsError) err = new TtrpcError(Code.InvalidArgument, err.message);
         if (mounted) unmountRootfs(join(req.bundle, 'rootfs'));
         throw statusError(err);
       } finally {
@@ -186,7 +220,9 @@ export class TaskService {
       const p = this.proc(req.id, req.exec_id);
       try {
         if (p === t) {
+          this.watchOom(t);
           await t.container.start();
+          faultPoint('shim-start:1');
           this.publish(t.namespace, '/tasks/start', events.TaskStart, { container_id: t.id, pid: t.pid });
           t.startGate.resolve();
           return { pid: t.pid };
@@ -223,6 +259,7 @@ export class TaskService {
         // A created container never started: delete kills its init, whose exit follows.
         t.startGate.resolve();
         await t.container.delete({ force: status === 'created' });
+        faultPoint('shim-delete:1');
         const exit = await t.exited!;
         t.io.close();
         for (const e of t.execs.values()) e.io.close();
@@ -294,7 +331,7 @@ export class TaskService {
       let spec: ProcessSpec;
       try { spec = unpackJsonAny(req.spec) as ProcessSpec; } catch (err) { throw new TtrpcError(Code.InvalidArgument, `exec spec: ${(err as Error).message}`); }
       let io: ProcessIO;
-      try { io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: t.id, namespace: t.namespace }); } catch (err) { throw statusError(err); }
+      try { io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: t.id, namespace: t.namespace }, t.ioOwner); } catch (err) { throw statusError(err); }
       t.execs.set(req.exec_id, new ExecEntry(req.exec_id, io, req.terminal, { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, spec));
       this.publish(t.namespace, '/tasks/exec-added', events.TaskExecAdded, { container_id: t.id, exec_id: req.exec_id });
     },

@@ -14,6 +14,7 @@ import { systemdUnitRef, systemdV1Paths, systemdV2Path, type SystemdUnitRef } fr
 import { annotationProperties } from './systemd-properties.js';
 import { connectUserSystemd, userManagerCgroup } from './systemd-user.js';
 import type { CgroupConfig, CgroupHost, CgroupLayout, CgroupManager } from './types.js';
+import { currentContext } from '../context.js';
 
 export type {
   CgroupConfig, CgroupHost, CgroupLayout, CgroupManager, CgroupMount, LinuxResources, LinuxDeviceCgroup,
@@ -91,7 +92,7 @@ function systemdManager(ref: SystemdUnitRef, layout: CgroupLayout, host: CgroupH
   const fsDriver = layout.mode === 'v2'
     ? new V2Manager(fs, systemdV2Path(layout, ref), layout.unified!.mountpoint, mounts, opts, created)
     : new V1Manager(fs, systemdV1Paths(layout, ref, host.pid1Cgroup ?? readPid1Cgroup()), v1MountOf(layout, Object.keys(layout.v1).concat(layout.mode === 'hybrid' ? [''] : [])), mounts, opts, created);
-  return new SystemdManager(fsDriver, ref, attached, host.systemdBus ?? (rootless ? connectUserSystemd : undefined));
+  return new SystemdManager(fsDriver, ref, attached, host.systemdBus ?? (rootless ? connectUserSystemd : currentContext()?.systemdBus));
 }
 
 function readPid1Cgroup(): string {

@@ -22,8 +22,8 @@ export async function connectUserSystemd(env: NodeJS.ProcessEnv = process.env): 
   const address = userBusAddress(env);
   const direct = env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'systemd', 'private') : undefined;
   try {
-    if (address) return { conn: await DBusConnection.connect(address), direct: false };
-    if (direct && existsSync(direct)) return { conn: await DBusConnection.connect(`unix:path=${direct}`, { hello: false }), direct: true };
+    if (address) { const conn = await DBusConnection.connect(address); return { conn, direct: false, release: () => conn.close() }; }
+    if (direct && existsSync(direct)) { const conn = await DBusConnection.connect(`unix:path=${direct}`, { hello: false }); return { conn, direct: true, release: () => conn.close() }; }
   } catch (err) {
     throw new TsrunError(`${DBUS_HINT}: ${(err as Error).message}`);
   }
@@ -45,6 +45,6 @@ export async function userManagerCgroup(connect: () => Promise<SystemdBus> = con
     if (err instanceof TsrunError) throw err;
     throw new TsrunError(`getting the ControlGroup of the user's systemd: ${(err as Error).message}`);
   } finally {
-    bus.conn.close();
+    bus.release();
   }
 }

@@ -32,17 +32,47 @@ export type { SystemdBus } from './types.js';
  * root talks to systemd over its private socket, as systemctl does: no dbus-daemon needed, and
  * signals come without match rules. Otherwise (or if that fails) the system bus.
  */
+function ownBus(conn: DBusConnection, direct: boolean): SystemdBus {
+  return { conn, direct, release: () => conn.close() };
+}
+
+/**
+ * One connection to systemd for a long-lived Runtime (the shim): made on first use, made again
+ * when systemd went away, closed with the Runtime. Operations share it and release nothing.
+ */
+export class SharedSystemdBus {
+  private current: Promise<SystemdBus> | undefined;
+
+  constructor(private readonly connect: () => Promise<SystemdBus> = connectSystemd) {}
+
+  get = async (): Promise<SystemdBus> => {
+    if (this.current) {
+      const bus = await this.current.catch(() => undefined);
+      if (bus && !bus.conn.closed) return bus;
+    }
+    this.current = this.connect().then((own) => ({ conn: own.conn, direct: own.direct, release: () => undefined }));
+    this.current.catch(() => { this.current = undefined; });
+    return this.current;
+  };
+
+  close(): void {
+    const pending = this.current;
+    this.current = undefined;
+    pending?.then((bus) => bus.conn.close(), () => undefined);
+  }
+}
+
 export async function connectSystemd(): Promise<SystemdBus> {
   let privateError: unknown;
   if (process.getuid?.() === 0 && existsSync(PRIVATE_SOCKET)) {
     try {
-      return { conn: await DBusConnection.connect(`unix:path=${PRIVATE_SOCKET}`, { hello: false }), direct: true };
+      return ownBus(await DBusConnection.connect(`unix:path=${PRIVATE_SOCKET}`, { hello: false }), true);
     } catch (err) {
       privateError = err;
     }
   }
   try {
-    return { conn: await DBusConnection.connect(systemBusAddress()), direct: false };
+    return ownBus(await DBusConnection.connect(systemBusAddress()), false);
   } catch (err) {
     const why = privateError ? `${(privateError as Error).message}; system bus: ${(err as Error).message}` : (err as Error).message;
     throw new TsrunError(`cannot connect to systemd over D-Bus: ${why}`);
@@ -228,7 +258,7 @@ export class SystemdManager implements CgroupManager {
       const ctx: UnitContext = { version: this.version, systemdVersion: await systemdVersion(bus) };
       await startUnit(bus, this.unit.unit, [...startProperties(this.unit, pid, this.pending, ctx, warnings), ...this.extraProperties], () => { this.requested = true; });
     } finally {
-      bus.conn.close();
+      bus.release();
     }
     this.attached = true;
     this.fsDriver.create();
@@ -256,7 +286,7 @@ export class SystemdManager implements CgroupManager {
         if (freeze) this.fsDriver.thaw();
       }
     } finally {
-      bus.conn.close();
+      bus.release();
     }
     return warnings;
   }
@@ -303,7 +333,7 @@ export class SystemdManager implements CgroupManager {
     } catch (err) {
       log.warn(`removing systemd unit ${this.unit.unit}: ${(err as Error).message}`);
     } finally {
-      bus?.conn.close();
+      bus?.release();
     }
     await this.fsDriver.destroy();
   }

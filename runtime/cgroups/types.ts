@@ -32,6 +32,8 @@ export type LinuxWeightDevice = NonNullable<LinuxBlockIO['weightDevice']>[number
 export interface SystemdBus {
   conn: DBusConnection;
   direct: boolean;
+  /** Done with it for one operation: a connection of its own is closed, a Runtime's shared one kept. */
+  release(): void;
 }
 
 export interface CgroupConfig {

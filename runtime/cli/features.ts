@@ -1,7 +1,8 @@
 import { CAPABILITY_NUMBERS } from '../spec/tables.js';
 import { knownMountOptions } from '../plan/mount-options.js';
 import { CLONE_NEW } from '../plan/namespaces.js';
-import { lsmEnabled } from '../plan/process.js';
+import { lsmEnabled } from '../plan/host.js';
+import { realHostView } from '../host-view.js';
 import type { Command } from './command.js';
 import { SECCOMP_FILTER_FLAGS, SUPPORTED_ACTIONS, SUPPORTED_ARCHES, SUPPORTED_OPERATORS } from '../seccomp/compile.js';
 
@@ -27,8 +28,8 @@ export function featuresDocument(): Record<string, unknown> {
         knownFlags: Object.keys(SECCOMP_FILTER_FLAGS),
         supportedFlags: Object.keys(SECCOMP_FILTER_FLAGS),
       },
-      apparmor: { enabled: lsmEnabled('apparmor') },
-      selinux: { enabled: lsmEnabled('selinux') },
+      apparmor: { enabled: lsmEnabled(realHostView, 'apparmor') },
+      selinux: { enabled: lsmEnabled(realHostView, 'selinux') },
       mountExtensions: { idmap: { enabled: true } },
     },
     annotations: {

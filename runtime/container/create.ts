@@ -5,7 +5,7 @@ import { TsrunError } from '../errors.js';
 import { log } from '../log.js';
 import { loadBundleSpec } from '../spec/load.js';
 import { compileInitPlan } from '../plan/compile.js';
-import { RELEASE_POINT, Tag, type PlanRecord } from '../plan/records.js';
+import { RELEASE_POINT, Tag } from '../plan/records.js';
 import { deviceCgroupRules } from '../plan/devices.js';
 import { cgroupManager, detectCgroupLayout, serializeCgroupPaths, userSystemdManager, v1MountOrder, type CgroupManager } from '../cgroups/index.js';
 import { lockContainer } from './lock.js';
@@ -19,6 +19,7 @@ import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessCgroups, rootle
 import { detachHostMounts, hostMountsRecord } from './host-mounts.js';
 import { ROOTFS_HOST_MNTNS } from '../plan/host-mounts.js';
 import { faultPoint } from '../fault.js';
+import { realHostView } from '../host-view.js';
 
 export interface CreateOptions {
   root: string;
@@ -89,16 +90,22 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   const userManager = await userSystemdManager({ systemd: opts.systemdCgroup, rootless: rootlessCg });
   const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations, rootless: rootlessCg, userManager });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
-  const planWarnings: string[] = [];
-  const planInput = (paths: Record<string, string>) => compileInitPlan({
-    id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
-    cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
-    preserveFds: passedFds, foreground, hookBarrier, warnings: planWarnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
-    console: !terminal ? undefined : opts.consoleSocket ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
-  });
-  let plan = planInput({ ...cgroups.paths });
-  // runc logs skipped seccomp syscall names at debug level only: so do we.
-  for (const warning of planWarnings) log.debug(warning);
+  // Compiled once, with its final inputs, after the cgroups exist: which cgroup.procs files to
+  // join, and whether a systemd scope must hold the init before it runs.
+  const compilePlan = (paths: Record<string, string>) => {
+    const warnings: string[] = [];
+    const plan = compileInitPlan({
+      id: opts.id, spec, bundle, rootfs, execFifo: execFifoPath(opts.root, opts.id), cgroupProcs: cgroups.procsFiles(),
+      releaseBarrier: !!cgroups.attach,
+      cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
+      preserveFds: passedFds, foreground, hookBarrier, warnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
+      console: !terminal ? undefined : opts.consoleSocket ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
+      host: realHostView,
+    });
+    // runc logs skipped seccomp syscall names at debug level only: so do we.
+    for (const warning of warnings) log.debug(warning);
+    return plan;
+  };
 
   const release = await lockContainer(opts.root, opts.id);
   let master: number | undefined;
@@ -116,7 +123,6 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       created: rfc3339Nano(new Date()), owner: '', annotations: spec.annotations, cgroup: serializeCgroupPaths(cgroups),
       creating: true, creator: { pid: process.pid, startTime: procStat(process.pid)?.startTime }, hooks: spec.hooks, process: savedProcess, seccomp: spec.linux?.seccomp,
       resources: spec.linux?.resources as ContainerState['resources'],
-      hostMounts: plan.some((r) => r.tag === Tag.ROOTFS && (r.flags & ROOTFS_HOST_MNTNS) !== 0) ? hostMountsRecord(rootfs) : undefined,
     };
     let pid = 0;
     try {
@@ -125,17 +131,15 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       faultPoint('create:1');
       rootlessCgroupCreate(rootlessCg || rootless !== undefined, () => cgroups.create());
       faultPoint('create:2');
-      // Rootless, the cgroups that could not be made are not joined: the container sees ours there, as with runc.
-      if (rootlessCg) plan = withOwnCgroups(plan, cgroups.paths, planInput);
       for (const warning of rootlessCgroupApply(rootlessCg, () => cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) }))) log.warn(warning);
-      // create() may skip best-effort hierarchies (unified, name=systemd): join only what exists.
-      const procs = cgroups.procsFiles();
-      const firstProcs = plan.findIndex((r) => r.tag === Tag.CGROUP_PROCS);
-      const finalPlan: PlanRecord[] = plan.filter((r) => r.tag !== Tag.CGROUP_PROCS);
-      finalPlan.splice(firstProcs < 0 ? 1 : firstProcs, 0, ...procs.map((path): PlanRecord => ({ tag: Tag.CGROUP_PROCS, path })));
-      // A systemd scope is started with the init's pid in it, before the init may run.
-      if (cgroups.attach) finalPlan.splice(1, 0, { tag: Tag.RELEASE_BARRIER });
-      ({ pid, master } = await startWithConsole(terminal, opts.consoleSocket, host, (socket) => runExecutor(finalPlan, passedFds, {
+      // Rootless, the cgroups that could not be made are not joined: the container sees ours there, as with runc.
+      const plan = compilePlan(rootlessCg ? withOwnCgroups({ ...cgroups.paths }) : { ...cgroups.paths });
+      // Before the executor binds the rootfs in the host's mount namespace: delete finds the bind by it.
+      if (plan.some((r) => r.tag === Tag.ROOTFS && (r.flags & ROOTFS_HOST_MNTNS) !== 0)) {
+        state.hostMounts = hostMountsRecord(rootfs);
+        saveState(opts.root, state);
+      }
+      ({ pid, master } = await startWithConsole(terminal, opts.consoleSocket, host, (socket) => runExecutor(plan, passedFds, {
         onHookPoint: async (point, initPid) => {
           if (point === RELEASE_POINT) {
             for (const warning of await cgroups.attach!(initPid)) log.warn(warning);

@@ -5,6 +5,7 @@ import { cgroupManagerFromState } from '../cgroups/index.js';
 import { loadBundleSpec } from '../spec/load.js';
 import { compileExecPlan, joinSubCgroups, namespacesToJoin, parseSubCgroups, type Process } from '../plan/exec-plan.js';
 import { containerHome } from '../plan/rootfs-files.js';
+import { nsIdentity, realHostView } from '../host-view.js';
 import { loadState, type ContainerState } from './state.js';
 import { containerStatus } from './status.js';
 import { runExecutor, withLeftoverPid, type StdioSpec } from './executor.js';
@@ -73,11 +74,12 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
   const warnings: string[] = [];
   const plan = compileExecPlan({
     process: opts.process,
-    namespaces: namespacesToJoin(state.pid),
+    namespaces: namespacesToJoin(state.pid, nsIdentity),
     cgroupProcs: opts.subCgroups?.length ? subCgroupProcs(cgroups.paths, opts.subCgroups) : cgroups.procsFiles(),
     preserveFds: opts.preserveFds,
     foreground: opts.detached === false,
-    home: containerHome(state.rootfs, opts.process.user?.uid ?? 0),
+    home: containerHome(realHostView, state.rootfs, opts.process.user?.uid ?? 0),
+    host: realHostView,
     seccomp: state.seccomp,
     container: { ociVersion: state.ociVersion, id: state.id, bundle: state.bundle, annotations: state.annotations, initPid: state.pid },
     warnings,

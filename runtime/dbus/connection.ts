@@ -51,6 +51,9 @@ export class DBusConnection {
   private readonly signalHandlers = new Set<(signal: Signal) => void>();
   private lastSerial = 0;
   private closedReason?: string;
+
+  /** Whether the connection is gone (closed, or the peer went away): a long-lived holder reconnects. */
+  get closed(): boolean { return this.closedReason !== undefined; }
   private name?: string;
 
   private constructor(private readonly socket: Socket, unread: Buffer) {

@@ -8,6 +8,7 @@ import { planMounts, needsDevSetup, devReadonlyRemount, IdmapUsernsTable, type C
 import { planDev } from './devices.js';
 import { planConsole, planProcess } from './process.js';
 import { containerHome } from './rootfs-files.js';
+import type { HostView } from './host.js';
 import { planInitHooks } from './hooks.js';
 import { seccompRecords } from './seccomp-listener.js';
 import { planLatePidns } from './pidns.js';
@@ -19,8 +20,11 @@ export interface InitPlanInput {
   bundle: string;
   rootfs: string;
   execFifo: string;
+  /** the cgroup.procs files of the cgroups that exist (made before the plan is compiled) */
   cgroupProcs: string[];
   cgroups: CgroupMountContext;
+  /** E holds the init until tsrun's CONTINUE (a systemd scope must hold it first) */
+  releaseBarrier?: boolean;
   noPivot: boolean;
   noNewKeyring: boolean;
   preserveFds: number;
@@ -38,9 +42,26 @@ export interface InitPlanInput {
   hostUserNs?: boolean;
   /** receives warnings worth a debug log line (e.g. seccomp rules naming unknown syscalls) */
   warnings?: string[];
+  /** what the compiler may know of the host and the rootfs (runtime/host-view.ts) */
+  host: HostView;
 }
 
-/** Compiles a validated spec into the plan that the executor carries out for create/run. */
+/**
+ * A sysctl name as the plan carries it (dots between components): sysctl(8)'s slashed spelling,
+ * which spec/semantic.ts accepts as runc does, is turned into it.
+ */
+function dottedSysctl(key: string): string {
+  if (!key.includes('/')) return key;
+  const parts = key.split('/');
+  if (parts.some((p) => p.includes('.'))) throw TsrunError.invalid(`sysctl "${key}": a slashed name with a dot in a component is not supported`);
+  return parts.join('.');
+}
+
+/**
+ * Compiles a spec checked by spec/semantic.ts (checkSpec) into the plan that the executor
+ * carries out for create/run. Rules already checked there are not checked again here; what is
+ * left are the lookups a plan cannot be made without, which fail closed.
+ */
 export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   const { spec } = input;
   const process = spec.process;
@@ -54,11 +75,12 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   // Compiled ahead: the user namespaces of id-mapped mounts are the executor's records, which come first.
   const idmaps = new IdmapUsernsTable();
   const hostMounts = !ns.has.has('mount') && hostMountNamespaceRootfs(spec, ns);
-  const mounts = ns.has.has('mount') || hostMounts ? planMounts(spec, input.bundle, ns, input.cgroups, idmaps, input.rootfs) : [];
+  const mounts = ns.has.has('mount') || hostMounts ? planMounts(input.host, spec, input.bundle, ns, input.cgroups, idmaps, input.rootfs) : [];
 
   const initHooks = planInitHooks(spec.hooks, { ociVersion: spec.ociVersion ?? '1.0.2-dev', id: input.id, bundle: input.bundle, annotations: spec.annotations });
 
   const plan: PlanRecord[] = [{ tag: Tag.MODE, mode: PlanMode.Init, flags: input.foreground ? 1 : 0 }];
+  if (input.releaseBarrier) plan.push({ tag: Tag.RELEASE_BARRIER });
   for (const j of ns.joined) plan.push({ tag: Tag.NS_JOIN, flag: CLONE_NEW[j.type], path: j.path });
   if (ns.cloneFlags) plan.push({ tag: Tag.NS_CLONE, flags: ns.cloneFlags });
   if (ns.created.has('time')) plan.push({ tag: Tag.TIMENS_OFFSETS, content: timeOffsetsContent(spec.linux?.timeOffsets) });
@@ -80,7 +102,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     if (propagation === undefined) throw TsrunError.invalid(`unknown rootfsPropagation "${propagationName}"`);
     plan.push({ tag: Tag.ROOTFS, path: input.rootfs, propagation: propagation || (MS.SLAVE | MS.REC), flags: 1 });
     plan.push(...mounts);
-    plan.push(...planDev(spec, inUserNs, needsDevSetup(spec)));
+    plan.push(...planDev(input.host, spec, inUserNs, needsDevSetup(spec)));
     if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
     plan.push(...initHooks.createContainer);
     plan.push({ tag: Tag.CHANGE_ROOT, how: input.noPivot ? ChangeRoot.MoveAndChroot : ChangeRoot.PivotRoot });
@@ -89,7 +111,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     plan.push({ tag: Tag.ROOTFS, path: input.rootfs, propagation: 0n, flags: hostMounts ? ROOTFS_HOST_MNTNS : 0 });
     if (hostMounts) {
       plan.push(...mounts);
-      plan.push(...planDev(spec, inUserNs, needsDevSetup(spec)));
+      plan.push(...planDev(input.host, spec, inUserNs, needsDevSetup(spec)));
     }
     if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
     plan.push(...initHooks.createContainer);
@@ -99,7 +121,7 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
 
   if (spec.hostname) plan.push({ tag: Tag.HOSTNAME, name: spec.hostname });
   if (spec.domainname) plan.push({ tag: Tag.DOMAINNAME, name: spec.domainname });
-  for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) plan.push({ tag: Tag.SYSCTL, key, value: String(value) });
+  for (const [key, value] of Object.entries(spec.linux?.sysctl ?? {})) plan.push({ tag: Tag.SYSCTL, key: dottedSysctl(key), value: String(value) });
   if (ns.has.has('mount')) {
     for (const path of spec.linux?.readonlyPaths ?? []) plan.push({ tag: Tag.READONLY_PATH, path });
     for (const path of spec.linux?.maskedPaths ?? []) plan.push({ tag: Tag.MASK_PATH, path });
@@ -116,7 +138,8 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   plan.push(...planProcess(spec, process, {
     preserveFds: input.preserveFds,
     keyringName: input.noNewKeyring ? undefined : input.id,
-    home: containerHome(input.rootfs, uid),
+    home: containerHome(input.host, input.rootfs, uid),
+    host: input.host,
   }));
   if (seccomp.filter) plan.push(seccomp.filter);
   plan.push(...initHooks.startContainer);

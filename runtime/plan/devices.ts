@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import type { HostView } from './host.js';
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
 import { Tag, type PlanRecord } from './records.js';
@@ -52,7 +52,7 @@ function specDevices(spec: Spec): DeviceNode[] {
 }
 
 /** Device nodes and /dev symlinks, made after the mounts and before the root changes. */
-export function planDev(spec: Spec, inUserNamespace: boolean, populate: boolean): PlanRecord[] {
+export function planDev(host: HostView, spec: Spec, inUserNamespace: boolean, populate: boolean): PlanRecord[] {
   const out: PlanRecord[] = [];
   const nodes = populate ? [...DEFAULT_DEVICES] : [];
   for (const d of specDevices(spec)) {
@@ -73,7 +73,7 @@ export function planDev(spec: Spec, inUserNamespace: boolean, populate: boolean)
       ['/proc/self/fd', '/dev/fd'], ['/proc/self/fd/0', '/dev/stdin'], ['/proc/self/fd/1', '/dev/stdout'],
       ['/proc/self/fd/2', '/dev/stderr'], ['pts/ptmx', '/dev/ptmx'],
     ];
-    if (existsSync('/proc/kcore')) links.push(['/proc/kcore', '/dev/core']);
+    if (host.exists('/proc/kcore')) links.push(['/proc/kcore', '/dev/core']);
     // runc removes whatever is at /dev/ptmx first (a privileged container lists the host's ptmx
     // among its devices); the other links leave an existing entry alone.
     for (const [target, path] of links) out.push({ tag: path === '/dev/ptmx' ? Tag.SYMLINK_REPLACE : Tag.SYMLINK, target, path });

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import type { HostView } from './host.js';
 import { posix } from 'node:path';
 import { seccompRecords, type ListenerProcess } from './seccomp-listener.js';
 import type { LinuxSeccomp } from '../spec/types.js';
@@ -20,21 +20,12 @@ const NS_FILES: [type: string, file: string][] = [
 /** Identity of a namespace file ("dev:ino"), or undefined when the kernel lacks that type. */
 export type NsIdentity = (path: string) => string | undefined;
 
-const statIdentity: NsIdentity = (path) => {
-  try {
-    const st = statSync(path);
-    return `${st.dev}:${st.ino}`;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-};
 
 /**
  * The namespaces of the container's init that tsrun itself is not in: exec joins exactly those
  * (runc does the same; joining one's own namespace is pointless and, for user, refused).
  */
-export function namespacesToJoin(initPid: number, identity: NsIdentity = statIdentity): { type: string; path: string }[] {
+export function namespacesToJoin(initPid: number, identity: NsIdentity): { type: string; path: string }[] {
   const out: { type: string; path: string }[] = [];
   for (const [type, file] of NS_FILES) {
     const path = `/proc/${initPid}/ns/${file}`;
@@ -114,6 +105,8 @@ export interface ExecPlanInput {
   foreground: boolean;
   /** HOME for a process env without one */
   home: string;
+  /** what the compiler may know of the host (runtime/host-view.ts) */
+  host: HostView;
   /** process.terminal: who takes the pty's master (the executor gets a socket after the sync socket) */
   console?: ConsoleTaker;
   /** with console 'proxy': the size of tsrun's own terminal, which the pty gets */
@@ -136,7 +129,7 @@ export function compileExecPlan(input: ExecPlanInput): PlanRecord[] {
   }
   for (const path of input.cgroupProcs) plan.push({ tag: Tag.CGROUP_PROCS, path });
   // No session keyring (exec shares the init's) and no personality (runc applies it to the init only).
-  plan.push(...planProcess({ ociVersion: '' }, input.process, { preserveFds: input.preserveFds, home: input.home }));
+  plan.push(...planProcess({ ociVersion: '' }, input.process, { preserveFds: input.preserveFds, home: input.home, host: input.host }));
   const seccomp = seccompRecords(input.seccomp, { ociVersion: '', id: '', bundle: '', ...input.container, status: 'running' }, input.warnings);
   if (seccomp.filter) plan.push(seccomp.filter);
   if (input.console) plan.push(planConsole(input.process, input.preserveFds, input.console, false, input.hostWindow));

@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import { posix, resolve as resolveHost } from 'node:path';
 import { TsrunError, describeSystemError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
@@ -6,6 +5,7 @@ import { MountCreate, MountOption, Tag, type PlanRecord } from './records.js';
 import { MS, parseMountOptions, type ParsedMountOptions } from './mount-options.js';
 import { idMapContent, type NamespacePlan } from './namespaces.js';
 import { checkProcMount } from './proc-mount.js';
+import type { HostView } from './host.js';
 import { MAX_PLAN_STRING } from '../spec/limits.js';
 
 export interface CgroupMountContext {
@@ -84,7 +84,7 @@ function mappingSource(target: string, uidMap: string, gidMap: string, where: st
  * Turns the spec's mounts into MOUNT/MKDIR/SYMLINK records (MOUNT_IDMAP before an id-mapped
  * one); the user namespaces those refer to are collected in `idmaps`.
  */
-export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroups: CgroupMountContext, idmaps = new IdmapUsernsTable(), rootfs?: string): PlanRecord[] {
+export function planMounts(host: HostView, spec: Spec, bundle: string, ns: NamespacePlan, cgroups: CgroupMountContext, idmaps = new IdmapUsernsTable(), rootfs?: string): PlanRecord[] {
   const out: PlanRecord[] = [];
   for (const m of spec.mounts ?? []) {
     const target = containerPath(m.destination);
@@ -109,11 +109,11 @@ export function planMounts(spec: Spec, bundle: string, ns: NamespacePlan, cgroup
       const source = resolveHost(bundle, m.source ?? '');
       let create = MountCreate.Directory;
       try {
-        create = statSync(source).isDirectory() ? MountCreate.Directory : MountCreate.File;
+        create = host.stat(source).type === 'directory' ? MountCreate.Directory : MountCreate.File;
       } catch (err) {
         throw TsrunError.invalid(`error mounting "${m.source}" to rootfs at "${target}": stat ${source}: ${describeSystemError(err).replace(/^[a-z]+ [^:]+: /, '')}`);
       }
-      if (rootfs !== undefined) checkProcMount(rootfs, target, source, `error mounting "${m.source}" to rootfs at "${target}"`);
+      if (rootfs !== undefined) checkProcMount(host, rootfs, target, source, `error mounting "${m.source}" to rootfs at "${target}"`);
       if (idmap) out.push(idmap);
       out.push(bindStep(source, target, opts.flags | MS.BIND, create, opts.propagation, opts.attrSet, opts.attrClear));
       continue;

@@ -24,7 +24,6 @@ export function planNamespaces(spec: Spec): NamespacePlan {
   const joined: { type: string; path: string }[] = [];
   for (const ns of spec.linux?.namespaces ?? []) {
     if (!(ns.type in CLONE_NEW)) throw TsrunError.invalid(`namespace type "${ns.type}" is not supported`);
-    if (has.has(ns.type)) throw TsrunError.invalid(`duplicate namespace type "${ns.type}"`);
     has.add(ns.type);
     if (ns.path) joined.push({ type: ns.type, path: ns.path });
     else created.add(ns.type);
@@ -46,48 +45,19 @@ export function planNamespaces(spec: Spec): NamespacePlan {
   return { has, created, joined, cloneFlags, unshareFlags };
 }
 
-/** Combinations runc refuses, with its wording where callers might see it. */
+/**
+ * What only the plan can tell (which namespaces it creates rather than joins). Everything else
+ * about namespaces (mappings, hostname, sysctls, time offsets) is checked once, with runc's
+ * words and the JSON path, by spec/semantic.ts before a spec gets here.
+ */
 export function checkNamespaceUse(spec: Spec, ns: NamespacePlan): void {
   const linux = spec.linux ?? {};
-  if ((linux.uidMappings?.length || linux.gidMappings?.length) && !ns.has.has('user')) {
-    throw TsrunError.invalid('user namespaces not enabled in config: uidMappings and gidMappings need a user namespace');
-  }
-  if (ns.created.has('user') && (!linux.uidMappings?.length || !linux.gidMappings?.length)) {
-    throw TsrunError.invalid('user namespaces enabled, but no user mapping found');
-  }
   if (ns.joined.some((j) => j.type === 'user') && (linux.uidMappings?.length || linux.gidMappings?.length)) {
     throw TsrunError.invalid('user namespaces enabled, but both a namespace path and mappings are given');
   }
-  if (linux.timeOffsets && Object.keys(linux.timeOffsets).length && !ns.created.has('time')) {
-    throw TsrunError.invalid('time offsets are set but no new time namespace is configured');
-  }
-  if (spec.hostname && !ns.has.has('uts')) throw TsrunError.invalid('unable to set hostname without a private UTS namespace');
-  if (spec.domainname && !ns.has.has('uts')) throw TsrunError.invalid('unable to set domainname without a private UTS namespace');
   if (linux.rootfsPropagation && !ns.has.has('mount')) {
     throw TsrunError.invalid('rootfsPropagation requires a mount namespace');
   }
-  for (const key of Object.keys(linux.sysctl ?? {})) checkSysctl(key, ns);
-}
-
-const IPC_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
-
-function checkSysctl(key: string, ns: NamespacePlan): void {
-  if (key.includes('/') || key.split('.').some((part) => part === '' || part === '..' || part === '.')) {
-    throw TsrunError.invalid(`sysctl "${key}" is not a valid sysctl name`);
-  }
-  if (IPC_SYSCTLS.has(key) || key.startsWith('fs.mqueue.')) {
-    if (!ns.has.has('ipc')) throw TsrunError.invalid(`sysctl "${key}" is not allowed in the hosts ipc namespace`);
-    return;
-  }
-  if (key.startsWith('net.')) {
-    if (!ns.has.has('network')) throw TsrunError.invalid(`sysctl "${key}" not allowed in host network namespace`);
-    return;
-  }
-  if (key === 'kernel.hostname' || key === 'kernel.domainname') {
-    if (!ns.has.has('uts')) throw TsrunError.invalid(`sysctl "${key}" is not allowed as it conflicts with the OCI "hostname" field`);
-    return;
-  }
-  throw TsrunError.invalid(`sysctl "${key}" is not in a separate kernel namespace`);
 }
 
 export function idMapContent(mappings: { containerID: number; hostID: number; size: number }[] | undefined): string {

@@ -1,9 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { TsrunError } from '../errors.js';
 import type { Spec } from '../spec/types.js';
 import { CAPABILITY_NUMBERS, RLIMIT_NUMBERS } from '../spec/tables.js';
 import { CONSOLE_BIND_DEV, CONSOLE_CLEAR_ONLCR, Tag, consoleSocketFd, type ConsoleTaker, type PlanRecord } from './records.js';
+import { lsmEnabled, type HostView } from './host.js';
 
 type Process = NonNullable<Spec['process']>;
 
@@ -35,14 +35,6 @@ const SCHED_FLAGS: Record<string, bigint> = {
 const IOPRIO_CLASSES: Record<string, number> = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 };
 const PERSONALITY_DOMAINS: Record<string, bigint> = { LINUX: 0x0000n, LINUX32: 0x0008n };
 
-export function lsmEnabled(lsm: 'apparmor' | 'selinux'): boolean {
-  try {
-    if (lsm === 'apparmor') return readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').startsWith('Y');
-    return existsSync('/sys/fs/selinux/enforce');
-  } catch {
-    return false;
-  }
-}
 
 /** "0-3,7" -> a cpu_set_t-sized byte mask. */
 export function cpuListMask(list: string): Buffer {
@@ -59,24 +51,19 @@ export function cpuListMask(list: string): Buffer {
 }
 
 /** The records that shape the process right before exec: limits, identity, privileges, program. */
-export function planProcess(spec: Spec, process: Process, opts: { preserveFds: number; keyringName?: string; home: string }): PlanRecord[] {
+export function planProcess(spec: Spec, process: Process, opts: { preserveFds: number; keyringName?: string; home: string; host: HostView }): PlanRecord[] {
   const out: PlanRecord[] = [];
-  const seenRlimits = new Set<string>();
   for (const r of process.rlimits ?? []) {
     const resource = RLIMIT_NUMBERS[r.type];
     if (resource === undefined) throw TsrunError.invalid(`unknown rlimit type "${r.type}"`);
-    if (seenRlimits.has(r.type)) throw TsrunError.invalid(`duplicate rlimit type "${r.type}"`);
-    seenRlimits.add(r.type);
     const soft = rlimitValue(r.soft);
     const hard = rlimitValue(r.hard);
-    if (soft > hard) throw TsrunError.invalid(`rlimit ${r.type}: soft limit ${r.soft} is greater than hard limit ${r.hard}`);
     out.push({ tag: Tag.RLIMIT, resource, soft, hard });
   }
   const personality = spec.linux?.personality;
   if (personality) {
     const domain = PERSONALITY_DOMAINS[personality.domain];
     if (domain === undefined) throw TsrunError.invalid(`unknown personality domain "${personality.domain}"`);
-    if (personality.flags?.length) throw TsrunError.invalid('personality flags are not supported');
     out.push({ tag: Tag.PERSONALITY, persona: domain });
   }
   if (process.scheduler) {
@@ -121,11 +108,11 @@ export function planProcess(spec: Spec, process: Process, opts: { preserveFds: n
   // The labels are written right before exec, after the caller was told the container is
   // ready: refuse them here when the LSM is missing, as runc does at create time.
   if (process.apparmorProfile) {
-    if (!lsmEnabled('apparmor')) throw TsrunError.invalid(`unable to apply apparmor profile ${process.apparmorProfile}: apparmor is not enabled on this host`);
+    if (!lsmEnabled(opts.host, 'apparmor')) throw TsrunError.invalid(`unable to apply apparmor profile ${process.apparmorProfile}: apparmor is not enabled on this host`);
     out.push({ tag: Tag.LSM_LABEL, kind: 0, label: process.apparmorProfile });
   }
   if (process.selinuxLabel) {
-    if (!lsmEnabled('selinux')) throw TsrunError.invalid('selinux label is specified in config, but selinux is disabled or not supported');
+    if (!lsmEnabled(opts.host, 'selinux')) throw TsrunError.invalid('selinux label is specified in config, but selinux is disabled or not supported');
     out.push({ tag: Tag.LSM_LABEL, kind: 1, label: process.selinuxLabel });
   }
 

@@ -56,7 +56,11 @@ export class TtrpcClosedError extends Error {
  */
 export function statusFromError(err: unknown): { code: number; message: string; details: { type_url: string; value: Uint8Array }[] } {
   if (err instanceof TtrpcError) return { code: err.code, message: err.desc, details: err.details };
-  const e = err as { grpcCode?: unknown; code?: unknown; message?: unknown; name?: unknown } | null;
+  const e = err as { grpcCode?: unknown; code?: unknown; message?: unknown; name?: unknown; desc?: unknown; details?: unknown } | null;
+  // one from another bundle of this code (the gRPC transport is a file of its own)
+  if (e?.name === 'TtrpcError' && typeof e.code === 'number' && typeof e.desc === 'string') {
+    return { code: e.code, message: e.desc, details: Array.isArray(e.details) ? e.details : [] };
+  }
   const message = e && typeof e.message === 'string' ? e.message : String(err);
   if (e && typeof e.grpcCode === 'number') return { code: e.grpcCode, message, details: [] };
   switch (e?.code) {

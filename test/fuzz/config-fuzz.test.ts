@@ -15,6 +15,7 @@ import { encodePlan } from '../../runtime/plan/encode.js';
 import { cgroupManager, detectCgroupLayout, v1MountOrder } from '../../runtime/cgroups/index.js';
 import { needsRoot, REPO, tsrun, makeBundle, makeRoot, cgroupDirsNamed, processesIn } from '../helpers/harness.js';
 import { Schemas, mutate } from './mutator.js';
+import { realHostView } from '../../runtime/host-view.js';
 
 const CASES = Number(process.env.TSRUN_FUZZ_CASES ?? 1000);
 const BINARY_CASES = Number(process.env.TSRUN_FUZZ_BINARY ?? 120);
@@ -47,7 +48,7 @@ test(`${CASES} mutated configs through the library: each compiles to a plan or f
         const { spec, rootfs } = loadBundleSpec(bundle);
         const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: `fuzz-${i}`, resources: spec.linux?.resources, systemd: false, annotations: spec.annotations });
         const plan = compileInitPlan({
-          id: `fuzz-${i}`, spec, bundle, rootfs, execFifo: '/run/fuzz/exec.fifo', cgroupProcs: cgroups.procsFiles(),
+          host: realHostView, id: `fuzz-${i}`, spec, bundle, rootfs, execFifo: '/run/fuzz/exec.fifo', cgroupProcs: cgroups.procsFiles(),
           cgroups: { version: cgroups.version, paths: cgroups.paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] },
           noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false, warnings: [],
         });

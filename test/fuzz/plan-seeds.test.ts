@@ -10,6 +10,7 @@ import { compileInitPlan } from '../../runtime/plan/compile.js';
 import { compileExecPlan } from '../../runtime/plan/exec-plan.js';
 import { encodePlan } from '../../runtime/plan/encode.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
+import { realHostView } from '../../runtime/host-view.js';
 
 const HEADER = 16; // magic, version, body length
 
@@ -17,7 +18,7 @@ function initPlan(edit: (c: any) => void): Buffer {
   const spec: any = JSON.parse(JSON.stringify(defaultSpec({ rootless: false })));
   edit(spec);
   const plan = compileInitPlan({
-    id: 'seed', spec, bundle: '/b', rootfs: '/b/rootfs', execFifo: '/run/tsrun/seed/exec.fifo', cgroupProcs: ['/sys/fs/cgroup/seed/cgroup.procs'],
+    host: realHostView, id: 'seed', spec, bundle: '/b', rootfs: '/b/rootfs', execFifo: '/run/tsrun/seed/exec.fifo', cgroupProcs: ['/sys/fs/cgroup/seed/cgroup.procs'],
     cgroups: { version: 2, paths: { '': '/sys/fs/cgroup/seed' } }, noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false, warnings: [],
   });
   return encodePlan(plan);
@@ -43,7 +44,7 @@ test('real plans encode and become the decoder fuzzer\'s seeds', () => {
       c.hooks = { createContainer: [{ path: '/bin/true', args: ['true'], env: ['A=b'] }], startContainer: [{ path: '/bin/true' }] };
     }),
     exec: encodePlan(compileExecPlan({
-      process: { args: ['sh', '-c', 'echo hi'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 } } as any,
+      host: realHostView, process: { args: ['sh', '-c', 'echo hi'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 } } as any,
       namespaces: [{ type: 'mount', path: '/proc/1/ns/mnt' }, { type: 'pid', path: '/proc/1/ns/pid' }],
       cgroupProcs: ['/sys/fs/cgroup/seed/cgroup.procs'], preserveFds: 0, foreground: true, home: '/root',
       seccomp: docker,

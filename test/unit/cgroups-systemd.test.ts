@@ -1,3 +1,4 @@
+import { SharedSystemdBus } from '../../runtime/cgroups/systemd.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -191,7 +192,7 @@ class FakeSystemd {
       addMatch: async () => undefined,
       close: () => { this.closed++; },
     };
-    return { conn: conn as unknown as SystemdBus['conn'], direct: true };
+    return { conn: conn as unknown as SystemdBus['conn'], direct: true, release: () => conn.close() };
   };
 
   private emitJob(job: string, unit: string, result: string): void {
@@ -415,4 +416,28 @@ test('org.systemd.property annotations: names checked, ...Sec in seconds sent as
   assert.throws(() => annotationProperties({ 'org.systemd.property.lower': 'true' }), /invalid systemd property name "lower"/);
   assert.throws(() => annotationProperties({ 'org.systemd.property.TimeoutStopSec': "'soon'" }), { message: "annotation org.systemd.property.TimeoutStopSec='soon' value parse error: value soon is not a non-negative number of seconds" });
   assert.throws(() => annotationProperties({ 'org.systemd.property.X': 'nope' }), /annotation org.systemd.property.X=nope value parse error: number expected/);
+});
+
+test('a Runtime\'s shared systemd connection: made once, made again when it closed, closed with the Runtime', async () => {
+  let made = 0;
+  const conns: { closed: boolean; close(): void }[] = [];
+  const shared = new SharedSystemdBus(async () => {
+    made++;
+    const conn = { closed: false, close() { this.closed = true; } };
+    conns.push(conn);
+    return { conn: conn as unknown as SystemdBus['conn'], direct: true, release: () => conn.close() };
+  });
+  const a = await shared.get();
+  const b = await shared.get();
+  assert.equal(made, 1);
+  assert.equal(a.conn, b.conn);
+  a.release();
+  assert.equal(conns[0].closed, false, 'an operation\'s release keeps the shared connection');
+  conns[0].close();
+  const c = await shared.get();
+  assert.equal(made, 2, 'a connection systemd closed is made again');
+  assert.notEqual(c.conn, a.conn);
+  shared.close();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(conns[1].closed, true);
 });

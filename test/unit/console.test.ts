@@ -11,6 +11,7 @@ import { defaultSpec } from '../../runtime/spec/default-config.js';
 import { checkTerminalUse, receiveMaster } from '../../runtime/container/console.js';
 import { HostConsole } from '../../runtime/cli/host-terminal.js';
 import { rawModeOf, type TerminalSyscalls } from '../../runtime/sys/terminal.js';
+import { realHostView } from '../../runtime/host-view.js';
 
 const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-console-'));
 process.on('exit', () => rmSync(rootfs, { recursive: true, force: true }));
@@ -19,7 +20,7 @@ function initInput(edit: (spec: any) => void, extra: Partial<InitPlanInput>): In
   const spec: any = defaultSpec({ rootless: false });
   edit(spec);
   return {
-    id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: [],
+    host: realHostView, id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: [],
     cgroups: { version: 2, paths: { '': '/sys/fs/cgroup/c1' } }, noPivot: false, noNewKeyring: false, preserveFds: 0,
     foreground: false, hookBarrier: false, ...extra,
   };
@@ -67,7 +68,7 @@ test('without a mount namespace /dev/console is left alone', () => {
 
 test('exec: never /dev/console', () => {
   const plan = compileExecPlan({
-    process: { terminal: true, cwd: '/', args: ['sh'], consoleSize: { height: 5, width: 6 } }, namespaces: [], cgroupProcs: [],
+    host: realHostView, process: { terminal: true, cwd: '/', args: ['sh'], consoleSize: { height: 5, width: 6 } }, namespaces: [], cgroupProcs: [],
     preserveFds: 1, foreground: false, home: '/root', console: 'socket',
   });
   assert.deepEqual(consoleOf(plan), [{ tag: Tag.CONSOLE, fd: 5, rows: 5, cols: 6, flags: 0 }]);

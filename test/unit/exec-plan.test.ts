@@ -10,6 +10,7 @@ import { exec } from '../../runtime/cli/exec.js';
 import { encodePlan } from '../../runtime/plan/encode.js';
 import { Tag, type PlanRecord } from '../../runtime/plan/records.js';
 import { CLONE_NEW } from '../../runtime/plan/namespaces.js';
+import { realHostView } from '../../runtime/host-view.js';
 
 const base: Process = {
   terminal: false, cwd: '/', args: ['sleep', '1000'], env: ['PATH=/bin', 'TERM=xterm'],
@@ -39,7 +40,7 @@ test('namespacesToJoin joins what differs from our own, user first and mount las
 
 test('compileExecPlan: mode 1, joins, cgroups, then the process; no keyring, no rootfs', () => {
   const plan = compileExecPlan({
-    process: base, namespaces: [{ type: 'pid', path: '/proc/42/ns/pid' }, { type: 'mount', path: '/proc/42/ns/mnt' }],
+    host: realHostView, process: base, namespaces: [{ type: 'pid', path: '/proc/42/ns/pid' }, { type: 'mount', path: '/proc/42/ns/mnt' }],
     cgroupProcs: ['/sys/fs/cgroup/pids/c/cgroup.procs'], preserveFds: 2, foreground: true, home: '/root',
   });
   assert.deepEqual(plan[0], { tag: Tag.MODE, mode: 1, flags: 1 });
@@ -52,11 +53,11 @@ test('compileExecPlan: mode 1, joins, cgroups, then the process; no keyring, no 
   assert.deepEqual(env, ['PATH=/bin', 'TERM=xterm', 'HOME=/root']);
   assert.ok(plan.some((r) => r.tag === Tag.PRESERVE_FDS && r.count === 2));
   assert.ok(plan.some((r) => r.tag === Tag.RLIMIT));
-  const detached = compileExecPlan({ process: base, namespaces: [], cgroupProcs: [], preserveFds: 0, foreground: false, home: '/' });
+  const detached = compileExecPlan({ host: realHostView, process: base, namespaces: [], cgroupProcs: [], preserveFds: 0, foreground: false, home: '/' });
   assert.deepEqual(detached[0], { tag: Tag.MODE, mode: 1, flags: 0 });
   assert.ok(encodePlan(plan).length > 16);
   // The container's profile is compiled into the exec's plan too (runc filters exec'd processes).
-  const filtered = compileExecPlan({ process: base, namespaces: [], cgroupProcs: [], preserveFds: 0, foreground: false, home: '/', seccomp: { defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['getpid'], action: 'SCMP_ACT_ALLOW' }] } });
+  const filtered = compileExecPlan({ host: realHostView, process: base, namespaces: [], cgroupProcs: [], preserveFds: 0, foreground: false, home: '/', seccomp: { defaultAction: 'SCMP_ACT_ERRNO', syscalls: [{ names: ['getpid'], action: 'SCMP_ACT_ALLOW' }] } });
   const last = filtered[filtered.length - 1];
   assert.equal(last.tag, Tag.SECCOMP);
   assert.ok(last.tag === Tag.SECCOMP && last.program.length > 0 && last.program.length % 8 === 0);

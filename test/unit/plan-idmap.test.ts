@@ -10,6 +10,7 @@ import { MS } from '../../runtime/plan/mount-options.js';
 import { MAX_IDMAP_USERNS } from '../../runtime/plan/mounts.js';
 import { Tag, type PlanRecord } from '../../runtime/plan/records.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
+import { realHostView } from '../../runtime/host-view.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsrun-plan-idmap-'));
 const rootfs = join(dir, 'rootfs');
@@ -29,7 +30,7 @@ function compile(edit: (spec: any) => void): PlanRecord[] {
   spec.process.terminal = false;
   edit(spec);
   const input: InitPlanInput = {
-    id: 'c1', spec, bundle: dir, rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: [],
+    host: realHostView, id: 'c1', spec, bundle: dir, rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: [],
     cgroups: { version: 2, paths: { '': '/sys/fs/cgroup/c1' } },
     noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false,
   };

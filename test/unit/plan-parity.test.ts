@@ -8,6 +8,7 @@ import { compileInitPlan, type InitPlanInput } from '../../runtime/plan/compile.
 import { MountOption, Tag, type PlanRecord } from '../../runtime/plan/records.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
 import { joinSubCgroups, parseSubCgroups } from '../../runtime/plan/exec-plan.js';
+import { realHostView } from '../../runtime/host-view.js';
 
 const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-plan-parity-'));
 process.on('exit', () => rmSync(rootfs, { recursive: true, force: true }));
@@ -17,7 +18,7 @@ export function input(edit?: (spec: any) => void, extra: Partial<InitPlanInput> 
   spec.process.terminal = false;
   edit?.(spec);
   return {
-    id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: ['/sys/fs/cgroup/memory/c1/cgroup.procs'],
+    host: realHostView, id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: ['/sys/fs/cgroup/memory/c1/cgroup.procs'],
     cgroups: { version: 1, paths: { memory: '/sys/fs/cgroup/memory/c1', cpu: '/sys/fs/cgroup/cpu/c1' } },
     noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false, ...extra,
   };

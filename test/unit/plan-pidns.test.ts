@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { compileInitPlan, type InitPlanInput } from '../../runtime/plan/compile.js';
 import { MountOption, Tag, type PlanRecord } from '../../runtime/plan/records.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
+import { realHostView } from '../../runtime/host-view.js';
 
 const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-plan-pidns-'));
 process.on('exit', () => rmSync(rootfs, { recursive: true, force: true }));
@@ -15,7 +16,7 @@ function compile(edit: (spec: any) => void): PlanRecord[] {
   spec.process.terminal = false;
   edit(spec);
   const input: InitPlanInput = {
-    id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: [],
+    host: realHostView, id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: [],
     cgroups: { version: 1, paths: {} }, noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false,
   };
   return compileInitPlan(input);

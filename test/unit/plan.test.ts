@@ -6,10 +6,13 @@ import { join } from 'node:path';
 import { compileInitPlan, type InitPlanInput } from '../../runtime/plan/compile.js';
 import { encodePlan } from '../../runtime/plan/encode.js';
 import { parseMountOptions, MS, MOUNT_ATTR } from '../../runtime/plan/mount-options.js';
-import { Tag, ChangeRoot, type PlanRecord } from '../../runtime/plan/records.js';
+import { Tag, ChangeRoot, MountCreate, type PlanRecord } from '../../runtime/plan/records.js';
 import { cpuListMask } from '../../runtime/plan/process.js';
-import { resolveInRoot, containerHome } from '../../runtime/plan/rootfs-files.js';
+import { containerHome } from '../../runtime/plan/rootfs-files.js';
+import { resolveInRoot } from '../../runtime/plan/host.js';
+import { memoryHost } from '../helpers/memory-host.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
+import { realHostView } from '../../runtime/host-view.js';
 
 const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-plan-'));
 mkdirSync(join(rootfs, 'etc'));
@@ -21,7 +24,7 @@ function input(edit?: (spec: any) => void, extra: Partial<InitPlanInput> = {}): 
   spec.process.terminal = false;
   edit?.(spec);
   return {
-    id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: ['/sys/fs/cgroup/memory/c1/cgroup.procs'],
+    host: realHostView, id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: ['/sys/fs/cgroup/memory/c1/cgroup.procs'],
     cgroups: { version: 1, paths: { memory: '/sys/fs/cgroup/memory/c1', cpu: '/sys/fs/cgroup/cpu/c1' } },
     noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false, ...extra,
   };
@@ -98,17 +101,24 @@ test('joined namespaces come first, user before mount', () => {
   assert.deepEqual(find(plan, Tag.NS_JOIN).map((j) => j.path), ['/proc/1/ns/user', '/proc/1/ns/mnt']);
 });
 
-test('invalid combinations are refused with a clear error', () => {
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces = s.linux.namespaces.filter((n: any) => n.type !== 'uts'); s.hostname = 'x'; })), /unable to set hostname without a private UTS namespace/);
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'user' }); })), /no user mapping found/);
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.uidMappings = [{ containerID: 0, hostID: 1, size: 1 }]; })), /user namespaces not enabled/);
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.sysctl = { 'net.ipv4.ip_forward': '1' }; s.linux.namespaces = s.linux.namespaces.filter((n: any) => n.type !== 'network'); })), /not allowed in host network namespace/);
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.sysctl = { 'vm.swappiness': '1' }; })), /not in a separate kernel namespace/);
+// The rules of a spec (hostname without UTS, mappings, sysctls, rlimit order, duplicated
+// namespaces…) are checked once, by spec/semantic.ts (spec-semantic.test.ts); the compiler only
+// refuses what it cannot make a plan of.
+test('the compiler refuses what it cannot plan, with a clear error', () => {
   assert.throws(() => compileInitPlan(input((s) => { s.process.capabilities.bounding.push('CAP_BOGUS'); })), /unknown capability "CAP_BOGUS"/);
   assert.throws(() => compileInitPlan(input((s) => { s.process.rlimits.push({ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }); })), /unknown rlimit type "RLIMIT_BOGUS"/);
-  assert.throws(() => compileInitPlan(input((s) => { s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 10, hard: 5 }]; })), /soft limit/);
   assert.throws(() => compileInitPlan(input((s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_NOTIFY', listenerPath: '/x' }; })), /SCMP_ACT_NOTIFY cannot be used as default action/);
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'pid' }); })), /duplicate namespace/);
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'bogus' }); })), /namespace type "bogus" is not supported/);
+  assert.throws(() => compileInitPlan(input((s) => {
+    s.linux.namespaces = s.linux.namespaces.filter((n: any) => n.type !== 'mount'); s.mounts = []; s.linux.maskedPaths = []; s.linux.readonlyPaths = []; s.linux.rootfsPropagation = 'private';
+  })), /rootfsPropagation requires a mount namespace/);
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'user', path: '/proc/1/ns/user' }); s.linux.uidMappings = [{ containerID: 0, hostID: 1, size: 1 }]; })), /both a namespace path and mappings/);
+});
+
+test('sysctl names: sysctl(8)\'s slashed spelling becomes the plan\'s dotted one', () => {
+  const plan = compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'network' }); s.linux.sysctl = { 'net/ipv4/ip_forward': '1', 'net.core.somaxconn': '100' }; }));
+  assert.deepEqual(find(plan, Tag.SYSCTL).map((r) => [r.key, r.value]), [['net.ipv4.ip_forward', '1'], ['net.core.somaxconn', '100']]);
+  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'network' }); s.linux.sysctl = { 'net/ipv4/conf/eth0.100/forwarding': '1' }; })), /slashed name with a dot/);
 });
 
 test('no-pivot and no-new-keyring', () => {
@@ -152,13 +162,39 @@ test('cpu lists become affinity masks', () => {
   assert.throws(() => cpuListMask('3-1'), /invalid CPU range/);
 });
 
-test('paths in the rootfs never resolve outside it', () => {
-  symlinkSync('/etc', join(rootfs, 'escape'));
-  symlinkSync('../../../../etc/passwd', join(rootfs, 'etc/dotdot'));
-  assert.equal(resolveInRoot(rootfs, '/escape/passwd'), join(rootfs, 'etc/passwd'));
-  assert.equal(resolveInRoot(rootfs, '/etc/dotdot'), join(rootfs, 'etc/passwd'));
-  assert.equal(containerHome(rootfs, 1000), '/home/alice');
-  assert.equal(containerHome(rootfs, 4242), '/');
+test('paths in the rootfs never resolve outside it (a host described in memory)', () => {
+  const host = memoryHost({
+    '/r': { dir: true }, '/r/etc': { dir: true },
+    '/r/etc/passwd': { file: 'root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n' },
+    '/r/escape': { link: '/etc' }, '/r/etc/dotdot': { link: '../../../../etc/passwd' },
+    '/etc': { dir: true }, '/etc/passwd': { file: 'host:x:4242:0::/host-home:/bin/sh\n' },
+  });
+  assert.equal(resolveInRoot(host, '/r', '/escape/passwd'), '/etc/passwd');
+  assert.equal(resolveInRoot(host, '/r', '/etc/dotdot'), '/etc/passwd');
+  assert.equal(resolveInRoot(host, '/r', '/missing/../etc/x'), '/etc/x');
+  assert.equal(containerHome(host, '/r', 1000), '/home/alice');
+  // The host's passwd names 4242: it must not be what the rootfs's symlinks lead to.
+  assert.equal(containerHome(host, '/r', 4242), '/');
+  const looped = memoryHost({ '/r': { dir: true }, '/r/etc': { link: '/etc' }, '/r/a': { link: '/b' }, '/r/b': { link: '/a' } });
+  assert.throws(() => resolveInRoot(looped, '/r', '/a/x'), /too many levels of symbolic links/);
+  assert.equal(containerHome(looped, '/r', 0), '/');
+});
+
+test('the compiler asks the host view, not the disk: a bind source\'s kind, /proc/kcore, the LSMs', () => {
+  const host = memoryHost({ '/src-dir': { dir: true }, '/src-file': { file: 'x' }, '/proc/kcore': { file: '' }, '/sys/fs/selinux/enforce': { file: '1' } });
+  const plan = compileInitPlan({
+    ...input((spec) => {
+      spec.mounts.push({ destination: '/d', type: 'bind', source: '/src-dir', options: ['bind'] }, { destination: '/f', type: 'bind', source: '/src-file', options: ['bind'] });
+      spec.process.selinuxLabel = 'system_u:system_r:container_t:s0';
+    }),
+    host, rootfs: '/nonexistent-rootfs',
+  });
+  const binds = plan.filter((r): r is Extract<PlanRecord, { tag: typeof Tag.MOUNT }> => r.tag === Tag.MOUNT && (r.source === '/src-dir' || r.source === '/src-file'));
+  assert.deepEqual(binds.map((r) => [r.source, r.create]), [['/src-dir', MountCreate.Directory], ['/src-file', MountCreate.File]]);
+  assert.ok(plan.some((r) => r.tag === Tag.SYMLINK && r.path === '/dev/core'), '/proc/kcore exists on this host');
+  assert.ok(!compileInitPlan({ ...input(), host: memoryHost({}), rootfs: '/x' }).some((r) => r.tag === Tag.SYMLINK && r.path === '/dev/core'));
+  assert.throws(() => compileInitPlan({ ...input((spec) => { spec.mounts.push({ destination: '/d', type: 'bind', source: '/gone', options: ['bind'] }); }), host, rootfs: '/x' }), /stat \/gone: no such file or directory/);
+  assert.throws(() => compileInitPlan({ ...input((spec) => { spec.process.apparmorProfile = 'p'; }), host, rootfs: '/x' }), /apparmor is not enabled on this host/);
 });
 
 test('createContainer hooks come right before the root change, startContainer hooks last, with runc\'s state', () => {

@@ -9,6 +9,7 @@ import { Tag } from '../../runtime/plan/records.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
 import { compileSeccomp } from '../../runtime/seccomp/compile.js';
 import { listenerRecord } from '../../runtime/plan/seccomp-listener.js';
+import { realHostView } from '../../runtime/host-view.js';
 
 const rootfs = mkdtempSync(join(tmpdir(), 'tsrun-seccomp-plan-'));
 mkdirSync(join(rootfs, 'etc'));
@@ -21,7 +22,7 @@ test('the init plan carries one SECCOMP record after the process records; warnin
   spec.linux.seccomp = { defaultAction: 'SCMP_ACT_ERRNO', flags: ['SECCOMP_FILTER_FLAG_LOG'], syscalls: [{ names: ['read', 'bogus_call'], action: 'SCMP_ACT_ALLOW' }] };
   const warnings: string[] = [];
   const plan = compileInitPlan({
-    id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: [],
+    host: realHostView, id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/run/tsrun/c1/exec.fifo', cgroupProcs: [],
     cgroups: { version: 2, paths: { '': '/sys/fs/cgroup/c1' } },
     noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false, warnings,
   });
@@ -40,7 +41,7 @@ test('no seccomp, no record', () => {
   spec.process.terminal = false;
   delete spec.linux.seccomp;
   const plan = compileInitPlan({
-    id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/f', cgroupProcs: [], cgroups: { version: 2, paths: { '': '/sys/fs/cgroup/c1' } },
+    host: realHostView, id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/f', cgroupProcs: [], cgroups: { version: 2, paths: { '': '/sys/fs/cgroup/c1' } },
     noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false,
   });
   assert.equal(plan.some((r) => r.tag === Tag.SECCOMP), false);
@@ -52,7 +53,7 @@ test('a NOTIFY profile: NEW_LISTENER, then SECCOMP_LISTENER whose JSON takes the
   spec.annotations = { a: 'é"' };
   spec.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/agent.sock', listenerMetadata: 'm', syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }] };
   const plan = compileInitPlan({
-    id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/f', cgroupProcs: [], cgroups: { version: 2, paths: { '': '/sys/fs/cgroup/c1' } },
+    host: realHostView, id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/f', cgroupProcs: [], cgroups: { version: 2, paths: { '': '/sys/fs/cgroup/c1' } },
     noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false,
   });
   const seccomp = plan.find((r) => r.tag === Tag.SECCOMP) as any;
@@ -72,7 +73,7 @@ test('a NOTIFY profile: NEW_LISTENER, then SECCOMP_LISTENER whose JSON takes the
   // without NOTIFY there is no listener record, even with a listenerPath
   spec.linux.seccomp.syscalls[0].action = 'SCMP_ACT_ERRNO';
   const plain = compileInitPlan({
-    id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/f', cgroupProcs: [], cgroups: { version: 2, paths: { '': '/sys/fs/cgroup/c1' } },
+    host: realHostView, id: 'c1', spec, bundle: '/b', rootfs, execFifo: '/f', cgroupProcs: [], cgroups: { version: 2, paths: { '': '/sys/fs/cgroup/c1' } },
     noPivot: false, noNewKeyring: false, preserveFds: 0, foreground: false, hookBarrier: false,
   });
   assert.equal(plain.some((r) => r.tag === Tag.SECCOMP_LISTENER), false);

@@ -1,0 +1,131 @@
+// Fault injection in the shim: build/fault/containerd-shim-tsrun-v2 runs a shim whose library
+// and task service SIGKILL the whole shim at a named step (runtime/fault.ts) of Create, Start
+// or Delete, under a private containerd 1.6 started with TSRUN_FAULT_AT set. containerd must
+// then clean up through the `delete` subcommand and leave nothing: no shim, container process,
+// overlay mount, cgroup or runtime state; and the namespace's next container works.
+import { describe, before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { needsRoot, makeBundle, REPO } from '../helpers/harness.js';
+import { ociImage } from '../helpers/oci-image.js';
+
+const FAULT_DIR = join(REPO, 'build/fault');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const skip = needsRoot || (!existsSync('/usr/bin/containerd') && 'containerd is not installed (make test-deps installs it)')
+  || (!existsSync(join(FAULT_DIR, 'tsrun-shim.cjs')) && 'build/fault/tsrun-shim.cjs is not built');
+
+function shimProcesses(namespace: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.endsWith('tsrun-shim.cjs')) && argv.includes(namespace)) out.push(Number(p));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+describe('the shim killed at each step of Create, Start, Delete (containerd 1.6)', { skip }, () => {
+  const dir = skip ? '' : mkdtempSync(join(tmpdir(), 'tsrun-shim-fault-'));
+  const namespace = `tsrun-shim-fault-${process.pid}`;
+  const tsrunState = `/run/containerd/tsrun/${namespace}`;
+  let daemon: ChildProcess | undefined;
+  let rootfs = '';
+  let image = '';
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+
+  const ctr = (args: string[]) => spawnSync('/usr/bin/ctr', ['-a', join(dir, 'containerd.sock'), '-n', namespace, ...args], { encoding: 'utf8', timeout: 60_000, env });
+  const startContainerd = async (faultAt: string) => {
+    daemon = spawn('unshare', ['--net', '--', '/usr/bin/containerd', '--config', join(dir, 'config.toml')], {
+      stdio: 'ignore',
+      // the fault build's launcher first; its shim finds the executor through TSRUN_EXECUTOR
+      env: { ...env, PATH: `${FAULT_DIR}:/usr/sbin:/usr/bin:/sbin:/bin`, TSRUN_FAULT_AT: faultAt, TSRUN_EXECUTOR: join(REPO, 'bin/tsrun-executor') },
+    });
+    for (let i = 0; i < 300 && ctr(['version']).status !== 0; i++) await sleep(100);
+    assert.equal(ctr(['version']).status, 0, 'containerd did not come up');
+  };
+  const stopContainerd = async () => {
+    if (!daemon || daemon.exitCode !== null) return;
+    const exited = new Promise((r) => daemon!.once('exit', r));
+    daemon.kill('SIGTERM');
+    await Promise.race([exited, sleep(20_000)]);
+    if (daemon.exitCode === null) daemon.kill('SIGKILL');
+  };
+  const cgroupParents = () => readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h, namespace)).filter((p) => existsSync(p));
+
+  before(async () => {
+    writeFileSync(join(dir, 'config.toml'), [
+      'version = 2', `root = "${dir}/root"`, `state = "${dir}/state"`,
+      'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]',
+      '[grpc]', `  address = "${dir}/containerd.sock"`, '[ttrpc]', `  address = "${dir}/containerd.sock.ttrpc"`,
+      '[plugins."io.containerd.internal.v1.opt"]', `  path = "${dir}/opt"`,
+    ].join('\n') + '\n');
+    rootfs = join(makeBundle(), 'rootfs');
+    await startContainerd('');
+    image = `docker.io/library/tsrun-shim-fault:${process.pid}`;
+    const imp = ctr(['images', 'import', ociImage(dir, rootfs, image)]);
+    assert.equal(imp.status, 0, imp.stderr);
+  });
+
+  after(async () => {
+    if (!dir) return;
+    for (const id of ctr(['tasks', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['tasks', 'rm', '-f', id]);
+    for (const id of ctr(['containers', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['containers', 'rm', id]);
+    ctr(['images', 'rm', image]);
+    for (const pid of shimProcesses(namespace)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    await stopContainerd();
+    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir));
+    for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(join(rootfs, '..'), { recursive: true, force: true });
+    for (const p of cgroupParents()) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+    rmSync(tsrunState, { recursive: true, force: true });
+  });
+
+  // the task service's own points, and two of the library's inside the shim's Create and Delete
+  for (const step of ['shim-create:1', 'create:3', 'shim-create:2', 'shim-start:1', 'delete:1', 'shim-delete:1']) {
+    test(`SIGKILL at ${step}: containerd cleans up through delete, nothing is left, the next container runs`, async () => {
+      await stopContainerd();
+      await startContainerd(step);
+      const id = `f-${step.replace(':', '-')}-${process.pid}`;
+      const r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '--rm', image, id, '/bin/sh', '-c', 'exit 0']);
+      assert.notEqual(r.status, 0, `the shim did not die at ${step}`);
+      for (let i = 0; i < 100 && (ctr(['tasks', 'ls', '-q']).stdout !== '' || shimProcesses(namespace).length > 0); i++) await sleep(100);
+      assert.equal(ctr(['tasks', 'ls', '-q']).stdout, '');
+      assert.deepEqual(shimProcesses(namespace), []);
+      ctr(['containers', 'rm', id]);
+      const bundle = join(dir, 'state', 'io.containerd.runtime.v2.task', namespace, id);
+      const leftMounts = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(bundle) || l.includes(`/${id}/`));
+      for (let i = 0; i < 50 && leftMounts().length > 0; i++) await sleep(100);
+      assert.deepEqual(leftMounts(), [], 'mounts left');
+      assert.deepEqual(existsSync(tsrunState) ? readdirSync(tsrunState) : [], [], 'runtime state left');
+      for (const p of cgroupParents()) {
+        assert.deepEqual(readdirSync(p, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name), [], `${p} has container cgroups left`);
+      }
+      // (a zombie is gone: its parent, containerd as the nearest subreaper, reaps it when it gets to it)
+      const procs = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(`/${namespace}/${id}`) && !readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.startsWith('Z');
+        } catch { return false; }
+      });
+      for (let i = 0; i < 50 && procs().length > 0; i++) await sleep(100);
+      assert.deepEqual(procs(), [], 'container processes left');
+      // the same namespace goes on (no fault point is hit again: a new containerd without it)
+      await stopContainerd();
+      await startContainerd('');
+      const ok = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '--rm', image, `${id}-ok`, '/bin/sh', '-c', 'exit 6']);
+      assert.equal(ok.status, 6, ok.stderr);
+    });
+  }
+
+  test('nothing is left', async () => {
+    for (let i = 0; i < 50 && shimProcesses(namespace).length > 0; i++) await sleep(100);
+    assert.deepEqual(shimProcesses(namespace), []);
+    for (const p of cgroupParents()) rmdirSync(p);
+  });
+});
