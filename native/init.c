@@ -17,6 +17,31 @@
 #include <unistd.h>
 
 #include "executor.h"
+#include <sys/sysmacros.h>
+
+/*
+ * As runc (reOpenDevNull): fds 0-2 that are the host's /dev/null become the
+ * container's own /dev/null once the root is changed. Otherwise they stay on a
+ * host mount that CRIU cannot find in the container's mount namespace, and a
+ * checkpoint fails. Without a null device of its own the fds stay as they are.
+ */
+static void reopen_dev_null(void)
+{
+	struct stat st;
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
+		close(fd);
+		return;
+	}
+	for (int i = 0; i < 3; i++) {
+		if (fstat(i, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3))
+			dup3(fd, i, 0);
+	}
+	close(fd);
+}
 
 static void hook_barrier(uint32_t point)
 {
@@ -92,6 +117,8 @@ static void setup_rootfs(const struct plan *p)
 				sync_log(LOG_DEBUG, "init: root changed (%s)",
 					 r->u.u32 == CHROOT_PIVOT ? "pivot_root"
 					 : r->u.u32 == CHROOT_MOVE ? "move+chroot" : "chroot");
+			if (rc == 0)
+				reopen_dev_null();
 			/* As runc: after the user's mounts (devpts among them) and the root
 			 * change, before they are made read-only or masked. */
 			if (rc == 0 && p->console)
@@ -323,6 +350,13 @@ void run_init(const struct plan *p, int release_fd, int fifo_fd, mode_t orig_uma
 	/* Modes in the plan are meant literally. */
 	umask(0);
 	sync_log(LOG_DEBUG, "init: released");
+	/* As runc (nsexec), every process starts a session of its own: CRIU dumps a
+	 * container only when its init leads its session. With a terminal the console
+	 * setup does it (before TIOCSCTTY); with PIDNS_LATE C2 does it (pidns.c). */
+	if (!p->console && !p->pidns_late && setsid() < 0) {
+		fail_errno(errno, "setsid");
+		die();
+	}
 
 	if (p->mode == MODE_INIT) {
 		setup_rootfs(p);

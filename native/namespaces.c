@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -235,6 +236,96 @@ void e_close_idmap_trees(const struct plan *p)
 	}
 }
 
+/* ---- a joined user namespace's expected maps --------------------------------- */
+
+/* The numbers of a map, whitespace aside (the kernel pads its columns). */
+static size_t map_numbers(const char *s, unsigned long *out, size_t max)
+{
+	size_t n = 0;
+	while (*s && n < max) {
+		char *end;
+		if (*s < '0' || *s > '9') {
+			s++;
+			continue;
+		}
+		out[n++] = strtoul(s, &end, 10);
+		s = end;
+	}
+	return n;
+}
+
+static int same_map(const char *want, const char *have)
+{
+	unsigned long a[3 * 340], b[3 * 340];
+	size_t na = map_numbers(want, a, sizeof a / sizeof a[0]);
+	size_t nb = map_numbers(have, b, sizeof b / sizeof b[0]);
+	return na == nb && memcmp(a, b, na * sizeof a[0]) == 0;
+}
+
+/* containerd (and CRI-O) name the pod's user namespace by path and also give its maps: as runc
+ * 1.2+, the maps must be the namespace's own. A helper child joins the namespace (E, single-
+ * threaded and root in the initial one, may) and E reads the helper's maps before it joins any
+ * namespace itself. */
+static int check_joined_userns_maps(const struct plan *p, struct e_state *st)
+{
+	int fd = -1, pp[2], ok = 1, status;
+	char path[64], buf[4096], b = 0;
+	long pid;
+	for (size_t i = 0; i < st->nns; i++)
+		if (st->ns_flags[i] == CLONE_NEWUSER)
+			fd = st->ns_fds[i];
+	if (fd < 0)
+		return fail("invalid plan: UID_MAP/GID_MAP without a user namespace");
+	if (pipe2(pp, O_CLOEXEC) < 0)
+		return fail_errno(errno, "check the joined user namespace's maps: pipe");
+	pid = syscall(SYS_clone, (unsigned long)SIGCHLD, 0, 0, 0, 0);
+	if (pid == 0) {
+		close(pp[0]);
+		b = setns(fd, CLONE_NEWUSER) == 0 ? 'j' : 'e';
+		if (write(pp[1], &b, 1) != 1)
+			_exit(1);
+		/* stays in the namespace until E has read its maps and killed it */
+		for (;;)
+			pause();
+	}
+	close(pp[1]);
+	if (pid < 0) {
+		close(pp[0]);
+		return fail_errno(errno, "check the joined user namespace's maps: clone");
+	}
+	while (read(pp[0], &b, 1) < 0 && errno == EINTR)
+		;
+	close(pp[0]);
+	if (b != 'j')
+		ok = -1;
+	const char *want[2] = { p->uid_map ? p->uid_map->u.str : NULL, p->gid_map ? p->gid_map->u.str : NULL };
+	const char *file[2] = { "uid_map", "gid_map" };
+	for (int k = 0; k < 2 && ok == 1; k++) {
+		if (!want[k])
+			continue;
+		snprintf(path, sizeof path, "%ld/%s", pid, file[k]);
+		int mfd = openat(st->procfd, path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = mfd < 0 ? -1 : read(mfd, buf, sizeof buf - 1);
+		if (mfd >= 0)
+			close(mfd);
+		if (n < 0) {
+			ok = -1;
+			break;
+		}
+		buf[n] = 0;
+		if (!same_map(want[k], buf))
+			ok = 0;
+	}
+	kill((pid_t)pid, SIGKILL);
+	while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (ok < 0)
+		return fail("check the joined user namespace's maps: cannot join or read it");
+	if (!ok)
+		return fail("user namespaces enabled, but both namespace path and non-matching mapping specified -- you may only provide one");
+	return 0;
+}
+
 /* ---- namespaces and cgroups -------------------------------------------------- */
 
 int e_prepare(const struct plan *p, struct e_state *st)
@@ -275,6 +366,9 @@ int e_prepare(const struct plan *p, struct e_state *st)
 
 	/* Before any setns: a helper cloned after joining a pid namespace would
 	 * land in the container's. */
+	if ((p->uid_map || p->gid_map) && !(p->clone_flags & CLONE_NEWUSER) &&
+	    check_joined_userns_maps(p, st) < 0)
+		return -1;
 	for (size_t i = 0; i < p->nrecs; i++) {
 		const struct rec *r = &p->recs[i];
 		if (r->tag == T_IDMAP_USERNS && make_mapped_userns(r, st) < 0)
@@ -332,6 +426,9 @@ int e_write_id_maps(const struct plan *p, struct e_state *st, pid_t child)
 	/* setgroups stays "allow": E writes the maps with CAP_SETGID in the parent
 	 * namespace, which is what the kernel asks for before gid_map may be
 	 * written without "deny", and the container may need setgroups(2). */
+	/* With a joined user namespace they were the maps it has (checked in e_prepare). */
+	if (!(p->clone_flags & CLONE_NEWUSER))
+		return 0;
 	if (p->uid_map) {
 		snprintf(path, sizeof path, "%d/uid_map", child);
 		if (write_file_at(st->procfd, path, p->uid_map->u.str, strlen(p->uid_map->u.str)) < 0)

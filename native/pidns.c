@@ -208,8 +208,9 @@ void pidns_enter(const struct plan *p, int fifo_fd)
 		if (read(c2_go[0], &b, 1) != 1)
 			_exit(1);
 		close(c2_go[0]);
-		/* The terminal C1 set up on fds 0-2 becomes C2's controlling one. */
-		if (p->console && setsid() < 0) {
+		/* C2 leads a session of its own, as every init (init.c); the terminal C1
+		 * set up on fds 0-2 becomes its controlling one. */
+		if (setsid() < 0) {
 			fail_errno(errno, "setsid");
 			die();
 		}

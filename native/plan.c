@@ -1045,12 +1045,12 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 	if (p->clone_flags & p->joined_flags)
 		return fail("invalid plan: namespace both joined and created (0x%x)",
 			    p->clone_flags & p->joined_flags);
-	if ((p->uid_map || p->gid_map) && !(p->clone_flags & CLONE_NEWUSER))
-		return fail("invalid plan: UID_MAP/GID_MAP without a new user namespace");
+	if ((p->uid_map || p->gid_map) && !((p->clone_flags | p->joined_flags) & CLONE_NEWUSER))
+		return fail("invalid plan: UID_MAP/GID_MAP without a new or joined user namespace");
 	if ((p->clone_flags & CLONE_NEWUSER) && (!p->uid_map || !p->gid_map))
 		return fail("invalid plan: new user namespace without UID_MAP and GID_MAP");
-	if (p->idmap_tools && !p->uid_map)
-		return fail("invalid plan: IDMAP_TOOLS without UID_MAP/GID_MAP");
+	if (p->idmap_tools && (!p->uid_map || !(p->clone_flags & CLONE_NEWUSER)))
+		return fail("invalid plan: IDMAP_TOOLS without UID_MAP/GID_MAP of a new user namespace");
 	if (p->timens && (p->joined_flags & CLONE_NEWTIME))
 		return fail("invalid plan: TIMENS_OFFSETS with a joined time namespace");
 	if (p->unshare_flags & (p->joined_flags | p->clone_flags))

@@ -340,9 +340,12 @@ static int start(int argc, char **argv) {
   return 0;
 }
 
+int idmap_mount_main(int argc, char **argv);
+
 int main(int argc, char **argv) {
   const char *act = action(argc, argv);
   if (act && strcmp(act, "start") == 0) return start(argc, argv);
+  if (act && strcmp(act, "idmap-mount") == 0) return idmap_mount_main(argc, argv);
   if (act && strcmp(act, "delete") == 0) {
     const char *bundle = flag(argc, argv, "bundle");
     char path[PATH_MAX];

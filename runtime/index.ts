@@ -2,7 +2,7 @@
 // of this file (bin/tsrun-lib.cjs, made by `make`). The CLI and the containerd shim stand on
 // the same classes.
 export { Runtime, Container, ExecProcess } from './runtime.js';
-export type { RuntimeOptions, CreateOptions, ExecOptions, Stdio, StdioSpec, ExitInfo, Status, ProcessSpec, ContainerEvents, HostTerminal, Logger, LogConfig, LogLevel } from './runtime.js';
+export type { RuntimeOptions, CreateOptions, ExecOptions, Stdio, StdioSpec, ExitInfo, Status, ProcessSpec, ContainerEvents, HostTerminal, Logger, LogConfig, LogLevel, CheckpointOptions, RestoreOptions } from './runtime.js';
 export { RuncLogger, functionLogger } from './log.js';
 export { TRANSITIONS, allowed, type Operation } from './container/transitions.js';
 export { TsrunError, errorKind } from './errors.js';

@@ -28,6 +28,8 @@ import { withContext, type RuntimeContext } from './context.js';
 import { rootlessCgroups } from './rootless.js';
 import { SharedSystemdBus } from './cgroups/systemd.js';
 import type { Logger } from './log.js';
+import { checkpointContainer, type CheckpointOptions } from './container/checkpoint.js';
+import { restoreContainer, type RestoreOptions as InternalRestoreOptions } from './container/restore.js';
 
 export type { ExitInfo } from './reaper.js';
 export type { Status } from './container/status.js';
@@ -95,6 +97,11 @@ export interface ExecOptions extends TerminalOptions {
   subCgroups?: string[];
 }
 
+export type { CheckpointOptions } from './container/checkpoint.js';
+
+/** Restore from CRIU images (runc restore's options; the container is always detached). */
+export type RestoreOptions = Omit<InternalRestoreOptions, 'root' | 'id' | 'bundle' | 'foreground' | 'stdio' | 'keepMaster' | 'systemdCgroup'> & { stdio?: Stdio };
+
 export interface ContainerEvents {
   exit: [ExitInfo];
   /** the container's memory cgroup hit its limit (after watchOom(); always before the init's exit) */
@@ -151,6 +158,21 @@ export class Runtime {
     };
     const created = await this.run(() => createContainer(internal)).catch((err) => { throw this.reapLeftover(err); });
     const container = new Container(this, id, created.state, created.master, created.host, true);
+    if (this.reapExits) container.watchExit();
+    return container;
+  }
+
+  /**
+   * Restores a container checkpointed into opts.imagePath, as `id`, from the bundle (the same or
+   * a copy). The restored init is this process's child. A terminal's master is the Container's
+   * `master` unless opts.consoleSocket takes it.
+   */
+  async restore(id: string, bundle: string, opts: RestoreOptions = {}): Promise<Container> {
+    const restored = await this.run(() => restoreContainer({
+      ...opts, root: this.root, id, bundle: resolve(bundle), foreground: false, stdio: stdioList(opts.stdio),
+      keepMaster: !opts.consoleSocket, systemdCgroup: this.systemdCgroup,
+    }));
+    const container = new Container(this, id, restored.state, restored.master);
     if (this.reapExits) container.watchExit();
     return container;
   }
@@ -318,6 +340,14 @@ export class Container extends EventEmitter<ContainerEvents> {
   /** The process config.json gave the container (a base for exec). */
   process(): ProcessSpec | undefined {
     return containerProcess(this.reload());
+  }
+
+  /**
+   * Dumps the running container with CRIU into opts.imagePath; unless opts.leaveRunning or
+   * opts.preDump, the container is deleted after (its processes are gone).
+   */
+  async checkpoint(opts: CheckpointOptions = {}): Promise<void> {
+    await this.runtime.run(() => checkpointContainer(this.runtime.root, this.id, opts));
   }
 
   async delete(opts: { force?: boolean } = {}): Promise<void> {

@@ -146,10 +146,15 @@ export class ProcessIO {
     }
     this.outputDone = new Promise<void>((resolve) => {
       reader.on('data', (chunk: Buffer) => { out?.write(chunk); });
-      // EIO once every holder of the pty's other end has closed it: the end of the output.
-      reader.on('error', () => resolve());
-      reader.on('end', () => resolve());
-      reader.on('close', () => resolve());
+      // EIO once every holder of the pty's other end has closed it: the end of the output. The FIFO is then closed,
+      // as the runc shim does: a client (dockerd) waits for its EOF before it deletes the task.
+      const done = () => {
+        if (out && !out.destroyed) out.end(() => out?.destroy());
+        resolve();
+      };
+      reader.on('error', done);
+      reader.on('end', done);
+      reader.on('close', done);
     });
     if (stdin) {
       const inFd = openSync(fifoPath(stdin), fsc.O_RDONLY | fsc.O_NONBLOCK);

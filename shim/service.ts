@@ -1,7 +1,7 @@
 // containerd's task service (containerd.task.v2.Task and v3) over the runtime library: one
 // TaskService serves every container of the shim's group, each through its own Container
 // handle, so a container costs this process a few objects rather than a process of its own.
-import { writeFileSync, readFileSync, unlinkSync, existsSync } from 'node:fs';
+import { writeFileSync, readFileSync, unlinkSync, existsSync, copyFileSync, rmSync } from 'node:fs';
 import { join, isAbsolute } from 'node:path';
 import { Runtime, Container, ExecProcess, functionLogger, type ExitInfo, type ProcessSpec } from '../runtime/index.js';
 import { errorKind } from '../runtime/errors.js';
@@ -16,6 +16,7 @@ import { TtrpcError, Code, type CallContext } from './ttrpc/index.js';
 import type { EventPublisher } from './events.js';
 import { ProcessIO, type IoOwner } from './io.js';
 import { runtimeOptions, joinShimCgroup, OptionsError } from './options.js';
+import { checkpointTask } from './checkpoint.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 import { faultPoint } from '../runtime/fault.js';
 
@@ -53,16 +54,20 @@ class ExecEntry extends Proc {
   constructor(id: string, io: ProcessIO, terminal: boolean, stdio: Proc['stdio'], readonly spec: ProcessSpec) { super(id, io, terminal, stdio); }
 }
 
+/** A task created from a checkpoint: as with the runc shim, nothing runs until Start restores it. */
+interface PendingRestore { runtime: Runtime; imagePath: string }
+
 class Task extends Proc {
   readonly execs = new Map<string, ExecEntry>();
-  constructor(readonly namespace: string, id: string, readonly bundle: string, readonly container: Container, io: ProcessIO, terminal: boolean,
+  restoreFrom: PendingRestore | undefined;
+  constructor(readonly namespace: string, id: string, readonly bundle: string, public container: Container, io: ProcessIO, terminal: boolean,
     stdio: Proc['stdio'], readonly rootfsMounted: boolean, readonly ioOwner: IoOwner) { super(id, io, terminal, stdio); }
 }
 
 /** A library error as a ttrpc status with containerd's code for its kind. */
-function statusError(err: unknown): unknown {
+function statusError(err: unknown, context = ''): unknown {
   if (err instanceof TtrpcError) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = context + (err instanceof Error ? err.message : String(err));
   switch (errorKind(err)) {
     case 'not-found': return new TtrpcError(Code.NotFound, message);
     case 'exists': return new TtrpcError(Code.AlreadyExists, message);
@@ -146,12 +151,33 @@ export class TaskService {
     }
   }
 
+  /** Start of a task created from a checkpoint: the container is restored from its images, detached. */
+  private async restoreTask(t: Task, r: PendingRestore): Promise<void> {
+    const workPath = join(t.bundle, 'criu-work');
+    try {
+      t.container = await r.runtime.restore(t.id, t.bundle, {
+        imagePath: r.imagePath, workPath, stdio: t.io.stdio(), pidFile: join(t.bundle, 'init.pid'),
+      });
+    } catch (err) {
+      const log = join(t.bundle, 'criu-restore.log');
+      try { copyFileSync(join(workPath, 'restore.log'), log); } catch { /* no log */ }
+      throw new TtrpcError(Code.Unknown, `${(err as Error).message} path= ${log}`);
+    } finally {
+      rmSync(workPath, { recursive: true, force: true });
+    }
+    t.restoreFrom = undefined;
+    t.pid = t.container.pid;
+    t.io.afterStart(t.container.master);
+    this.watch(t, t, t.container.wait());
+  }
+
   readonly impl = {
     State: async (req: task.StateRequest): Promise<task.StateResponseInit> => {
       const t = this.task(req.id);
       const p = this.proc(req.id, req.exec_id);
       let status: number;
       if (p.exit) status = Status.STOPPED;
+      else if (p === t && t.restoreFrom) status = Status.CREATED;
       else if (p === t) {
         const s = t.container.status();
         status = s === 'created' || s === 'creating' ? Status.CREATED : s === 'running' ? Status.RUNNING : s === 'paused' ? Status.PAUSED : Status.STOPPED;
@@ -163,7 +189,6 @@ export class TaskService {
     },
 
     Create: async (req: task.CreateTaskRequest, ctx: CallContext): Promise<task.CreateTaskResponseInit> => {
-      if (req.checkpoint) throw new TtrpcError(Code.Unimplemented, 'tsrun shim: restoring a checkpoint is not supported yet');
       if (this.tasks.has(req.id) || this.creating.has(req.id)) throw new TtrpcError(Code.AlreadyExists, `container ${req.id}: already exists`);
       // Nothing is written or mounted anywhere but in a bundle (containerd's are absolute paths).
       if (!isAbsolute(req.bundle) || !existsSync(join(req.bundle, 'config.json'))) {
@@ -191,15 +216,17 @@ export class TaskService {
         const owner = { uid: o.ioUid, gid: o.ioGid };
         io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: req.id, namespace: ns }, owner);
         const rt = this.runtime(root, o.systemdCgroup);
-        const container = await rt.create(req.id, req.bundle, {
+        // From a checkpoint, as the runc shim does: nothing is made before Start restores it.
+        const container = req.checkpoint ? rt.container(req.id) : await rt.create(req.id, req.bundle, {
           stdio: io.stdio(), noPivot: o.noPivotRoot, noNewKeyring: o.noNewKeyring, pidFile: join(req.bundle, 'init.pid'),
         });
-        io.afterStart(container.master);
+        if (!req.checkpoint) io.afterStart(container.master);
         const t = new Task(ns, req.id, req.bundle, container, io, req.terminal, { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, mounted, owner);
-        t.pid = container.pid;
+        if (req.checkpoint) t.restoreFrom = { runtime: rt, imagePath: req.checkpoint };
+        else t.pid = container.pid;
         this.tasks.set(req.id, t);
         faultPoint('shim-create:2');
-        this.watch(t, t, container.wait());
+        if (!req.checkpoint) this.watch(t, t, container.wait());
         this.publish(ns, '/tasks/create', events.TaskCreate, {
           container_id: req.id, bundle: req.bundle, rootfs: req.rootfs,
           io: { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal }, checkpoint: req.checkpoint, pid: t.pid,
@@ -209,7 +236,8 @@ export class TaskService {
         io?.close();
         if (err instanceof OptionsError) err = new TtrpcError(Code.InvalidArgument, err.message);
         if (mounted) unmountRootfs(join(req.bundle, 'rootfs'));
-        throw statusError(err);
+        // Worded as the runc shim words a failed `runc create` (Docker and kubelet show it to users), here with tsrun.
+        throw statusError(err, 'OCI runtime create failed: tsrun create failed: ');
       } finally {
         this.creating.delete(req.id);
       }
@@ -219,6 +247,13 @@ export class TaskService {
       const t = this.task(req.id);
       const p = this.proc(req.id, req.exec_id);
       try {
+        if (p === t && t.restoreFrom) {
+          await this.restoreTask(t, t.restoreFrom);
+          this.watchOom(t);
+          this.publish(t.namespace, '/tasks/start', events.TaskStart, { container_id: t.id, pid: t.pid });
+          t.startGate.resolve();
+          return { pid: t.pid };
+        }
         if (p === t) {
           this.watchOom(t);
           await t.container.start();
@@ -229,7 +264,14 @@ export class TaskService {
         }
         const e = p as ExecEntry;
         if (e.process) throw new TtrpcError(Code.FailedPrecondition, `process ${e.id} already started`);
-        const proc = await t.container.exec(e.spec, { stdio: e.io.stdio(), pidFile: join(t.bundle, `${e.id}.pid`) });
+        let proc;
+        try {
+          proc = await t.container.exec(e.spec, { stdio: e.io.stdio(), pidFile: join(t.bundle, `${e.id}.pid`) });
+        } catch (err) {
+          // Its FIFOs closed, as the runc shim closes a failed exec's: the client's copies see EOF (docker exec hung).
+          e.io.close();
+          throw statusError(err, 'OCI runtime exec failed: exec failed: ');
+        }
         e.process = proc;
         e.pid = proc.pid;
         e.io.afterStart(proc.master);
@@ -258,9 +300,11 @@ export class TaskService {
         if (status !== 'stopped' && status !== 'created') throw new TtrpcError(Code.FailedPrecondition, `cannot delete running task ${t.id}`);
         // A created container never started: delete kills its init, whose exit follows.
         t.startGate.resolve();
-        await t.container.delete({ force: status === 'created' });
+        // As the runc shim: a checkpoint with exit has deleted the container already.
+        await t.container.delete({ force: status === 'created' }).catch((err) => { if (errorKind(err) !== 'not-found') throw err; });
         faultPoint('shim-delete:1');
-        const exit = await t.exited!;
+        // A checkpoint never restored has no process: it ends as the runc shim's does, status 0.
+        const exit = t.exited ? await t.exited : { exitStatus: 0, signal: 0, exitedAt: new Date() };
         t.io.close();
         for (const e of t.execs.values()) e.io.close();
         if (t.rootfsMounted) unmountRootfs(join(t.bundle, 'rootfs'));
@@ -302,8 +346,9 @@ export class TaskService {
       this.publish(t.namespace, '/tasks/resumed', events.TaskResumed, { container_id: t.id });
     },
 
-    Checkpoint: async (): Promise<void> => {
-      throw new TtrpcError(Code.Unimplemented, 'tsrun shim: checkpoint is not supported yet (tsrun has no checkpoint/restore)');
+    Checkpoint: async (req: task.CheckpointTaskRequest): Promise<void> => {
+      const t = this.task(req.id);
+      await checkpointTask(t.container, t.bundle, req.path, unpackAny(req.options, runc_options.CheckpointOptions));
     },
 
     Kill: async (req: task.KillRequest): Promise<void> => {

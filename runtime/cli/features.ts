@@ -35,6 +35,8 @@ export function featuresDocument(): Record<string, unknown> {
     annotations: {
       'org.opencontainers.tsrun.version': TSRUN_VERSION,
       'org.opencontainers.tsrun.commit': TSRUN_COMMIT,
+      // checkpoint/restore through CRIU (found on PATH when used), as runc's own annotation says
+      'org.opencontainers.tsrun.checkpoint.enabled': 'true',
     },
   };
 }

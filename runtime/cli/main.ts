@@ -21,14 +21,16 @@ import { update } from './update.js';
 import { events } from './events.js';
 import { defaultStateRoot, prepareXdgStateRoot } from '../rootless.js';
 import { setup } from './setup.js';
+import { checkpoint } from './checkpoint.js';
+import { restore } from './restore.js';
 
 declare const TSRUN_VERSION: string;
 declare const TSRUN_COMMIT: string;
 
-const COMMANDS: Command[] = [create, start, run, exec, state, list, kill, del, ps, spec, features, pause, resume, update, events, setup];
+const COMMANDS: Command[] = [create, start, run, exec, state, list, kill, del, ps, spec, features, pause, resume, update, events, setup, checkpoint, restore];
 
 /** Commands that belong to runc's CLI but that this build does not implement yet: a clear refusal. */
-const NOT_YET = ['checkpoint', 'restore'];
+const NOT_YET: string[] = [];
 
 // runc's default root: $XDG_RUNTIME_DIR/runc for a plain user (or root of a user namespace).
 const STATE_ROOT = defaultStateRoot();

@@ -23,7 +23,7 @@ const DESCRIPTION = 'register tsrun as a runtime of Docker, containerd or Podman
 interface Engine {
   defaultConfig(): string;
   binary: string;
-  apply(existing: string | undefined, tsrun: string, version: Version | undefined, cli: boolean): EngineResult;
+  apply(existing: string | undefined, tsrun: string, version: Version | undefined, cli: boolean, shim?: string): EngineResult;
   after(file: string, result: EngineResult): string[];
 }
 
@@ -40,7 +40,7 @@ const ENGINES: Record<string, Engine> = {
   containerd: {
     defaultConfig: () => '/etc/containerd/config.toml',
     binary: 'containerd',
-    apply: (existing, tsrun, version, cli) => setupContainerd(existing, { tsrun, version, cli }),
+    apply: (existing, tsrun, version, cli, shim) => setupContainerd(existing, { tsrun, version, cli, shim }),
     after: (_file, r) => [
       'Restart containerd to use it: systemctl restart containerd',
       `Then: a Kubernetes RuntimeClass with handler: ${RUNTIME_NAME}, or crictl with --runtime ${RUNTIME_NAME}`,
@@ -73,6 +73,14 @@ function engineVersion(binary: string): Version | undefined {
   if (!path) return undefined;
   const r = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 10_000 });
   return r.status === 0 ? parseVersion(r.stdout) : undefined;
+}
+
+/** The shim installed beside this tsrun (make install puts it there), else the first on PATH. */
+function installedShim(tsrun: string): string | undefined {
+  const beside = join(dirname(tsrun), SHIM_BINARY);
+  if (existsSync(beside)) return beside;
+  const found = findInPath(SHIM_BINARY);
+  return found && resolve(found);
 }
 
 export const setup: Command = {
@@ -111,7 +119,7 @@ export const setup: Command = {
     }
     let result: EngineResult;
     try {
-      result = engine.apply(existing, tsrun, version, !!flag('cli'));
+      result = engine.apply(existing, tsrun, version, !!flag('cli'), installedShim(tsrun));
     } catch (err) {
       if (err instanceof SetupError) {
         throw new TsrunError(`tsrun setup: ${file}${err.line ? ` line ${err.line}` : ''}: ${err.message}; the file was left as it is`);
@@ -121,7 +129,7 @@ export const setup: Command = {
 
     const notes: string[] = [];
     if (given === undefined && !version && name !== 'podman') notes.push(`note: ${engine.binary} was not found; assumed a current version`);
-    if (result.form === 'shim' && !findInPath(SHIM_BINARY, [dirname(tsrun)])) {
+    if (result.form === 'shim' && !installedShim(tsrun)) {
       notes.push(`note: ${SHIM_BINARY} is not installed beside ${tsrun} nor on PATH; containerd looks for it on its PATH (make install puts it beside tsrun)`);
     }
     if (result.text === existing) {

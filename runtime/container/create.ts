@@ -99,7 +99,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       releaseBarrier: !!cgroups.attach,
       cgroups: { version: cgroups.version, paths, mountOrder: cgroups.version === 1 ? v1MountOrder(detectCgroupLayout()) : [] }, noPivot: opts.noPivot, noNewKeyring: opts.noNewKeyring,
       preserveFds: passedFds, foreground, hookBarrier, warnings, rootlessIdMaps: rootless?.idMaps, hostUserNs,
-      console: !terminal ? undefined : opts.consoleSocket ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
+      console: !terminal ? undefined : opts.consoleSocket ? 'socket' : opts.detached === undefined ? 'master' : 'proxy', hostWindow: host?.windowSize(),
       host: realHostView,
     });
     // runc logs skipped seccomp syscall names at debug level only: so do we.

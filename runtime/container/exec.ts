@@ -83,7 +83,7 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
     seccomp: state.seccomp,
     container: { ociVersion: state.ociVersion, id: state.id, bundle: state.bundle, annotations: state.annotations, initPid: state.pid },
     warnings,
-    console: !terminal ? undefined : opts.consoleSocket ? 'socket' : 'proxy', hostWindow: host?.windowSize(),
+    console: !terminal ? undefined : opts.consoleSocket ? 'socket' : opts.detached === undefined ? 'master' : 'proxy', hostWindow: host?.windowSize(),
   });
   for (const w of warnings) log.debug(w);
   let pid = 0;

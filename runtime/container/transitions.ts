@@ -51,8 +51,10 @@ export const TRANSITIONS: Readonly<Record<Operation, Readonly<Rule>>> = {
     paused: 'cannot delete container {id} that is not stopped: {status}', stopped: null,
   },
   'delete-force': { creating: null, created: null, running: null, paused: null, stopped: null },
+  // runc's checkpoint command refuses before libcontainer would say "container not running".
   checkpoint: {
-    creating: NOT_RUNNING, created: NOT_RUNNING, running: null, paused: null, stopped: NOT_RUNNING,
+    creating: 'Container cannot be checkpointed in {status} state', created: 'Container cannot be checkpointed in {status} state',
+    running: null, paused: null, stopped: 'Container cannot be checkpointed in {status} state',
   },
 };
 

@@ -84,6 +84,10 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   for (const j of ns.joined) plan.push({ tag: Tag.NS_JOIN, flag: CLONE_NEW[j.type], path: j.path });
   if (ns.cloneFlags) plan.push({ tag: Tag.NS_CLONE, flags: ns.cloneFlags });
   if (ns.created.has('time')) plan.push({ tag: Tag.TIMENS_OFFSETS, content: timeOffsetsContent(spec.linux?.timeOffsets) });
+  if (ns.joined.some((j) => j.type === 'user') && (spec.linux?.uidMappings?.length || spec.linux?.gidMappings?.length)) {
+    if (spec.linux?.uidMappings?.length) plan.push({ tag: Tag.UID_MAP, content: idMapContent(spec.linux.uidMappings) });
+    if (spec.linux?.gidMappings?.length) plan.push({ tag: Tag.GID_MAP, content: idMapContent(spec.linux.gidMappings) });
+  }
   if (ns.created.has('user')) {
     plan.push({ tag: Tag.UID_MAP, content: idMapContent(spec.linux?.uidMappings) });
     plan.push({ tag: Tag.GID_MAP, content: idMapContent(spec.linux?.gidMappings) });

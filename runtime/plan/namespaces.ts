@@ -52,9 +52,8 @@ export function planNamespaces(spec: Spec): NamespacePlan {
  */
 export function checkNamespaceUse(spec: Spec, ns: NamespacePlan): void {
   const linux = spec.linux ?? {};
-  if (ns.joined.some((j) => j.type === 'user') && (linux.uidMappings?.length || linux.gidMappings?.length)) {
-    throw TsrunError.invalid('user namespaces enabled, but both a namespace path and mappings are given');
-  }
+  // A joined user namespace with maps too (containerd and CRI-O send a pod's both ways): as runc 1.2+, allowed when
+  // they are the namespace's own, which the executor checks before it joins it.
   if (linux.rootfsPropagation && !ns.has.has('mount')) {
     throw TsrunError.invalid('rootfsPropagation requires a mount namespace');
   }

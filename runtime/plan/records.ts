@@ -79,8 +79,11 @@ export const CONSOLE_BIND_DEV = 1;
 /** CONSOLE flags bit1: clear ONLCR on the pty before the process runs (runc does it for a tty it proxies). */
 export const CONSOLE_CLEAR_ONLCR = 2;
 
-/** Who takes the pty's master: the caller, over --console-socket, or tsrun, which proxies it. */
-export type ConsoleTaker = 'socket' | 'proxy';
+/**
+ * Who takes the pty's master: the caller, over --console-socket; tsrun, which proxies it; or the library's caller (the
+ * shim), which copies it on as containerd's runc shim does a master it receives over a console socket (ONLCR kept).
+ */
+export type ConsoleTaker = 'socket' | 'proxy' | 'master';
 
 /**
  * The executor's fds: 0-2, the preserved fds, the sync socket, then the console socket when

@@ -27,6 +27,8 @@ export interface EngineOptions {
   version?: Version;
   /** Register the CLI (runc-compatible) even where the shim could be used. */
   cli?: boolean;
+  /** Absolute path of containerd-shim-tsrun-v2, when it is installed. */
+  shim?: string;
 }
 
 export interface EngineResult {
@@ -98,15 +100,25 @@ export function setupContainerd(existing: string | undefined, opts: EngineOption
   const base = CRI_RUNTIMES[configVersion];
   if (!base) throw new SetupError(`config version ${configVersion} is not one this command knows (1, 2 or 3)`, versionNode?.line);
   const runtime = [...base, RUNTIME_NAME];
+  const major = opts.version?.major ?? (configVersion >= 3 ? 2 : 1);
   text = edit(() => {
     let t = text;
-    if (form === 'shim') {
+    if (form === 'shim' && opts.shim && major >= 2) {
+      // containerd 2's CRI asks a runtime for its features (user-namespace pods, recursive read-only mounts) only
+      // when its type is the runc shim's; runtime_path then names the binary it runs as that shim, and `-info`.
+      t = setValue(t, [...runtime, 'runtime_type'], formatString(RUNC_SHIM_TYPE));
+      t = setValue(t, [...runtime, 'runtime_path'], formatString(opts.shim));
+      t = removeKey(t, [...runtime, 'options', 'BinaryName']);
+    } else if (form === 'shim') {
+      // containerd 1.6 up to 1.6.20 ignores runtime_path: the shim is found by its type's name on containerd's PATH.
       t = setValue(t, [...runtime, 'runtime_type'], formatString(SHIM_RUNTIME_TYPE));
+      t = removeKey(t, [...runtime, 'runtime_path']);
       // Left from an earlier --cli setup, it would be handed to the shim as an opaque options blob.
       t = removeKey(t, [...runtime, 'options', 'BinaryName']);
     } else {
       // The CLI is driven by containerd's own runc shim, told to run tsrun instead of runc.
       t = setValue(t, [...runtime, 'runtime_type'], formatString(RUNC_SHIM_TYPE));
+      t = removeKey(t, [...runtime, 'runtime_path']);
       t = setValue(t, [...runtime, 'options', 'BinaryName'], formatString(opts.tsrun));
     }
     return t;

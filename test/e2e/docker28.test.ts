@@ -1,14 +1,15 @@
-// Today's Docker (dockerd 28 with its own containerd 2.1 and runc 1.3, from scripts/modern-stack.sh) driving tsrun,
-// registered by `tsrun setup docker` in the CLI (`path`) form, beside runc 1.3. dockerd runs in a network namespace
+// Today's Docker (dockerd 28 with its own containerd 2.1 and runc 1.3, from scripts/modern-stack.sh) driving tsrun both
+// ways `tsrun setup docker` registers it: the CLI (`path`, under containerd's runc shim) as runtime "tsrun" and the
+// containerd shim (`runtimeType`) as "tsrun-shim", each beside runc 1.3. dockerd runs in a network namespace
 // of its own with every directory under one temporary directory, its containers under one cgroup parent and in a
 // containerd namespace of their own, so nothing of the machine's Docker is touched.
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, TSRUN } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, TSRUN } from '../helpers/harness.js';
 import { requireStack, stackSkip, type Stack } from '../helpers/stack.js';
 
 const skip = needsRoot || stackSkip();
@@ -22,7 +23,10 @@ let daemon: ChildProcess | undefined;
 // Directories dockerd 28 and containerd 2.1 make whatever their configured paths (the shims' socket directory,
 // the plugin directory): removed afterwards if they were not there before and are empty (another session's engine
 // may be using them meanwhile, then they are not empty or were there already).
-const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/docker', '/run/docker/plugins'];
+const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/docker', '/run/docker/plugins'];
+// The tsrun shim's state when Docker passes it no options (Root): per containerd namespace, ours is private.
+const shimState = `/run/containerd/tsrun/${namespace}`;
+const RUNTIMES = ['runc', 'tsrun', 'tsrun-shim'];
 const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
 
 const baseEnv = (() => {
@@ -49,16 +53,24 @@ function markedProcesses(): string[] {
   });
 }
 
-describe('Docker 28 with tsrun (CLI form) beside runc 1.3', { skip }, () => {
+describe('Docker 28 with tsrun (CLI and shim forms) beside runc 1.3', { skip }, () => {
   before(async () => {
     stack = requireStack();
     const config = join(dir, 'daemon.json');
     const setup = spawnSync(TSRUN, ['setup', 'docker', '--cli', '--config', config], { encoding: 'utf8', env: baseEnv });
     assert.equal(setup.status, 0, setup.stderr);
+    // The shim form under a second name (one daemon.json cannot name both "tsrun"): the entry setup writes.
+    const shimConfig = join(dir, 'daemon-shim.json');
+    const shimSetup = spawnSync(TSRUN, ['setup', 'docker', '--config', shimConfig, '--engine-version', '28.5'], { encoding: 'utf8', env: baseEnv });
+    assert.equal(shimSetup.status, 0, shimSetup.stderr);
+    const daemonJson = JSON.parse(readFileSync(config, 'utf8'));
+    daemonJson.runtimes['tsrun-shim'] = JSON.parse(readFileSync(shimConfig, 'utf8')).runtimes.tsrun;
+    writeFileSync(config, JSON.stringify(daemonJson, null, 2));
     // The stack's directory first: dockerd starts its containerd from PATH, which finds the runc shim and runc 1.3,
-    // and dockerd finds docker-proxy and docker-init there.
-    const env = { ...baseEnv, PATH: `${stack.bin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
-    daemon = spawn('unshare', ['--net', '--', stack.dockerd, '--config-file', config,
+    // and dockerd finds docker-proxy and docker-init there; then tsrun's shim, which setup names by its type.
+    const env = { ...baseEnv, PATH: `${stack.bin}:${join(REPO, 'bin')}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` };
+    // Its network namespace's loopback up: ports are published on 127.0.0.1 there.
+    daemon = spawn('unshare', ['--net', '--', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"', stack.dockerd, '--config-file', config,
       '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'dockerd.pid'),
       '-H', `unix://${dir}/docker.sock`, '--cgroup-parent', `/${cgroupParent}`,
       '--containerd-namespace', namespace, '--containerd-plugins-namespace', `${namespace}-plugins`,
@@ -86,6 +98,7 @@ describe('Docker 28 with tsrun (CLI form) beside runc 1.3', { skip }, () => {
     rmSync(dir, { recursive: true, force: true });
     for (const p of cgroupParents()) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
     rmSync(`/run/containerd/runc/${namespace}`, { recursive: true, force: true });
+    rmSync(shimState, { recursive: true, force: true });
     for (const d of [...FIXED_DIRS].reverse()) {
       if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }
     }
@@ -97,15 +110,19 @@ describe('Docker 28 with tsrun (CLI form) beside runc 1.3', { skip }, () => {
     assert.match(info.stdout, /^28\.\S+ runc 1\.3\./);
     const runtimes = JSON.parse(docker(['info', '--format', '{{json .Runtimes}}']).stdout);
     assert.equal(runtimes.tsrun.path, TSRUN);
+    // (docker info shows nothing of a runtimeType runtime but its name)
+    assert.ok(runtimes['tsrun-shim']);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'daemon.json'), 'utf8')).runtimes['tsrun-shim'].runtimeType, 'io.containerd.tsrun.v2');
   });
 
   test('run --rm: output, exit status, and 127/126 for a missing or non-executable command, as under runc', () => {
-    for (const runtime of ['runc', 'tsrun']) {
+    for (const runtime of RUNTIMES) {
       const r = docker(['run', '--rm', '--runtime', runtime, IMAGE, 'sh', '-c', 'echo out; echo err >&2; exit 7']);
       assert.deepEqual([r.status, r.stdout, r.stderr], [7, 'out\n', 'err\n'], runtime);
       const missing = docker(['run', '--rm', '--runtime', runtime, IMAGE, '/nonexistent']);
       assert.equal(missing.status, 127, `${runtime}: ${missing.stderr}`);
-      assert.match(missing.stderr, new RegExp(`OCI runtime create failed: ${runtime} create failed: unable to start container process: .*exec: "/nonexistent": stat /nonexistent: no such file or directory`));
+      const who = runtime === 'tsrun-shim' ? 'tsrun' : runtime;
+      assert.match(missing.stderr, new RegExp(`OCI runtime create failed: ${who} create failed: unable to start container process: .*exec: "/nonexistent": stat /nonexistent: no such file or directory`));
       const notExecutable = docker(['run', '--rm', '--runtime', runtime, IMAGE, '/etc/passwd']);
       assert.equal(notExecutable.status, 126, `${runtime}: ${notExecutable.stderr}`);
       assert.match(notExecutable.stderr, /exec: "\/etc\/passwd": permission denied/);
@@ -135,6 +152,7 @@ describe('Docker 28 with tsrun (CLI form) beside runc 1.3', { skip }, () => {
     const viaRunc = session('runc');
     assert.deepEqual(viaRunc, [0, `bar 1000 /tmp\nsleep ${MARK} `, '', 5, 127, 0, 1, 0, 'paused', 0, 0, 0, 'exited 137', 0]);
     assert.deepEqual(session('tsrun'), viaRunc);
+    assert.deepEqual(session('tsrun-shim'), viaRunc);
   });
 
   test('-t through a pty, exec -t, logs, restart, kill: the same under tsrun as under runc', () => {
@@ -158,12 +176,87 @@ describe('Docker 28 with tsrun (CLI form) beside runc 1.3', { skip }, () => {
     assert.deepEqual(viaRunc.slice(0, 2), [0, '/dev/pts/0\r\ntty\r\n']);
     assert.deepEqual(viaRunc.slice(4), [0, 'true 0', 'started\r\nstarted\r\n', 0, 'exited 137', 0]);
     assert.deepEqual(session('tsrun'), viaRunc);
+    assert.deepEqual(session('tsrun-shim'), viaRunc);
+  });
+
+  test('what confines a container: --read-only, --tmpfs, caps, --user, seccomp, --pids-limit, -m/--cpus, -v, --init, --network none', () => {
+    const volume = join(dir, 'volume');
+    mkdirSync(volume, { recursive: true });
+    chmodSync(dir, 0o755);
+    writeFileSync(join(volume, 'f'), 'from the host\n');
+    const cases: string[][] = [
+      ['--read-only', '--tmpfs', '/run:size=1m', IMAGE, 'sh', '-c', 'touch /x 2>&1; touch /run/y && echo run-writable; awk \'$2 == "/run" { print $3, $4 }\' /proc/mounts'],
+      ['--cap-drop', 'ALL', '--cap-add', 'NET_BIND_SERVICE', '--cap-add', 'CHOWN', IMAGE, 'grep', '^Cap', '/proc/self/status'],
+      ['--user', '1000:1000', IMAGE, 'sh', '-c', 'id; grep ^CapEff /proc/self/status'],
+      [IMAGE, 'grep', '-E', '^(Seccomp|NoNewPrivs):', '/proc/self/status'],
+      ['--security-opt', 'seccomp=unconfined', IMAGE, 'grep', '-E', '^(Seccomp|NoNewPrivs):', '/proc/self/status'],
+      [IMAGE, 'sh', '-c', 'unshare -U true 2>&1; echo $?'],
+      ['--pids-limit', '20', IMAGE, 'cat', '/sys/fs/cgroup/pids/pids.max'],
+      ['-m', '64m', '--cpus', '0.5', IMAGE, 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/cpu/cpu.cfs_period_us'],
+      ['-v', `${volume}:/data:ro`, IMAGE, 'sh', '-c', 'cat /data/f; touch /data/g 2>&1'],
+      // (pid numbers aside: runc's own init process takes some of the namespace's first pids)
+      ['--init', IMAGE, 'sh', '-c', 'ps -o pid,comm | awk \'$1 == 1 || $2 == "ps" { print $2 }\''],
+      ['--network', 'none', IMAGE, 'sh', '-c', 'ls /sys/class/net'],
+      [IMAGE, 'sh', '-c', 'ls /sys/class/net; ip -4 -o addr show eth0 | grep -c "inet 172\\."'],
+    ];
+    const results = (runtime: string) => cases.map((c) => {
+      const r = docker(['run', '--rm', '--runtime', runtime, ...c]);
+      return `${r.status}|${r.stdout}|${r.stderr}`;
+    });
+    const viaRunc = results('runc');
+    assert.deepEqual(viaRunc.slice(0, 2), [
+      '0|touch: /x: Read-only file system\nrun-writable\ntmpfs rw,nosuid,nodev,noexec,relatime,size=1024k\n|',
+      '0|CapInh:\t0000000000000000\nCapPrm:\t0000000000000401\nCapEff:\t0000000000000401\nCapBnd:\t0000000000000401\nCapAmb:\t0000000000000000\n|',
+    ]);
+    assert.equal(viaRunc[3], '0|NoNewPrivs:\t0\nSeccomp:\t2\n|');
+    assert.equal(viaRunc[4], '0|NoNewPrivs:\t0\nSeccomp:\t0\n|');
+    assert.equal(viaRunc[9], '0|docker-init\nps\n|');
+    assert.deepEqual(results('tsrun'), viaRunc);
+    assert.deepEqual(results('tsrun-shim'), viaRunc);
+  });
+
+  test('a detached container: stats, update --memory --cpus, a published port on 127.0.0.1; an OOM kill shows OOMKilled', () => {
+    const session = (runtime: string) => {
+      const seen: Record<string, unknown> = {};
+      const id = docker(['run', '-d', '--runtime', runtime, '-p', '127.0.0.1::80', IMAGE, 'sh', '-c', `mkdir /www; echo hello > /www/i; httpd -p 80 -h /www; exec sleep ${MARK}`]).stdout.trim();
+      try {
+        const port = docker(['port', id, '80/tcp']).stdout.trim();
+        seen.port = /^127\.0\.0\.1:\d+$/.test(port);
+        // dockerd's network namespace is the host's to a --network host container.
+        let got = '';
+        for (let i = 0; i < 30 && got !== 'hello\n'; i++, spawnSync('sleep', ['0.2'])) {
+          got = docker(['run', '--rm', '--network', 'host', IMAGE, 'wget', '-qO-', `http://${port}/i`]).stdout;
+        }
+        seen.web = got;
+        const stats = docker(['stats', '--no-stream', '--format', '{{.ID}} {{.MemUsage}} {{.PIDs}}', id]);
+        seen.stats = [stats.status, new RegExp(`^${id.slice(0, 12)} [\\d.]+[KMG]iB / [\\d.]+[KMGT]iB [1-9]\\d*\\n$`).test(stats.stdout) || stats.stdout];
+        seen.update = docker(['update', '--memory', '96m', '--memory-swap', '192m', '--cpus', '0.5', id]).status;
+        seen.limits = docker(['exec', id, 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us']).stdout;
+      } finally {
+        seen.rm = docker(['rm', '-f', id]).status;
+      }
+      // The runc shim watches for OOM only once `start` has returned, which takes tsrun longer than runc: a process
+      // that exhausts its memory at once could be killed before anyone watches.
+      const oom = docker(['run', '-d', '--runtime', runtime, '-m', '16m', '--memory-swap', '16m', IMAGE, 'sh', '-c', 'sleep 1; x=a; while :; do x=$x$x; done']).stdout.trim();
+      try {
+        seen.oomWait = docker(['wait', oom]).stdout.trim();
+        seen.oom = docker(['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', oom]).stdout.trim();
+      } finally {
+        docker(['rm', '-f', oom]);
+      }
+      return seen;
+    };
+    const viaRunc = session('runc');
+    assert.deepEqual(viaRunc, { port: true, web: 'hello\n', stats: [0, true], update: 0, limits: '100663296\n50000\n', rm: 0, oomWait: '137', oom: 'true 137' });
+    assert.deepEqual(session('tsrun'), viaRunc);
+    assert.deepEqual(session('tsrun-shim'), viaRunc);
   });
 
   test('nothing is left once the containers are gone: runtime state, cgroups, processes', () => {
     assert.equal(docker(['ps', '-aq']).stdout, '');
     const states = join(dir, 'exec', 'runtime-runc', namespace);
     assert.deepEqual(existsSync(states) ? readdirSync(states) : [], []);
+    assert.deepEqual(existsSync(shimState) ? readdirSync(shimState) : [], []);
     for (const p of cgroupParents()) {
       const children = readdirSync(p, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
       assert.deepEqual(children, [], `${p} still has container cgroups`);

@@ -4,9 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { needsRoot, REPO, tsrun, runToFiles, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, processesIn } from '../helpers/harness.js';
+import { needsRoot, REPO, tsrun, runToFiles, assertNothingLeft, processesIn } from '../helpers/harness.js';
+import { fixture } from '../helpers/fixture.js';
 import { processAlive } from '../../runtime/container/proc.js';
 
 const FAULTY = join(REPO, 'build/fault/tsrun');
@@ -35,39 +36,35 @@ const skip = needsRoot || (!existsSync(FAULTY) && 'build/fault/tsrun is not buil
 const points: string[] = [];
 
 for (const step of ['create:1', 'create:2', 'create:3', 'create:4', 'start:1', 'start:2', 'exec:1', 'delete:1', 'delete:2']) {
-  test(`SIGKILL at ${step}: truthful state, then delete --force leaves nothing`, { skip }, () => {
-    const root = makeRoot();
-    const bundle = makeBundle((c) => { c.process.args = ['sleep', '1000']; });
-    const id = uniqueId('tsrun-fault');
+  test(`SIGKILL at ${step}: truthful state, then delete --force leaves nothing`, { skip }, (t) => {
+    const f = fixture(t);
+    const root = f.root;
+    const bundle = f.bundle((c) => { c.process.args = ['sleep', '1000']; });
+    const id = f.id('tsrun-fault');
     const op = step.split(':')[0];
-    try {
-      if (op !== 'create') assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, id]).status, 0);
-      if (op === 'exec' || op === 'delete') assert.equal(tsrun(['--root', root, 'start', id]).status, 0);
-      const args = op === 'create' ? ['create', '--bundle', bundle, id] : op === 'start' ? ['start', id] : op === 'exec' ? ['exec', id, 'sleep', '1000'] : ['delete', '--force', id];
-      assert.equal(faulty(step, ['--root', root, ...args]), 137, `the fault at ${step} did not fire`);
-      points.push(step);
-      const status = assertTruthful(root, id, bundle);
-      if (step === 'create:3') {
-        // Killed after the executor was done: the init waits at the fifo, so the container is created, and starts.
-        assert.equal(status, 'created');
-        assert.equal(tsrun(['--root', root, 'start', id], { timeout: 20_000 }).status, 0, 'a container whose create was killed at the end starts');
-        assert.equal(assertTruthful(root, id, bundle), 'running');
-      } else if (step === 'start:1') {
-        assert.equal(status, 'created');
-        assert.equal(tsrun(['--root', root, 'start', id], { timeout: 20_000 }).status, 0, 'a start that never released the init can be repeated');
-      } else if (step === 'start:2') {
-        assert.equal(status, 'running');
-        const again = tsrun(['--root', root, 'start', id], { timeout: 20_000 });
-        assert.equal(again.status, 1);
-        assert.match(again.stderr, /already running/);
-      }
-      const d = tsrun(['--root', root, 'delete', '--force', id]);
-      assert.equal(d.status, 0, d.stderr);
-      assertNothingLeft(root, id, bundle);
-    } finally {
-      cleanup(root, id, bundle);
-      rmSync(root, { recursive: true, force: true });
+    if (op !== 'create') assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, id]).status, 0);
+    if (op === 'exec' || op === 'delete') assert.equal(tsrun(['--root', root, 'start', id]).status, 0);
+    const args = op === 'create' ? ['create', '--bundle', bundle, id] : op === 'start' ? ['start', id] : op === 'exec' ? ['exec', id, 'sleep', '1000'] : ['delete', '--force', id];
+    assert.equal(faulty(step, ['--root', root, ...args]), 137, `the fault at ${step} did not fire`);
+    points.push(step);
+    const status = assertTruthful(root, id, bundle);
+    if (step === 'create:3') {
+      // Killed after the executor was done: the init waits at the fifo, so the container is created, and starts.
+      assert.equal(status, 'created');
+      assert.equal(tsrun(['--root', root, 'start', id], { timeout: 20_000 }).status, 0, 'a container whose create was killed at the end starts');
+      assert.equal(assertTruthful(root, id, bundle), 'running');
+    } else if (step === 'start:1') {
+      assert.equal(status, 'created');
+      assert.equal(tsrun(['--root', root, 'start', id], { timeout: 20_000 }).status, 0, 'a start that never released the init can be repeated');
+    } else if (step === 'start:2') {
+      assert.equal(status, 'running');
+      const again = tsrun(['--root', root, 'start', id], { timeout: 20_000 });
+      assert.equal(again.status, 1);
+      assert.match(again.stderr, /already running/);
     }
+    const d = tsrun(['--root', root, 'delete', '--force', id]);
+    assert.equal(d.status, 0, d.stderr);
+    assertNothingLeft(root, id, bundle);
   });
 }
 
@@ -75,38 +72,34 @@ for (const step of ['create:1', 'create:2', 'create:3', 'create:4', 'start:1', '
 // made but not released, in E after the release, in the init before and after it says READY.
 const FAULTY_EXECUTOR = join(REPO, 'build/fault/tsrun-executor');
 for (const step of ['executor:1', 'executor:2', 'executor:3', 'executor:4']) {
-  test(`executor killed at ${step}: create fails with one error or the state says what the init is; delete --force leaves nothing`, { skip: skip || (!existsSync(FAULTY_EXECUTOR) && 'build/fault/tsrun-executor is not built') }, () => {
-    const root = makeRoot();
-    const bundle = makeBundle((c) => { c.process.args = ['sleep', '1000']; });
-    const id = uniqueId('tsrun-fault');
-    try {
-      const env: Record<string, string | undefined> = { ...process.env, TSRUN_EXECUTOR: FAULTY_EXECUTOR, TSRUN_EXECUTOR_FAULT_AT: step };
-      delete env.NODE_EXTRA_CA_CERTS;
-      // Output through files: the init keeps the create's stdio.
-      const r = runToFiles(FAULTY, ['--root', root, 'create', '--bundle', bundle, id], { env, timeout: 60_000 });
-      const errors = r.stderr.split('\n').filter((l) => l.includes('level=error'));
-      points.push(step);
-      const status = assertTruthful(root, id, bundle);
-      if (step === 'executor:2') {
-        // E gone after the release: the init does not need it any more, and the container is created.
-        assert.equal(r.status, 0, r.stderr);
-        assert.equal(status, 'created');
-      } else if (step === 'executor:4') {
-        // The init dies after READY: create may or may not have seen it alive.
-        assert.ok(r.status === 0 || (r.status === 1 && errors.length === 1), r.stderr);
-        assert.ok(status === 'absent' || status === 'stopped', `${step}: ${status}`);
-      } else {
-        assert.equal(r.status, 1, r.stderr);
-        assert.equal(errors.length, 1, r.stderr);
-        assert.ok(status === 'absent' || status === 'stopped', `${step}: ${status}`);
-      }
-      const d = tsrun(['--root', root, 'delete', '--force', id]);
-      assert.equal(d.status, 0, d.stderr);
-      assertNothingLeft(root, id, bundle);
-    } finally {
-      cleanup(root, id, bundle);
-      rmSync(root, { recursive: true, force: true });
+  test(`executor killed at ${step}: create fails with one error or the state says what the init is; delete --force leaves nothing`, { skip: skip || (!existsSync(FAULTY_EXECUTOR) && 'build/fault/tsrun-executor is not built') }, (t) => {
+    const f = fixture(t);
+    const root = f.root;
+    const bundle = f.bundle((c) => { c.process.args = ['sleep', '1000']; });
+    const id = f.id('tsrun-fault');
+    const env: Record<string, string | undefined> = { ...process.env, TSRUN_EXECUTOR: FAULTY_EXECUTOR, TSRUN_EXECUTOR_FAULT_AT: step };
+    delete env.NODE_EXTRA_CA_CERTS;
+    // Output through files: the init keeps the create's stdio.
+    const r = runToFiles(FAULTY, ['--root', root, 'create', '--bundle', bundle, id], { env, timeout: 60_000 });
+    const errors = r.stderr.split('\n').filter((l) => l.includes('level=error'));
+    points.push(step);
+    const status = assertTruthful(root, id, bundle);
+    if (step === 'executor:2') {
+      // E gone after the release: the init does not need it any more, and the container is created.
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(status, 'created');
+    } else if (step === 'executor:4') {
+      // The init dies after READY: create may or may not have seen it alive.
+      assert.ok(r.status === 0 || (r.status === 1 && errors.length === 1), r.stderr);
+      assert.ok(status === 'absent' || status === 'stopped', `${step}: ${status}`);
+    } else {
+      assert.equal(r.status, 1, r.stderr);
+      assert.equal(errors.length, 1, r.stderr);
+      assert.ok(status === 'absent' || status === 'stopped', `${step}: ${status}`);
     }
+    const d = tsrun(['--root', root, 'delete', '--force', id]);
+    assert.equal(d.status, 0, d.stderr);
+    assertNothingLeft(root, id, bundle);
   });
 }
 

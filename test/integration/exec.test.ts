@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readlinkSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, tsrun, makeBundle, uniqueId, assertNothingLeft, cleanup, startDetached, removeDetached } from '../helpers/harness.js';
+import { needsRoot, tsrun, assertNothingLeft, startDetached, removeDetached } from '../helpers/harness.js';
+import { fixture } from '../helpers/fixture.js';
 
 const skip = needsRoot;
 
@@ -151,51 +152,45 @@ test('exec in a paused container fails with 255', { skip }, () => {
   assert.equal(exec(id, 'true').status, 0);
 });
 
-test('exec into an unknown, a created and a stopped container', { skip }, () => {
+test('exec into an unknown, a created and a stopped container', { skip }, (t) => {
+  const f = fixture(t);
   const unknown = exec('no-such-container', 'true');
   assert.equal(unknown.status, 255);
   assert.match(unknown.stderr, /exec failed: container does not exist/);
 
-  const other = uniqueId('tsrun-exec');
-  const b = makeBundle((c) => { c.process.args = ['sleep', '1000']; });
-  try {
-    assert.equal(tsrun(['--root', root, 'create', '--bundle', b, other]).status, 0);
-    const created = exec(other, 'echo', 'hi');
-    assert.equal(created.status, 0, created.stderr);
-    assert.equal(created.stdout, 'hi\n');
-    assert.equal(tsrun(['--root', root, 'start', other]).status, 0);
-    assert.equal(tsrun(['--root', root, 'kill', other, 'KILL']).status, 0);
-    for (let i = 0; i < 500; i++) {
-      if (JSON.parse(tsrun(['--root', root, 'state', other]).stdout).status === 'stopped') break;
-    }
-    const stopped = exec(other, 'true');
-    assert.equal(stopped.status, 255);
-    assert.match(stopped.stderr, /exec failed: cannot exec in a stopped container/);
-    assert.equal(tsrun(['--root', root, 'delete', other]).status, 0);
-    assertNothingLeft(root, other, b);
-  } finally {
-    cleanup(root, other, b);
+  const other = f.id('tsrun-exec', { root });
+  const b = f.bundle((c) => { c.process.args = ['sleep', '1000']; });
+  assert.equal(tsrun(['--root', root, 'create', '--bundle', b, other]).status, 0);
+  const created = exec(other, 'echo', 'hi');
+  assert.equal(created.status, 0, created.stderr);
+  assert.equal(created.stdout, 'hi\n');
+  assert.equal(tsrun(['--root', root, 'start', other]).status, 0);
+  assert.equal(tsrun(['--root', root, 'kill', other, 'KILL']).status, 0);
+  for (let i = 0; i < 500; i++) {
+    if (JSON.parse(tsrun(['--root', root, 'state', other]).stdout).status === 'stopped') break;
   }
+  const stopped = exec(other, 'true');
+  assert.equal(stopped.status, 255);
+  assert.match(stopped.stderr, /exec failed: cannot exec in a stopped container/);
+  assert.equal(tsrun(['--root', root, 'delete', other]).status, 0);
+  assertNothingLeft(root, other, b);
   assert.equal(existsSync(join(root, other)), false);
 });
 
 test('exec applies the container\'s seccomp filter to the new process', { skip }, (t) => {
+  const f = fixture(t);
   const features = JSON.parse(tsrun(['features']).stdout);
   if (!features.linux?.seccomp?.enabled) { t.skip('this tsrun has no seccomp support'); return; }
-  const other = uniqueId('tsrun-exec');
-  const b = makeBundle((c) => {
+  const other = f.id('tsrun-exec', { root });
+  const b = f.bundle((c) => {
     c.process.args = ['sleep', '1000'];
     c.linux.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'], syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] };
   });
-  try {
-    const r = tsrun(['--root', root, 'run', '-d', '--bundle', b, other]);
-    assert.equal(r.status, 0, r.stderr);
-    const e = exec(other, 'sh', '-c', 'mkdir /tmp/x 2>/dev/null; echo $?; grep ^Seccomp: /proc/self/status');
-    assert.equal(e.status, 0, e.stderr);
-    assert.deepEqual(e.stdout.trim().split('\n').map((l) => l.replace(/\s+/g, ' ')), ['1', 'Seccomp: 2']);
-    assert.equal(tsrun(['--root', root, 'delete', '--force', other]).status, 0);
-    assertNothingLeft(root, other, b);
-  } finally {
-    cleanup(root, other, b);
-  }
+  const r = tsrun(['--root', root, 'run', '-d', '--bundle', b, other]);
+  assert.equal(r.status, 0, r.stderr);
+  const e = exec(other, 'sh', '-c', 'mkdir /tmp/x 2>/dev/null; echo $?; grep ^Seccomp: /proc/self/status');
+  assert.equal(e.status, 0, e.stderr);
+  assert.deepEqual(e.stdout.trim().split('\n').map((l) => l.replace(/\s+/g, ' ')), ['1', 'Seccomp: 2']);
+  assert.equal(tsrun(['--root', root, 'delete', '--force', other]).status, 0);
+  assertNothingLeft(root, other, b);
 });

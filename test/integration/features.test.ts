@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, runContainer, TSRUN } from '../helpers/harness.js';
+import { needsRoot, tsrun, assertNothingLeft, runContainer, TSRUN } from '../helpers/harness.js';
+import { fixture } from '../helpers/fixture.js';
 
 const skip = needsRoot;
 
@@ -19,62 +19,52 @@ function hookScript(dir: string, name: string, body = ''): string {
   return path;
 }
 
-test('hooks run at their points with the state on stdin, args and env', { skip }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tsrun-hooks-'));
-  const root = makeRoot();
-  const id = uniqueId();
+test('hooks run at their points with the state on stdin, args and env', { skip }, (t) => {
+  const f = fixture(t);
+  const dir = f.dir('tsrun-hooks-');
+  const root = f.root;
+  const id = f.id();
   const hook = (name: string) => ({ path: hookScript(dir, name), args: [`${name}-hook`, 'a1', 'a2'], env: [`HOOK=${name}`] });
-  const bundle = makeBundle((c) => {
+  const bundle = f.bundle((c) => {
     c.process.args = ['sleep', '1000'];
     c.hooks = { prestart: [hook('prestart')], createRuntime: [hook('createRuntime')], poststart: [hook('poststart')], poststop: [hook('poststop')] };
   });
-  try {
-    assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, id]).status, 0);
-    const pid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
-    const containerNet = readlinkSync(`/proc/${pid}/ns/net`);
-    for (const name of ['prestart', 'createRuntime']) {
-      const state = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8'));
-      assert.equal(state.status, 'creating', name);
-      assert.equal(state.id, id);
-      assert.equal(state.pid, pid);
-      assert.equal(state.bundle, bundle);
-      // The hook runs in the runtime's namespaces and sees the container's network namespace, as libnetwork-setkey needs.
-      assert.equal(readFileSync(join(dir, `${name}.netns`), 'utf8').trim(), containerNet);
-      assert.notEqual(containerNet, readlinkSync('/proc/self/ns/net'));
-      assert.equal(readFileSync(join(dir, `${name}.args`), 'utf8').trim(), 'a1 a2');
-      assert.match(readFileSync(join(dir, `${name}.env`), 'utf8'), new RegExp(`^HOOK=${name}$`, 'm'));
-    }
-    assert.equal(existsSync(join(dir, 'poststart.json')), false);
-    assert.equal(tsrun(['--root', root, 'start', id]).status, 0);
-    assert.equal(JSON.parse(readFileSync(join(dir, 'poststart.json'), 'utf8')).status, 'running');
-    assert.equal(tsrun(['--root', root, 'delete', '--force', id]).status, 0);
-    assert.equal(JSON.parse(readFileSync(join(dir, 'poststop.json'), 'utf8')).status, 'stopped');
-    assertNothingLeft(root, id, bundle);
-  } finally {
-    cleanup(root, id, bundle);
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(root, { recursive: true, force: true });
+  assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, id]).status, 0);
+  const pid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
+  const containerNet = readlinkSync(`/proc/${pid}/ns/net`);
+  for (const name of ['prestart', 'createRuntime']) {
+    const state = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8'));
+    assert.equal(state.status, 'creating', name);
+    assert.equal(state.id, id);
+    assert.equal(state.pid, pid);
+    assert.equal(state.bundle, bundle);
+    // The hook runs in the runtime's namespaces and sees the container's network namespace, as libnetwork-setkey needs.
+    assert.equal(readFileSync(join(dir, `${name}.netns`), 'utf8').trim(), containerNet);
+    assert.notEqual(containerNet, readlinkSync('/proc/self/ns/net'));
+    assert.equal(readFileSync(join(dir, `${name}.args`), 'utf8').trim(), 'a1 a2');
+    assert.match(readFileSync(join(dir, `${name}.env`), 'utf8'), new RegExp(`^HOOK=${name}$`, 'm'));
   }
+  assert.equal(existsSync(join(dir, 'poststart.json')), false);
+  assert.equal(tsrun(['--root', root, 'start', id]).status, 0);
+  assert.equal(JSON.parse(readFileSync(join(dir, 'poststart.json'), 'utf8')).status, 'running');
+  assert.equal(tsrun(['--root', root, 'delete', '--force', id]).status, 0);
+  assert.equal(JSON.parse(readFileSync(join(dir, 'poststop.json'), 'utf8')).status, 'stopped');
+  assertNothingLeft(root, id, bundle);
 });
 
-test('a failing prestart hook aborts create and leaves nothing; a hook past its timeout is killed', { skip }, () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tsrun-hooks-'));
-  const root = makeRoot();
-  try {
-    for (const [body, timeout, expect] of [['exit 3', undefined, /error running prestart hook #0: error running hook: exit status 3, stdout: , stderr: "$/m], ['sleep 30', 1, /error running prestart hook #0: hook ran past specified timeout of 1\.0s"$/m]] as const) {
-      const id = uniqueId();
-      const bundle = makeBundle((c) => {
-        c.hooks = { prestart: [{ path: hookScript(dir, 'bad', body), ...(timeout ? { timeout } : {}) }] };
-      });
-      const r = tsrun(['--root', root, 'create', '--bundle', bundle, id]);
-      assert.equal(r.status, 1);
-      assert.match(r.stderr, expect);
-      assertNothingLeft(root, id, bundle);
-      cleanup(root, id, bundle);
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(root, { recursive: true, force: true });
+test('a failing prestart hook aborts create and leaves nothing; a hook past its timeout is killed', { skip }, (t) => {
+  const f = fixture(t);
+  const dir = f.dir('tsrun-hooks-');
+  const root = f.root;
+  for (const [body, timeout, expect] of [['exit 3', undefined, /error running prestart hook #0: error running hook: exit status 3, stdout: , stderr: "$/m], ['sleep 30', 1, /error running prestart hook #0: hook ran past specified timeout of 1\.0s"$/m]] as const) {
+    const id = f.id();
+    const bundle = f.bundle((c) => {
+      c.hooks = { prestart: [{ path: hookScript(dir, 'bad', body), ...(timeout ? { timeout } : {}) }] };
+    });
+    const r = tsrun(['--root', root, 'create', '--bundle', bundle, id]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, expect);
+    assertNothingLeft(root, id, bundle);
   }
 });
 
@@ -100,10 +90,11 @@ test('/dev/ptmx listed in linux.devices (a privileged container) still ends up r
   assert.equal(r.stdout, 'pts/ptmx\nc\n');
 });
 
-test('--preserve-fds hands extra fds to the container', { skip }, () => {
-  const root = makeRoot();
-  const bundle = makeBundle((c) => { c.process.args = ['sh', '-c', 'echo through-fd-3 >&3; ls /proc/self/fd | sort -n | tr "\\n" " "']; });
-  const id = uniqueId();
+test('--preserve-fds hands extra fds to the container', { skip }, (t) => {
+  const f = fixture(t);
+  const root = f.root;
+  const bundle = f.bundle((c) => { c.process.args = ['sh', '-c', 'echo through-fd-3 >&3; ls /proc/self/fd | sort -n | tr "\\n" " "']; });
+  const id = f.id();
   const extra = join(bundle, 'extra');
   const fd = openSync(extra, 'w');
   try {
@@ -116,8 +107,6 @@ test('--preserve-fds hands extra fds to the container', { skip }, () => {
     assertNothingLeft(root, id, bundle);
   } finally {
     closeSync(fd);
-    cleanup(root, id, bundle);
-    rmSync(root, { recursive: true, force: true });
   }
 });
 
@@ -138,58 +127,47 @@ test('oomScoreAdj, personality, scheduler, ioPriority and CPU affinity reach the
   assert.match(lines[3], /Cpus_allowed_list:\s*0$/);
 });
 
-test('the executor cannot be overwritten through /proc/PID/exe of a waiting container', { skip }, () => {
-  const root = makeRoot();
-  const bundle = makeBundle();
-  const id = uniqueId();
-  try {
-    assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, id]).status, 0);
-    const pid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
-    assert.match(readlinkSync(`/proc/${pid}/exe`), /^\/memfd:/);
-    assert.throws(() => openSync(`/proc/${pid}/exe`, 'r+'), /EPERM|ETXTBSY|EACCES/);
-    assert.equal(tsrun(['--root', root, 'delete', '--force', id]).status, 0);
-    assertNothingLeft(root, id, bundle);
-  } finally {
-    cleanup(root, id, bundle);
-    rmSync(root, { recursive: true, force: true });
-  }
+test('the executor cannot be overwritten through /proc/PID/exe of a waiting container', { skip }, (t) => {
+  const f = fixture(t);
+  const root = f.root;
+  const bundle = f.bundle();
+  const id = f.id();
+  assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, id]).status, 0);
+  const pid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
+  assert.match(readlinkSync(`/proc/${pid}/exe`), /^\/memfd:/);
+  assert.throws(() => openSync(`/proc/${pid}/exe`, 'r+'), /EPERM|ETXTBSY|EACCES/);
+  assert.equal(tsrun(['--root', root, 'delete', '--force', id]).status, 0);
+  assertNothingLeft(root, id, bundle);
 });
 
-test('bind mounts: read-only, recursive read-only (rro) reaching submounts, propagation', { skip }, () => {
-  const src = mkdtempSync(join(tmpdir(), 'tsrun-bind-'));
+test('bind mounts: read-only, recursive read-only (rro) reaching submounts, propagation', { skip }, (t) => {
+  const f = fixture(t);
+  const src = f.dir('tsrun-bind-');
   mkdirSync(join(src, 'sub'));
   writeFileSync(join(src, 'file'), 'hello');
   spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', join(src, 'sub')]);
-  try {
-    const r = runIn((c) => {
-      c.process.args = ['sh', '-c', 'cat /ro/file; touch /ro/x 2>/dev/null && echo ro-writable; touch /rro/sub/x 2>/dev/null && echo rro-sub-writable; touch /rbind/sub/x && echo rbind-sub-writable; grep -E " /(ro|rro|rbind) " /proc/self/mountinfo | cut -d" " -f5,6'];
-      c.mounts.push({ destination: '/ro', type: 'bind', source: src, options: ['bind', 'ro'] });
-      c.mounts.push({ destination: '/rro', type: 'bind', source: src, options: ['rbind', 'rro'] });
-      c.mounts.push({ destination: '/rbind', type: 'bind', source: src, options: ['rbind', 'rprivate'] });
-    });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout, /^hello/);
-    assert.doesNotMatch(r.stdout, /ro-writable|rro-sub-writable/);
-    assert.match(r.stdout, /rbind-sub-writable/);
-    assert.match(r.stdout, /\/ro ro,/);
-  } finally {
-    spawnSync('umount', [join(src, 'sub')]);
-    rmSync(src, { recursive: true, force: true });
-  }
+  f.defer(() => { spawnSync('umount', [join(src, 'sub')]); });
+  const r = runIn((c) => {
+    c.process.args = ['sh', '-c', 'cat /ro/file; touch /ro/x 2>/dev/null && echo ro-writable; touch /rro/sub/x 2>/dev/null && echo rro-sub-writable; touch /rbind/sub/x && echo rbind-sub-writable; grep -E " /(ro|rro|rbind) " /proc/self/mountinfo | cut -d" " -f5,6'];
+    c.mounts.push({ destination: '/ro', type: 'bind', source: src, options: ['bind', 'ro'] });
+    c.mounts.push({ destination: '/rro', type: 'bind', source: src, options: ['rbind', 'rro'] });
+    c.mounts.push({ destination: '/rbind', type: 'bind', source: src, options: ['rbind', 'rprivate'] });
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^hello/);
+  assert.doesNotMatch(r.stdout, /ro-writable|rro-sub-writable/);
+  assert.match(r.stdout, /rbind-sub-writable/);
+  assert.match(r.stdout, /\/ro ro,/);
 });
 
-test('pid file given relative to the caller\'s directory', { skip }, () => {
-  const root = makeRoot();
-  const bundle = makeBundle();
-  const id = uniqueId();
-  try {
-    const r = tsrun(['--root', root, 'create', '--bundle', bundle, '--pid-file', 'rel.pid', id], { cwd: bundle });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(readFileSync(join(bundle, 'rel.pid'), 'utf8'), /^\d+$/);
-    assert.equal(tsrun(['--root', root, 'delete', '--force', id]).status, 0);
-    assertNothingLeft(root, id, bundle);
-  } finally {
-    cleanup(root, id, bundle);
-    rmSync(root, { recursive: true, force: true });
-  }
+test('pid file given relative to the caller\'s directory', { skip }, (t) => {
+  const f = fixture(t);
+  const root = f.root;
+  const bundle = f.bundle();
+  const id = f.id();
+  const r = tsrun(['--root', root, 'create', '--bundle', bundle, '--pid-file', 'rel.pid', id], { cwd: bundle });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(readFileSync(join(bundle, 'rel.pid'), 'utf8'), /^\d+$/);
+  assert.equal(tsrun(['--root', root, 'delete', '--force', id]).status, 0);
+  assertNothingLeft(root, id, bundle);
 });

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, readlinkSync, writeFileSync, mkdirSync, symlinkSync, existsSync } from 'node:fs';
+import { readFileSync, readlinkSync, writeFileSync, mkdirSync, symlinkSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, cgroupDirsNamed, runContainer } from '../helpers/harness.js';
+import { needsRoot, tsrun, assertNothingLeft, cgroupDirsNamed, runContainer } from '../helpers/harness.js';
+import { fixture } from '../helpers/fixture.js';
 
 const skip = needsRoot;
 
@@ -70,35 +71,31 @@ test('every namespace, read-only root, masked paths, dropped capabilities, rlimi
   assert.equal(value(out, 'shm'), 'tmpfs');
 });
 
-test('memory, pids and cpu limits land in the container cgroup and it is removed on delete', { skip }, () => {
-  const root = makeRoot();
-  const bundle = makeBundle((c) => {
+test('memory, pids and cpu limits land in the container cgroup and it is removed on delete', { skip }, (t) => {
+  const f = fixture(t);
+  const root = f.root;
+  const bundle = f.bundle((c) => {
     c.process.args = ['sleep', '1000'];
     c.linux.resources = { memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 42 }, cpu: { shares: 512, quota: 50000, period: 100000 } };
   });
-  const id = uniqueId();
-  try {
-    assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, id]).status, 0);
-    assert.equal(tsrun(['--root', root, 'start', id]).status, 0);
-    const pid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
-    const dirs = cgroupDirsNamed(id);
-    const memory = dirs.find((d) => d.includes('/memory/'));
-    assert.ok(memory, `memory cgroup among ${dirs}`);
-    assert.equal(readFileSync(join(memory!, 'memory.limit_in_bytes'), 'utf8').trim(), String(64 * 1024 * 1024));
-    assert.ok(readFileSync(join(memory!, 'cgroup.procs'), 'utf8').split('\n').includes(String(pid)));
-    const pids = dirs.find((d) => d.includes('/pids/'))!;
-    assert.equal(readFileSync(join(pids, 'pids.max'), 'utf8').trim(), '42');
-    const cpu = dirs.find((d) => d.includes('/cpu/'))!;
-    assert.equal(readFileSync(join(cpu, 'cpu.shares'), 'utf8').trim(), '512');
-    assert.equal(readFileSync(join(cpu, 'cpu.cfs_quota_us'), 'utf8').trim(), '50000');
-    const ps = tsrun(['--root', root, 'ps', '--format', 'json', id]);
-    assert.deepEqual(JSON.parse(ps.stdout), [pid]);
-    assert.equal(tsrun(['--root', root, 'delete', '--force', id]).status, 0);
-    assertNothingLeft(root, id, bundle);
-  } finally {
-    cleanup(root, id, bundle);
-    rmSync(root, { recursive: true, force: true });
-  }
+  const id = f.id();
+  assert.equal(tsrun(['--root', root, 'create', '--bundle', bundle, id]).status, 0);
+  assert.equal(tsrun(['--root', root, 'start', id]).status, 0);
+  const pid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
+  const dirs = cgroupDirsNamed(id);
+  const memory = dirs.find((d) => d.includes('/memory/'));
+  assert.ok(memory, `memory cgroup among ${dirs}`);
+  assert.equal(readFileSync(join(memory!, 'memory.limit_in_bytes'), 'utf8').trim(), String(64 * 1024 * 1024));
+  assert.ok(readFileSync(join(memory!, 'cgroup.procs'), 'utf8').split('\n').includes(String(pid)));
+  const pids = dirs.find((d) => d.includes('/pids/'))!;
+  assert.equal(readFileSync(join(pids, 'pids.max'), 'utf8').trim(), '42');
+  const cpu = dirs.find((d) => d.includes('/cpu/'))!;
+  assert.equal(readFileSync(join(cpu, 'cpu.shares'), 'utf8').trim(), '512');
+  assert.equal(readFileSync(join(cpu, 'cpu.cfs_quota_us'), 'utf8').trim(), '50000');
+  const ps = tsrun(['--root', root, 'ps', '--format', 'json', id]);
+  assert.deepEqual(JSON.parse(ps.stdout), [pid]);
+  assert.equal(tsrun(['--root', root, 'delete', '--force', id]).status, 0);
+  assertNothingLeft(root, id, bundle);
 });
 
 test('user namespace with id mappings', { skip }, () => {
@@ -119,28 +116,23 @@ test('--no-pivot runs the container with move and chroot', { skip }, () => {
   assert.match(r.stdout, /ok\n$/);
 });
 
-test('mount targets are resolved inside the rootfs, symlinks cannot point them at the host', { skip }, () => {
-  const root = makeRoot();
-  const id = uniqueId();
-  const marker = `/tmp/tsrun-escape-${process.pid}`;
+test('mount targets are resolved inside the rootfs, symlinks cannot point them at the host', { skip }, (t) => {
+  const f = fixture(t);
+  const root = f.root;
+  const id = f.id();
+  const marker = f.remove(`/tmp/tsrun-escape-${process.pid}`);
   mkdirSync(marker, { recursive: true });
-  const bundle = makeBundle((c) => {
+  const bundle = f.bundle((c) => {
     c.process.args = ['sh', '-c', 'ls /escape/ && echo inside > /escape/proof'];
     c.root.readonly = false;
     c.mounts.push({ destination: '/escape', type: 'tmpfs', source: 'tmpfs', options: ['nosuid'] });
   });
   // A symlink in the image that points at a host directory: the mount must land in the rootfs.
   symlinkSync(marker, join(bundle, 'rootfs', 'escape'));
-  try {
-    const r = tsrun(['--root', root, 'run', '--bundle', bundle, id]);
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(existsSync(join(marker, 'proof')), false, 'nothing was written to the host path');
-    assertNothingLeft(root, id, bundle);
-  } finally {
-    cleanup(root, id, bundle);
-    rmSync(marker, { recursive: true, force: true });
-    rmSync(root, { recursive: true, force: true });
-  }
+  const r = tsrun(['--root', root, 'run', '--bundle', bundle, id]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(existsSync(join(marker, 'proof')), false, 'nothing was written to the host path');
+  assertNothingLeft(root, id, bundle);
 });
 
 test('the container gets stdio and nothing else: no host fd leaks in', { skip }, () => {

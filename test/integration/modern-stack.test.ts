@@ -3,8 +3,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { needsRoot, makeBundle, makeRoot, uniqueId, assertNothingLeft } from '../helpers/harness.js';
+import { needsRoot, assertNothingLeft, uniqueId } from '../helpers/harness.js';
+import { fixture } from '../helpers/fixture.js';
 import { requireStack, stackSkip } from '../helpers/stack.js';
 
 const skip = needsRoot || stackSkip();
@@ -30,23 +30,19 @@ describe('modern stack from Debian sid', { skip }, () => {
     assert.match(version(s.dockerInit), /^tini version /m);
   });
 
-  test('runc 1.3 runs a busybox container', () => {
+  test('runc 1.3 runs a busybox container', (t) => {
+    const f = fixture(t);
     const s = requireStack();
-    const bundle = makeBundle((c) => {
+    const bundle = f.bundle((c) => {
       c.process.terminal = false;
       c.process.args = ['sh', '-c', 'echo hello from $(hostname); exit 7'];
     });
-    const root = makeRoot();
+    const root = f.root;
     const id = uniqueId('stack-runc');
-    try {
-      const r = spawnSync(s.runc, ['--root', root, 'run', '--bundle', bundle, id], { encoding: 'utf8', timeout: 60_000 });
-      assert.equal(r.status, 7, r.stderr);
-      assert.match(r.stdout, /^hello from /);
-      assertNothingLeft(root, id, bundle);
-    } finally {
-      rmSync(bundle, { recursive: true, force: true });
-      rmSync(root, { recursive: true, force: true });
-    }
+    const r = spawnSync(s.runc, ['--root', root, 'run', '--bundle', bundle, id], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 7, r.stderr);
+    assert.match(r.stdout, /^hello from /);
+    assertNothingLeft(root, id, bundle);
   });
 
   test('criu 4.2 accepts this kernel', () => {

@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, REPO, runContainer } from '../helpers/harness.js';
+import { needsRoot, tsrun, REPO, runContainer } from '../helpers/harness.js';
+import { fixture } from '../helpers/fixture.js';
 
 const skip = needsRoot;
 
@@ -161,38 +162,33 @@ test('NOTIFY: the agent gets the state and the listener fd, and answers mkdir', 
   }
 });
 
-test('NOTIFY with tsrun exec: the exec\'d process has its own listener, status running', { skip }, async () => {
+test('NOTIFY with tsrun exec: the exec\'d process has its own listener, status running', { skip }, async (t) => {
+  const f = fixture(t);
   const agent = startAgent();
-  const root = makeRoot();
+  f.defer(() => agent.stop());
+  const root = f.root;
   // with a user namespace: the executor, inside it for exec, still takes the fd out of the process
   const map = [{ containerID: 0, hostID: 100000, size: 65536 }];
-  const bundle = makeBundle((c) => {
+  const bundle = f.bundle((c) => {
     c.process.args = ['sleep', '1000'];
     c.linux.seccomp = notifyMkdir(agent, 'errno=95');
     c.linux.namespaces.push({ type: 'user' });
     c.linux.uidMappings = map;
     c.linux.gidMappings = map;
   });
-  const id = uniqueId('tsrun-seccomp-exec');
-  try {
-    assert.equal(tsrun(['--root', root, 'run', '-d', '--bundle', bundle, id]).status, 0);
-    const init = agent.received()[0]!.state;
-    const r = tsrun(['--root', root, 'exec', id, 'sh', '-c', 'mkdir /tmp/e; echo status=$?']);
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stdout + r.stderr, /Operation not supported/);
-    assert.match(r.stdout, /status=1/);
-    const [, got] = agent.received();
-    assert.ok(got, 'the agent got nothing for exec');
-    assert.equal(got.state.state.status, 'running');
-    assert.equal(got.state.state.pid, init.pid);
-    assert.notEqual(got.state.pid, init.pid);
-    assert.equal(got.state.state.id, id);
-  } finally {
-    cleanup(root, id, bundle);
-    assertNothingLeft(root, id);
-    rmSync(root, { recursive: true, force: true });
-    agent.stop();
-  }
+  const id = f.id('tsrun-seccomp-exec');
+  assert.equal(tsrun(['--root', root, 'run', '-d', '--bundle', bundle, id]).status, 0);
+  const init = agent.received()[0]!.state;
+  const r = tsrun(['--root', root, 'exec', id, 'sh', '-c', 'mkdir /tmp/e; echo status=$?']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout + r.stderr, /Operation not supported/);
+  assert.match(r.stdout, /status=1/);
+  const [, got] = agent.received();
+  assert.ok(got, 'the agent got nothing for exec');
+  assert.equal(got.state.state.status, 'running');
+  assert.equal(got.state.state.pid, init.pid);
+  assert.notEqual(got.state.pid, init.pid);
+  assert.equal(got.state.state.id, id);
 });
 
 test('NOTIFY without an agent listening: one clear error, nothing left behind', { skip }, () => {

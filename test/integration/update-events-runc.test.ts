@@ -3,8 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { hasRunc, needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup } from '../helpers/harness.js';
+import { hasRunc, needsRoot, tsrun } from '../helpers/harness.js';
+import { fixture } from '../helpers/fixture.js';
 import { detectCgroupLayout } from '../../runtime/cgroups/index.js';
 
 const skip = needsRoot || (!hasRunc ? 'runc is not installed' : false) || (detectCgroupLayout().mode === 'v2' ? 'v1 host only' : false);
@@ -18,19 +18,14 @@ function message(stderr: string): string {
 }
 
 test('update and events: error messages and exit codes as runc\'s', { skip }, (t) => {
-  const bundle = makeBundle((c) => { c.process.args = ['sleep', '1000']; });
-  const rroot = makeRoot();
-  const troot = makeRoot();
-  const id = uniqueId('tsrun-runcdiff');
+  const f = fixture(t);
+  const bundle = f.bundle((c) => { c.process.args = ['sleep', '1000']; });
+  const rroot = f.newRoot();
+  const troot = f.root;
+  const id = f.id('tsrun-runcdiff');
   const runc = (args: string[], input?: string) => spawnSync('runc', ['--root', rroot, ...args], { encoding: 'utf8', input: input ?? '', cwd: bundle });
-  t.after(() => {
-    runc(['delete', '--force', id]);
-    cleanup(troot, id);
-    assertNothingLeft(troot, id, bundle);
-    rmSync(bundle, { recursive: true, force: true });
-    rmSync(rroot, { recursive: true, force: true });
-    rmSync(troot, { recursive: true, force: true });
-  });
+  // The same id under runc, deleted by runc before anything is checked.
+  f.defer(() => { runc(['delete', '--force', id]); });
   // The container inherits runc's stdio: no pipes, or waiting for them to close would hang.
   const r = spawnSync('runc', ['--root', rroot, 'run', '-d', '--bundle', bundle, id], { stdio: 'ignore' });
   assert.equal(r.status, 0);

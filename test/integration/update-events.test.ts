@@ -4,9 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TSRUN, needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, waitForStatus } from '../helpers/harness.js';
+import { TSRUN, needsRoot, tsrun, waitForStatus } from '../helpers/harness.js';
+import { fixture, type AfterHook } from '../helpers/fixture.js';
 import { detectCgroupLayout } from '../../runtime/cgroups/index.js';
 
 const MiB = 1024 * 1024;
@@ -15,18 +16,12 @@ const skip = needsRoot || (detectCgroupLayout().mode === 'v2' ? 'host is cgroup 
 interface Box { root: string; id: string; bundle: string; t: (...args: string[]) => ReturnType<typeof tsrun>; paths: Record<string, string> }
 
 /** A started container; deleted, and checked to leave nothing, when the test ends. */
-function started(testCtx: { after(fn: () => void): void }, edit: (c: any) => void): Box {
-  const root = makeRoot();
-  const id = uniqueId('tsrun-upd');
-  const bundle = makeBundle(edit);
+function started(testCtx: AfterHook, edit: (c: any) => void): Box {
+  const f = fixture(testCtx);
+  const root = f.root;
+  const id = f.id('tsrun-upd', { strict: true });
+  const bundle = f.bundle(edit);
   const t = (...args: string[]) => tsrun(['--root', root, ...args]);
-  testCtx.after(() => {
-    const d = t('delete', '--force', id);
-    assert.equal(d.status, 0, d.stderr);
-    assertNothingLeft(root, id, bundle);
-    cleanup(root, id, bundle);
-    rmSync(root, { recursive: true, force: true });
-  });
   let r = t('create', '--bundle', bundle, id);
   assert.equal(r.status, 0, r.stderr);
   r = t('start', id);

@@ -8,10 +8,11 @@
 // reachable, and every link to a cgroup file.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { REPO, assertNothingLeft, cleanup, makeBundle, makeRoot, needsRoot, tsrun, uniqueId } from '../helpers/harness.js';
+import { REPO, needsRoot, tsrun } from '../helpers/harness.js';
+import { fixture, type Fixture } from '../helpers/fixture.js';
 
 const hasStrace = existsSync('/usr/bin/strace');
 const skip = needsRoot || (!hasStrace && 'needs strace');
@@ -37,15 +38,13 @@ function withPtraceCaps(c: any): void {
 }
 
 /** A running container whose probe looks for `marker` (a host path) through /proc. */
-function startProbe(root: string, marker: string): { id: string; bundle: string; pid: number } {
-  const id = uniqueId('tsrun-ptrace');
-  const bundle = makeBundle((c: any) => {
+function startProbe(f: Fixture, root: string, marker: string): { id: string; bundle: string; pid: number } {
+  const id = f.id('tsrun-ptrace', { strict: true });
+  const bundle = f.bundle((c: any) => {
     withPtraceCaps(c);
     c.root.readonly = false;
     c.process.args = ['/probe.sh', marker];
-  });
-  writeFileSync(join(bundle, 'rootfs/probe.sh'), PROBE);
-  chmodSync(join(bundle, 'rootfs/probe.sh'), 0o755);
+  }, { files: { 'probe.sh': { content: PROBE, mode: 0o755 } } });
   const r = tsrun(['--root', root, 'run', '-d', '--bundle', bundle, id]);
   assert.equal(r.status, 0, r.stderr);
   const pid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
@@ -79,52 +78,35 @@ exec ${REAL} "$@"
   return { TSRUN_EXECUTOR: path };
 }
 
-test('exec: no host fd, root or cwd reachable from the container through /proc/PID (CAP_SYS_PTRACE)', { skip }, () => {
-  const root = makeRoot();
-  const hostDir = mkdtempSync('/tmp/tsrun-escape-');
+test('exec: no host fd, root or cwd reachable from the container through /proc/PID (CAP_SYS_PTRACE)', { skip }, (t) => {
+  const f = fixture(t);
+  const root = f.root;
+  const hostDir = f.remove(mkdtempSync('/tmp/tsrun-escape-'));
   writeFileSync(join(hostDir, 'marker'), 'host');
-  const probe = startProbe(root, join(hostDir, 'marker'));
-  try {
-    for (let i = 0; i < 3; i++) {
-      const r = tsrun(['--root', root, 'exec', probe.id, 'true'], { env: slowExecutor(hostDir) });
-      assert.equal(r.status, 0, r.stderr);
-    }
-    for (let i = 0; i < 10; i++) {
-      const r = tsrun(['--root', root, 'exec', probe.id, 'true']);
-      assert.equal(r.status, 0, r.stderr);
-    }
-    assert.equal(hits(probe.bundle), '', 'the container reached the host');
-  } finally {
-    const r = tsrun(['--root', root, 'delete', '--force', probe.id]);
+  const probe = startProbe(f, root, join(hostDir, 'marker'));
+  for (let i = 0; i < 3; i++) {
+    const r = tsrun(['--root', root, 'exec', probe.id, 'true'], { env: slowExecutor(hostDir) });
     assert.equal(r.status, 0, r.stderr);
-    assertNothingLeft(root, probe.id, probe.bundle);
-    cleanup(root, probe.id, probe.bundle);
-    rmSync(hostDir, { recursive: true, force: true });
-    rmSync(root, { recursive: true, force: true });
   }
+  for (let i = 0; i < 10; i++) {
+    const r = tsrun(['--root', root, 'exec', probe.id, 'true']);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  assert.equal(hits(probe.bundle), '', 'the container reached the host');
 });
 
-test('create: a second container joining the pid namespace shows the first one nothing of the host', { skip }, () => {
-  const root = makeRoot();
-  const hostDir = mkdtempSync('/tmp/tsrun-escape-');
+test('create: a second container joining the pid namespace shows the first one nothing of the host', { skip }, (t) => {
+  const f = fixture(t);
+  const root = f.root;
+  const hostDir = f.remove(mkdtempSync('/tmp/tsrun-escape-'));
   writeFileSync(join(hostDir, 'marker'), 'host');
-  const probe = startProbe(root, join(hostDir, 'marker'));
-  const id = uniqueId('tsrun-ptrace-join');
-  const bundle = makeBundle((c: any) => {
+  const probe = startProbe(f, root, join(hostDir, 'marker'));
+  const id = f.id('tsrun-ptrace-join');
+  const bundle = f.bundle((c: any) => {
     c.linux.namespaces = c.linux.namespaces.map((ns: any) => ns.type === 'pid' ? { type: 'pid', path: `/proc/${probe.pid}/ns/pid` } : ns);
     c.process.args = ['sleep', '1'];
   });
-  try {
-    const r = tsrun(['--root', root, 'create', '--bundle', bundle, id], { env: slowExecutor(hostDir) });
-    assert.equal(r.status, 0, r.stderr);
-    assert.equal(hits(probe.bundle), '', 'the first container reached the host through the second one');
-  } finally {
-    for (const [cid, b] of [[id, bundle], [probe.id, probe.bundle]]) {
-      tsrun(['--root', root, 'delete', '--force', cid]);
-      assertNothingLeft(root, cid, b);
-      cleanup(root, cid, b);
-    }
-    rmSync(hostDir, { recursive: true, force: true });
-    rmSync(root, { recursive: true, force: true });
-  }
+  const r = tsrun(['--root', root, 'create', '--bundle', bundle, id], { env: slowExecutor(hostDir) });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(hits(probe.bundle), '', 'the first container reached the host through the second one');
 });

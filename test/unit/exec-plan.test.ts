@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fixture } from '../helpers/fixture.js';
 import { compileExecPlan, execProcessFromFlags, namespacesToJoin, type ExecFlags, type Process } from '../../runtime/plan/exec-plan.js';
 import { execProcessSpec } from '../../runtime/cli/exec.js';
 import { parseFlags } from '../../runtime/cli/args.js';
@@ -96,7 +96,8 @@ test('execProcessFromFlags refuses what runc refuses', () => {
   assert.equal(execProcessFromFlags(base, { ...noFlags, tty: true }).terminal, true);
 });
 
-test('exec flags parse like runc\'s, and --process wins over them', () => {
+test('exec flags parse like runc\'s, and --process wins over them', (t) => {
+  const f = fixture(t);
   const { flags, rest } = parseFlags(['-t', '--console-socket', '/s', '-d', '--pid-file', 'p', '-e', 'A=1', '-e', 'B=2', '-u', '1:2', '-c', 'CAP_KILL',
     '--additional-gids', '3', '--no-new-privs', '--apparmor', 'x', '--process-label', 'l', '--preserve-fds', '1', '--ignore-paused', '--cwd', '/w', 'ctr', 'ls', '-l'], exec.flags, 'exec');
   assert.deepEqual(rest, ['ctr', 'ls', '-l']);
@@ -107,16 +108,12 @@ test('exec flags parse like runc\'s, and --process wins over them', () => {
   assert.deepEqual(p.args, ['ls', '-l']);
   assert.equal(p.terminal, true);
 
-  const dir = mkdtempSync(join(tmpdir(), 'tsrun-exec-unit-'));
-  try {
-    const file = join(dir, 'p.json');
-    writeFileSync(file, JSON.stringify({ args: ['echo'], cwd: '/', env: ['X=1'] }));
-    const fromFile = execProcessSpec({ ...flags, process: file }, ['ignored'], () => base);
-    assert.deepEqual(fromFile.args, ['echo']);
-    assert.deepEqual(fromFile.env, ['X=1']);
-    assert.ok(!fromFile.terminal);
-    assert.throws(() => execProcessSpec({ process: join(dir, 'missing.json') }, [], () => base), /open .*missing.json: no such file or directory/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const dir = f.dir('tsrun-exec-unit-');
+  const file = join(dir, 'p.json');
+  writeFileSync(file, JSON.stringify({ args: ['echo'], cwd: '/', env: ['X=1'] }));
+  const fromFile = execProcessSpec({ ...flags, process: file }, ['ignored'], () => base);
+  assert.deepEqual(fromFile.args, ['echo']);
+  assert.deepEqual(fromFile.env, ['X=1']);
+  assert.ok(!fromFile.terminal);
+  assert.throws(() => execProcessSpec({ process: join(dir, 'missing.json') }, [], () => base), /open .*missing.json: no such file or directory/);
 });

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fixture } from '../helpers/fixture.js';
 import { compileInitPlan, type InitPlanInput } from '../../runtime/plan/compile.js';
 import { encodePlan } from '../../runtime/plan/encode.js';
 import { parseMountOptions, MS, MOUNT_ATTR } from '../../runtime/plan/mount-options.js';
@@ -112,7 +113,18 @@ test('the compiler refuses what it cannot plan, with a clear error', () => {
   assert.throws(() => compileInitPlan(input((s) => {
     s.linux.namespaces = s.linux.namespaces.filter((n: any) => n.type !== 'mount'); s.mounts = []; s.linux.maskedPaths = []; s.linux.readonlyPaths = []; s.linux.rootfsPropagation = 'private';
   })), /rootfsPropagation requires a mount namespace/);
-  assert.throws(() => compileInitPlan(input((s) => { s.linux.namespaces.push({ type: 'user', path: '/proc/1/ns/user' }); s.linux.uidMappings = [{ containerID: 0, hostID: 1, size: 1 }]; })), /both a namespace path and mappings/);
+});
+
+test('a joined user namespace given with maps: the maps go to the executor, which checks them against the namespace', () => {
+  const plan = compileInitPlan(input((s) => {
+    s.linux.namespaces.push({ type: 'user', path: '/proc/1/ns/user' });
+    s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    s.linux.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+  }));
+  assert.deepEqual(find(plan, Tag.NS_JOIN).filter((j) => j.path === '/proc/1/ns/user').length, 1);
+  assert.deepEqual(find(plan, Tag.UID_MAP).map((r) => r.content), ['0 100000 65536\n']);
+  assert.deepEqual(find(plan, Tag.GID_MAP).map((r) => r.content), ['0 200000 65536\n']);
+  assert.equal(find(plan, Tag.NS_CLONE).some((r) => r.flags & 0x10000000), false);
 });
 
 test('sysctl names: sysctl(8)\'s slashed spelling becomes the plan\'s dotted one', () => {
@@ -127,23 +139,20 @@ test('no-pivot and no-new-keyring', () => {
   assert.equal(find(plan, Tag.SESSION_KEYRING).length, 0);
 });
 
-test('bind mounts: host source resolved against the bundle, read-only binds remounted', () => {
-  const bundle = mkdtempSync(join(tmpdir(), 'tsrun-plan-bundle-'));
+test('bind mounts: host source resolved against the bundle, read-only binds remounted', (t) => {
+  const f = fixture(t);
+  const bundle = f.dir('tsrun-plan-bundle-');
   writeFileSync(join(bundle, 'file'), 'x');
-  try {
-    const plan = compileInitPlan(input((s) => {
-      s.mounts.push({ destination: '/data', type: 'bind', source: 'file', options: ['rbind', 'ro', 'rprivate'] });
-    }, { bundle }));
-    const m = find(plan, Tag.MOUNT).find((r) => r.target === '/data')!;
-    assert.equal(m.source, join(bundle, 'file'));
-    assert.equal(m.create, 2);
-    assert.equal(m.options & 1, 1);
-    assert.equal(m.options & 2, 2);
-    assert.equal(m.propagation, MS.PRIVATE | MS.REC);
-    assert.throws(() => compileInitPlan(input((s) => { s.mounts.push({ destination: '/x', type: 'bind', source: '/nonexistent-tsrun', options: ['bind'] }); })), /no such file or directory/);
-  } finally {
-    rmSync(bundle, { recursive: true, force: true });
-  }
+  const plan = compileInitPlan(input((s) => {
+    s.mounts.push({ destination: '/data', type: 'bind', source: 'file', options: ['rbind', 'ro', 'rprivate'] });
+  }, { bundle }));
+  const m = find(plan, Tag.MOUNT).find((r) => r.target === '/data')!;
+  assert.equal(m.source, join(bundle, 'file'));
+  assert.equal(m.create, 2);
+  assert.equal(m.options & 1, 1);
+  assert.equal(m.options & 2, 2);
+  assert.equal(m.propagation, MS.PRIVATE | MS.REC);
+  assert.throws(() => compileInitPlan(input((s) => { s.mounts.push({ destination: '/x', type: 'bind', source: '/nonexistent-tsrun', options: ['bind'] }); })), /no such file or directory/);
 });
 
 test('mount options: flags, clears, propagation, recursive attributes, data', () => {

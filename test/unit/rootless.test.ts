@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fixture } from '../helpers/fixture.js';
 import { bindSysfsWhereUnmountable, honorXdgRuntimeDir, idMapTools, parseRootlessFlag, rootlessCgroups, rootlessSpec, runningInUserNS, subordinateRanges } from '../../runtime/rootless.js';
 import { defaultSpec } from '../../runtime/spec/default-config.js';
 
@@ -38,23 +38,20 @@ test('own-id maps are written directly, setgroups denied exactly for the egid-as
   assert.deepEqual(t, { setgroupsDeny: true });
 });
 
-test('more than the own id needs the helpers and the user\'s subordinate ranges', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tsrun-rootless-unit-'));
-  try {
-    for (const tool of ['newuidmap', 'newgidmap']) symlinkSync('/bin/true', join(dir, tool));
-    writeFileSync(join(dir, 'subuid'), 'someone:100000:65536\n');
-    writeFileSync(join(dir, 'subgid'), '');
-    const uids = [{ containerID: 0, hostID: euid, size: 1 }, { containerID: 1, hostID: 100000, size: 65536 }];
-    const gids = [{ containerID: 0, hostID: egid, size: 1 }];
-    const opts = { user: 'someone', subuid: join(dir, 'subuid'), subgid: join(dir, 'subgid'), path: dir };
-    assert.deepEqual(idMapTools(uids, gids, opts), { setgroupsDeny: true, newuidmap: join(dir, 'newuidmap') });
-    assert.throws(() => idMapTools(uids, gids, { ...opts, path: '/nonexistent' }), /which takes newuidmap \(package uidmap\), and newuidmap is not in PATH/);
-    assert.throws(() => idMapTools([{ containerID: 0, hostID: 200000, size: 2 }], gids, opts), /uid mapping 0:200000:2 is outside the user's own uid and someone's ranges in .*subuid \(100000-165535\)/);
-    assert.throws(() => idMapTools(uids, [{ containerID: 0, hostID: 100000, size: 5 }], opts), /gid mapping 0:100000:5 needs a range of someone in .*subgid, and there is none/);
-    assert.deepEqual(subordinateRanges(join(dir, 'subuid'), 'someone', 5), [{ start: 100000, count: 65536 }]);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+test('more than the own id needs the helpers and the user\'s subordinate ranges', (t) => {
+  const f = fixture(t);
+  const dir = f.dir('tsrun-rootless-unit-');
+  for (const tool of ['newuidmap', 'newgidmap']) symlinkSync('/bin/true', join(dir, tool));
+  writeFileSync(join(dir, 'subuid'), 'someone:100000:65536\n');
+  writeFileSync(join(dir, 'subgid'), '');
+  const uids = [{ containerID: 0, hostID: euid, size: 1 }, { containerID: 1, hostID: 100000, size: 65536 }];
+  const gids = [{ containerID: 0, hostID: egid, size: 1 }];
+  const opts = { user: 'someone', subuid: join(dir, 'subuid'), subgid: join(dir, 'subgid'), path: dir };
+  assert.deepEqual(idMapTools(uids, gids, opts), { setgroupsDeny: true, newuidmap: join(dir, 'newuidmap') });
+  assert.throws(() => idMapTools(uids, gids, { ...opts, path: '/nonexistent' }), /which takes newuidmap \(package uidmap\), and newuidmap is not in PATH/);
+  assert.throws(() => idMapTools([{ containerID: 0, hostID: 200000, size: 2 }], gids, opts), /uid mapping 0:200000:2 is outside the user's own uid and someone's ranges in .*subuid \(100000-165535\)/);
+  assert.throws(() => idMapTools(uids, [{ containerID: 0, hostID: 100000, size: 5 }], opts), /gid mapping 0:100000:5 needs a range of someone in .*subgid, and there is none/);
+  assert.deepEqual(subordinateRanges(join(dir, 'subuid'), 'someone', 5), [{ start: 100000, count: 65536 }]);
 });
 
 test('runc\'s rootless checks, and devpts\'s unmapped gid= dropped', () => {

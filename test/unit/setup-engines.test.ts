@@ -141,6 +141,29 @@ test('containerd: comments survive, an existing tsrun entry is updated in place,
   assert.match(back, /^# site config: do not remove\n/);
 });
 
+test('containerd 2 with the shim installed: the runc shim type, the binary by runtime_path; 1.6 keeps the shim type', () => {
+  const SHIM = '/usr/local/bin/containerd-shim-tsrun-v2';
+  const r = setupContainerd('version = 3\n', { tsrun: TS, version: v(' 2.1'), shim: SHIM });
+  const table = () => (plain(parseToml(r.text).root) as any).plugins['io.containerd.cri.v1.runtime'].containerd.runtimes.tsrun;
+  assert.deepEqual(table(), { runtime_type: 'io.containerd.runc.v2', runtime_path: SHIM });
+  assert.equal(setupContainerd(r.text, { tsrun: TS, version: v(' 2.1'), shim: SHIM }).text, r.text);
+  // Without a version, a version 3 file is containerd 2's.
+  assert.equal(setupContainerd('version = 3\n', { tsrun: TS, shim: SHIM }).text, r.text);
+  // --cli and back: runtime_path would make the runc type run the shim instead of runc's with BinaryName.
+  const cli = setupContainerd(r.text, { tsrun: TS, version: v(' 2.1'), shim: SHIM, cli: true }).text;
+  assert.deepEqual((plain(parseToml(cli).root) as any).plugins['io.containerd.cri.v1.runtime'].containerd.runtimes.tsrun,
+    { runtime_type: 'io.containerd.runc.v2', options: { BinaryName: TS } });
+  const back = setupContainerd(cli, { tsrun: TS, version: v(' 2.1'), shim: SHIM }).text;
+  assert.doesNotMatch(back, /BinaryName/);
+  assert.match(back, /runtime_path = /);
+  const old = setupContainerd('version = 2\n', { tsrun: TS, version: v(' 1.6'), shim: SHIM });
+  assert.deepEqual((plain(parseToml(old.text).root) as any).plugins['io.containerd.grpc.v1.cri'].containerd.runtimes.tsrun,
+    { runtime_type: 'io.containerd.tsrun.v2' });
+  // Moving a config back to 1.6 drops the path that version ignores.
+  const down = setupContainerd(r.text.replace('version = 3', 'version = 3'), { tsrun: TS, version: v(' 1.6'), shim: SHIM }).text;
+  assert.doesNotMatch(down, /runtime_path/);
+});
+
 test('containerd: malformed or uneditable configs are refused with the line', () => {
   refused(() => setupContainerd('version = 2\n[plugins\nx = 1\n', { tsrun: TS }), 2, /invalid TOML: .*close the table header/);
   refused(() => setupContainerd('version = 2\nroot = "/a"\nroot = "/b"\n', { tsrun: TS }), 3, /duplicate key root/);

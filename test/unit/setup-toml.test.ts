@@ -2,9 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fixture } from '../helpers/fixture.js';
 import { parseToml, plain, lookup, TomlError, formatKey, formatString } from '../../runtime/setup/toml.js';
 import { setValue, removeKey, addToStringArray, TomlEditError } from '../../runtime/setup/toml-edit.js';
 import { unifiedDiff } from '../../runtime/setup/diff.js';
@@ -176,33 +176,30 @@ test('toml edit: removing a key line, adding to an array of strings', () => {
   assert.ok(lookup(parseToml(out), ['e', 'list']));
 });
 
-test('diff: the same hunks as diff -u', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tsrun-diff-'));
-  try {
-    const base = Array.from({ length: 40 }, (_, i) => `line ${i}`);
-    const variants: [string[], string[]][] = [
-      [base, [...base.slice(0, 10), 'inserted', ...base.slice(10)]],
-      [base, [...base.slice(0, 5), 'changed', ...base.slice(6, 20), 'x', 'y', ...base.slice(20, 38)]],
-      [base, [...base.slice(0, 3), ...base.slice(9)]],
-      [base, [...base, 'appended']],
-      [base, ['prepended', ...base]],
-      [[], ['new', 'file']],
-      [base.slice(0, 3), [...base.slice(0, 2), 'a', 'b', base[2], 'c']],
-      [[...base.slice(0, 10), 'far', ...base.slice(10, 16), 'near', ...base.slice(16)], [...base.slice(0, 10), ...base.slice(10, 16), ...base.slice(16)]],
-    ];
-    for (const [a, b] of variants) {
-      const ta = a.length ? a.join('\n') + '\n' : '';
-      const tb = b.join('\n') + '\n';
-      writeFileSync(join(dir, 'a'), ta);
-      writeFileSync(join(dir, 'b'), tb);
-      const expected = spawnSync('diff', ['-u', join(dir, 'a'), join(dir, 'b')], { encoding: 'utf8' }).stdout;
-      const ours = unifiedDiff(ta, tb, 'a', 'b');
-      assert.equal(ours.split('\n').slice(2).join('\n'), expected.split('\n').slice(2).join('\n'));
-    }
-    // No final line break is marked as diff marks it.
-    assert.match(unifiedDiff('a\nb', 'a\nb\nc\n', 'x', 'y'), /-b\n\\ No newline at end of file\n\+b\n\+c\n/);
-    assert.equal(unifiedDiff('same\n', 'same\n', 'x', 'y'), '');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+test('diff: the same hunks as diff -u', (t) => {
+  const f = fixture(t);
+  const dir = f.dir('tsrun-diff-');
+  const base = Array.from({ length: 40 }, (_, i) => `line ${i}`);
+  const variants: [string[], string[]][] = [
+    [base, [...base.slice(0, 10), 'inserted', ...base.slice(10)]],
+    [base, [...base.slice(0, 5), 'changed', ...base.slice(6, 20), 'x', 'y', ...base.slice(20, 38)]],
+    [base, [...base.slice(0, 3), ...base.slice(9)]],
+    [base, [...base, 'appended']],
+    [base, ['prepended', ...base]],
+    [[], ['new', 'file']],
+    [base.slice(0, 3), [...base.slice(0, 2), 'a', 'b', base[2], 'c']],
+    [[...base.slice(0, 10), 'far', ...base.slice(10, 16), 'near', ...base.slice(16)], [...base.slice(0, 10), ...base.slice(10, 16), ...base.slice(16)]],
+  ];
+  for (const [a, b] of variants) {
+    const ta = a.length ? a.join('\n') + '\n' : '';
+    const tb = b.join('\n') + '\n';
+    writeFileSync(join(dir, 'a'), ta);
+    writeFileSync(join(dir, 'b'), tb);
+    const expected = spawnSync('diff', ['-u', join(dir, 'a'), join(dir, 'b')], { encoding: 'utf8' }).stdout;
+    const ours = unifiedDiff(ta, tb, 'a', 'b');
+    assert.equal(ours.split('\n').slice(2).join('\n'), expected.split('\n').slice(2).join('\n'));
   }
+  // No final line break is marked as diff marks it.
+  assert.match(unifiedDiff('a\nb', 'a\nb\nc\n', 'x', 'y'), /-b\n\\ No newline at end of file\n\+b\n\+c\n/);
+  assert.equal(unifiedDiff('same\n', 'same\n', 'x', 'y'), '');
 });

@@ -108,7 +108,7 @@ describe('shim TaskService through ttrpc', { skip: needsRoot }, () => {
     const pids = await call<task.PidsResponse>('Pids', { id });
     assert.deepEqual(pids.processes.map((p) => p.pid), [created.pid]);
     await assert.rejects(call('Delete', { id }), (e: Error) => e instanceof TtrpcError && e.code === Code.FailedPrecondition);
-    await assert.rejects(call('Checkpoint', { id }), (e: Error) => e instanceof TtrpcError && e.code === Code.Unimplemented);
+    await assert.rejects(call('Checkpoint', { id }), (e: Error) => e instanceof TtrpcError && e.code === Code.InvalidArgument);
 
     await call('Kill', { id, signal: 9 });
     const [w1, w2] = await Promise.all(waits);

@@ -1,0 +1,37 @@
+// The Checkpoint RPC as containerd's runc shim answers it (process/init.go checkpoint): runc
+// checkpoint with criu's work files in the bundle unless the caller names a work path, the
+// container left running unless `exit`, and the dump log copied to the bundle on failure.
+//
+// Not here yet: Create with `checkpoint` set (still Unimplemented in service.ts). The runc shim
+// makes nothing at Create then: it keeps a "created checkpoint" state and runs `runc restore
+// --detach --pid-file --image-path <checkpoint> --work-path <criu work path> [--parent-path
+// <parent_checkpoint>] --no-subreaper` at Start, with the task's stdio (process/init.go
+// createCheckpointedState, init_state.go createdCheckpointState.Start). Here that is a Task whose
+// container is made at Start by runtime.restore(id, bundle, { imagePath, workPath, stdio:
+// io.stdio(), pidFile }), publishing TaskCreate at Create with `checkpoint` and the exit watch
+// begun at Start; Task.container must then be optional until Start.
+import { copyFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Container } from '../runtime/index.js';
+import type { CgroupsMode } from '../runtime/container/checkpoint.js';
+import type { runc_options } from '../proto/index.js';
+import { TtrpcError, Code } from './ttrpc/index.js';
+
+export async function checkpointTask(container: Container, bundle: string, path: string, o: runc_options.CheckpointOptions | undefined): Promise<void> {
+  // containerd always names one; a default in the shim's working directory would be nobody's.
+  if (!path && !o?.image_path) throw new TtrpcError(Code.InvalidArgument, 'checkpoint: an image path is required');
+  const work = o?.work_path || join(bundle, 'criu-work');
+  try {
+    await container.checkpoint({
+      imagePath: path || o?.image_path, workPath: work, leaveRunning: !o?.exit, tcpEstablished: !!o?.open_tcp,
+      extUnixSk: !!o?.external_unix_sockets, shellJob: !!o?.terminal, fileLocks: !!o?.file_locks,
+      emptyNs: o?.empty_namespaces ?? [], manageCgroupsMode: (o?.cgroups_mode || '') as CgroupsMode | '',
+    });
+  } catch (err) {
+    const dumpLog = join(bundle, 'criu-dump.log');
+    try { copyFileSync(join(work, 'dump.log'), dumpLog); } catch { /* no log */ }
+    throw new TtrpcError(Code.Unknown, `${(err as Error).message} path= ${dumpLog}`);
+  } finally {
+    if (!o?.work_path) rmSync(work, { recursive: true, force: true });
+  }
+}

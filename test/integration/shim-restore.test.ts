@@ -1,0 +1,99 @@
+// The shim's checkpoint round trip without containerd, as containerd drives it: Checkpoint with
+// `exit`, then Create with `checkpoint` set (nothing runs: State says CREATED), and Start, which
+// restores the container from its images through CRIU; the restored loop counts on.
+import { describe, before, after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { needsRoot, makeBundle, uniqueId, assertNothingLeft, REPO } from '../helpers/harness.js';
+import { requireStack, stackSkip } from '../helpers/stack.js';
+import { TtrpcServer, TtrpcClient } from '../../shim/ttrpc/index.js';
+import { task, events_ttrpc, runc_options, packAny } from '../../proto/index.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const NS = `tsrun-restore-${process.pid}`;
+const skip = needsRoot || stackSkip();
+
+describe('containerd-shim-tsrun-v2: Checkpoint, then Create from the checkpoint and Start', { skip }, () => {
+  const dir = skip ? '' : mkdtempSync(join(tmpdir(), 'tsrun-shim-restore-'));
+  const fakeContainerd = join(dir, 'containerd.sock');
+  const id = uniqueId('restore');
+  const root = '/run/containerd/tsrun';
+  const received: string[] = [];
+  let events: TtrpcServer;
+  let bundle = '';
+  let address = '';
+  let client: TtrpcClient | undefined;
+
+  before(async () => {
+    events = new TtrpcServer().register(events_ttrpc.Events, { Forward: (req) => { received.push(req.envelope!.topic); return {}; } });
+    await events.listen(`${fakeContainerd}.ttrpc`);
+    bundle = join(dir, id);
+    renameSync(makeBundle((c) => {
+      c.process.args = ['/bin/sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /count; sleep 0.1; done'];
+      c.process.terminal = false;
+      c.root.readonly = false;
+    }), bundle);
+  });
+
+  after(async () => {
+    await client?.close();
+    spawnSync(join(REPO, 'bin', 'tsrun'), ['--root', join(root, NS), 'delete', '--force', id]);
+    if (address) {
+      const pid = Number(spawnSync('fuser', [address.slice('unix://'.length)], { encoding: 'utf8' }).stdout.trim().split(/\s+/)[0] || 0);
+      if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+    await events?.close({ force: true });
+    rmSync(dir, { recursive: true, force: true });
+    // The namespace's state root the shim made (its containers' state dirs are checked by the test).
+    rmSync(join(root, NS), { recursive: true, force: true });
+  });
+
+  test('the loop counts on from where it was checkpointed; events in order; nothing left', async () => {
+    const stack = requireStack();
+    const env = { ...process.env, PATH: `${stack.bin}:${process.env.PATH}`, TTRPC_ADDRESS: `${fakeContainerd}.ttrpc` };
+    const r = spawnSync(join(REPO, 'bin', 'containerd-shim-tsrun-v2'), ['-namespace', NS, '-address', fakeContainerd, '-publish-binary', '/bin/false', '-id', id, 'start'], { cwd: bundle, input: '', encoding: 'utf8', env });
+    assert.equal(r.status, 0, r.stderr);
+    address = r.stdout.trim();
+    client = await TtrpcClient.connect(address);
+    const md = { 'containerd-namespace-ttrpc': NS };
+    const call = (method: string, req: object) => client!.call(task.Task, method as never, req as never, { metadata: md } as never) as Promise<any>;
+    const count = () => Number(readFileSync(join(bundle, 'rootfs', 'count'), 'utf8').trim() || 0);
+
+    await call('Create', { id, bundle });
+    await call('Start', { id });
+    for (let i = 0; i < 100 && (!existsSync(join(bundle, 'rootfs', 'count')) || count() < 5); i++) await sleep(100);
+    const images = join(dir, 'images');
+    await call('Checkpoint', { id, path: images, options: packAny(runc_options.CheckpointOptions, { exit: true }) });
+    assert.ok(existsSync(join(images, 'inventory.img')));
+    const before = count();
+    assert.ok(before >= 5, `counted to ${before} before the checkpoint`);
+    await call('Wait', { id });
+    await call('Delete', { id });
+    await sleep(500);
+    assert.equal(count(), before, 'nothing counts while checkpointed');
+
+    const created = await call('Create', { id, bundle, checkpoint: images });
+    assert.equal(created.pid, 0, 'nothing runs before Start');
+    assert.equal((await call('State', { id })).status, 1 /* CREATED */);
+    const started = await call('Start', { id });
+    assert.ok(started.pid > 0);
+    assert.equal((await call('State', { id })).status, 2 /* RUNNING */);
+    for (let i = 0; i < 100 && count() <= before + 3; i++) await sleep(100);
+    const after = count();
+    assert.ok(after > before + 3, `counting on from ${before} (now ${after}), not from zero`);
+    await call('Kill', { id, signal: 9 });
+    const waited = await call('Wait', { id });
+    assert.equal(waited.exit_status, 137);
+    await call('Delete', { id });
+    await call('Shutdown', { id }).catch(() => undefined);
+    for (let i = 0; i < 100 && received.filter((t) => t === '/tasks/delete').length < 2; i++) await sleep(50);
+    assert.deepEqual(received.filter((t) => t !== '/tasks/checkpointed'), [
+      '/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete',
+      '/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete',
+    ]);
+    assertNothingLeft(join(root, NS), id, bundle);
+  });
+});
