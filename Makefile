@@ -27,6 +27,7 @@ build: node_modules/.package-lock.json native
 	cp native/tsrun-executor bin/tsrun-executor
 	cp native/shim-launcher bin/containerd-shim-tsrun-v2
 	cp native/shim-launcher build/fault/containerd-shim-tsrun-v2
+	$(MAKE) -C native fault FAULT_OUT=$(CURDIR)/build/fault/tsrun-executor
 
 typecheck: node_modules/.package-lock.json
 	$(NODE) scripts/gen-proto.mjs

@@ -97,6 +97,7 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 #define MODE_WAIT 2u
 
 #define ROOTFS_NEW_MNTNS 1u
+#define ROOTFS_HOST_MNTNS 2u
 
 #define MOUNT_OPT_BIND 1u
 #define MOUNT_OPT_REMOUNT 2u
@@ -264,6 +265,13 @@ int sync_recv(uint8_t *buf, uint32_t cap, uint32_t *len);
 /* Reports g_err on the sync socket and exits 1, after g_die_hook (E's
  * clean-up of a helper process) if set. */
 __attribute__((noreturn)) void die(void);
+/* Test builds only (-DTSRUN_FAULTS, build/fault/tsrun-executor): dies as if killed at the
+ * named step when TSRUN_EXECUTOR_FAULT_AT names it; compiled out of the real executor. */
+#ifdef TSRUN_FAULTS
+void fault_point(const char *step);
+#else
+#define fault_point(step) ((void)0)
+#endif
 extern void (*g_die_hook)(void);
 
 /* ---- terminal.c -------------------------------------------------------- */

@@ -278,8 +278,10 @@ static void finalize_and_exec(const struct plan *p, int fifo_fd, mode_t orig_uma
 		die();
 
 	sync_log(LOG_DEBUG, "init: ready, exec %s", resolved);
+	fault_point("executor:3");
 	if (sync_send(M_READY, NULL, 0) < 0)
 		_exit(1);
+	fault_point("executor:4");
 	close(g_sync_fd);
 	g_sync_fd = -1;
 

@@ -238,12 +238,14 @@ int main(int argc, char **argv)
 		fail_errno(errno, "send pid");
 		abort_child((pid_t)pid);
 	}
+	fault_point("executor:1");
 	if (plan.release_barrier)
 		release_barrier((pid_t)pid);
 	if (write(rel[1], "1", 1) != 1) {
 		fail_errno(errno, "release init");
 		abort_child((pid_t)pid);
 	}
+	fault_point("executor:2");
 	e_close_all(&st);
 	if (plan.pidns_late) {
 		int rc = pidns_finish((pid_t)pid);

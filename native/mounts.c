@@ -246,6 +246,18 @@ int c_prepare_rootfs(const struct rec *r, struct c_root *root)
 			return -1;
 		if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
 			return fail_errno(errno, "bind rootfs %s", path);
+	} else if (r->u.rootfs.flags & ROOTFS_HOST_MNTNS) {
+		/* The host's mount namespace, whose propagation is not ours to
+		 * change: only the bind itself reaches the peers of the rootfs's
+		 * mount (and leaves them with it at delete); made private at once,
+		 * it takes every later mount of the container out of propagation. */
+		if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return fail_errno(errno, "bind rootfs %s", path);
+		if (mount(NULL, path, NULL, MS_PRIVATE | MS_REC, NULL) < 0) {
+			int e = errno;
+			umount2(path, MNT_DETACH);
+			return fail_errno(e, "make rootfs %s private", path);
+		}
 	}
 	root->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root->fd < 0)

@@ -458,8 +458,12 @@ static int decode_payload(struct rec *r, struct cur *c)
 		    g_u64(c, "propagation", &r->u.rootfs.propagation) < 0 ||
 		    g_u32(c, "flags", &r->u.rootfs.flags) < 0)
 			return -1;
-		if (r->u.rootfs.flags & ~ROOTFS_NEW_MNTNS)
+		if (r->u.rootfs.flags & ~(ROOTFS_NEW_MNTNS | ROOTFS_HOST_MNTNS))
 			return fail("invalid plan: ROOTFS: unknown flags 0x%x", r->u.rootfs.flags);
+		if (r->u.rootfs.flags == (ROOTFS_NEW_MNTNS | ROOTFS_HOST_MNTNS))
+			return fail("invalid plan: ROOTFS: flags 0x%x name two mount namespaces", r->u.rootfs.flags);
+		if ((r->u.rootfs.flags & ROOTFS_HOST_MNTNS) && r->u.rootfs.propagation)
+			return fail("invalid plan: ROOTFS: a root propagation in the host's mount namespace");
 		if (check_propagation(n, r->u.rootfs.propagation) < 0)
 			return -1;
 		return check_host_path(n, "path", r->u.rootfs.path);
@@ -1088,12 +1092,16 @@ int plan_decode(const uint8_t *body, uint32_t len, struct plan *p)
 			return fail("invalid plan: ROOTFS asks for mount namespace setup without one");
 		if (!mntns) {
 			/* Without a mount namespace of its own these would change the host's
-			 * mount table. */
+			 * mount table; with ROOTFS_HOST_MNTNS the ones that stay beneath the
+			 * rootfs's private bind are allowed. */
+			int host = (p->rootfs->u.rootfs.flags & ROOTFS_HOST_MNTNS) != 0;
+			if (host && ((p->clone_flags | p->joined_flags) & (CLONE_NEWNS | CLONE_NEWUSER)))
+				return fail("invalid plan: ROOTFS in the host's mount namespace with a new or joined mount or user namespace");
 			for (size_t i = 0; i < p->nrecs; i++) {
 				uint16_t t = p->recs[i].tag;
-				if (t == T_MOUNT || t == T_MOUNT_IDMAP || t == T_BIND_DEVICE ||
-				    t == T_ROOT_READONLY || t == T_MASK_PATH || t == T_READONLY_PATH ||
-				    t == T_REMOUNT_READONLY)
+				if ((!host && (t == T_MOUNT || t == T_BIND_DEVICE || t == T_REMOUNT_READONLY ||
+					       t == T_ROOT_READONLY)) ||
+				    t == T_MOUNT_IDMAP || t == T_MASK_PATH || t == T_READONLY_PATH)
 					return fail("invalid plan: %s without a new mount namespace",
 						    tag_name(t));
 			}

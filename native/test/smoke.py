@@ -972,6 +972,15 @@ def test_no_pivot_and_chroot(env):
     bad = r[:3] + [mount("tmpfs", "/tmp", "tmpfs")] + r[3:]
     res = run(env, encode(bad))
     assert res.error and "without a new mount namespace" in res.error, res.error
+    # ROOTFS bit1 (the host's mount namespace): never with a root propagation, bit0, or a user namespace
+    for rootfs, ns, want in [
+            (u64(MS_PRIVATE) + u32(2), CLONE_NEWPID, "a root propagation in the host's mount namespace"),
+            (u64(0) + u32(3), CLONE_NEWPID, "name two mount namespaces"),
+            (u64(0) + u32(2), CLONE_NEWPID | CLONE_NEWNS, "with a new or joined mount or user namespace")]:
+        plan = [rec("MODE", u32(0) + u32(0)), rec("NS_CLONE", u32(ns)), rec("ROOTFS", s(env.rootfs) + rootfs),
+                mount("tmpfs", "/tmp", "tmpfs"), rec("CHANGE_ROOT", u32(2)), rec("ARG", s("true"))]
+        res = run(env, encode(plan), eof_after_plan=True)
+        assert res.error and want in res.error, (want, res.error)
 
 
 def exec_plan(pid, args, joins=("ipc", "uts", "net", "pid", "mnt"), userns=False, extra=()):

@@ -57,12 +57,10 @@ export abstract class BaseManager implements CgroupManager {
 
   checkBeforeCreate(): string[] {
     const warnings: string[] = [];
-    // As runc, only the primary hierarchy is counted on v1.
+    // As runc, only the primary hierarchy is counted on v1 (sub-cgroups included). runc 1.1 warned
+    // and ran the container; runc 1.2 and later refuse, and so does tsrun.
     const n = this.exists() ? this.pids().length : 0;
-    if (n > 0) {
-      warnings.push(`container's cgroup is not empty: ${n} process(es) found`,
-        'DEPRECATED: running container in a non-empty cgroup won\'t be supported in runc 1.2; https://github.com/opencontainers/runc/issues/3132');
-    }
+    if (n > 0) throw new TsrunError(`container's cgroup is not empty: ${n} process(es) found`);
     if (this.isFrozen()) throw new TsrunError('container\'s cgroup unexpectedly frozen');
     return warnings;
   }

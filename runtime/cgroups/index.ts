@@ -12,6 +12,7 @@ import { V2Manager } from './v2.js';
 import { SystemdManager, type SavedSystemdCgroup } from './systemd.js';
 import { systemdUnitRef, systemdV1Paths, systemdV2Path, type SystemdUnitRef } from './systemd-unit.js';
 import { annotationProperties } from './systemd-properties.js';
+import { connectUserSystemd, userManagerCgroup } from './systemd-user.js';
 import type { CgroupConfig, CgroupHost, CgroupLayout, CgroupManager } from './types.js';
 import { currentContext } from '../context.js';
 
@@ -52,7 +53,10 @@ export function cgroupManager(cfg: CgroupConfig, host: CgroupHost = {}): CgroupM
     // runc's words (and check) when there is no systemd to ask for a scope.
     const running = host.systemdRunning ?? isDirectory('/run/systemd/system');
     if (!running) throw new TsrunError('systemd not running on this host, cannot use systemd cgroups manager');
+    const layout = layoutOf(host);
+    if (cfg.rootless && layout.mode !== 'v2') throw new TsrunError('cannot use rootless systemd cgroups manager on cgroup v1');
     const ref = systemdUnitRef(cfg.cgroupsPath, cfg.id, cfg.rootless === true);
+    if (cfg.rootless) ref.manager = cfg.userManager ?? '/';
     const m = systemdManager(ref, layoutOf(host), host, cfg.rootless === true, false, [], cfg.resources);
     m.extraProperties = annotationProperties(cfg.annotations);
     return m;
@@ -88,7 +92,7 @@ function systemdManager(ref: SystemdUnitRef, layout: CgroupLayout, host: CgroupH
   const fsDriver = layout.mode === 'v2'
     ? new V2Manager(fs, systemdV2Path(layout, ref), layout.unified!.mountpoint, mounts, opts, created)
     : new V1Manager(fs, systemdV1Paths(layout, ref, host.pid1Cgroup ?? readPid1Cgroup()), v1MountOf(layout, Object.keys(layout.v1).concat(layout.mode === 'hybrid' ? [''] : [])), mounts, opts, created);
-  return new SystemdManager(fsDriver, ref, attached, host.systemdBus ?? currentContext()?.systemdBus);
+  return new SystemdManager(fsDriver, ref, attached, host.systemdBus ?? (rootless ? connectUserSystemd : currentContext()?.systemdBus));
 }
 
 function readPid1Cgroup(): string {
@@ -130,7 +134,7 @@ export function cgroupManagerFromState(saved: unknown, host: CgroupHost = {}): C
     if (!isStringRecord(unit) || typeof unit.unit !== 'string' || typeof unit.slice !== 'string' || typeof unit.name !== 'string') {
       throw new TsrunError(`invalid saved systemd unit: ${JSON.stringify(unit)}`);
     }
-    const m = systemdManager({ slice: unit.slice, unit: unit.unit, name: unit.name }, layout, host, s.rootless === true, true, created);
+    const m = systemdManager({ slice: unit.slice, unit: unit.unit, name: unit.name, ...(unit.manager !== undefined ? { manager: unit.manager } : {}) }, layout, host, s.rootless === true, true, created);
     // The dirs are recomputed from the unit: they must be the ones saved.
     if (JSON.stringify(m.paths) !== JSON.stringify(s.paths)) throw new TsrunError(`invalid saved cgroup state: paths ${JSON.stringify(s.paths)} are not those of ${unit.unit}`);
     return m;
@@ -144,4 +148,14 @@ export function cgroupManagerFromState(saved: unknown, host: CgroupHost = {}): C
     return new V2Manager(fs, dir, layout.unified?.mountpoint ?? mp, mounts, opts, created);
   }
   return new V1Manager(fs, { ...s.paths }, v1MountOf(layout, Object.keys(s.paths)), mounts, opts, created);
+}
+
+/**
+ * Rootless --systemd-cgroup asks the user's systemd where its units go before the manager is made
+ * (runc's getSliceFull); elsewhere, and where cgroupManager refuses first, undefined.
+ */
+export async function userSystemdManager(cfg: Pick<CgroupConfig, 'systemd' | 'rootless'>, host: CgroupHost = {}): Promise<string | undefined> {
+  if (!cfg.systemd || !cfg.rootless) return undefined;
+  if (!(host.systemdRunning ?? isDirectory('/run/systemd/system')) || layoutOf(host).mode !== 'v2') return undefined;
+  return userManagerCgroup(host.systemdBus ?? connectUserSystemd);
 }

@@ -13,6 +13,8 @@ export interface SystemdUnitRef {
   unit: string;
   /** runc's Description: "libcontainer container <name>". */
   name: string;
+  /** Rootless: the cgroup of the user's systemd, below which its units are (systemd-user.ts). */
+  manager?: string;
 }
 
 const SLICE_SUFFIX = '.slice';
@@ -69,7 +71,7 @@ export function expandSlice(slice: string): string {
 
 /** The unit's path below a hierarchy root: slice dirs, then the unit. */
 export function unitCgroupPath(ref: SystemdUnitRef): string {
-  return posix.join(expandSlice(ref.slice), ref.unit);
+  return posix.join(ref.manager ?? '/', expandSlice(ref.slice), ref.unit);
 }
 
 /**

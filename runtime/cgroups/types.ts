@@ -49,6 +49,8 @@ export interface CgroupConfig {
   annotations?: Record<string, string>;
   /** Rootless: permission errors creating the cgroup are tolerated when no cgroupsPath was given. */
   rootless?: boolean;
+  /** Rootless --systemd-cgroup: the user's systemd's own cgroup (systemd-user.ts userManagerCgroup). */
+  userManager?: string;
 }
 
 export interface CgroupManager {

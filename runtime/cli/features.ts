@@ -20,7 +20,7 @@ export function featuresDocument(): Record<string, unknown> {
     linux: {
       namespaces: Object.keys(CLONE_NEW).sort(),
       capabilities: Object.entries(CAPABILITY_NUMBERS).sort((a, b) => a[1] - b[1]).map(([name]) => name),
-      cgroup: { v1: true, v2: true, systemd: true, systemdUser: false },
+      cgroup: { v1: true, v2: true, systemd: true, systemdUser: true },
       seccomp: {
         enabled: true,
         actions: [...SUPPORTED_ACTIONS].sort(),

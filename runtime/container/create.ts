@@ -5,9 +5,9 @@ import { TsrunError } from '../errors.js';
 import { log } from '../log.js';
 import { loadBundleSpec } from '../spec/load.js';
 import { compileInitPlan } from '../plan/compile.js';
-import { RELEASE_POINT } from '../plan/records.js';
+import { RELEASE_POINT, Tag } from '../plan/records.js';
 import { deviceCgroupRules } from '../plan/devices.js';
-import { cgroupManager, detectCgroupLayout, serializeCgroupPaths, v1MountOrder, type CgroupManager } from '../cgroups/index.js';
+import { cgroupManager, detectCgroupLayout, serializeCgroupPaths, userSystemdManager, v1MountOrder, type CgroupManager } from '../cgroups/index.js';
 import { lockContainer } from './lock.js';
 import { checkContainerId, execFifoPath, makeStateDir, removeStateDir, saveState, type ContainerState } from './state.js';
 import { procStat, processAlive, waitForExit } from './proc.js';
@@ -16,6 +16,8 @@ import { hasHooks, runHooks } from './hooks.js';
 import { hookState, rfc3339Nano } from './status.js';
 import { checkTerminalUse, startWithConsole, type HostTerminal } from './console.js';
 import { bindSysfsWhereUnmountable, rootlessCgroupApply, rootlessCgroups, rootlessCgroupCreate, rootlessEuid, rootlessSpec, runningInUserNS, withOwnCgroups } from '../rootless.js';
+import { detachHostMounts, hostMountsRecord } from './host-mounts.js';
+import { ROOTFS_HOST_MNTNS } from '../plan/host-mounts.js';
 import { faultPoint } from '../fault.js';
 import { mark } from '../timing.js';
 import type { ExitInfo } from '../reaper.js';
@@ -90,7 +92,8 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
 
   // runc looks for its own terminal before it starts anything, and fails without one.
   const host = terminal ? opts.hostTerminal?.() : undefined;
-  const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations, rootless: rootlessCg });
+  const userManager = await userSystemdManager({ systemd: opts.systemdCgroup, rootless: rootlessCg });
+  const cgroups = cgroupManager({ cgroupsPath: spec.linux?.cgroupsPath, id: opts.id, resources: spec.linux?.resources, systemd: opts.systemdCgroup, annotations: spec.annotations, rootless: rootlessCg, userManager });
   const hookBarrier = hasHooks(spec.hooks, 'prestart', 'createRuntime');
   // Compiled once, with its final inputs, after the cgroups exist: which cgroup.procs files to
   // join, and whether a systemd scope must hold the init before it runs.
@@ -125,7 +128,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     const state: ContainerState = {
       version: 1, ociVersion: spec.ociVersion ?? '1.0.2-dev', id: opts.id, bundle, rootfs, pid: 0,
       created: rfc3339Nano(new Date()), owner: '', annotations: spec.annotations, cgroup: serializeCgroupPaths(cgroups),
-      creating: true, hooks: spec.hooks, process: savedProcess, seccomp: spec.linux?.seccomp,
+      creating: true, creator: { pid: process.pid, startTime: procStat(process.pid)?.startTime }, hooks: spec.hooks, process: savedProcess, seccomp: spec.linux?.seccomp,
       resources: spec.linux?.resources as ContainerState['resources'],
     };
     let pid = 0;
@@ -140,6 +143,11 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       mark('cgroups');
       const plan = compilePlan(rootlessCg ? withOwnCgroups({ ...cgroups.paths }) : { ...cgroups.paths });
       mark('plan');
+      // Before the executor binds the rootfs in the host's mount namespace: delete finds the bind by it.
+      if (plan.some((r) => r.tag === Tag.ROOTFS && (r.flags & ROOTFS_HOST_MNTNS) !== 0)) {
+        state.hostMounts = hostMountsRecord(rootfs);
+        saveState(opts.root, state);
+      }
       ({ pid, master, run: { exited } } = await startWithConsole(terminal, opts.consoleSocket, host, (socket) => runExecutor(plan, passedFds, {
         onHookPoint: async (point, initPid) => {
           if (point === RELEASE_POINT) {
@@ -151,7 +159,14 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
           await runHooks(spec.hooks, 'prestart', atBarrier);
           await runHooks(spec.hooks, 'createRuntime', atBarrier);
         },
-      }, socket, opts.stdio), (p) => { pid = p; }));
+      }, socket, opts.stdio), (p) => {
+        pid = p;
+        // On disk at once: a create killed from here on leaves a state that names its init.
+        if (state.pid === p) return;
+        state.pid = p;
+        state.pidStartTime = procStat(p)?.startTime;
+        saveState(opts.root, state);
+      }));
       mark('executor');
       faultPoint('create:3');
       const st = procStat(pid);
@@ -161,6 +176,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       state.pid = pid;
       state.pidStartTime = st.startTime;
       delete state.creating;
+      delete state.creator;
       saveState(opts.root, state);
       faultPoint('create:4');
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
@@ -169,7 +185,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       return { state, cgroups, master, host: master !== undefined ? host : undefined, exited };
     } catch (err) {
       if (master !== undefined) closeSync(master);
-      await undoCreate(opts.root, opts.id, pid, cgroups);
+      await undoCreate(opts.root, opts.id, pid, cgroups, state.hostMounts);
       throw withLeftoverPid(err, pid);
     }
   } catch (err) {
@@ -191,11 +207,12 @@ function socketActivationFds(): number {
   return count;
 }
 
-async function undoCreate(root: string, id: string, pid: number, cgroups: CgroupManager): Promise<void> {
+async function undoCreate(root: string, id: string, pid: number, cgroups: CgroupManager, hostMounts: ContainerState['hostMounts']): Promise<void> {
   if (pid > 0 && processAlive(pid)) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     await waitForExit(pid, undefined, 5000);
   }
+  try { detachHostMounts(hostMounts); } catch (err) { log.warn(`cleaning up mounts of ${id}: ${(err as Error).message}`); }
   try { await cgroups.destroy(); } catch (err) { log.warn(`cleaning up cgroups of ${id}: ${(err as Error).message}`); }
   removeStateDir(root, id);
 }

@@ -8,6 +8,7 @@ import { containerStatus, hookState } from './status.js';
 import { processAlive, waitForExit } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
 import { faultPoint } from '../fault.js';
+import { detachHostMounts } from './host-mounts.js';
 import { requireStatus } from './transitions.js';
 import { mark } from '../timing.js';
 
@@ -43,6 +44,7 @@ export async function deleteContainer(root: string, id: string, force: boolean):
     }
     mark('delete:killed');
     faultPoint('delete:1');
+    detachHostMounts(state.hostMounts);
     // A frozen cgroup keeps SIGKILLed processes alive: destroy thaws and kills what is left.
     if (cgroups) await cgroups.destroy();
     mark('delete:cgroups');

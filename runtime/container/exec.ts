@@ -13,6 +13,7 @@ import { writePidFile } from './create.js';
 import { processAlive, waitForExit } from './proc.js';
 import { checkTerminalUse, startWithConsole, type HostTerminal } from './console.js';
 import { faultPoint } from '../fault.js';
+import { rootlessEuid } from '../rootless.js';
 import { requireStatus } from './transitions.js';
 import type { ExitInfo } from '../reaper.js';
 
@@ -70,6 +71,8 @@ export async function spawnExec(state: ContainerState, opts: ExecOptions): Promi
   const terminal = !!opts.process.terminal;
   if (opts.detached !== undefined) checkTerminalUse(terminal, opts.detached, opts.consoleSocket);
   checkPreservedFds(3, opts.preserveFds);
+  // runc 1.3 refuses before it starts anything (the kernel would refuse setgroups in the user's user namespace anyway).
+  if (rootlessEuid() && opts.process.user?.additionalGids?.length) throw TsrunError.invalid('cannot set any additional groups in a rootless container');
   // runc looks for its own terminal before it starts anything, and fails without one.
   const host = terminal ? opts.hostTerminal?.() : undefined;
   const cgroups = cgroupManagerFromState(state.cgroup);

@@ -12,6 +12,7 @@ import { mark } from '../timing.js';
 import { log } from '../log.js';
 import { currentContext } from '../context.js';
 import { procStat } from './proc.js';
+import { executorFaultEnv } from '../fault.js';
 
 /** Where the static C executor lives: the Runtime's choice, next to the bundle, or TSRUN_EXECUTOR for development. */
 export function executorPath(): string {
@@ -91,8 +92,8 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
   // Without a dialled console socket (a net.Socket), libuv's handles do without node:net.
   const direct = stdio.every((s) => typeof s !== 'object') && uvAvailable();
   const spawned: ExecutorChild & { stdio: ReadonlyArray<unknown> } = direct
-    ? spawnProcess(executorPath(), ['run', String(syncFd)], stdio as UvStdio[], {})
-    : childProcess().spawn(executorPath(), ['run', String(syncFd)], { stdio, env: {} });
+    ? spawnProcess(executorPath(), ['run', String(syncFd)], stdio as UvStdio[], executorFaultEnv())
+    : childProcess().spawn(executorPath(), ['run', String(syncFd)], { stdio, env: executorFaultEnv() });
   const child: ExecutorChild = spawned;
   const sync = spawned.stdio[syncFd] as Socket | UvPipe | null;
   if (!sync) {

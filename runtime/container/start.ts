@@ -1,7 +1,7 @@
 import { close, constants, existsSync, open, openSync, closeSync, read, unlinkSync } from 'node:fs';
 import { TsrunError } from '../errors.js';
 import { lockContainer } from './lock.js';
-import { execFifoPath, loadState } from './state.js';
+import { execFifoPath, loadState, saveState } from './state.js';
 import { containerStatus, hookState } from './status.js';
 import { processAlive, stillExecutor, waitForExit } from './proc.js';
 import { runHooksWarnOnly } from './hooks.js';
@@ -31,6 +31,12 @@ export async function startContainer(root: string, id: string, fromRun = false):
       try { unlinkSync(fifo); } catch { /* none */ }
     }
     requireStatus(fromRun ? 'start-after-create' : 'start', status, id);
+    // Created by a create that was killed before it wrote its last state: finished here.
+    if (state.creating) {
+      delete state.creating;
+      delete state.creator;
+      saveState(root, state);
+    }
     mark('start:checked');
     faultPoint('start:1');
     const content = await readExecFifo(fifo, state.pid, state.pidStartTime);

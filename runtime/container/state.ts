@@ -22,6 +22,8 @@ export interface ContainerState {
   cgroup?: unknown;
   /** set while create is under way */
   creating?: boolean;
+  /** while creating: the tsrun doing it (pid and /proc start time), to tell a create still under way from one killed */
+  creator?: { pid: number; startTime?: string };
   hooks?: Spec['hooks'];
   /** the container's process: `exec` starts from it (the bundle may have changed since create) */
   process?: Spec['process'];
@@ -29,6 +31,11 @@ export interface ContainerState {
   seccomp?: NonNullable<Spec['linux']>['seccomp'];
   /** linux.resources as created and then updated (`update` merges into them, as runc's saved config) */
   resources?: LinuxResources;
+  /**
+   * Without a mount namespace of its own: the resolved rootfs and the id of the mount its private
+   * bind goes on in the host's mount namespace (runtime/container/host-mounts.ts)
+   */
+  hostMounts?: { rootfs: string; under: number };
   /** the spec's ociVersion, reported by `state` */
   ociVersion: string;
 }

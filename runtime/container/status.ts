@@ -8,7 +8,9 @@ export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 
 export function containerStatus(root: string, state: ContainerState): Status {
   if (!processAlive(state.pid, state.pidStartTime)) return 'stopped';
-  if (state.creating) return 'creating';
+  // A create killed after its init was made is over: the executor stops an init it can no longer
+  // talk to unless it was ready, so a live init is what it is (waiting at the fifo: created).
+  if (state.creating && !(state.creator && !processAlive(state.creator.pid, state.creator.startTime))) return 'creating';
   // A start killed after releasing the init leaves the fifo behind: the init tells the truth.
   if (existsSync(execFifoPath(root, state.id)) && stillExecutor(state.pid)) return 'created';
   if (isFrozen(state)) return 'paused';

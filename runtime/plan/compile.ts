@@ -12,6 +12,7 @@ import type { HostView } from './host.js';
 import { planInitHooks } from './hooks.js';
 import { seccompRecords } from './seccomp-listener.js';
 import { planLatePidns } from './pidns.js';
+import { hostMountNamespaceRootfs, ROOTFS_HOST_MNTNS } from './host-mounts.js';
 
 export interface InitPlanInput {
   id: string;
@@ -75,7 +76,8 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   checkNamespaceUse(spec, ns);
   // Compiled ahead: the user namespaces of id-mapped mounts are the executor's records, which come first.
   const idmaps = new IdmapUsernsTable();
-  const mounts = ns.has.has('mount') ? planMounts(input.host, spec, input.bundle, ns, input.cgroups, idmaps, input.rootfs) : [];
+  const hostMounts = !ns.has.has('mount') && hostMountNamespaceRootfs(spec, ns);
+  const mounts = ns.has.has('mount') || hostMounts ? planMounts(input.host, spec, input.bundle, ns, input.cgroups, idmaps, input.rootfs) : [];
 
   const initHooks = planInitHooks(spec.hooks, { ociVersion: spec.ociVersion ?? '1.0.2-dev', id: input.id, bundle: input.bundle, annotations: spec.annotations });
 
@@ -112,8 +114,11 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
     plan.push({ tag: Tag.CHANGE_ROOT, how: input.noPivot ? ChangeRoot.MoveAndChroot : ChangeRoot.PivotRoot });
     plan.push(...cwdMkdir(process));
   } else {
-    if (spec.mounts?.length) throw TsrunError.invalid('mounts require a mount namespace');
-    plan.push({ tag: Tag.ROOTFS, path: input.rootfs, propagation: 0n, flags: 0 });
+    plan.push({ tag: Tag.ROOTFS, path: input.rootfs, propagation: 0n, flags: hostMounts ? ROOTFS_HOST_MNTNS : 0 });
+    if (hostMounts) {
+      plan.push(...mounts);
+      plan.push(...planDev(input.host, spec, inUserNs, needsDevSetup(spec)));
+    }
     if (input.hookBarrier) plan.push({ tag: Tag.HOOK_BARRIER, point: 0 });
     plan.push(...initHooks.createContainer);
     plan.push({ tag: Tag.CHANGE_ROOT, how: ChangeRoot.ChrootOnly });
@@ -126,6 +131,9 @@ export function compileInitPlan(input: InitPlanInput): PlanRecord[] {
   if (ns.has.has('mount')) {
     for (const path of spec.linux?.readonlyPaths ?? []) plan.push({ tag: Tag.READONLY_PATH, path });
     for (const path of spec.linux?.maskedPaths ?? []) plan.push({ tag: Tag.MASK_PATH, path });
+    plan.push(...devReadonlyRemount(spec));
+    if (spec.root?.readonly) plan.push({ tag: Tag.ROOT_READONLY });
+  } else if (hostMounts && !spec.linux?.readonlyPaths?.length && !spec.linux?.maskedPaths?.length) {
     plan.push(...devReadonlyRemount(spec));
     if (spec.root?.readonly) plan.push({ tag: Tag.ROOT_READONLY });
   } else if (spec.linux?.readonlyPaths?.length || spec.linux?.maskedPaths?.length || spec.root?.readonly) {

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { needsRoot, makeBundle, makeRoot, tsrun, uniqueId, assertNothingLeft, cleanup, processesIn, waitForStatus } from '../helpers/harness.js';
-import { errorTail, runc, skipRunc } from '../helpers/beside.js';
+import { errorTail, runc, runc13, skipRunc } from '../helpers/beside.js';
+
+const r13 = runc13();
 
 const FREEZER = '/sys/fs/cgroup/freezer';
 const DEVICES = '/sys/fs/cgroup/devices';
@@ -112,7 +114,7 @@ for (const rt of ['runc', 'tsrun'] as const) {
     }
   });
 
-  test(`${rt}: a cgroup that already holds a process gives runc's warning, and the container runs`, { skip }, async () => {
+  test(`${rt}: a cgroup that already holds a process is refused, in runc 1.3's words (runc 1.1 only warned)`, { skip: skip || r13.skip }, async () => {
     const root = makeRoot();
     const id = uniqueId(`tsrun-nonempty-${rt}`);
     const path = `/${id}-cg`;
@@ -121,10 +123,11 @@ for (const rt of ['runc', 'tsrun'] as const) {
     const squatter = spawn('sleep', ['4323'], { stdio: 'ignore' });
     try {
       writeFileSync(`${dir}/cgroup.procs`, String(squatter.pid));
-      const r = cli(rt, root, ['run', '--bundle', bundle, id]);
-      assert.equal(r.status, 0, r.stderr);
-      assert.match(r.stderr, /level=warning msg="container's cgroup is not empty: 1 process\(es\) found"/);
-      assert.match(r.stderr, /DEPRECATED: running container in a non-empty cgroup won't be supported in runc 1.2/);
+      const r = rt === 'runc' ? runc(['--root', root, 'run', '--bundle', bundle, id], { bin: r13.bin }) : cli(rt, root, ['run', '--bundle', bundle, id]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.equal(errorTail(r.stderr), 'container\'s cgroup is not empty: 1 process(es) found');
+      assert.deepEqual(processesIn(bundle), []);
+      assert.equal(readFileSync(`${dir}/cgroup.procs`, 'utf8').trim(), String(squatter.pid), 'the squatter is left alone');
     } finally {
       squatter.kill('SIGKILL');
       await new Promise((res) => squatter.once('exit', res));

@@ -31,3 +31,18 @@ test('rootless limits in a delegated cgroup v2 subtree (in the cgroup2 VM)', { s
   assert.match(r.stdout, /pass 3\b/, output);
   assert.match(r.stdout, /fail 0\b/, output);
 });
+
+test('rootless --systemd-cgroup with the user\'s own systemd, beside runc 1.3 (in the cgroup2 VM)', { skip, timeout: 900_000 }, () => {
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  delete env.NODE_EXTRA_CA_CERTS;
+  // Under TCG, starting the user's systemd and two runtimes' containers takes minutes.
+  const r = spawnSync(VM, ['--timeout', '840', '--', process.execPath, '--test', '--test-reporter=spec', 'build/test/vm/systemd-user.vm.cjs'], {
+    cwd: REPO, encoding: 'utf8', timeout: 880_000, env,
+  });
+  const output = `${r.stdout}\n${r.stderr}`;
+  assert.equal(r.status, 0, output);
+  assert.match(r.stdout, /pass 1\b/, output);
+  assert.match(r.stdout, /fail 0\b/, output);
+  assert.match(r.stdout, /skipped 0\b/, output);
+});

@@ -138,6 +138,25 @@ describe('rootless: an unprivileged user runs containers, as with runc', { skip 
     assert.deepEqual(res.tsrun, res.runc);
   });
 
+  test('exec --additional-gids in a rootless container is refused in runc 1.3\'s words, before anything starts', () => {
+    const res = besideRunc(sh('sleep 1000'), (r, id, bundle) => {
+      assert.equal(rt(r, ['run', '-d', '--bundle', bundle, id]).status, 0);
+      const seen = ['5', '0'].map((g) => {
+        const e = rt(r, ['exec', '--additional-gids', g, id, 'id']);
+        return { status: e.status, stdout: e.stdout, message: errorMessage(e.stderr) };
+      });
+      // With --user too, and the container still takes execs afterwards.
+      const withUser = rt(r, ['exec', '--user', '0:0', '-g', '1', id, 'true']);
+      seen.push({ status: withUser.status, stdout: withUser.stdout, message: errorMessage(withUser.stderr) });
+      const after = rt(r, ['exec', id, 'sh', '-c', 'echo still']);
+      assert.equal(rt(r, ['delete', '--force', id]).status, 0);
+      return { seen, after: after.stdout };
+    });
+    assert.deepEqual(res.tsrun.seen[0], { status: 255, stdout: '', message: 'exec failed: cannot set any additional groups in a rootless container' });
+    assert.equal(res.tsrun.after, 'still\n');
+    assert.deepEqual(res.tsrun, res.runc);
+  });
+
   test('pause without a writable freezer is refused, with runc\'s warning and error', () => {
     const res = besideRunc(sh('sleep 1000'), (r, id, bundle) => {
       assert.equal(rt(r, ['run', '-d', '--bundle', bundle, id]).status, 0);

@@ -230,6 +230,9 @@ for (const f of flavours) {
     test('ctr tasks checkpoint (the Checkpoint RPC, CRIU 4.2 on containerd\'s PATH): images written, the task goes on; with --exit it is gone', { skip: f.configVersion === 3 ? false : 'needs CRIU 4.x on containerd\'s PATH (the stack\'s containerd only)' }, async () => {
       const id = `ckpt-${process.pid}`;
       const images = mkdtempSync(join(tmpdir(), 'tsrun-shim-criu-'));
+      const removeCheckpointImages = (cid: string) => {
+        for (const ref of ctr(['images', 'ls', '-q']).stdout.split('\n')) if (ref.startsWith(`containerd.io/checkpoint/${cid}:`)) ctr(['images', 'rm', ref]);
+      };
       // CRIU probes TCP repair over loopback at start: containerd's private network namespace needs lo up.
       assert.equal(spawnSync('nsenter', ['-t', String(daemon!.pid), '-n', 'ip', 'link', 'set', 'lo', 'up']).status, 0);
       try {
@@ -244,6 +247,9 @@ for (const f of flavours) {
         assert.equal(r.status, 0, `${r.stderr}${criuErrors(r.stderr)}`);
         assert.ok(existsSync(join(images, 'a', 'inventory.img')), readdirSync(images).join(' '));
         assert.match(ctr(['tasks', 'ls']).stdout, new RegExp(`${id}\\s+\\d+\\s+RUNNING`));
+        // ctr also records each checkpoint as an image named by the id and the minute: a second
+        // one within the same minute would be "already exists".
+        removeCheckpointImages(id);
         r = ctr(['tasks', 'checkpoint', '--exit', '--image-path', join(images, 'b'), id]);
         assert.equal(r.status, 0, `${r.stderr}${criuErrors(r.stderr)}`);
         assert.ok(existsSync(join(images, 'b', 'inventory.img')));
@@ -254,6 +260,7 @@ for (const f of flavours) {
       } finally {
         ctr(['tasks', 'rm', '-f', id]);
         ctr(['containers', 'rm', id]);
+        removeCheckpointImages(id);
         rmSync(images, { recursive: true, force: true });
       }
     });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import { cgroupManager, cgroupManagerFromState, serializeCgroupPaths } from '../../runtime/cgroups/index.js';
+import { cgroupManager, cgroupManagerFromState, serializeCgroupPaths, userSystemdManager } from '../../runtime/cgroups/index.js';
 import { FakeCgroupTree, type FakeTreeOptions } from '../helpers/fake-cgroup-tree.js';
 import { expandSlice, systemdUnitRef, systemdV1Paths, systemdV2Path } from '../../runtime/cgroups/systemd-unit.js';
 import { annotationProperties, cpuListToBytes, deviceProperties, parseGVariantText, resourceProperties, startProperties, type UnitProperty } from '../../runtime/cgroups/systemd-properties.js';
@@ -347,6 +347,40 @@ test('systemd driver: refused without systemd, and bad cgroupsPath refused befor
     assert.throws(() => cgroupManager({ id: 'c', cgroupsPath: '/abs/path', systemd: true }, host), /expected cgroupsPath to be of format "slice:prefix:name"/);
   } finally {
     tree.cleanup();
+  }
+});
+
+test('systemd driver, rootless: the user manager\'s cgroup is asked first; the unit goes below it (user.slice by default); saved and found again; v1 refused', async (t) => {
+  const { tree, sd, host } = systemdSetup('v2');
+  t.after(() => tree.cleanup());
+  const manager = '/user.slice/user-1001.slice/user@1001.service';
+  const original = sd.bus;
+  let asked = 0;
+  const bus = async () => {
+    const b = await original();
+    const call = b.conn.call.bind(b.conn);
+    // The fake answers Properties.Get for the manager's ControlGroup as a user manager would.
+    b.conn.call = (async (m: { member: string; body?: DBusValue[] }, timeout?: number) => {
+      if (m.member === 'Get' && m.body?.[1] === 'ControlGroup') { asked++; return [new Variant('s', manager)]; }
+      return call(m as never, timeout);
+    }) as typeof b.conn.call;
+    return b;
+  };
+  const userHost = { ...host, systemdBus: bus };
+  assert.equal(await userSystemdManager({ systemd: true, rootless: false }, userHost), undefined);
+  const userManager = await userSystemdManager({ systemd: true, rootless: true }, userHost);
+  assert.equal(userManager, manager);
+  assert.equal(asked, 1);
+  const m = cgroupManager({ id: 'c5', systemd: true, rootless: true, userManager }, userHost);
+  assert.deepEqual(m.paths, { '': `${tree.root}${manager}/user.slice/runc-c5.scope` });
+  const again = cgroupManagerFromState(JSON.parse(JSON.stringify(serializeCgroupPaths(m))), userHost);
+  assert.deepEqual(again.paths, m.paths);
+  const v1 = systemdSetup('hybrid');
+  try {
+    assert.equal(await userSystemdManager({ systemd: true, rootless: true }, v1.host), undefined, 'cgroupManager refuses it first');
+    assert.throws(() => cgroupManager({ id: 'c', systemd: true, rootless: true }, v1.host), { message: 'cannot use rootless systemd cgroups manager on cgroup v1' });
+  } finally {
+    v1.tree.cleanup();
   }
 });
 

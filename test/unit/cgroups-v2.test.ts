@@ -237,16 +237,19 @@ test('memory.checkBeforeUpdate: a limit at or below memory.current is refused wi
   assert.deepEqual(tree.relWrites(), [['c1/memory.max', String(64 * MiB)]]);
 });
 
-test('before create (runc\'s checks): a missing cgroup is fine; a frozen one is refused; one with processes warns', (t) => {
+test('before create (runc 1.3\'s checks): a missing cgroup is fine; one with processes (sub-cgroups too) is refused; a frozen one is refused', (t) => {
   const { tree, m } = setup({}, { cgroupsPath: '/pre/c1' });
   t.after(() => tree.cleanup());
   assert.deepEqual(m.checkBeforeCreate(), []);
   m.create();
   writeFileSync(`${tree.root}/pre/c1/cgroup.procs`, '4242\n4243\n');
-  assert.deepEqual(m.checkBeforeCreate(), [
-    'container\'s cgroup is not empty: 2 process(es) found',
-    'DEPRECATED: running container in a non-empty cgroup won\'t be supported in runc 1.2; https://github.com/opencontainers/runc/issues/3132',
-  ]);
+  assert.throws(() => m.checkBeforeCreate(), /^TsrunError: container's cgroup is not empty: 2 process\(es\) found$/);
+  writeFileSync(`${tree.root}/pre/c1/cgroup.procs`, '');
+  mkdirSync(`${tree.root}/pre/c1/sub`);
+  writeFileSync(`${tree.root}/pre/c1/sub/cgroup.procs`, '4244\n');
+  assert.throws(() => m.checkBeforeCreate(), /^TsrunError: container's cgroup is not empty: 1 process\(es\) found$/);
+  writeFileSync(`${tree.root}/pre/c1/sub/cgroup.procs`, '');
+  assert.deepEqual(m.checkBeforeCreate(), []);
   writeFileSync(`${tree.root}/pre/c1/cgroup.freeze`, '1\n');
   assert.throws(() => m.checkBeforeCreate(), /^TsrunError: container's cgroup unexpectedly frozen$/);
 });

@@ -3,10 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, existsSync, writeFileSync, mkdirSync, rmdirSync } from 'node:fs';
+import { errorTail, runc, runc13 } from '../helpers/beside.js';
 import { join } from 'node:path';
 import { TSRUN, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, cgroupDirsNamed } from '../helpers/harness.js';
 import { bpf } from '../../runtime/sys/bpf.js';
+
+const r13 = runc13();
 
 test('pure cgroup v2: limits in the unified files, cgroup namespace view, removal on delete', () => {
   assert.match(readFileSync('/proc/self/mountinfo', 'utf8'), / \/sys\/fs\/cgroup .* - cgroup2 /, 'running on cgroup v2');
@@ -222,4 +225,41 @@ test('pure cgroup v2: a frozen container makes no progress, a fork bomb stops at
     cleanup(root, id, bundle);
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('pure cgroup v2 (issue 15 item 4): a cgroup whose sub-cgroup holds a process is refused in runc 1.3\'s words; empty sub-cgroups are fine', { skip: r13.skip }, async () => {
+  const seen: Record<string, unknown[]> = {};
+  for (const name of ['runc', 'tsrun']) {
+    const root = makeRoot();
+    const id = uniqueId(`tsrun-v2-sub-${name}`);
+    const dir = `/sys/fs/cgroup/tsrun-v2-sub-${process.pid}-${name}`;
+    const bundle = makeBundle((c) => { c.linux.cgroupsPath = `${dir.slice('/sys/fs/cgroup'.length)}/ctr`; c.process.args = ['true']; });
+    const run = () => (name === 'runc' ? runc(['--root', root, 'run', '--bundle', bundle, id], { bin: r13.bin }) : tsrun(['--root', root, 'run', '--bundle', bundle, id]));
+    const squatter = spawn('sleep', ['4323'], { stdio: 'ignore' });
+    try {
+      mkdirSync(`${dir}/ctr/sub`, { recursive: true });
+      writeFileSync(`${dir}/ctr/sub/cgroup.procs`, String(squatter.pid));
+      const refused = run();
+      assert.equal(readFileSync(`${dir}/ctr/sub/cgroup.procs`, 'utf8').trim(), String(squatter.pid), `${name}: the squatter is left alone`);
+      squatter.kill('SIGKILL');
+      await new Promise((res) => squatter.once('exit', res));
+      // An empty sub-cgroup, with a controller enabled for it or not: the container runs.
+      const empty = run();
+      runc(['--root', root, 'delete', '--force', id], { bin: name === 'runc' ? r13.bin : TSRUN });
+      // delete removed the cgroup and its empty sub-cgroup (both runtimes do): made again.
+      mkdirSync(`${dir}/ctr/sub`, { recursive: true });
+      writeFileSync(`${dir}/ctr/cgroup.subtree_control`, '+pids');
+      const controlled = run();
+      seen[name] = [refused.status, errorTail(refused.stderr), empty.status, controlled.status];
+      if (name === 'tsrun') assertNothingLeft(root, id, bundle);
+    } finally {
+      squatter.kill('SIGKILL');
+      runc(['--root', root, 'delete', '--force', id], { bin: name === 'runc' ? r13.bin : TSRUN });
+      for (const d of [`${dir}/ctr/sub`, `${dir}/ctr`, dir]) if (existsSync(d)) rmdirSync(d);
+      rmSync(bundle, { recursive: true, force: true });
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+  assert.deepEqual(seen.tsrun, [1, 'container\'s cgroup is not empty: 1 process(es) found', 0, 0]);
+  assert.deepEqual(seen.tsrun, seen.runc);
 });
