@@ -105,7 +105,11 @@ export interface ExecOptions extends TerminalOptions {
 export type { CheckpointOptions } from './container/checkpoint.js';
 
 /** Restore from CRIU images (runc restore's options; the container is always detached). */
-export type RestoreOptions = Omit<InternalRestoreOptions, 'root' | 'id' | 'bundle' | 'foreground' | 'stdio' | 'keepMaster' | 'systemdCgroup'> & { stdio?: Stdio };
+export type RestoreOptions = Omit<InternalRestoreOptions, 'root' | 'id' | 'bundle' | 'foreground' | 'stdio' | 'keepMaster' | 'systemdCgroup'> & {
+  stdio?: Stdio;
+  /** the CLI's terminal rules, as CreateOptions.detached; left out, the caller takes the pty master */
+  detached?: boolean;
+};
 
 export interface ContainerEvents {
   exit: [ExitInfo];
@@ -174,9 +178,10 @@ export class Runtime {
    * `master` unless opts.consoleSocket takes it.
    */
   async restore(id: string, bundle: string, opts: RestoreOptions = {}): Promise<Container> {
+    const { detached, ...rest } = opts;
     const restored = await this.run(() => restoreContainer({
-      ...opts, root: this.root, id, bundle: resolve(bundle), foreground: false, stdio: stdioList(opts.stdio),
-      keepMaster: !opts.consoleSocket, systemdCgroup: this.systemdCgroup,
+      ...rest, root: this.root, id, bundle: resolve(bundle), foreground: detached === false, stdio: stdioList(opts.stdio),
+      keepMaster: detached === undefined && !opts.consoleSocket, systemdCgroup: this.systemdCgroup,
     }));
     const container = new Container(this, id, restored.state, restored.master);
     if (this.reapExits) container.watchExit();
