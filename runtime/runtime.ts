@@ -12,10 +12,11 @@ import { startContainer } from './container/start.js';
 import { killContainer } from './container/kill.js';
 import { deleteContainer } from './container/delete.js';
 import { setPaused } from './container/pause.js';
-import { updateContainer } from './container/update.js';
+import { updateContainer, type RdtRequest } from './container/update.js';
 import type { UpdateRequest } from './cgroups/update.js';
 import { execTarget, containerProcess, spawnExec } from './container/exec.js';
-import { listContainerIds, loadState, type ContainerState } from './container/state.js';
+import { listContainerIds, loadState, stateDirOwner, type ContainerState } from './container/state.js';
+import { containerEvents, type EventsOptions } from './container/events.js';
 import { containerStatus, ociState, type Status } from './container/status.js';
 import { cgroupManagerFromState } from './cgroups/index.js';
 import { cgroupStats } from './cgroups/stats.js';
@@ -115,6 +116,9 @@ export interface ContainerEvents {
   exit: [ExitInfo];
   /** the container's memory cgroup hit its limit (after watchOom(); always before the init's exit) */
   oom: [];
+  /** pause() and resume() through this handle succeeded */
+  paused: [];
+  resumed: [];
 }
 
 function stdioList(s: Stdio | undefined): StdioSpec[] | undefined {
@@ -198,14 +202,14 @@ export class Runtime {
     return new Container(this, id);
   }
 
-  /** Every container under the root, with its OCI state. */
-  list(): Array<Record<string, unknown> & { id: string; status: Status }> {
-    const out: Array<Record<string, unknown> & { id: string; status: Status }> = [];
+  /** Every container under the root, with its OCI state and the uid that owns its state dir. */
+  list(): Array<Record<string, unknown> & { id: string; status: Status; ownerUid: number }> {
+    const out: Array<Record<string, unknown> & { id: string; status: Status; ownerUid: number }> = [];
     for (const id of listContainerIds(this.root)) {
       try {
         const s = loadState(this.root, id);
         const status = containerStatus(this.root, s);
-        out.push({ ...ociState(s, status), id, status });
+        out.push({ ...ociState(s, status), id, status, ownerUid: stateDirOwner(this.root, id) });
       } catch { /* deleted meanwhile */ }
     }
     return out;
@@ -302,11 +306,24 @@ export class Container extends EventEmitter<ContainerEvents> {
     await this.runtime.run(() => killContainer(this.runtime.root, this.id, number, !!opts.all));
   }
 
-  async pause(): Promise<void> { await this.runtime.run(() => setPaused(this.runtime.root, this.id, true)); }
-  async resume(): Promise<void> { await this.runtime.run(() => setPaused(this.runtime.root, this.id, false)); }
+  async pause(): Promise<void> {
+    await this.runtime.run(() => setPaused(this.runtime.root, this.id, true));
+    this.emit('paused');
+  }
 
-  async update(resources: UpdateRequest): Promise<void> {
-    await this.runtime.run(() => updateContainer(this.runtime.root, this.id, resources));
+  async resume(): Promise<void> {
+    await this.runtime.run(() => setPaused(this.runtime.root, this.id, false));
+    this.emit('resumed');
+  }
+
+  /** New limits; `rdt` carries runc's Intel RDT schemata (refused: tsrun has no resctrl support). */
+  async update(resources: UpdateRequest, rdt?: RdtRequest): Promise<void> {
+    await this.runtime.run(() => updateContainer(this.runtime.root, this.id, resources, rdt));
+  }
+
+  /** The container's events (`tsrun events`): stats every interval, OOMs, until it stops. */
+  async events(opts: EventsOptions): Promise<void> {
+    await this.runtime.run(() => containerEvents(this.runtime.root, this.id, opts));
   }
 
   /** The cgroup statistics, in the shape `tsrun events --stats` prints. */

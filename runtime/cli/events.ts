@@ -1,8 +1,6 @@
 import { TsrunError } from '../errors.js';
-import { containerEvents } from '../container/events.js';
 import { requireArgs } from './args.js';
-import type { Command } from './command.js';
-import { loadState } from '../container/state.js';
+import { runtimeOf, type Command } from './command.js';
 
 const UNIT_NS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -37,13 +35,13 @@ export const events: Command = {
   ],
   async run(g, flags, args) {
     requireArgs('events', args, 1);
-    loadState(g.root, args[0]);
+    const container = runtimeOf(g).load(args[0]);
     const intervalMs = parseGoDuration(flags.interval as string);
     if (intervalMs <= 0) throw new TsrunError('duration interval must be greater than 0');
     // A reader that goes away (`tsrun events ID | head -1`) ends runc by SIGPIPE; Node ignores
     // SIGPIPE, so leave the same way a shell would report it instead of with a stack trace.
     process.stdout.on('error', () => process.exit(128 + 13));
-    await containerEvents(g.root, args[0], {
+    await container.events({
       intervalMs: Math.max(1, Math.round(intervalMs)),
       once: !!flags.stats,
       write: (line) => process.stdout.write(line),

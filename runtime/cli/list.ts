@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { TsrunError } from '../errors.js';
 import { mkdirAll } from '../fsutil.js';
-import { listContainerIds, loadState, stateDirOwner } from '../container/state.js';
-import { containerStatus, ociState } from '../container/status.js';
-import type { Command } from './command.js';
+import { runtimeOf, type Command } from './command.js';
 import { writeStdout } from '../stdio.js';
 
 function userName(uid: number): string {
@@ -34,13 +32,7 @@ export const list: Command = {
   async run(g, flags) {
     // As runc, which makes its root first: a root that cannot be one is an error, not an empty list.
     mkdirAll(g.root, 0o700);
-    const entries: Record<string, unknown>[] = [];
-    for (const id of listContainerIds(g.root)) {
-      try {
-        const s = loadState(g.root, id);
-        entries.push({ ...ociState(s, containerStatus(g.root, s)), owner: userName(stateDirOwner(g.root, id)) });
-      } catch { /* deleted meanwhile */ }
-    }
+    const entries: Record<string, unknown>[] = runtimeOf(g).list().map(({ ownerUid, ...state }) => ({ ...state, owner: userName(ownerUid) }));
     if (flags.quiet) {
       for (const e of entries) writeStdout(`${e.id}\n`);
       return 0;

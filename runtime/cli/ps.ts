@@ -1,9 +1,6 @@
 import { childProcess } from '../lazy-modules.js';
 import { TsrunError } from '../errors.js';
-import { cgroupManagerFromState } from '../cgroups/index.js';
-import { loadState } from '../container/state.js';
-import { containerStatus } from '../container/status.js';
-import type { Command } from './command.js';
+import { runtimeOf, type Command } from './command.js';
 import { rootlessCgroups } from '../rootless.js';
 import { log } from '../log.js';
 import { writeStdout } from '../stdio.js';
@@ -17,9 +14,7 @@ export const ps: Command = {
     // runc's warning: without a cgroup of its own (rootless) the container cannot be listed.
     if (rootlessCgroups(g.rootless, g.systemdCgroup)) log.warn("tsrun ps may fail if you don't have the full access to cgroups");
     if (args.length < 1) throw new TsrunError('tsrun: "ps" requires a minimum of 1 argument(s)');
-    const s = loadState(g.root, args[0]);
-    const stopped = containerStatus(g.root, s) === 'stopped';
-    const pids = !stopped && s.cgroup ? cgroupManagerFromState(s.cgroup).pids() : [];
+    const pids = runtimeOf(g).load(args[0]).pids();
     if (flags.format === 'json') {
       writeStdout((pids.length ? JSON.stringify(pids) : 'null') + '\n');
       return 0;

@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { TsrunError, describeSystemError } from '../errors.js';
 import { updateFromFlags, updateFromJson } from '../cgroups/update.js';
-import { updateContainer } from '../container/update.js';
 import { requireArgs, type FlagSpec } from './args.js';
-import type { Command } from './command.js';
-import { loadState } from '../container/state.js';
+import { runtimeOf, type Command } from './command.js';
 
 const FLAGS: FlagSpec[] = [
   { name: 'resources', short: 'r', type: 'string', usage: "path to the file containing the resources to update or '-' to read from the standard input" },
@@ -47,9 +45,9 @@ export const update: Command = {
     const str = (k: string) => (typeof flags[k] === 'string' ? (flags[k] as string) : '');
     const rdt = { l3CacheSchema: str('l3-cache-schema'), memBwSchema: str('mem-bw-schema') };
     // runc opens the container (unknown id) before it reads the input.
-    loadState(g.root, args[0]);
+    const container = runtimeOf(g).load(args[0]);
     const req = resources !== '' ? updateFromJson(readResources(resources)) : updateFromFlags(flags);
-    await updateContainer(g.root, args[0], req, rdt);
+    await container.update(req, rdt);
     return 0;
   },
 };

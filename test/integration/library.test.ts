@@ -113,6 +113,17 @@ test('typed errors: not-found, exists, invalid, precondition', { skip: needsRoot
     await assert.rejects(c.resume(), (e: any) => e.kind === 'precondition' && e.message === 'container not paused');
     // A created container may be deleted (its waiting init is killed, as by runc); a running one not.
     await c.start();
+    // pause and resume are pushed as events; the status follows.
+    const seen: string[] = [];
+    c.on('paused', () => seen.push('paused'));
+    c.on('resumed', () => seen.push('resumed'));
+    await c.pause();
+    assert.equal(c.status(), 'paused');
+    await assert.rejects(c.pause(), (e: any) => e.kind === 'precondition' && e.message === 'container not running or created: paused');
+    await c.resume();
+    assert.equal(c.status(), 'running');
+    assert.deepEqual(seen, ['paused', 'resumed']);
+    assert.deepEqual(runtime.list().map((e: any) => [e.id, e.status, typeof e.ownerUid]), [[id, 'running', 'number']]);
     await assert.rejects(c.delete(), (e: any) => e.kind === 'precondition');
     await c.delete({ force: true });
     assertNothingLeft(root, id, bundle);
