@@ -288,6 +288,12 @@ for (const f of flavours) {
           const ex = await client.call('Exec', { container_id: c1, cmd: ['sh', '-c', 'echo streamed; echo oops >&2; exit 4'], stdout: true, stderr: true });
           const streamed = await stream(ex.url, { netns: `/proc/${daemon!.pid}/ns/net` });
           seen.exec4 = [streamed.http, streamed.stdout, streamed.stderr, /NonZeroExitCode/.test(streamed.status) || streamed.status];
+          // Attach through the stream server (as kubectl attach): the container's own output, from the moment of attaching.
+          const c3 = await create('talker', ['sh', '-c', 'sleep 1; echo attached-out; echo attached-err >&2; sleep 0.5']);
+          await client.call('StartContainer', { container_id: c3 });
+          const at = await client.call('Attach', { container_id: c3, stdout: true, stderr: true, tty: false });
+          const attached = await stream(at.url, { netns: `/proc/${daemon!.pid}/ns/net` });
+          seen.attach = [attached.http, attached.stdout, attached.stderr];
           await client.call('StopContainer', { container_id: c1, timeout: 2 });
           const st = (await client.call('ContainerStatus', { container_id: c1 })).status;
           seen.stopped = [st?.state, st?.exit_code];
@@ -308,6 +314,7 @@ for (const f of flavours) {
         exec: '3:out\n0\nerr\n', missing: 2, sameNamespaces: true, pid1: '/pause|two-runc', web: '0:hello\n', eth0: true,
         stats: [true, true, true], limit: '0:134217728\n512\n', updated: '0:67108864\n256\n',
         exec4: ['HTTP/1.1 101 Switching Protocols', 'streamed\n', 'oops\n', true],
+        attach: ['HTTP/1.1 101 Switching Protocols', 'attached-out\n', 'attached-err\n'],
         stopped: [cri.ContainerState.CONTAINER_EXITED, 143], log: ['stdout F up'], c2AfterPodStop: cri.ContainerState.CONTAINER_EXITED,
         podsLeft: 0, containersLeft: 0,
       });

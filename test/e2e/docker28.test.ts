@@ -179,6 +179,22 @@ describe('Docker 28 with tsrun (CLI and shim forms) beside runc 1.3', { skip }, 
     assert.deepEqual(session('tsrun-shim'), viaRunc);
   });
 
+  test('-it: an interactive session through a pty (typed commands reach the shell, its exit status comes back)', () => {
+    // script(1) gives the docker client a terminal of its own; what is typed waits in the pty until it reads.
+    const session = (runtime: string) => {
+      const cmd = [stack.docker, '-H', `unix://${dir}/docker.sock`, 'run', '--rm', '-it', '--runtime', runtime, IMAGE, 'sh'].join(' ');
+      const r = spawnSync('script', ['-qefc', cmd, '/dev/null'], {
+        input: 'echo typed-$((40+2)); [ -t 0 ] && echo stdin-is-a-tty\nexit 7\n', encoding: 'utf8', timeout: 60_000,
+        env: { ...baseEnv, DOCKER_CONFIG: join(dir, 'client') },
+      });
+      return [r.status, /typed-42/.test(r.stdout), /stdin-is-a-tty/.test(r.stdout)];
+    };
+    const viaRunc = session('runc');
+    assert.deepEqual(viaRunc, [7, true, true]);
+    assert.deepEqual(session('tsrun'), viaRunc);
+    assert.deepEqual(session('tsrun-shim'), viaRunc);
+  });
+
   test('what confines a container: --read-only, --tmpfs, caps, --user, seccomp, --pids-limit, -m/--cpus, -v, --init, --network none', () => {
     const volume = join(dir, 'volume');
     mkdirSync(volume, { recursive: true });
