@@ -2,7 +2,7 @@
 // SOCK_SEQPACKET pair (one message per packet, no length prefix; libuv cannot wrap one), replies
 // may carry an fd (the orphan pty master), and a restore wants the rootfs bind-mounted where
 // CRIU can use it as the root of the restored mount namespace. Loaded on first use, as syscalls.ts.
-import { createRequire } from 'node:module';
+import { msghdrFunctions } from './msghdr.js';
 
 export interface Packet { data: Buffer; fds: number[] }
 
@@ -53,21 +53,15 @@ class KoffiCriu implements CriuSyscalls {
 
   private load(): Fns {
     if (this.fns) return this.fns;
-    const require = createRequire(__filename);
+    // The bundle's own require: node:module's createRequire would load the ESM loader.
     const koffi = require('koffi');
     const libc = koffi.load('libc.so.6');
-    koffi.struct('tsrun_criu_iovec', { base: 'void *', len: 'size_t' });
-    koffi.struct('tsrun_criu_msghdr', {
-      name: 'void *', namelen: 'uint32', iov: 'tsrun_criu_iovec *', iovlen: 'size_t', control: 'void *', controllen: 'size_t', flags: 'int',
-    });
+    const { socketpair, sendmsg, recvmsg } = msghdrFunctions<KoffiFn>(koffi, libc);
     this.fns = {
-      socketpair: libc.func('int socketpair(int, int, int, _Out_ int *sv)'),
+      socketpair, sendmsg, recvmsg,
       socket: libc.func('int socket(int, int, int)'),
       connect: libc.func('int connect(int, const uint8_t *addr, uint32_t)'),
       send: libc.func('intptr_t send(int, const uint8_t *buf, size_t, int)'),
-      sendmsg: libc.func('intptr_t sendmsg(int, const tsrun_criu_msghdr *msg, int)'),
-      // koffi passes Buffers in pointer fields by reference: recvmsg fills them in place.
-      recvmsg: libc.func('intptr_t recvmsg(int, _Inout_ tsrun_criu_msghdr *msg, int)'),
       mount: libc.func('int mount(const char *, const char *, const char *, unsigned long, const void *)'),
       umount2: libc.func('int umount2(const char *, int)'),
       close: libc.func('int close(int)'),

@@ -1,6 +1,7 @@
 // Terminal system calls Node has no API for: receiving an fd (SCM_RIGHTS), termios on an fd that
 // is not our stdin, window sizes. Only `run`/`exec` in the foreground with a terminal need them,
 // so koffi is loaded on first use, as in syscalls.ts.
+import { msghdrFunctions } from './msghdr.js';
 
 export interface WindowSize { rows: number; cols: number }
 
@@ -54,14 +55,9 @@ class KoffiTerminal implements TerminalSyscalls {
     // The bundle's own require: node:module's createRequire would load the ESM loader (~1 ms).
     const koffi = require('koffi');
     const libc = koffi.load('libc.so.6');
-    koffi.struct('tsrun_iovec', { base: 'void *', len: 'size_t' });
-    koffi.struct('tsrun_msghdr', {
-      name: 'void *', namelen: 'uint32', iov: 'tsrun_iovec *', iovlen: 'size_t', control: 'void *', controllen: 'size_t', flags: 'int',
-    });
+    const { socketpair, recvmsg } = msghdrFunctions<KoffiFn>(koffi, libc);
     this.fns = {
-      socketpair: libc.func('int socketpair(int, int, int, _Out_ int *sv)'),
-      // koffi copies Buffers in pointer fields by reference: recvmsg fills them in place.
-      recvmsg: libc.func('intptr_t recvmsg(int, _Inout_ tsrun_msghdr *msg, int)'),
+      socketpair, recvmsg,
       isatty: libc.func('int isatty(int)'),
       ioctl: libc.func('int ioctl(int, unsigned long, ...)'),
       tcgetattr: libc.func('int tcgetattr(int, _Out_ uint8_t *termios)'),
