@@ -11,7 +11,7 @@
 // Wall times are medians; CPU is the mean of user+system time of the command and everything it
 // waited for (the container included), which a busy machine distorts less than wall time.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -272,7 +272,8 @@ async function dockerBench() {
     await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir));
     for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
-    for (const h of ['blkio', 'cpu,cpuacct', 'cpuset', 'devices', 'freezer', 'memory', 'net_cls,net_prio', 'perf_event', 'pids', 'systemd', 'unified', 'hugetlb', 'rdma', 'misc']) {
+    // Every hierarchy mounted here (cpu and cpuacct are separate on some hosts, one on others).
+    for (const h of readdirSync('/sys/fs/cgroup')) {
       const p = join('/sys/fs/cgroup', h, cgroupParent);
       if (existsSync(p)) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
     }
