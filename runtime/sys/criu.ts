@@ -2,7 +2,7 @@
 // SOCK_SEQPACKET pair (one message per packet, no length prefix; libuv cannot wrap one), replies
 // may carry an fd (the orphan pty master), and a restore wants the rootfs bind-mounted where
 // CRIU can use it as the root of the restored mount namespace. Loaded on first use, as syscalls.ts.
-import { msghdrFunctions } from './msghdr.js';
+import { AF_UNIX, MSG_CMSG_CLOEXEC, SOCK_CLOEXEC, SOCK_SEQPACKET, SOCK_STREAM, msghdrFunctions, rightsIn, rightsOf } from './msghdr.js';
 
 export interface Packet { data: Buffer; fds: number[] }
 
@@ -21,14 +21,7 @@ export interface CriuSyscalls {
   close(fd: number): void;
 }
 
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-const SOCK_SEQPACKET = 5;
-const SOCK_CLOEXEC = 0o2000000;
-const MSG_CMSG_CLOEXEC = 0x40000000;
 const MSG_NOSIGNAL = 0x4000;
-const SOL_SOCKET = 1;
-const SCM_RIGHTS = 1;
 const MS_BIND = 0x1000;
 const MS_REC = 0x4000;
 const MNT_DETACH = 2;
@@ -106,16 +99,7 @@ class KoffiCriu implements CriuSyscalls {
             if (e === EINTR) return attempt();
             return reject(new SysError('recvmsg', e));
           }
-          const fds: number[] = [];
-          for (let off = 0; off + 16 <= msg.controllen;) {
-            const len = Number(control.readBigUInt64LE(off));
-            if (len < 16) break;
-            if (control.readInt32LE(off + 8) === SOL_SOCKET && control.readInt32LE(off + 12) === SCM_RIGHTS) {
-              for (let p = off + 16; p + 4 <= off + len; p += 4) fds.push(control.readInt32LE(p));
-            }
-            off += (len + 7) & ~7;
-          }
-          resolve({ data: Buffer.from(data.subarray(0, n)), fds });
+          resolve({ data: Buffer.from(data.subarray(0, n)), fds: rightsIn(control, msg.controllen) });
         });
       };
       attempt();
@@ -145,11 +129,7 @@ class KoffiCriu implements CriuSyscalls {
       p.copy(addr, 2);
       if (f.connect(sock, addr, 2 + p.length + 1) !== 0) this.fail('connect', path);
       const data = Buffer.from(name);
-      const control = Buffer.alloc(24);
-      control.writeBigUInt64LE(20n, 0);
-      control.writeInt32LE(SOL_SOCKET, 8);
-      control.writeInt32LE(SCM_RIGHTS, 12);
-      control.writeInt32LE(fd, 16);
+      const control = rightsOf(fd);
       const msg = { name: null, namelen: 0, iov: [{ base: data, len: data.length }], iovlen: 1, control, controllen: control.length, flags: 0 };
       if (f.sendmsg(sock, msg, MSG_NOSIGNAL) < 0) this.fail('sendmsg', path);
     } finally {

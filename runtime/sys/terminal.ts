@@ -1,7 +1,7 @@
 // Terminal system calls Node has no API for: receiving an fd (SCM_RIGHTS), termios on an fd that
 // is not our stdin, window sizes. Only `run`/`exec` in the foreground with a terminal need them,
 // so koffi is loaded on first use, as in syscalls.ts.
-import { msghdrFunctions } from './msghdr.js';
+import { AF_UNIX, CMSG_LEN_ONE_FD, CMSG_SPACE_ONE_FD, MSG_CMSG_CLOEXEC, SOCK_CLOEXEC, SOCK_STREAM, msghdrFunctions, rightsIn } from './msghdr.js';
 
 export interface WindowSize { rows: number; cols: number }
 
@@ -21,22 +21,13 @@ export interface TerminalSyscalls {
   restoreMode(fd: number, saved: Buffer): void;
 }
 
-const AF_UNIX = 1;
-const SOCK_STREAM = 1;
-const SOCK_CLOEXEC = 0o2000000;
 const MSG_DONTWAIT = 0x40;
 const MSG_CTRUNC = 0x8;
-const MSG_CMSG_CLOEXEC = 0x40000000;
-const SOL_SOCKET = 1;
-const SCM_RIGHTS = 1;
 const TIOCGWINSZ = 0x5413;
 const TIOCSWINSZ = 0x5414;
 const TCSANOW = 0;
 /** glibc's struct termios is 60 bytes. */
 const TERMIOS_SIZE = 60;
-/** CMSG_SPACE(sizeof(int)) and CMSG_LEN(sizeof(int)) on 64-bit Linux. */
-const CMSG_SPACE_ONE_FD = 24;
-const CMSG_LEN_ONE_FD = 20;
 /** go-runc's limit on the name sent with the master. */
 const MAX_NAME = 4096;
 
@@ -90,15 +81,7 @@ class KoffiTerminal implements TerminalSyscalls {
     const msg = { name: null, namelen: 0, iov: [{ base: data, len: data.length }], iovlen: 1, control, controllen: control.length, flags: 0 };
     const n = f.recvmsg(sock, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0) this.fail('recvmsg');
-    const fds: number[] = [];
-    for (let off = 0; off + 16 <= msg.controllen;) {
-      const len = Number(control.readBigUInt64LE(off));
-      if (len < 16) break;
-      if (control.readInt32LE(off + 8) === SOL_SOCKET && control.readInt32LE(off + 12) === SCM_RIGHTS) {
-        for (let p = off + 16; p + 4 <= off + len; p += 4) fds.push(control.readInt32LE(p));
-      }
-      off += (len + 7) & ~7;
-    }
+    const fds = rightsIn(control, msg.controllen);
     const wellFormed = fds.length === 1 && msg.controllen === CMSG_SPACE_ONE_FD && !(msg.flags & MSG_CTRUNC)
       && Number(control.readBigUInt64LE(0)) === CMSG_LEN_ONE_FD && n > 0 && n < MAX_NAME;
     if (!wellFormed) {
