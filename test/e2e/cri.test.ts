@@ -9,12 +9,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, REPO, TSRUN } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, TSRUN, shimDaemons } from '../helpers/harness.js';
 import { modernStack } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 import { CriClient, CriError, cri, stream } from '../helpers/cri.js';
 
-const SHIM = join(REPO, 'bin', 'containerd-shim-tsrun-v2');
 const PAUSE = 'localhost/tsrun-e2e/pause:1';
 const BUSYBOX = 'localhost/tsrun-e2e/busybox:1';
 const MARK = '4337';
@@ -55,18 +54,6 @@ const flavours: Flavour[] = [
   },
 ];
 
-/** The tsrun shim daemons a containerd started (their command line names its socket). */
-function shimDaemons(socket: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-      if (argv.some((a) => a.endsWith('tsrun-shim.cjs')) && argv.includes(socket)) out.push(Number(p));
-    } catch { /* gone */ }
-  }
-  return out;
-}
 
 function markedProcesses(): string[] {
   return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((n) => {

@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, REPO } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, shimDaemons } from '../helpers/harness.js';
 import { ociImage } from '../helpers/oci-image.js';
 
 const FAULT_DIR = join(REPO, 'build/fault');
@@ -17,17 +17,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const skip = needsRoot || (!existsSync('/usr/bin/containerd') && 'containerd is not installed (make test-deps installs it)')
   || (!existsSync(join(FAULT_DIR, 'tsrun-shim.cjs')) && 'build/fault/tsrun-shim.cjs is not built');
 
-function shimProcesses(namespace: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-      if (argv.some((a) => a.endsWith('tsrun-shim.cjs')) && argv.includes(namespace)) out.push(Number(p));
-    } catch { /* gone */ }
-  }
-  return out;
-}
 
 describe('the shim killed at each step of Create, Start, Delete (containerd 1.6)', { skip }, () => {
   const dir = skip ? '' : mkdtempSync(join(tmpdir(), 'tsrun-shim-fault-'));
@@ -77,7 +66,7 @@ describe('the shim killed at each step of Create, Start, Delete (containerd 1.6)
     for (const id of ctr(['tasks', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['tasks', 'rm', '-f', id]);
     for (const id of ctr(['containers', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['containers', 'rm', id]);
     ctr(['images', 'rm', image]);
-    for (const pid of shimProcesses(namespace)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    for (const pid of shimDaemons(namespace)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     await stopContainerd();
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir));
     for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
@@ -95,9 +84,9 @@ describe('the shim killed at each step of Create, Start, Delete (containerd 1.6)
       const id = `f-${step.replace(':', '-')}-${process.pid}`;
       const r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '--rm', image, id, '/bin/sh', '-c', 'exit 0']);
       assert.notEqual(r.status, 0, `the shim did not die at ${step}`);
-      for (let i = 0; i < 100 && (ctr(['tasks', 'ls', '-q']).stdout !== '' || shimProcesses(namespace).length > 0); i++) await sleep(100);
+      for (let i = 0; i < 100 && (ctr(['tasks', 'ls', '-q']).stdout !== '' || shimDaemons(namespace).length > 0); i++) await sleep(100);
       assert.equal(ctr(['tasks', 'ls', '-q']).stdout, '');
-      assert.deepEqual(shimProcesses(namespace), []);
+      assert.deepEqual(shimDaemons(namespace), []);
       ctr(['containers', 'rm', id]);
       const bundle = join(dir, 'state', 'io.containerd.runtime.v2.task', namespace, id);
       const leftMounts = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(bundle) || l.includes(`/${id}/`));
@@ -124,8 +113,8 @@ describe('the shim killed at each step of Create, Start, Delete (containerd 1.6)
   }
 
   test('nothing is left', async () => {
-    for (let i = 0; i < 50 && shimProcesses(namespace).length > 0; i++) await sleep(100);
-    assert.deepEqual(shimProcesses(namespace), []);
+    for (let i = 0; i < 50 && shimDaemons(namespace).length > 0; i++) await sleep(100);
+    assert.deepEqual(shimDaemons(namespace), []);
     for (const p of cgroupParents()) rmdirSync(p);
   });
 });

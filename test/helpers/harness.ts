@@ -214,3 +214,16 @@ export async function waitForStatus(root: string, id: string, status: string): P
   }
   assert.fail(`container ${id} never reached ${status}`);
 }
+
+/** The tsrun shim daemons whose command line names `arg` (a containerd namespace or the shim's socket). */
+export function shimDaemons(arg: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      if (argv.some((a) => a.endsWith('tsrun-shim.cjs')) && argv.includes(arg)) out.push(Number(p));
+    } catch { /* gone */ }
+  }
+  return out;
+}

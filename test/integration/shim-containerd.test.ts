@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, REPO } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, shimDaemons } from '../helpers/harness.js';
 import { modernStack } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 import * as grpc from '@grpc/grpc-js';
@@ -26,18 +26,6 @@ const baseEnv = (() => {
   return env;
 })();
 
-/** The tsrun shim daemons serving `namespace` (their command line names it). */
-function shimProcesses(namespace: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-      if (argv.some((a) => a.endsWith('tsrun-shim.cjs')) && argv.includes(namespace)) out.push(Number(p));
-    } catch { /* gone */ }
-  }
-  return out;
-}
 
 interface Flavour { name: string; containerd: string; ctr: string; configVersion: number; skip: string | false }
 
@@ -117,7 +105,7 @@ for (const f of flavours) {
       for (const id of ctr(['tasks', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['tasks', 'rm', '-f', id]);
       for (const id of ctr(['containers', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['containers', 'rm', id]);
       if (image) ctr(['images', 'rm', image]);
-      for (const pid of shimProcesses(namespace)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      for (const pid of shimDaemons(namespace)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
       await stopContainerd('SIGTERM');
       const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && (m.startsWith(dir) || m.startsWith(rootfs)));
       for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
@@ -203,7 +191,7 @@ for (const f of flavours) {
           const r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '-d', '--rootfs', rootfs, id, '/bin/sleep', '4331']);
           assert.equal(r.status, 0, r.stderr);
         }
-        assert.equal(shimProcesses(namespace).length, 1, 'one shim serves the namespace');
+        assert.equal(shimDaemons(namespace).length, 1, 'one shim serves the namespace');
         assert.ok(existsSync(groupSocket()), 'the socket is named as the runc shim names it');
         const [id] = ids;
         const ex = ctr(['tasks', 'exec', '--exec-id', 'e1', id, '/bin/sh', '-c', 'echo in; exit 4']);
@@ -273,12 +261,12 @@ for (const f of flavours) {
             const r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '-d', '--rootfs', rootfs, id, '/bin/sleep', '4332']);
             assert.equal(r.status, 0, r.stderr);
           }
-          const shims = shimProcesses(namespace);
+          const shims = shimDaemons(namespace);
           assert.equal(shims.length, 1);
           const pidsBefore = ctr(['tasks', 'ls']).stdout;
           await stopContainerd(signal);
           await startContainerd();
-          assert.deepEqual(shimProcesses(namespace), shims, 'the same shim serves on');
+          assert.deepEqual(shimDaemons(namespace), shims, 'the same shim serves on');
           const ls = ctr(['tasks', 'ls']).stdout;
           for (const id of ids) assert.match(ls, new RegExp(`${id}\\s+\\d+\\s+RUNNING`), ls);
           const sorted = (t: string) => t.split('\n').sort().join('\n');
@@ -291,7 +279,7 @@ for (const f of flavours) {
           // a new container joins the shim that outlived containerd
           const r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '--rm', '--rootfs', rootfs, `r3-${signal}-${process.pid}`, '/bin/sh', '-c', 'exit 7']);
           assert.equal(r.status, 7, r.stderr);
-          assert.deepEqual(shimProcesses(namespace), shims);
+          assert.deepEqual(shimDaemons(namespace), shims);
         } finally {
           for (const id of ids) {
             ctr(['tasks', 'kill', '-s', 'KILL', id]);
@@ -301,8 +289,8 @@ for (const f of flavours) {
             assert.equal(ctr(['containers', 'rm', id]).status, 0);
           }
         }
-        for (let i = 0; i < 50 && shimProcesses(namespace).length > 0; i++) await sleep(100);
-        assert.deepEqual(shimProcesses(namespace), [], 'the shim exits with its last container');
+        for (let i = 0; i < 50 && shimDaemons(namespace).length > 0; i++) await sleep(100);
+        assert.deepEqual(shimDaemons(namespace), [], 'the shim exits with its last container');
       });
     }
 
@@ -318,7 +306,7 @@ for (const f of flavours) {
         const r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '--runtime-config-path', conf, '-d', '--rootfs', rootfs, id, '/bin/sleep', '4333']);
         assert.equal(r.status, 0, r.stderr);
         assert.ok(existsSync(join(root, namespace, id)), 'the state is under the options\' root');
-        const [shim] = shimProcesses(namespace);
+        const [shim] = shimDaemons(namespace);
         assert.match(readFileSync(`/proc/${shim}/cgroup`, 'utf8'), new RegExp(`:pids:/${cg}\n`), 'the shim joined shim_cgroup');
         const ex = ctr(['tasks', 'exec', '--exec-id', 'st', id, '/bin/sh', '-c', 'stat -L -c %u:%g /proc/self/fd/1 /proc/self/fd/2']);
         assert.deepEqual([ex.status, ex.stdout], [0, '1234:2345\n1234:2345\n'], ex.stderr);
@@ -327,7 +315,7 @@ for (const f of flavours) {
       } finally {
         assert.equal(ctr(['tasks', 'rm', '-f', id]).status, 0);
         assert.equal(ctr(['containers', 'rm', id]).status, 0);
-        for (let i = 0; i < 50 && shimProcesses(namespace).length > 0; i++) await sleep(100);
+        for (let i = 0; i < 50 && shimDaemons(namespace).length > 0; i++) await sleep(100);
         rmdirSync(cgDir);
       }
       assert.deepEqual(readdirSync(join(root, namespace)), []);
@@ -355,7 +343,7 @@ for (const f of flavours) {
         // a bare path: containerd dials a gRPC shim with net.Dial("unix", address)
         assert.match(boot.address, /^\/run\/containerd\/s\/[0-9a-f]{64}$/);
         assert.notEqual(boot.address, groupSocket(), 'not the ttrpc shim\'s socket');
-        const shims = shimProcesses(namespace);
+        const shims = shimDaemons(namespace);
         assert.equal(shims.length, 1);
         assert.match(readFileSync(`/proc/${shims[0]}/environ`, 'utf8'), /TSRUN_SHIM_PROTOCOL=grpc/);
         // containerd 2.x finds it again through bootstrap.json
@@ -372,8 +360,8 @@ for (const f of flavours) {
         assert.equal(ctr(['tasks', 'rm', '-f', id]).status, 0);
         assert.equal(ctr(['containers', 'rm', id]).status, 0);
       }
-      for (let i = 0; i < 50 && shimProcesses(namespace).length > 0; i++) await sleep(100);
-      assert.deepEqual(shimProcesses(namespace), []);
+      for (let i = 0; i < 50 && shimDaemons(namespace).length > 0; i++) await sleep(100);
+      assert.deepEqual(shimDaemons(namespace), []);
     });
 
     test('update: containerd\'s Tasks.Update (as CRI\'s UpdateContainerResources calls it) reaches the cgroup', async () => {
@@ -425,9 +413,9 @@ for (const f of flavours) {
       try {
         assert.equal(inNs(namespace, ['run', '--runtime', 'io.containerd.tsrun.v2', '-d', '--rootfs', rootfs, ids[0], '/bin/sleep', '4336']).status, 0);
         assert.equal(inNs(other, ['run', '--runtime', 'io.containerd.tsrun.v2', '-d', '--rootfs', rootfs, ids[1], '/bin/sleep', '4336']).status, 0);
-        assert.equal(shimProcesses(namespace).length, 1);
-        assert.equal(shimProcesses(other).length, 1);
-        assert.notDeepEqual(shimProcesses(namespace), shimProcesses(other));
+        assert.equal(shimDaemons(namespace).length, 1);
+        assert.equal(shimDaemons(other).length, 1);
+        assert.notDeepEqual(shimDaemons(namespace), shimDaemons(other));
         assert.match(inNs(namespace, ['tasks', 'ls']).stdout, new RegExp(`${ids[0]}\\s+\\d+\\s+RUNNING`));
         assert.match(inNs(other, ['tasks', 'ls']).stdout, new RegExp(`${ids[1]}\\s+\\d+\\s+RUNNING`));
         assert.doesNotMatch(inNs(other, ['tasks', 'ls']).stdout, new RegExp(ids[0]));
@@ -441,8 +429,8 @@ for (const f of flavours) {
           assert.equal(inNs(ns, ['containers', 'rm', id]).status, 0);
         }
       }
-      for (let i = 0; i < 50 && shimProcesses(other).length + shimProcesses(namespace).length > 0; i++) await sleep(100);
-      assert.deepEqual([shimProcesses(namespace), shimProcesses(other)], [[], []]);
+      for (let i = 0; i < 50 && shimDaemons(other).length + shimDaemons(namespace).length > 0; i++) await sleep(100);
+      assert.deepEqual([shimDaemons(namespace), shimDaemons(other)], [[], []]);
       assert.equal(inNs(other, ['namespaces', 'rm', other]).status, 0);
       rmSync(`/run/containerd/tsrun/${other}`, { recursive: true, force: true });
       for (const p of readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h, other)).filter((p) => existsSync(p))) {
@@ -458,7 +446,7 @@ for (const f of flavours) {
       assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`/${id}/rootfs`)).length, 1);
       const pid = Number(/\s(\d+)\s+RUNNING/.exec(ctr(['tasks', 'ls']).stdout)?.[1]);
       assert.ok(pid > 0);
-      for (const p of shimProcesses(namespace)) process.kill(p, 'SIGKILL');
+      for (const p of shimDaemons(namespace)) process.kill(p, 'SIGKILL');
       for (let i = 0; i < 100 && ctr(['tasks', 'ls', '-q']).stdout !== ''; i++) await sleep(100);
       assert.equal(ctr(['tasks', 'ls', '-q']).stdout, '');
       assert.equal(ctr(['containers', 'rm', id]).status, 0);
@@ -473,8 +461,8 @@ for (const f of flavours) {
     });
 
     test('nothing is left: shim processes, state, mounts, cgroups', async () => {
-      for (let i = 0; i < 50 && shimProcesses(namespace).length > 0; i++) await sleep(100);
-      assert.deepEqual(shimProcesses(namespace), []);
+      for (let i = 0; i < 50 && shimDaemons(namespace).length > 0; i++) await sleep(100);
+      assert.deepEqual(shimDaemons(namespace), []);
       assert.equal(ctr(['tasks', 'ls', '-q']).stdout, '');
       assert.deepEqual(existsSync(tsrunState) ? readdirSync(tsrunState) : [], []);
       const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(namespace));
