@@ -17,8 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -133,7 +135,7 @@ static char *json_string(const char *json, const char *key) {
   return end ? strndup(p, (size_t)(end - p)) : NULL;
 }
 
-/* ---- the runtime options on start's stdin: only `protocol` of a tsrun options file matters here ---- */
+/* ---- the runtime options on start's stdin: `protocol` and `shim_group` of a tsrun options file ---- */
 static int pb_varint(const unsigned char **p, const unsigned char *end, uint64_t *v) {
   *v = 0;
   for (int shift = 0; shift < 64 && *p < end; shift += 7) {
@@ -180,57 +182,163 @@ static void rtopts_field(uint64_t f, const unsigned char *v, size_t n, void *arg
   else if (f == 3) { o->body = v; o->body_len = n; }
 }
 
-/* `protocol = "grpc"` (TOML) or `"protocol": "grpc"` (JSON) in an options file's text */
-static int text_selects_grpc(const char *t) {
-  for (const char *p = t; (p = strstr(p, "protocol")); p += 8) {
+/* What `start` needs of the runtime options: the transport, and how containers share shims. */
+struct launch_options { int grpc; char group[16]; };
+
+/* The string value of `key = "v"` (TOML) or `"key": "v"` (JSON) in an options file's text. */
+static int text_value(const char *t, const char *key, char *out, size_t outlen) {
+  size_t klen = strlen(key);
+  for (const char *p = t; (p = strstr(p, key)); p += klen) {
     const char *q = p;
     while (q > t && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == '"')) q--;
     if (q != t && q[-1] != '\n' && q[-1] != '{' && q[-1] != ',') continue;
-    const char *r = p + 8;
+    const char *r = p + klen;
     if (*r == '"') r++;
     while (*r == ' ' || *r == '\t') r++;
     if (*r != '=' && *r != ':') continue;
     r++;
     while (*r == ' ' || *r == '\t') r++;
     if (*r != '"' && *r != '\'') continue;
-    return strncmp(r + 1, "grpc", 4) == 0 && r[5] == r[0];
+    const char *end = strchr(r + 1, *r);
+    if (!end || (size_t)(end - r - 1) >= outlen) return 0;
+    memcpy(out, r + 1, (size_t)(end - r - 1));
+    out[end - r - 1] = 0;
+    return 1;
   }
   return 0;
 }
 
-static int any_selects_grpc(const unsigned char *v, size_t n) {
+static void text_options(const char *t, struct launch_options *o) {
+  char v[16];
+  /* spelled as the proto spells options, or as CRI's config.toml spells runc's */
+  if (text_value(t, "protocol", v, sizeof v) || text_value(t, "Protocol", v, sizeof v)) o->grpc = strcmp(v, "grpc") == 0;
+  if (!text_value(t, "shim_group", o->group, sizeof o->group) && !text_value(t, "ShimGroup", o->group, sizeof o->group)) o->group[0] = 0;
+}
+
+static void any_options(const unsigned char *v, size_t n, struct launch_options *lo) {
   struct any a = { 0 };
   static const char want[] = "runtimeoptions.v1.Options";
-  if (pb_fields(v, n, any_field, &a) || a.type_len != sizeof want - 1 || memcmp(a.type_url, want, sizeof want - 1) != 0) return 0;
+  if (pb_fields(v, n, any_field, &a) || a.type_len != sizeof want - 1 || memcmp(a.type_url, want, sizeof want - 1) != 0) return;
   struct rtopts o = { 0 };
-  if (pb_fields(a.value, a.value_len, rtopts_field, &o)) return 0;
+  if (pb_fields(a.value, a.value_len, rtopts_field, &o)) return;
   char *text;
   if (o.body_len) text = strndup((const char *)o.body, o.body_len);
   else if (o.path_len) {
     char *path = strndup((const char *)o.path, o.path_len);
     text = read_file(path, NULL);
     free(path);
-  } else return 0;
-  int grpc = text && text_selects_grpc(text);
+  } else return;
+  if (text) text_options(text, lo);
   free(text);
-  return grpc;
 }
 
 /* containerd 2.3+ sends a BootstrapParams whose extensions (field 8) hold the options Any */
-static int extensions_select_grpc = 0;
 static void bootstrap_field(uint64_t f, const unsigned char *v, size_t n, void *arg) {
-  (void)arg;
   if (f != 8) return;
   struct any ext = { 0 }; /* Extension{1 value Any}: its field 1 holds the Any's bytes */
-  if (pb_fields(v, n, any_field, &ext) == 0 && ext.type_url && any_selects_grpc(ext.type_url, ext.type_len)) extensions_select_grpc = 1;
+  if (pb_fields(v, n, any_field, &ext) == 0 && ext.type_url) any_options(ext.type_url, ext.type_len, arg);
 }
 
-static int stdin_selects_grpc(const unsigned char *in, size_t n) {
+static void stdin_options(const unsigned char *in, size_t n, struct launch_options *o) {
   struct any a = { 0 };
-  if (n == 0 || pb_fields(in, n, any_field, &a)) return 0;
-  if (!a.has_other) return any_selects_grpc(in, n);
-  pb_fields(in, n, bootstrap_field, NULL);
-  return extensions_select_grpc;
+  if (n == 0 || pb_fields(in, n, any_field, &a)) return;
+  if (!a.has_other) any_options(in, n, o);
+  else pb_fields(in, n, bootstrap_field, o);
+}
+
+/* ---- the group shim's control socket: a running shim only serves a new container once it has
+ * reserved a place for it. Without that, the shim could exit (its last container deleted) between
+ * this probe and containerd's Create, and the new container would find nobody at the address. ---- */
+static size_t pb_put_varint(unsigned char *out, uint64_t v) {
+  size_t n = 0;
+  do { out[n] = (unsigned char)(v & 0x7f); v >>= 7; if (v) out[n] |= 0x80; n++; } while (v);
+  return n;
+}
+
+static size_t pb_put_bytes(unsigned char *out, unsigned field, const void *v, size_t len) {
+  size_t n = pb_put_varint(out, (uint64_t)field << 3 | 2);
+  n += pb_put_varint(out + n, len);
+  memcpy(out + n, v, len);
+  return n + len;
+}
+
+static int read_full(int fd, unsigned char *buf, size_t len) {
+  for (size_t n = 0; n < len;) {
+    ssize_t r = read(fd, buf + n, len - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    n += (size_t)r;
+  }
+  return 0;
+}
+
+struct reply { int has_status; };
+static void response_field(uint64_t f, const unsigned char *v, size_t n, void *arg) {
+  (void)v;
+  /* Response{1 status google.rpc.Status, 2 payload}: a status with any content is an error */
+  if (f == 1 && n > 0) ((struct reply *)arg)->has_status = 1;
+}
+
+/* 0 when the shim listening at `ctl` answered tsrun.shim.v1.Group/Reserve for `id` with success */
+static int reserve(const char *ctl, const char *id) {
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", ctl);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  /* a shim still booting answers once Node is up; a stuck one is given up on */
+  struct timeval tv = { .tv_sec = 20 };
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { close(fd); return -1; }
+  size_t idlen = strlen(id);
+  unsigned char *payload = malloc(idlen + 16), *frame = malloc(idlen + 128);
+  size_t plen = pb_put_bytes(payload, 1, id, idlen);
+  unsigned char *req = frame + 10;
+  size_t rlen = pb_put_bytes(req, 1, "tsrun.shim.v1.Group", 19);
+  rlen += pb_put_bytes(req + rlen, 2, "Reserve", 7);
+  rlen += pb_put_bytes(req + rlen, 3, payload, plen);
+  /* ttrpc frame: length and stream id (big-endian), type 1 (request), flags 0 */
+  frame[0] = (unsigned char)(rlen >> 24); frame[1] = (unsigned char)(rlen >> 16); frame[2] = (unsigned char)(rlen >> 8); frame[3] = (unsigned char)rlen;
+  frame[4] = frame[5] = frame[6] = 0; frame[7] = 1;
+  frame[8] = 1; frame[9] = 0;
+  int ok = -1;
+  unsigned char head[10];
+  if (write(fd, frame, rlen + 10) == (ssize_t)(rlen + 10) && read_full(fd, head, 10) == 0 && head[8] == 2) {
+    size_t len = (size_t)head[0] << 24 | (size_t)head[1] << 16 | (size_t)head[2] << 8 | head[3];
+    unsigned char *body = len <= 65536 ? malloc(len ? len : 1) : NULL;
+    struct reply r = { 0 };
+    if (body && read_full(fd, body, len) == 0 && pb_fields(body, len, response_field, &r) == 0 && !r.has_status) ok = 0;
+    free(body);
+  }
+  free(payload);
+  free(frame);
+  close(fd);
+  return ok;
+}
+
+/* The group's lock: held while deciding that no shim serves the group and binding a new one, and
+ * by a shim that is exiting (which removes the file). Retaken when the file was replaced meanwhile. */
+static int lock_group(const char *path) {
+  for (;;) {
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    if (flock(fd, LOCK_EX) != 0 && errno != EINTR) { close(fd); return -1; }
+    struct stat held, now;
+    if (fstat(fd, &held) == 0 && stat(path, &now) == 0 && held.st_ino == now.st_ino && held.st_dev == now.st_dev) return fd;
+    close(fd);
+  }
+}
+
+static int listen_at(const char *path) {
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0); /* no CLOEXEC: the daemon inherits it */
+  if (fd < 0) { perror("socket"); return -1; }
+  unlink(path); /* stale: nobody answered there */
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { fprintf(stderr, "bind %s: %s\n", path, strerror(errno)); close(fd); return -1; }
+  chmod(path, 0600);
+  if (listen(fd, 128) != 0) { perror("listen"); close(fd); return -1; }
+  return fd;
 }
 
 static void exec_node(int argc, char **argv) {
@@ -273,16 +381,30 @@ static int start(int argc, char **argv) {
     if (r <= 0) break;
     in_len += (size_t)r;
   }
-  int grpc = stdin_selects_grpc(in, in_len);
+  struct launch_options lo = { 0 };
+  stdin_options(in, in_len, &lo);
   free(in);
+  int grpc = lo.grpc;
+  const char *id = flag(argc, argv, "id") ?: "";
 
-  char *config = read_file("config.json", NULL);
+  /* shim_group: one shim for the namespace (the default), per pod (the runc shim's grouping
+   * annotations), or per container */
   char *group = NULL;
-  if (config) {
-    group = json_string(config, "io.containerd.runc.v2.group");
-    if (!group) group = json_string(config, "io.kubernetes.cri.sandbox-id");
+  if (strcmp(lo.group, "pod") == 0) {
+    char *config = read_file("config.json", NULL);
+    if (config) {
+      group = json_string(config, "io.containerd.runc.v2.group");
+      if (!group) group = json_string(config, "io.kubernetes.cri.sandbox-id");
+    }
+    free(config);
+  } else if (strcmp(lo.group, "container") == 0) {
+    size_t n = strlen(id) + 16;
+    group = malloc(n);
+    snprintf(group, n, "container/%s", id);
+  } else if (lo.group[0] && strcmp(lo.group, "namespace") != 0) {
+    fprintf(stderr, "containerd-shim-tsrun-v2: tsrun shim options: shim_group must be \"namespace\", \"pod\" or \"container\", not \"%s\"\n", lo.group);
+    return 1;
   }
-  /* default: one shim for the whole namespace */
   const char *g = group ? group : "tsrun-namespace";
   /* a gRPC shim has a socket of its own: a group's ttrpc shim cannot answer it */
   size_t len = strlen(address) + strlen(ns) + strlen(g) + 8;
@@ -301,40 +423,47 @@ static int start(int argc, char **argv) {
   char reply[sizeof out + 64];
   if (grpc) snprintf(reply, sizeof reply, "{\"version\":3,\"address\":\"%s\",\"protocol\":\"grpc\"}", sa.sun_path);
   else snprintf(reply, sizeof reply, "%s", out);
+  char ctl[sizeof sa.sun_path + 8], lock[sizeof sa.sun_path + 8];
+  snprintf(ctl, sizeof ctl, "%s/%s.ctl", SOCKET_DIR, hex);
+  snprintf(lock, sizeof lock, "%s/%s.lock", SOCKET_DIR, hex);
 
   mkdir("/run/containerd", 0711);
   mkdir(SOCKET_DIR, 0711);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) { perror("socket"); return 1; }
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
-    /* the group's shim is up: it serves this container too */
-    close(fd);
-    write_address(out);
-    fputs(reply, stdout);
-    return 0;
-  }
-  close(fd);
-  fd = socket(AF_UNIX, SOCK_STREAM, 0); /* no CLOEXEC: the daemon inherits it as fd 3 */
-  unlink(sa.sun_path); /* stale: nobody accepts there */
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { fprintf(stderr, "bind %s: %s\n", sa.sun_path, strerror(errno)); return 1; }
-  chmod(sa.sun_path, 0600);
-  if (listen(fd, 128) != 0) { perror("listen"); return 1; }
+  /* the group's shim is up and has a place for this container: it serves it too */
+  if (reserve(ctl, id) == 0) goto serve;
+  int lockfd = lock_group(lock);
+  if (lockfd < 0) { fprintf(stderr, "lock %s: %s\n", lock, strerror(errno)); return 1; }
+  /* another start may have brought the group's shim up while this one waited for the lock */
+  if (reserve(ctl, id) == 0) { close(lockfd); goto serve; }
+  int fd = listen_at(sa.sun_path);
+  int ctlfd = fd < 0 ? -1 : listen_at(ctl);
+  if (fd < 0 || ctlfd < 0) { close(lockfd); return 1; }
 
   pid_t pid = fork();
-  if (pid < 0) { perror("fork"); return 1; }
+  if (pid < 0) { perror("fork"); close(lockfd); return 1; }
   if (pid == 0) {
     setsid();
-    if (fd != 3) { dup2(fd, 3); close(fd); }
+    /* the task service's listener as fd 3, the control socket's as fd 4 */
+    int a = fcntl(fd, F_DUPFD, 10), b = fcntl(ctlfd, F_DUPFD, 10);
+    dup2(a, 3); dup2(b, 4);
+    close(a); close(b);
+    if (fd > 4) close(fd);
+    if (ctlfd > 4) close(ctlfd);
     int null = open("/dev/null", O_RDWR);
     dup2(null, 0); dup2(null, 1); dup2(null, 2);
-    if (null > 3) close(null);
+    if (null > 4) close(null);
     setenv("TSRUN_SHIM_SOCKET", sa.sun_path, 1);
+    setenv("TSRUN_SHIM_CONTROL", ctl, 1);
+    setenv("TSRUN_SHIM_LOCK", lock, 1);
     if (grpc) setenv("TSRUN_SHIM_PROTOCOL", "grpc", 1);
     else unsetenv("TSRUN_SHIM_PROTOCOL");
-    char *args[] = { argv[0], "-namespace", (char *)ns, "-id", (char *)(flag(argc, argv, "id") ?: ""), "-address", (char *)address, NULL };
+    char *args[] = { argv[0], "-namespace", (char *)ns, "-id", (char *)id, "-address", (char *)address, NULL };
     exec_node(7, args);
   }
   close(fd);
+  close(ctlfd);
+  close(lockfd);
+serve:
   write_address(out);
   fputs(reply, stdout);
   return 0;

@@ -14,6 +14,7 @@ export * as bootstrap from './generated/containerd.runtime.bootstrap.v1.js';
 export * as cgroups_v1 from './generated/io.containerd.cgroups.v1.js';
 export * as cgroups_v2 from './generated/io.containerd.cgroups.v2.js';
 export * as criu from './generated/criu.js';
+export * as shim_group from './generated/tsrun.shim.v1.js';
 export { ProtoError, renameService, type MessageType, type MethodType, type ServiceType } from './runtime.js';
 export * from './wellknown.js';
 export { TaskV3, SERVICES, type ServiceName } from './services.js';

@@ -1,16 +1,18 @@
 // containerd-shim-tsrun-v2's Node side. `start` (and `delete` of a container that is already
 // gone) are answered by the C launcher (native/shim-launcher.c) without Node; it runs this for
 // the daemon (no action: fd 3 is the listening socket it bound), for `delete`, `-info` and `-v`.
-import { openSync, writeSync, readFileSync, unlinkSync, rmSync, constants as fsc } from 'node:fs';
+import { openSync, closeSync, writeSync, readFileSync, unlinkSync, rmSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { Runtime, becomeChildSubreaper } from '../runtime/index.js';
 import { loadState } from '../runtime/container/state.js';
 import { featuresDocument } from '../runtime/cli/features.js';
-import { task, types, TaskV3, packJsonAny, timestampNow, OCI_FEATURES_TYPE_URL } from '../proto/index.js';
+import { task, types, TaskV3, shim_group, packJsonAny, timestampNow, OCI_FEATURES_TYPE_URL } from '../proto/index.js';
 import { TtrpcServer } from './ttrpc/index.js';
 import { EventPublisher } from './events.js';
 import { TaskService, savedRuntimeOptions } from './service.js';
 import { unmountRootfs } from './rootfs.js';
+import { ShimLifetime } from './lifetime.js';
+import { tryLockExclusive } from './sys.js';
 
 declare const TSRUN_VERSION: string;
 declare const TSRUN_COMMIT: string;
@@ -68,7 +70,20 @@ async function removeDeadSocket(bundle: string): Promise<void> {
     const c = connect(path, () => { c.destroy(); resolve(true); });
     c.on('error', () => resolve(false));
   });
-  if (!alive) try { rmSync(path, { force: true }); } catch { /* gone */ }
+  if (alive) return;
+  // under the group's lock, as a shim exiting removes them: a `start` may be deciding to bind anew
+  const lock = `${path}.lock`;
+  let fd = -1;
+  try { fd = openSync(lock, 'r+'); } catch { /* no lock file */ }
+  try {
+    for (let i = 0; fd >= 0 && !tryLockExclusive(fd, lock); i++) {
+      if (i === 200) return; // a start holds it: it will bind the group's socket anew itself
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    for (const f of [path, `${path}.ctl`, lock]) rmSync(f, { force: true });
+  } finally {
+    if (fd >= 0) closeSync(fd);
+  }
 }
 
 function infoCommand(): void {
@@ -90,17 +105,31 @@ async function daemon(f: Flags): Promise<void> {
   becomeChildSubreaper();
   const publisher = new EventPublisher({ address: process.env.TTRPC_ADDRESS || `${f.address}.ttrpc`, log });
   let server: { listenFd(fd: number): Promise<void>; close(): Promise<void> } | undefined;
-  let exiting = false;
-  const exit = async () => {
-    if (exiting) return;
-    exiting = true;
-    const sock = process.env.TSRUN_SHIM_SOCKET;
-    if (sock) try { rmSync(sock, { force: true }); } catch { /* gone */ }
-    await server?.close().catch(() => undefined);
-    await publisher.close().catch(() => undefined);
-    process.exit(0);
-  };
-  const service = new TaskService({ namespace: f.namespace, publisher, log, onShutdown: () => void exit() });
+  let control: TtrpcServer | undefined;
+  const socket = process.env.TSRUN_SHIM_SOCKET;
+  const controlSocket = process.env.TSRUN_SHIM_CONTROL;
+  const lifetime = new ShimLifetime({
+    size: () => service.size,
+    reserveMs: Number(process.env.TSRUN_SHIM_RESERVE_MS) || 60_000,
+    lockPath: process.env.TSRUN_SHIM_LOCK,
+    paths: [socket, controlSocket].filter((p): p is string => !!p),
+    tryLock: tryLockExclusive,
+    log,
+    exit: async () => {
+      await control?.close().catch(() => undefined);
+      await server?.close().catch(() => undefined);
+      await publisher.close().catch(() => undefined);
+      process.exit(0);
+    },
+  });
+  const service = new TaskService({
+    namespace: f.namespace, publisher, log,
+    onShutdown: () => lifetime.shutdown(),
+    onShutdownOf: (id) => lifetime.settled(id, false),
+    onCreateSettled: (id, created) => lifetime.settled(id, created),
+  });
+  // the container whose start launched this shim
+  if (f.id) lifetime.reserve(f.id);
   const grpc = process.env.TSRUN_SHIM_PROTOCOL === 'grpc';
   if (grpc) {
     // selected by a tsrun options file (`protocol = "grpc"`); start told containerd so (version 3)
@@ -110,8 +139,12 @@ async function daemon(f: Flags): Promise<void> {
   } else {
     server = new TtrpcServer({ log }).register(task.Task, service.impl).register(TaskV3, service.impl);
   }
-  process.on('SIGTERM', () => void exit());
-  process.on('SIGINT', () => void exit());
+  process.on('SIGTERM', () => void lifetime.terminate());
+  process.on('SIGINT', () => void lifetime.terminate());
+  if (controlSocket) {
+    control = new TtrpcServer({ log }).register(shim_group.Group, { Reserve: (req: shim_group.ReserveRequest) => { lifetime.reserve(req.id); return {}; } });
+    await control.listenFd(4);
+  }
   await server.listenFd(3);
   log(`tsrun shim serving namespace ${f.namespace} over ${grpc ? 'gRPC' : 'ttrpc'} (pid ${process.pid})`);
 }

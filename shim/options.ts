@@ -3,7 +3,8 @@
 // tsrun shim options file (config_path; containerd 2.x also sends its text as config_body).
 // That file is TOML (JSON when its name ends in .json) with the runc Options' fields, spelled
 // either as the proto names (`systemd_cgroup`) or as CRI's config.toml spells the runc options
-// (`SystemdCgroup`), plus `protocol` ("ttrpc" or "grpc", read by the launcher at `start`).
+// (`SystemdCgroup`), plus `protocol` ("ttrpc" or "grpc") and `shim_group` ("namespace", "pod" or "container"), both read
+// by the launcher at `start`.
 // Any other options type is accepted and ignored, where the runc shim fails Create.
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { posix } from 'node:path';
@@ -23,13 +24,15 @@ export interface ShimOptions {
   shimCgroup: string;
   binaryName: string;
   protocol: string;
+  /** how containers share shim processes (read by the launcher at `start`) */
+  shimGroup: string;
 }
 
 export class OptionsError extends Error {}
 
 const NAMES: Record<string, keyof ShimOptions> = {
   root: 'root', systemdcgroup: 'systemdCgroup', nopivotroot: 'noPivotRoot', nonewkeyring: 'noNewKeyring',
-  iouid: 'ioUid', iogid: 'ioGid', shimcgroup: 'shimCgroup', binaryname: 'binaryName', protocol: 'protocol',
+  iouid: 'ioUid', iogid: 'ioGid', shimcgroup: 'shimCgroup', binaryname: 'binaryName', protocol: 'protocol', shimgroup: 'shimGroup',
 };
 const BOOLEAN = new Set<keyof ShimOptions>(['systemdCgroup', 'noPivotRoot', 'noNewKeyring']);
 const NUMBER = new Set<keyof ShimOptions>(['ioUid', 'ioGid']);
@@ -37,7 +40,7 @@ const NUMBER = new Set<keyof ShimOptions>(['ioUid', 'ioGid']);
 const IGNORED = new Set(['criupath', 'criuimagepath', 'criuworkpath', 'taskapiaddress', 'taskapiversion']);
 
 function defaults(): ShimOptions {
-  return { root: '', systemdCgroup: false, noPivotRoot: false, noNewKeyring: false, ioUid: -1, ioGid: -1, shimCgroup: '', binaryName: '', protocol: '' };
+  return { root: '', systemdCgroup: false, noPivotRoot: false, noNewKeyring: false, ioUid: -1, ioGid: -1, shimCgroup: '', binaryName: '', protocol: '', shimGroup: '' };
 }
 
 /** A tsrun shim options file's text (TOML, or JSON for a name ending in .json). */
@@ -71,6 +74,9 @@ export function parseOptionsFile(text: string, name: string, warn: (msg: string)
     }
   }
   if (o.protocol && o.protocol !== 'ttrpc' && o.protocol !== 'grpc') throw new OptionsError(`tsrun shim options ${name}: protocol must be "ttrpc" or "grpc"`);
+  if (o.shimGroup && !['namespace', 'pod', 'container'].includes(o.shimGroup)) {
+    throw new OptionsError(`tsrun shim options ${name}: shim_group must be "namespace", "pod" or "container"`);
+  }
   return o;
 }
 

@@ -31,6 +31,10 @@ export interface ServiceOptions {
   log?: (msg: string) => void;
   /** called once Shutdown found no container left */
   onShutdown?: () => void;
+  /** every Shutdown: containerd is done with container `id` here (its task may never have been made) */
+  onShutdownOf?: (id: string) => void;
+  /** a Create is over: `created` when the task now exists */
+  onCreateSettled?: (id: string, created: boolean) => void;
 }
 
 interface Deferred { promise: Promise<void>; resolve: () => void }
@@ -196,6 +200,7 @@ export class TaskService {
       }
       const ns = ctx.namespace || this.opts.namespace;
       this.creating.add(req.id);
+      let created = false;
       let mounted = false;
       let io: ProcessIO | undefined;
       try {
@@ -231,6 +236,7 @@ export class TaskService {
           container_id: req.id, bundle: req.bundle, rootfs: req.rootfs,
           io: { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal }, checkpoint: req.checkpoint, pid: t.pid,
         });
+        created = true;
         return { pid: t.pid };
       } catch (err) {
         io?.close();
@@ -240,6 +246,7 @@ export class TaskService {
         throw statusError(err, 'OCI runtime create failed: tsrun create failed: ');
       } finally {
         this.creating.delete(req.id);
+        this.opts.onCreateSettled?.(req.id, created);
       }
     },
 
@@ -430,7 +437,8 @@ export class TaskService {
       return { shim_pid: process.pid, task_pid: t?.pid ?? 0, version: '' };
     },
 
-    Shutdown: async (): Promise<void> => {
+    Shutdown: async (req: task.ShutdownRequest): Promise<void> => {
+      if (!this.tasks.has(req.id) && !this.creating.has(req.id)) this.opts.onShutdownOf?.(req.id);
       if (this.size === 0) setImmediate(() => this.opts.onShutdown?.());
     },
   };

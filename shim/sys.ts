@@ -4,7 +4,7 @@
 import { createRequire } from 'node:module';
 
 type Fn = (...args: unknown[]) => number;
-let fns: { mount: Fn; umount2: Fn; fcntl: Fn; errno: () => number } | undefined;
+let fns: { mount: Fn; umount2: Fn; fcntl: Fn; flock: Fn; errno: () => number } | undefined;
 
 function load() {
   if (fns) return fns;
@@ -15,6 +15,7 @@ function load() {
     mount: libc.func('int mount(const char *, const char *, const char *, unsigned long, const char *)'),
     umount2: libc.func('int umount2(const char *, int)'),
     fcntl: libc.func('int fcntl(int, int, int)'),
+    flock: libc.func('int flock(int, int)'),
     errno: () => koffi.errno(),
   };
   return fns;
@@ -55,4 +56,16 @@ export function dup(fd: number): number {
   const r = (f.dup ??= (createRequire(__filename)('koffi').load('libc.so.6').func('int dup(int)') as Fn))(fd);
   if (r < 0) fail('dup', String(fd), f.errno());
   return r;
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const EWOULDBLOCK = 11;
+/** flock(LOCK_EX | LOCK_NB): false when another process holds the lock. */
+export function tryLockExclusive(fd: number, target: string): boolean {
+  const f = load();
+  if (f.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = f.errno();
+  if (errno === EWOULDBLOCK) return false;
+  fail('flock', target, errno);
 }

@@ -469,7 +469,7 @@ for (const f of flavours) {
       assert.deepEqual(mounts, []);
       // the group's socket went with its shim (stale ones are removed by `delete`)
       // (other sessions' shims come and go there: only ours is looked for)
-      assert.equal(existsSync(groupSocket()), false, 'the shim socket is left in /run/containerd/s');
+      for (const f of [groupSocket(), `${groupSocket()}.ctl`, `${groupSocket()}.lock`]) assert.equal(existsSync(f), false, `${f} is left in /run/containerd/s`);
       for (const p of cgroupParents()) {
         const children = readdirSync(p, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
         assert.deepEqual(children, [], `${p} still has container cgroups`);
