@@ -56,3 +56,13 @@ export function dup(fd: number): number {
   if (r < 0) fail('dup', String(fd), f.errno());
   return r;
 }
+
+const O_CLOEXEC = 0o2000000;
+/** A pipe, both ends close-on-exec: [read end, write end]. */
+export function pipe(): [number, number] {
+  const f = load() as ReturnType<typeof load> & { pipe2?: Fn };
+  const fds = Buffer.alloc(8);
+  const r = (f.pipe2 ??= (createRequire(__filename)('koffi').load('libc.so.6').func('int pipe2(void *, int)') as Fn))(fds, O_CLOEXEC);
+  if (r < 0) fail('pipe2', '', f.errno());
+  return [fds.readInt32LE(0), fds.readInt32LE(4)];
+}

@@ -224,9 +224,8 @@ for (const f of flavours) {
       // CRIU probes TCP repair over loopback at start: containerd's private network namespace needs lo up.
       assert.equal(spawnSync('nsenter', ['-t', String(daemon!.pid), '-n', 'ip', 'link', 'set', 'lo', 'up']).status, 0);
       try {
-        // --null-io: the tsrun shim hands containerd's FIFOs themselves to the container (runc's shim
-        // copies through pipes), and CRIU cannot dump an fd of a FIFO on a host mount.
-        assert.equal(ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '-d', '--null-io', '--rootfs', rootfs, id, '/bin/sh', '-c', 'while true; do sleep 0.1; done']).status, 0);
+        // ctr's FIFOs for stdio: the container gets the shim's pipes, which CRIU dumps as pipes.
+        assert.equal(ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '-d', '--rootfs', rootfs, id, '/bin/sh', '-c', 'while true; do sleep 0.1; done']).status, 0);
         const criuErrors = (stderr: string) => {
           const log = /path= (\S+)/.exec(stderr)?.[1];
           try { return readFileSync(log!, 'utf8').split('\n').filter((l) => l.includes('Error')).join('\n'); } catch { return ''; }
