@@ -1,15 +1,8 @@
 // The Checkpoint RPC as containerd's runc shim answers it (process/init.go checkpoint): runc
 // checkpoint with criu's work files in the bundle unless the caller names a work path, the
 // container left running unless `exit`, and the dump log copied to the bundle on failure.
-//
-// Not here yet: Create with `checkpoint` set (still Unimplemented in service.ts). The runc shim
-// makes nothing at Create then: it keeps a "created checkpoint" state and runs `runc restore
-// --detach --pid-file --image-path <checkpoint> --work-path <criu work path> [--parent-path
-// <parent_checkpoint>] --no-subreaper` at Start, with the task's stdio (process/init.go
-// createCheckpointedState, init_state.go createdCheckpointState.Start). Here that is a Task whose
-// container is made at Start by runtime.restore(id, bundle, { imagePath, workPath, stdio:
-// io.stdio(), pidFile }), publishing TaskCreate at Create with `checkpoint` and the exit watch
-// begun at Start; Task.container must then be optional until Start.
+// Create with `checkpoint` set makes nothing, as the runc shim's "created checkpoint" state;
+// Start restores the container (service.ts restoreTask) with the task's new stdio pipes.
 import { copyFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Container } from '../runtime/index.js';
