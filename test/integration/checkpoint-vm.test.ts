@@ -22,7 +22,7 @@ const hostIsV2 = /^0::\/\S*\n?$/.test(readFileSync('/proc/self/cgroup', 'utf8'))
 const skip = needsRoot || stackSkip() || (!existsSync(VM) ? `no ${VM}` : false) || (hostIsV2 ? 'host is cgroup v2: run checkpoint.test.cjs with TSRUN_REQUIRE_MEM_TRACK=1 directly' : false);
 
 test('pre-dump, then a dump with --parent-path, then a restore, beside runc 1.3 (in the cgroup2 VM, soft-dirty tracking)', { skip, timeout: 900_000 }, () => {
-  const env = { ...process.env, TSRUN_REQUIRE_MEM_TRACK: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, TSRUN_REQUIRE_MEM_TRACK: '1' };
   delete env.NODE_TEST_CONTEXT;
   delete env.NODE_EXTRA_CA_CERTS;
   const r = spawnSync(VM, ['--timeout', '840', '--', process.execPath, '--test', '--test-reporter=spec', '--test-name-pattern', 'pre-dump', 'build/test/integration/checkpoint.test.cjs'], {
