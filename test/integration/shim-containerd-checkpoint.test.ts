@@ -76,7 +76,13 @@ for (const f of flavours) {
       mkdirSync(tools);
       for (const name of ['criu', 'runc']) symlinkSync(join(stack.stack!.bin, name), join(tools, name));
       const path = `${BIN}:${tools}:${f.configVersion === 3 ? `${stack.stack!.bin}:` : ''}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
-      daemon = spawn('unshare', ['--net', '--', f.containerd, '--config', join(dir, 'config.toml')], { stdio: ['ignore', 'ignore', 'ignore'], env: { ...baseEnv, PATH: path } });
+      // containerd unpacks a checkpoint image for a restore into a temporary directory it never
+      // removes (runc's shim or tsrun's alike): in the test's directory, not /tmp.
+      const temp = join(dir, 'tmp');
+      mkdirSync(temp);
+      const env: NodeJS.ProcessEnv = { ...baseEnv, PATH: path, TMPDIR: temp };
+      delete env.XDG_RUNTIME_DIR;
+      daemon = spawn('unshare', ['--net', '--', f.containerd, '--config', join(dir, 'config.toml')], { stdio: ['ignore', 'ignore', 'ignore'], env });
       for (let i = 0; i < 300 && ctr(['version']).status !== 0; i++) await sleep(100);
       assert.equal(ctr(['version']).status, 0, 'containerd did not come up');
       // CRIU probes TCP repair over loopback: containerd's private network namespace needs lo up.
