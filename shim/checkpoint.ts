@@ -12,11 +12,14 @@ import { TtrpcError, Code } from './ttrpc/index.js';
 
 export async function checkpointTask(container: Container, bundle: string, path: string, o: runc_options.CheckpointOptions | undefined): Promise<void> {
   // containerd always names one; a default in the shim's working directory would be nobody's.
+  // The caller's image_path first: containerd 1.6 reads it only for runtimes named
+  // io.containerd.runc* (getCheckpointPath) and otherwise sends a temporary directory that it
+  // stores in its content store (an empty checkpoint then); 2.x sends image_path as the path.
   if (!path && !o?.image_path) throw new TtrpcError(Code.InvalidArgument, 'checkpoint: an image path is required');
   const work = o?.work_path || join(bundle, 'criu-work');
   try {
     await container.checkpoint({
-      imagePath: path || o?.image_path, workPath: work, leaveRunning: !o?.exit, tcpEstablished: !!o?.open_tcp,
+      imagePath: o?.image_path || path, workPath: work, leaveRunning: !o?.exit, tcpEstablished: !!o?.open_tcp,
       extUnixSk: !!o?.external_unix_sockets, shellJob: !!o?.terminal, fileLocks: !!o?.file_locks,
       emptyNs: o?.empty_namespaces ?? [], manageCgroupsMode: (o?.cgroups_mode || '') as CgroupsMode | '',
     });
