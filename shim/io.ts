@@ -1,16 +1,21 @@
 // A process's stdio as containerd names it: FIFO paths (ctr's, CRI's), `file://` paths, or
-// nothing. Without a terminal the FIFOs themselves become the process's fds 0-2, so output
-// never passes through this process (no copy, no buffering here): each output FIFO is opened
-// read-write, which keeps a reader on it for as long as the process runs, so a client that goes
-// away never makes the container's writes fail with EPIPE. With a terminal, the pty master the
-// library hands over is copied to the stdout FIFO, and the stdin FIFO to the master.
-import { openSync, closeSync, writeSync, mkdirSync, fstatSync, fchownSync, constants as fsc } from 'node:fs';
+// nothing. Without a terminal the process gets pipes, and this process copies between them and
+// the FIFOs or files, as the runc shim does: a host FIFO or file open in the container is
+// something CRIU cannot dump (it is in no mount of the container's), while a pipe is recorded
+// as `pipe:[inode]` and handed back at restore as an inherited fd. The copies are libuv pipe
+// handles with backpressure: a slow or absent reader stalls the writer, nothing is dropped or
+// buffered beyond a chunk. Each output FIFO is opened read-write, which keeps a reader on it for
+// as long as the process runs, so a client that goes away never makes a write fail with EPIPE
+// and one that comes back reads on. With a terminal, the pty master the library hands over is
+// copied to the stdout FIFO, and the stdin FIFO to the master.
+import { openSync, closeSync, writeSync, mkdirSync, fstatSync, fchownSync, createWriteStream, constants as fsc } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { dirname } from 'node:path';
 import { Socket } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { ReadStream } from 'node:tty';
 import type { StdioSpec } from '../runtime/index.js';
-import { setBlocking, dup } from './sys.js';
+import { dup, pipe } from './sys.js';
 
 export interface StdioPaths { stdin: string; stdout: string; stderr: string }
 /** io_uid/io_gid of the runtime options; -1 leaves that id unchanged */
@@ -25,6 +30,7 @@ export class ProcessIO {
   private copies: Array<{ destroy(): void }> = [];
   private outputDone: Promise<void> = Promise.resolve();
   private stdinSocket: Socket | undefined;
+  private stdinWriter: Socket | undefined;
   private masterFd = -1;
 
   private constructor(readonly paths: StdioPaths, readonly terminal: boolean) {}
@@ -46,14 +52,33 @@ export class ProcessIO {
 
   private own(fd: number): number { this.owned.push(fd); return fd; }
 
-  private openOutput(p: string): number {
+  /** The destination of an output: the FIFO (read-write, see above) or the file, appended to. */
+  private outputSink(p: string): Writable {
     if (isFile(p)) {
       const path = new URL(p).pathname;
       mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-      return this.own(openSync(path, fsc.O_WRONLY | fsc.O_APPEND | fsc.O_CREAT, 0o644));
+      return createWriteStream(path, { flags: 'a', mode: 0o644 });
     }
     if (p.startsWith('binary://')) throw Object.assign(new Error(`tsrun shim: binary:// loggers are not supported yet (${p})`), { code: 'EINVAL' });
-    return this.own(openSync(fifoPath(p), fsc.O_RDWR));
+    return new Socket({ fd: openSync(fifoPath(p), fsc.O_RDWR | fsc.O_NONBLOCK), readable: false, writable: true });
+  }
+
+  /** A pipe whose write end the process gets; what it writes is copied to the sink until EOF. */
+  private outputPipe(sink: Writable): { fd: number; done: Promise<void> } {
+    const [r, w] = pipe();
+    this.own(w);
+    const source = new Socket({ fd: r, readable: true, writable: false });
+    this.copies.push(source, sink as Writable & { destroy(): void });
+    const done = new Promise<void>((resolve) => {
+      sink.once('close', () => resolve());
+      sink.once('finish', () => resolve());
+      sink.on('error', () => { source.destroy(); resolve(); });
+      source.on('error', () => sink.end());
+    });
+    // EOF once every holder of the write end has closed it: the sink is closed then, as the runc
+    // shim does (a client such as dockerd waits for the FIFO's EOF before deleting the task).
+    source.pipe(sink);
+    return { fd: w, done };
   }
 
   /**
@@ -80,27 +105,46 @@ export class ProcessIO {
     this.fds.stdout = fdOf(child.stdio[3]);
     this.fds.stderr = fdOf(child.stdio[4]);
     this.copies.push(child.stdio[3] as Socket, child.stdio[4] as Socket);
-    if (this.paths.stdin) {
-      const fd = this.own(openSync(fifoPath(this.paths.stdin), fsc.O_RDONLY | fsc.O_NONBLOCK));
-      setBlocking(fd, true);
-      this.fds.stdin = fd;
-    }
+    if (this.paths.stdin) this.fds.stdin = this.stdinPipe(this.paths.stdin);
+  }
+
+  /** A pipe whose read end the process gets, fed from the stdin FIFO. */
+  private stdinPipe(path: string): number {
+    // O_NONBLOCK so that the open does not wait for a writer. A reader opened before any
+    // writer sees no hang-up until a writer has come and gone, so the copy waits for the client.
+    const fifo = new Socket({ fd: openSync(fifoPath(path), fsc.O_RDONLY | fsc.O_NONBLOCK), readable: true, writable: false });
+    this.copies.push(fifo);
+    const [r, w] = pipe();
+    const writer = new Socket({ fd: w, readable: false, writable: true });
+    this.copies.push(writer);
+    fifo.on('error', () => writer.end());
+    writer.on('error', () => fifo.destroy());
+    fifo.pipe(writer); // the process sees EOF when the client closes its end, as with the runc shim
+    this.stdinSocket = fifo;
+    this.stdinWriter = writer;
+    return this.own(r);
   }
 
   private openAll(): void {
     const { stdin, stdout, stderr } = this.paths;
     if (this.terminal) return; // the terminal's copies are set up once the master exists
-    if (stdin) {
-      // O_NONBLOCK so that the open does not wait for a writer; the process reads it blocking.
-      const fd = this.own(openSync(fifoPath(stdin), fsc.O_RDONLY | fsc.O_NONBLOCK));
-      setBlocking(fd, true);
-      this.fds.stdin = fd;
+    if (stdin) this.fds.stdin = this.stdinPipe(stdin);
+    const done: Promise<void>[] = [];
+    if (stdout) {
+      const out = this.outputPipe(this.outputSink(stdout));
+      this.fds.stdout = out.fd;
+      done.push(out.done);
     }
-    if (stdout) this.fds.stdout = this.openOutput(stdout);
     if (stderr) {
       // file:// sends both streams to one file, as the runc shim does.
-      this.fds.stderr = isFile(stderr) && stderr === stdout ? this.fds.stdout : this.openOutput(stderr);
+      if (isFile(stderr) && stderr === stdout) this.fds.stderr = this.fds.stdout;
+      else {
+        const err = this.outputPipe(this.outputSink(stderr));
+        this.fds.stderr = err.fd;
+        done.push(err.done);
+      }
     }
+    if (done.length) this.outputDone = Promise.all(done).then(() => undefined);
   }
 
   /**
@@ -171,15 +215,16 @@ export class ProcessIO {
     }
   }
 
-  /** Waits (a little) for the terminal's last output to reach the client. */
+  /** Waits (a little) for the process's last output to reach the client. */
   async drain(): Promise<void> {
-    if (!this.terminal) return;
     await Promise.race([this.outputDone, new Promise((r) => setTimeout(r, 2000).unref())]);
   }
 
   closeStdin(): void {
     this.stdinSocket?.destroy();
     this.stdinSocket = undefined;
+    this.stdinWriter?.destroy();
+    this.stdinWriter = undefined;
   }
 
   close(): void {

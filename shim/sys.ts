@@ -1,10 +1,10 @@
 // The few system calls the shim needs that Node has no API for: mounting the rootfs containerd
-// sends, and making a FIFO's fd blocking before a container inherits it. koffi is loaded on
-// first use, as everywhere in tsrun.
+// sends, the pipes and dups of its processes' stdio, and the group lock. koffi is loaded on first
+// use, as everywhere in tsrun.
 import { createRequire } from 'node:module';
 
 type Fn = (...args: unknown[]) => number;
-let fns: { mount: Fn; umount2: Fn; fcntl: Fn; flock: Fn; errno: () => number } | undefined;
+let fns: { mount: Fn; umount2: Fn; dup: Fn; pipe2: Fn; flock: Fn; errno: () => number } | undefined;
 
 function load() {
   if (fns) return fns;
@@ -14,7 +14,8 @@ function load() {
   fns = {
     mount: libc.func('int mount(const char *, const char *, const char *, unsigned long, const char *)'),
     umount2: libc.func('int umount2(const char *, int)'),
-    fcntl: libc.func('int fcntl(int, int, int)'),
+    dup: libc.func('int dup(int)'),
+    pipe2: libc.func('int pipe2(void *, int)'),
     flock: libc.func('int flock(int, int)'),
     errno: () => koffi.errno(),
   };
@@ -41,19 +42,9 @@ export function umount(target: string, flags = 0): void {
   if (f.umount2(target, flags) !== 0) fail('umount', target, f.errno());
 }
 
-const F_GETFL = 3;
-const F_SETFL = 4;
-const O_NONBLOCK = 0o4000;
-export function setBlocking(fd: number, blocking: boolean): void {
-  const f = load();
-  const flags = f.fcntl(fd, F_GETFL, 0);
-  if (flags < 0) fail('fcntl', String(fd), f.errno());
-  f.fcntl(fd, F_SETFL, blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK);
-}
-
 export function dup(fd: number): number {
-  const f = load() as ReturnType<typeof load> & { dup?: Fn };
-  const r = (f.dup ??= (createRequire(__filename)('koffi').load('libc.so.6').func('int dup(int)') as Fn))(fd);
+  const f = load();
+  const r = f.dup(fd);
   if (r < 0) fail('dup', String(fd), f.errno());
   return r;
 }
@@ -68,4 +59,13 @@ export function tryLockExclusive(fd: number, target: string): boolean {
   const errno = f.errno();
   if (errno === EWOULDBLOCK) return false;
   fail('flock', target, errno);
+}
+
+const O_CLOEXEC = 0o2000000;
+/** A pipe, both ends close-on-exec: [read end, write end]. */
+export function pipe(): [number, number] {
+  const f = load();
+  const fds = Buffer.alloc(8);
+  if (f.pipe2(fds, O_CLOEXEC) < 0) fail('pipe2', '', f.errno());
+  return [fds.readInt32LE(0), fds.readInt32LE(4)];
 }

@@ -4,7 +4,7 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, readSync, rmSync, closeSync, constants as fsc } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, readSync, rmSync, closeSync, writeSync, constants as fsc } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, makeRoot, uniqueId, assertNothingLeft, REPO } from '../helpers/harness.js';
@@ -132,6 +132,57 @@ describe('shim TaskService through ttrpc', { skip: needsRoot }, () => {
     await call('Shutdown', { id });
     await new Promise((r) => setImmediate(r));
     assert.equal(shutdowns, 1);
+    assertNothingLeft(join(root, NS), id, bundle);
+    rmSync(bundle, { recursive: true, force: true });
+  });
+
+  test('stdio through the shim\'s pipes: no reader at first, one that leaves mid-way, another: nothing lost; stdin, CloseIO', async () => {
+    const id = uniqueId('shim-pipes');
+    // ~350 KB: far more than a pipe and a FIFO hold, so the container waits for readers.
+    const bundle = makeBundle((c) => { c.process.args = ['sh', '-c', 'seq 1 60000; cat; echo stdin-closed']; });
+    const outPath = join(dir, `${id}-stdout`);
+    const inPath = join(dir, `${id}-stdin`);
+    for (const p of [outPath, inPath]) spawnSync('mkfifo', [p]);
+    const expected = `${Array.from({ length: 60000 }, (_, i) => i + 1).join('\n')}\nping\nstdin-closed\n`;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    let eof = false;
+    /** Reads until `until` says stop or EOF; EAGAIN waits. */
+    const readUntil = async (fd: number, until: (got: string) => boolean) => {
+      let got = '';
+      eof = false;
+      const buf = Buffer.alloc(8192);
+      for (let idle = 0; !until(got) && idle < 1000;) {
+        let n: number;
+        try { n = readSync(fd, buf); } catch (err) { if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err; idle++; await sleep(10); continue; }
+        if (n === 0) { eof = true; break; }
+        idle = 0;
+        got += buf.subarray(0, n).toString('utf8');
+      }
+      return got;
+    };
+    const options = packAny(runc_options.Options, { root });
+    await call('Create', { id, bundle, stdin: inPath, stdout: outPath, options });
+    await call('Start', { id });
+    const wait = call<task.WaitResponse>('Wait', { id });
+    await sleep(500); // nobody reads: the container is held up, nothing is dropped
+    const first = openSync(outPath, fsc.O_RDONLY | fsc.O_NONBLOCK);
+    const part1 = await readUntil(first, (got) => got.length >= 100_000);
+    closeSync(first); // this client goes away mid-output
+    await sleep(300);
+    const second = openSync(outPath, fsc.O_RDONLY | fsc.O_NONBLOCK);
+    let part2 = await readUntil(second, (got) => (part1 + got).includes('\n60000\n'));
+    const stdin = openSync(inPath, fsc.O_WRONLY | fsc.O_NONBLOCK);
+    writeSync(stdin, 'ping\n');
+    part2 += await readUntil(second, (got) => (part1 + part2 + got).endsWith('ping\n'));
+    await call('CloseIO', { id, stdin: true });
+    part2 += await readUntil(second, () => false); // to EOF: the shim closes the FIFO at the pipe's EOF
+    assert.ok(eof, 'the FIFO reaches EOF after the process exits');
+    assert.equal((await wait).exit_status, 0);
+    assert.equal(part1.length >= 100_000, true);
+    assert.ok(part1 + part2 === expected, `${(part1 + part2).length} bytes read, ${expected.length} written; ends with ${JSON.stringify((part1 + part2).slice(-40))}`);
+    closeSync(second);
+    closeSync(stdin);
+    await call('Delete', { id });
     assertNothingLeft(join(root, NS), id, bundle);
     rmSync(bundle, { recursive: true, force: true });
   });
