@@ -3,7 +3,7 @@
 // Bundles are CommonJS: a single file that Node loads without the ESM loader's extra work.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync, statSync } from 'node:fs';
 import { join, relative, dirname } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -43,18 +43,29 @@ const shebang = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}`;
 // bin/tsrun compiles the bundle with the V8 code cache that scripts/code-cache.mjs makes at
 // build time: V8 then neither parses the whole bundle nor compiles the functions the cheap
 // commands run. Without a usable cache (another Node, other V8 flags) it compiles as Node would.
+// Every fresh page a command touches costs (~13 us a fault on this VM), so the launcher makes one
+// copy of the bundle's text: the file already holds the CommonJS wrapper (no concatenated copy),
+// and it is ASCII (checked below), read as latin1 into a one-byte string (no UTF-8 decoding, half
+// the bytes of the two-byte string a single non-ASCII character would make of all of it).
+const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
+const WRAPPER_TAIL = '\n})';
 function launcher(line) {
   return `${line}
 'use strict';
 // tsrun's launcher: see scripts/build.mjs.
-const fs = require('fs');
-const path = require('path');
-const file = path.join(__dirname, 'tsrun.cjs');
+const { readFileSync } = require('fs');
+const file = \`\${__dirname}/tsrun.cjs\`;
 let cachedData;
-try { cachedData = fs.readFileSync(path.join(__dirname, 'tsrun.cache')); } catch { /* compiled without it */ }
-const source = \`(function (exports, require, module, __filename, __dirname) {\${fs.readFileSync(file, 'utf8')}\\n})\`;
-new (require('vm').Script)(source, { filename: file, cachedData }).runInThisContext()(exports, require, module, file, __dirname);
+try { cachedData = readFileSync(\`\${__dirname}/tsrun.cache\`); } catch { /* compiled without it */ }
+const text = readFileSync(file);
+new (require('vm').Script)(text.latin1Slice(0, text.length), { filename: file, cachedData }).runInThisContext()(exports, require, module, file, __dirname);
 `;
+}
+
+function checkAscii(file) {
+  const text = readFileSync(file);
+  const at = text.findIndex((b) => b > 0x7f);
+  if (at >= 0) throw new Error(`${file}: a non-ASCII byte at ${at} (${JSON.stringify(text.subarray(Math.max(0, at - 40), at + 10).toString())}); write it as a \\u escape`);
 }
 
 if (!only || only === 'cli') {
@@ -62,7 +73,8 @@ if (!only || only === 'cli') {
   writeFileSync(join(root, 'bin/package.json'), '{ "type": "commonjs" }\n');
   // Minified: V8 parses a third of the bytes, which saves ~5 ms on every command.
   // The schema validators are a file of their own, required on first use (see runtime/spec/load.ts).
-  await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/cli/tsrun.ts')], outfile: join(root, 'bin/tsrun.cjs') });
+  await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/cli/tsrun.ts')], outfile: join(root, 'bin/tsrun.cjs'), banner: { js: WRAPPER_HEAD }, footer: { js: WRAPPER_TAIL } });
+  checkAscii(join(root, 'bin/tsrun.cjs'));
   await build({ ...common, minify: true, entryPoints: [join(root, 'runtime/spec/generated/validators.js')], outfile: join(root, 'bin/generated/validators.js') });
   writeFileSync(join(root, 'bin/tsrun'), launcher(shebang));
   chmodSync(join(root, 'bin/tsrun'), 0o755);

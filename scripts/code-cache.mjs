@@ -24,9 +24,8 @@ if (process.argv[3] !== '--child') {
   process.exit(0);
 }
 
-const source = readFileSync(file, 'utf8');
-// The same wrapper as the launcher: the cache belongs to this exact source text.
-const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file });
+// The text as the launcher reads it (it holds the CommonJS wrapper): the cache belongs to it.
+const script = new Script(readFileSync(file, 'latin1'), { filename: file });
 const moduleFn = script.runInThisContext();
 
 const work = mkdtempSync(join(tmpdir(), 'tsrun-code-cache-'));
