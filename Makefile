@@ -66,7 +66,7 @@ bench: deps build
 install: build
 	install -d $(DESTDIR)$(PREFIX)/lib/tsrun $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/tsrun $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun
-	install -m 0644 bin/tsrun.cjs bin/tsrun.cache $(DESTDIR)$(PREFIX)/lib/tsrun/
+	install -m 0644 bin/tsrun.cjs bin/tsrun*.cache $(DESTDIR)$(PREFIX)/lib/tsrun/
 	install -m 0644 bin/package.json $(DESTDIR)$(PREFIX)/lib/tsrun/package.json
 	install -d $(DESTDIR)$(PREFIX)/lib/tsrun/generated
 	install -m 0644 bin/generated/validators.js $(DESTDIR)$(PREFIX)/lib/tsrun/generated/validators.js

@@ -49,14 +49,27 @@ const shebang = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}`;
 // the bytes of the two-byte string a single non-ASCII character would make of all of it).
 const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
 const WRAPPER_TAIL = '\n})';
+// The cache is the one made for the command (tsrun.<command>.cache, see scripts/code-cache.mjs)
+// or else tsrun.cache; the command is the first argument that is not a global flag or its value.
 function launcher(line) {
   return `${line}
 'use strict';
 // tsrun's launcher: see scripts/build.mjs.
 const { readFileSync } = require('fs');
 const file = \`\${__dirname}/tsrun.cjs\`;
+const argv = process.argv;
+let command = '';
+for (let i = 2; i < argv.length && !command; i++) {
+  const arg = argv[i];
+  if (arg === '-v' || arg === '--version') command = 'version';
+  else if (arg[0] !== '-') command = arg;
+  else if (arg === '--') break;
+  else if (!arg.includes('=') && /^--?(root|log|log-format|criu|rootless)$/.test(arg)) i++;
+}
 let cachedData;
-try { cachedData = readFileSync(\`\${__dirname}/tsrun.cache\`); } catch { /* compiled without it */ }
+try { cachedData = readFileSync(\`\${__dirname}/tsrun.\${/^[a-z]+$/.test(command) ? command : ''}.cache\`); } catch {
+  try { cachedData = readFileSync(\`\${__dirname}/tsrun.cache\`); } catch { /* compiled without it */ }
+}
 const text = readFileSync(file);
 new (require('vm').Script)(text.latin1Slice(0, text.length), { filename: file, cachedData }).runInThisContext()(exports, require, module, file, __dirname);
 `;
