@@ -69,7 +69,7 @@ install: build
 	install -m 0644 bin/tsrun.cjs bin/tsrun*.cache $(DESTDIR)$(PREFIX)/lib/tsrun/
 	install -m 0644 bin/package.json $(DESTDIR)$(PREFIX)/lib/tsrun/package.json
 	install -d $(DESTDIR)$(PREFIX)/lib/tsrun/generated
-	install -m 0644 bin/generated/validators.js $(DESTDIR)$(PREFIX)/lib/tsrun/generated/validators.js
+	install -m 0644 bin/generated/validators.js bin/generated/validators.cache $(DESTDIR)$(PREFIX)/lib/tsrun/generated/
 	install -m 0755 bin/tsrun-executor $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun-executor
 	rm -rf $(DESTDIR)$(PREFIX)/lib/tsrun/node_modules && mkdir -p $(DESTDIR)$(PREFIX)/lib/tsrun/node_modules
 	cp -r node_modules/koffi $(DESTDIR)$(PREFIX)/lib/tsrun/node_modules/

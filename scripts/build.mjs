@@ -51,11 +51,14 @@ const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname
 const WRAPPER_TAIL = '\n})';
 // The cache is the one made for the command (tsrun.<command>.cache, see scripts/code-cache.mjs)
 // or else tsrun.cache; the command is the first argument that is not a global flag or its value.
+// The schema validators (a file of their own, which the bundle requires only to read a config)
+// are compiled with their cache as well, generated/validators.cache.
 function launcher(line) {
   return `${line}
 'use strict';
 // tsrun's launcher: see scripts/build.mjs.
 const { readFileSync } = require('fs');
+const { Script } = require('vm');
 const file = \`\${__dirname}/tsrun.cjs\`;
 const argv = process.argv;
 let command = '';
@@ -66,12 +69,19 @@ for (let i = 2; i < argv.length && !command; i++) {
   else if (arg === '--') break;
   else if (!arg.includes('=') && /^--?(root|log|log-format|criu|rootless)$/.test(arg)) i++;
 }
-let cachedData;
-try { cachedData = readFileSync(\`\${__dirname}/tsrun.\${/^[a-z]+$/.test(command) ? command : ''}.cache\`); } catch {
-  try { cachedData = readFileSync(\`\${__dirname}/tsrun.cache\`); } catch { /* compiled without it */ }
+const cache = (name) => { try { return readFileSync(\`\${__dirname}/\${name}\`); } catch { return undefined; } };
+const validators = './generated/validators.js';
+function bundleRequire(id) {
+  if (id !== validators) return require(id);
+  const path = \`\${__dirname}/generated/validators.js\`;
+  const mod = { exports: {} };
+  const source = \`${WRAPPER_HEAD}\${readFileSync(path, 'latin1')}${WRAPPER_TAIL.replace('\n', '\\n')}\`;
+  new Script(source, { filename: path, cachedData: cache('generated/validators.cache') }).runInThisContext()(mod.exports, require, mod, path, \`\${__dirname}/generated\`);
+  return mod.exports;
 }
 const text = readFileSync(file);
-new (require('vm').Script)(text.latin1Slice(0, text.length), { filename: file, cachedData }).runInThisContext()(exports, require, module, file, __dirname);
+const cachedData = (/^[a-z]+$/.test(command) && cache(\`tsrun.\${command}.cache\`)) || cache('tsrun.cache');
+new Script(text.latin1Slice(0, text.length), { filename: file, cachedData }).runInThisContext()(exports, bundleRequire, module, file, __dirname);
 `;
 }
 
@@ -89,6 +99,7 @@ if (!only || only === 'cli') {
   await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/cli/tsrun.ts')], outfile: join(root, 'bin/tsrun.cjs'), banner: { js: WRAPPER_HEAD }, footer: { js: WRAPPER_TAIL } });
   checkAscii(join(root, 'bin/tsrun.cjs'));
   await build({ ...common, minify: true, entryPoints: [join(root, 'runtime/spec/generated/validators.js')], outfile: join(root, 'bin/generated/validators.js') });
+  checkAscii(join(root, 'bin/generated/validators.js'));
   writeFileSync(join(root, 'bin/tsrun'), launcher(shebang));
   chmodSync(join(root, 'bin/tsrun'), 0o755);
   execFileSync(process.execPath, [join(root, 'scripts/code-cache.mjs'), join(root, 'bin')], { stdio: 'inherit' });

@@ -9,6 +9,8 @@
 // made up in a temporary root: running (its pid is a `sleep` of ours, which kill signals) for
 // state, list and kill, stopped for start and delete. V8 rejects a cache (and the launcher then compiles as before)
 // if the Node binary, its V8 flags or the bundle differ.
+// DIR/generated/validators.cache is the schema validators' (launched the same way), made after
+// checking the config that `tsrun spec` writes, its process and its resources.
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -36,7 +38,11 @@ if (child !== '--child') {
   try {
     const stat = readFileSync(`/proc/${sleeper.pid}/stat`, 'latin1');
     const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    for (const cmd of [undefined, ...Object.keys(WARM_UP)]) {
+    const specDir = join(work, 'spec');
+    mkdirSync(specDir);
+    const spec = spawnSync(process.execPath, [join(dir, 'tsrun'), 'spec', '--bundle', specDir], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, encoding: 'utf8' });
+    if (spec.status !== 0) throw new Error(`code-cache: tsrun spec: ${spec.stderr}`);
+    for (const cmd of [undefined, ...Object.keys(WARM_UP), 'validators']) {
       // The commands print: a child of its own, with its output thrown away and a clean environment.
       const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', TSRUN_CODE_CACHE_WORK: work, TSRUN_CODE_CACHE_PID: `${sleeper.pid} ${startTime}` };
       const args = [new URL(import.meta.url).pathname, dir, '--child', ...(cmd ? [cmd] : [])];
@@ -47,6 +53,20 @@ if (child !== '--child') {
     sleeper.kill('SIGKILL');
     rmSync(work, { recursive: true, force: true });
   }
+  process.exit(0);
+}
+
+if (name === 'validators') {
+  // The same text as the launcher compiles: the cache belongs to it.
+  const path = join(dir, 'generated/validators.js');
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${readFileSync(path, 'latin1')}\n})`, { filename: path });
+  const mod = { exports: {} };
+  script.runInThisContext()(mod.exports, createRequire(path), mod, path, join(dir, 'generated'));
+  const config = JSON.parse(readFileSync(join(process.env.TSRUN_CODE_CACHE_WORK, 'spec/config.json'), 'utf8'));
+  for (const [validate, doc] of [['validateSpec', config], ['validateProcess', config.process], ['validateLinuxResources', config.linux?.resources ?? {}]]) {
+    if (!mod.exports[validate](doc)) throw new Error(`code-cache: the config of tsrun spec fails ${validate}`);
+  }
+  writeFileSync(join(dir, 'generated/validators.cache'), script.createCachedData());
   process.exit(0);
 }
 
