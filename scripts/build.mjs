@@ -57,7 +57,7 @@ function launcher(line) {
   return `${line}
 'use strict';
 // tsrun's launcher: see scripts/build.mjs.
-const { readFileSync } = require('fs');
+const { closeSync, fstatSync, openSync, readFileSync, readSync } = require('fs');
 const { Script } = require('vm');
 const file = \`\${__dirname}/tsrun.cjs\`;
 const argv = process.argv;
@@ -69,7 +69,20 @@ for (let i = 2; i < argv.length && !command; i++) {
   else if (arg === '--') break;
   else if (!arg.includes('=') && /^--?(root|log|log-format|criu|rootless)$/.test(arg)) i++;
 }
-const cache = (name) => { try { return readFileSync(\`\${__dirname}/\${name}\`); } catch { return undefined; } };
+// Read into one buffer: the text first (it is copied into a string), then the cache over it.
+function readInto(path, buffer) {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (!buffer || buffer.length < size) buffer = Buffer.allocUnsafeSlow(size);
+    let n = 0;
+    for (let got; n < size && (got = readSync(fd, buffer, n, size - n, n)) > 0;) n += got;
+    return buffer.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+const cache = (name, buffer) => { try { return readInto(\`\${__dirname}/\${name}\`, buffer); } catch { return undefined; } };
 const validators = './generated/validators.js';
 function bundleRequire(id) {
   if (id !== validators) return require(id);
@@ -79,9 +92,10 @@ function bundleRequire(id) {
   new Script(source, { filename: path, cachedData: cache('generated/validators.cache') }).runInThisContext()(mod.exports, require, mod, path, \`\${__dirname}/generated\`);
   return mod.exports;
 }
-const text = readFileSync(file);
-const cachedData = (/^[a-z]+$/.test(command) && cache(\`tsrun.\${command}.cache\`)) || cache('tsrun.cache');
-new Script(text.latin1Slice(0, text.length), { filename: file, cachedData }).runInThisContext()(exports, bundleRequire, module, file, __dirname);
+const buffer = readInto(file);
+const text = buffer.latin1Slice(0, buffer.length);
+const cachedData = (/^[a-z]+$/.test(command) && cache(\`tsrun.\${command}.cache\`, buffer)) || cache('tsrun.cache', buffer);
+new Script(text, { filename: file, cachedData }).runInThisContext()(exports, bundleRequire, module, file, __dirname);
 `;
 }
 
