@@ -36,11 +36,12 @@ const common = {
   },
 };
 
-// The launcher line: env drops NODE_EXTRA_CA_CERTS (tsrun speaks no TLS, and the variable costs
-// ~80 ms per start) and runs the node that built us, whatever PATH the caller has.
+// The #! line of the fault build (build/fault/tsrun): env drops NODE_EXTRA_CA_CERTS (tsrun speaks no
+// TLS, and the variable costs ~80 ms per start) and runs the node that built us, whatever PATH the
+// caller has. bin/tsrun does the same without env's exec: native/tsrun-launcher.c.
 const shebang = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}`;
 
-// bin/tsrun compiles the bundle with the V8 code cache that scripts/code-cache.mjs makes at
+// bin/tsrun-launcher.cjs (which bin/tsrun execs node on) compiles the bundle with the V8 code cache that scripts/code-cache.mjs makes at
 // build time: V8 then neither parses the whole bundle nor compiles the functions the cheap
 // commands run. Without a usable cache (another Node, other V8 flags) it compiles as Node would.
 // Every fresh page a command touches costs (~13 us a fault on this VM), so the launcher makes one
@@ -53,10 +54,11 @@ const WRAPPER_TAIL = '\n})';
 // or else tsrun.cache; the command is the first argument that is not a global flag or its value.
 // The schema validators (a file of their own, which the bundle requires only to read a config)
 // are compiled with their cache as well, generated/validators.cache.
-function launcher(line) {
-  return `${line}
-'use strict';
-// tsrun's launcher: see scripts/build.mjs.
+function launcher() {
+  return `'use strict';
+// tsrun's launcher: see scripts/build.mjs. native/tsrun-launcher.c runs it as
+// node tsrun-launcher.cjs PATH ARGS..., PATH being the tsrun the caller executed: argv as a #! line makes it.
+process.argv.splice(1, 1);
 const { closeSync, fstatSync, openSync, readFileSync, readSync } = require('fs');
 const { Script } = require('vm');
 const file = \`\${__dirname}/tsrun.cjs\`;
@@ -114,8 +116,7 @@ if (!only || only === 'cli') {
   checkAscii(join(root, 'bin/tsrun.cjs'));
   await build({ ...common, minify: true, entryPoints: [join(root, 'runtime/spec/generated/validators.js')], outfile: join(root, 'bin/generated/validators.js') });
   checkAscii(join(root, 'bin/generated/validators.js'));
-  writeFileSync(join(root, 'bin/tsrun'), launcher(shebang));
-  chmodSync(join(root, 'bin/tsrun'), 0o755);
+  writeFileSync(join(root, 'bin/tsrun-launcher.cjs'), launcher());
   execFileSync(process.execPath, [join(root, 'scripts/code-cache.mjs'), join(root, 'bin')], { stdio: 'inherit' });
   // The library, for the shim and for `require('<checkout>')` (package.json "exports").
   await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/index.ts')], outfile: join(root, 'bin/tsrun-lib.cjs') });

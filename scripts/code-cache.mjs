@@ -40,7 +40,7 @@ if (child !== '--child') {
     const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
     const specDir = join(work, 'spec');
     mkdirSync(specDir);
-    const spec = spawnSync(process.execPath, [join(dir, 'tsrun'), 'spec', '--bundle', specDir], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, encoding: 'utf8' });
+    const spec = spawnSync(process.execPath, [join(dir, 'tsrun-launcher.cjs'), join(dir, 'tsrun'), 'spec', '--bundle', specDir], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, encoding: 'utf8' });
     if (spec.status !== 0) throw new Error(`code-cache: tsrun spec: ${spec.stderr}`);
     for (const cmd of [undefined, ...Object.keys(WARM_UP), 'validators']) {
       // The commands print: a child of its own, with its output thrown away and a clean environment.
