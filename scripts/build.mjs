@@ -3,7 +3,8 @@
 // Bundles are CommonJS: a single file that Node loads without the ESM loader's extra work.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync, statSync } from 'node:fs';
 import { join, relative, dirname } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -41,25 +42,37 @@ const common = {
 // caller has. bin/tsrun does the same without env's exec: native/tsrun-launcher.c.
 const shebang = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}`;
 
-// bin/tsrun-launcher.cjs (which bin/tsrun execs node on) compiles the bundle with the V8 code cache that scripts/code-cache.mjs makes at
-// build time: V8 then neither parses the whole bundle nor compiles the functions the cheap
-// commands run. Without a usable cache (another Node, other V8 flags) it compiles as Node would.
+// bin/tsrun-launcher.cjs (which bin/tsrun execs node on) compiles the bundle with a V8 code cache:
+// V8 then neither parses the whole bundle nor compiles the functions the command runs. Without a
+// usable cache (another Node, other V8 flags) it compiles as Node would.
 // Every fresh page a command touches costs (~13 us a fault on this VM), so the launcher makes one
 // copy of the bundle's text: the file already holds the CommonJS wrapper (no concatenated copy),
 // and it is ASCII (checked below), read as latin1 into a one-byte string (no UTF-8 decoding, half
-// the bytes of the two-byte string a single non-ASCII character would make of all of it).
+// the bytes of the two-byte string a single non-ASCII character would make of all of it); the
+// cache is read into the same buffer after it.
+// Caches are named after the bundle's hash (V8 itself only compares the source's length):
+// tsrun.<command>.<hash>.cache for the cheap commands, made at build time (scripts/code-cache.mjs),
+// tsrun.<hash>.cache (the top level only) for the others. The command is the first argument that
+// is not a global flag or its value. create, run and exec cannot run at build time: the first one
+// that succeeds writes its cache (V8's, after the run, so it holds what that command compiled)
+// if the launcher's directory belongs to the user and nobody else may write there.
+// The schema validators (a file of their own, which the bundle requires only to read a config)
+// are compiled with their cache as well, generated/validators.<hash>.cache.
 const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
 const WRAPPER_TAIL = '\n})';
-// The cache is the one made for the command (tsrun.<command>.cache, see scripts/code-cache.mjs)
-// or else tsrun.cache; the command is the first argument that is not a global flag or its value.
-// The schema validators (a file of their own, which the bundle requires only to read a config)
-// are compiled with their cache as well, generated/validators.cache.
-function launcher() {
+const LEARNED = ['create', 'run', 'exec'];
+
+// The same as scripts/code-cache.mjs names the caches by.
+function contentHash(file) {
+  return createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16);
+}
+
+function launcher(bundleHash, validatorsHash) {
   return `'use strict';
 // tsrun's launcher: see scripts/build.mjs. native/tsrun-launcher.c runs it as
 // node tsrun-launcher.cjs PATH ARGS..., PATH being the tsrun the caller executed: argv as a #! line makes it.
 process.argv.splice(1, 1);
-const { closeSync, fstatSync, openSync, readFileSync, readSync } = require('fs');
+const { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } = require('fs');
 const { Script } = require('vm');
 const file = \`\${__dirname}/tsrun.cjs\`;
 const argv = process.argv;
@@ -71,7 +84,6 @@ for (let i = 2; i < argv.length && !command; i++) {
   else if (arg === '--') break;
   else if (!arg.includes('=') && /^--?(root|log|log-format|criu|rootless)$/.test(arg)) i++;
 }
-// Read into one buffer: the text first (it is copied into a string), then the cache over it.
 function readInto(path, buffer) {
   const fd = openSync(path, 'r');
   try {
@@ -85,19 +97,32 @@ function readInto(path, buffer) {
   }
 }
 const cache = (name, buffer) => { try { return readInto(\`\${__dirname}/\${name}\`, buffer); } catch { return undefined; } };
-const validators = './generated/validators.js';
 function bundleRequire(id) {
-  if (id !== validators) return require(id);
+  if (id !== './generated/validators.js') return require(id);
   const path = \`\${__dirname}/generated/validators.js\`;
   const mod = { exports: {} };
   const source = \`${WRAPPER_HEAD}\${readFileSync(path, 'latin1')}${WRAPPER_TAIL.replace('\n', '\\n')}\`;
-  new Script(source, { filename: path, cachedData: cache('generated/validators.cache') }).runInThisContext()(mod.exports, require, mod, path, \`\${__dirname}/generated\`);
+  new Script(source, { filename: path, cachedData: cache('generated/validators.${validatorsHash}.cache') }).runInThisContext()(mod.exports, require, mod, path, \`\${__dirname}/generated\`);
   return mod.exports;
 }
 const buffer = readInto(file);
 const text = buffer.latin1Slice(0, buffer.length);
-const cachedData = (/^[a-z]+$/.test(command) && cache(\`tsrun.\${command}.cache\`, buffer)) || cache('tsrun.cache', buffer);
-new Script(text, { filename: file, cachedData }).runInThisContext()(exports, bundleRequire, module, file, __dirname);
+const own = /^[a-z]+$/.test(command) ? \`tsrun.\${command}.${bundleHash}.cache\` : '';
+const ownData = own && cache(own, buffer);
+const script = new Script(text, { filename: file, cachedData: ownData || cache('tsrun.${bundleHash}.cache', buffer) });
+if (!ownData && ${JSON.stringify(LEARNED)}.includes(command)) process.on('exit', (code) => code === 0 && learn());
+function learn() {
+  const tmp = \`\${__dirname}/\${own}.\${process.pid}\`;
+  try {
+    const dir = statSync(__dirname);
+    if (dir.uid !== process.geteuid() || dir.mode & 0o022) return;
+    writeFileSync(tmp, script.createCachedData(), { flag: 'wx', mode: 0o644 });
+    renameSync(tmp, \`\${__dirname}/\${own}\`);
+  } catch {
+    try { unlinkSync(tmp); } catch { /* not made */ }
+  }
+}
+script.runInThisContext()(exports, bundleRequire, module, file, __dirname);
 `;
 }
 
@@ -116,7 +141,11 @@ if (!only || only === 'cli') {
   checkAscii(join(root, 'bin/tsrun.cjs'));
   await build({ ...common, minify: true, entryPoints: [join(root, 'runtime/spec/generated/validators.js')], outfile: join(root, 'bin/generated/validators.js') });
   checkAscii(join(root, 'bin/generated/validators.js'));
-  writeFileSync(join(root, 'bin/tsrun-launcher.cjs'), launcher());
+  // Caches of an earlier bundle (made at build or run time) are never read again: gone.
+  for (const dir of ['bin', 'bin/generated']) {
+    for (const name of readdirSync(join(root, dir))) if (name.endsWith('.cache')) rmSync(join(root, dir, name));
+  }
+  writeFileSync(join(root, 'bin/tsrun-launcher.cjs'), launcher(contentHash(join(root, 'bin/tsrun.cjs')), contentHash(join(root, 'bin/generated/validators.js'))));
   execFileSync(process.execPath, [join(root, 'scripts/code-cache.mjs'), join(root, 'bin')], { stdio: 'inherit' });
   // The library, for the shim and for `require('<checkout>')` (package.json "exports").
   await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/index.ts')], outfile: join(root, 'bin/tsrun-lib.cjs') });

@@ -1,7 +1,7 @@
 // node scripts/code-cache.mjs DIR: writes the V8 code caches of DIR/tsrun.cjs that bin/tsrun (the
-// launcher, see build.mjs) compiles it with: DIR/tsrun.<command>.cache for each command in
-// WARM_UP, holding the bytecode of the functions that command runs, and DIR/tsrun.cache for every
-// other command, holding the bundle's top level only. Compiled without a cache, the bundle costs a
+// launcher, see build.mjs) compiles it with: DIR/tsrun.<command>.<hash>.cache for each command in
+// WARM_UP, holding the bytecode of the functions that command runs, and DIR/tsrun.<hash>.cache for
+// every other command, holding the bundle's top level only (<hash>: the bundle's, see build.mjs). Compiled without a cache, the bundle costs a
 // parse of all of it and a compile of each function a command calls.
 // Each cache comes from a process of its own that runs the bundle once: a cache made after the
 // bundle ran several times in one process (its top level tiered up) costs ~150 more page faults
@@ -9,7 +9,7 @@
 // made up in a temporary root: running (its pid is a `sleep` of ours, which kill signals) for
 // state, list and kill, stopped for start and delete. V8 rejects a cache (and the launcher then compiles as before)
 // if the Node binary, its V8 flags or the bundle differ.
-// DIR/generated/validators.cache is the schema validators' (launched the same way), made after
+// DIR/generated/validators.<hash>.cache is the schema validators' (launched the same way), made after
 // checking the config that `tsrun spec` writes, its process and its resources.
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -17,6 +17,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+
+const contentHash = (file) => createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16);
 
 /** Command name (as the launcher finds it in argv) → the arguments of its warm-up run. */
 const WARM_UP = {
@@ -66,13 +69,13 @@ if (name === 'validators') {
   for (const [validate, doc] of [['validateSpec', config], ['validateProcess', config.process], ['validateLinuxResources', config.linux?.resources ?? {}]]) {
     if (!mod.exports[validate](doc)) throw new Error(`code-cache: the config of tsrun spec fails ${validate}`);
   }
-  writeFileSync(join(dir, 'generated/validators.cache'), script.createCachedData());
+  writeFileSync(join(dir, `generated/validators.${contentHash(path)}.cache`), script.createCachedData());
   process.exit(0);
 }
 
 // The text as the launcher reads it (it holds the CommonJS wrapper): the cache belongs to it.
 const script = new Script(readFileSync(file, 'latin1'), { filename: file });
-const out = join(dir, name ? `tsrun.${name}.cache` : 'tsrun.cache');
+const out = join(dir, name ? `tsrun.${name}.${contentHash(file)}.cache` : `tsrun.${contentHash(file)}.cache`);
 if (!name) {
   writeFileSync(out, script.createCachedData());
   process.exit(0);
