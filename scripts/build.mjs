@@ -84,11 +84,9 @@ for (let i = 2; i < argv.length && !command; i++) {
   else if (arg === '--') break;
   else if (!arg.includes('=') && /^--?(root|log|log-format|criu|rootless)$/.test(arg)) i++;
 }
-function readInto(path, buffer) {
-  const fd = openSync(path, 'r');
+const opened = (name) => { try { const fd = openSync(\`\${__dirname}/\${name}\`, 'r'); return { fd, size: fstatSync(fd).size }; } catch { return undefined; } };
+function readAll({ fd, size }, buffer) {
   try {
-    const size = fstatSync(fd).size;
-    if (!buffer || buffer.length < size) buffer = Buffer.allocUnsafeSlow(size);
     let n = 0;
     for (let got; n < size && (got = readSync(fd, buffer, n, size - n, n)) > 0;) n += got;
     return buffer.subarray(0, n);
@@ -96,21 +94,27 @@ function readInto(path, buffer) {
     closeSync(fd);
   }
 }
-const cache = (name, buffer) => { try { return readInto(\`\${__dirname}/\${name}\`, buffer); } catch { return undefined; } };
 function bundleRequire(id) {
   if (id !== './generated/validators.js') return require(id);
   const path = \`\${__dirname}/generated/validators.js\`;
   const mod = { exports: {} };
   const source = \`${WRAPPER_HEAD}\${readFileSync(path, 'latin1')}${WRAPPER_TAIL.replace('\n', '\\n')}\`;
-  new Script(source, { filename: path, cachedData: cache('generated/validators.${validatorsHash}.cache') }).runInThisContext()(mod.exports, require, mod, path, \`\${__dirname}/generated\`);
+  const cacheFile = opened('generated/validators.${validatorsHash}.cache');
+  const cachedData = cacheFile && readAll(cacheFile, Buffer.allocUnsafeSlow(cacheFile.size));
+  new Script(source, { filename: path, cachedData }).runInThisContext()(mod.exports, require, mod, path, \`\${__dirname}/generated\`);
   return mod.exports;
 }
-const buffer = readInto(file);
-const text = buffer.latin1Slice(0, buffer.length);
 const own = /^[a-z]+$/.test(command) ? \`tsrun.\${command}.${bundleHash}.cache\` : '';
-const ownData = own && cache(own, buffer);
-const script = new Script(text, { filename: file, cachedData: ownData || cache('tsrun.${bundleHash}.cache', buffer) });
-if (!ownData && ${JSON.stringify(LEARNED)}.includes(command)) process.on('exit', (code) => code === 0 && learn());
+const ownCache = own && opened(own);
+const cacheFile = ownCache || opened('tsrun.${bundleHash}.cache');
+const bundleFile = opened('tsrun.cjs');
+if (!bundleFile) throw new Error(\`cannot open \${file}\`);
+const buffer = Buffer.allocUnsafeSlow(Math.max(bundleFile.size, cacheFile?.size ?? 0));
+const text = readAll(bundleFile, buffer).latin1Slice();
+let cachedData;
+try { cachedData = cacheFile && readAll(cacheFile, buffer); } catch { /* compiled without it */ }
+const script = new Script(text, { filename: file, cachedData });
+if (!ownCache && ${JSON.stringify(LEARNED)}.includes(command)) process.on('exit', (code) => code === 0 && learn());
 function learn() {
   const tmp = \`\${__dirname}/\${own}.\${process.pid}\`;
   try {
