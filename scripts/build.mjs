@@ -70,8 +70,9 @@ function contentHash(file) {
 function launcher(bundleHash, validatorsHash) {
   return `'use strict';
 // tsrun's launcher: see scripts/build.mjs. native/tsrun-launcher.c runs it as
-// node tsrun-launcher.cjs PATH ARGS..., PATH being the tsrun the caller executed: argv as a #! line makes it.
-process.argv.splice(1, 1);
+// node tsrun-launcher.cjs PATH ARGS..., PATH being the tsrun the caller executed: argv as a #! line
+// makes it (Node makes the script's path absolute).
+process.argv.splice(1, 2, require('path').resolve(process.argv[2]));
 const { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } = require('fs');
 const { Script } = require('vm');
 const file = \`\${__dirname}/tsrun.cjs\`;
