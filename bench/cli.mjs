@@ -294,6 +294,20 @@ async function dockerBench() {
       byCommand.get(c).push(ms);
     }
     console.log(`tsrun invocations per docker run: ${(records.length / dockerRounds).toFixed(1)}; node main to exit call, medians: ${[...byCommand].map(([c, xs]) => `${c} ×${(xs.length / dockerRounds).toFixed(1)} ${median(xs).toFixed(1)}`).join(', ')}`);
+    // The phases of each command under Docker (the same names as above, from node main on).
+    const phasesBy = new Map();
+    for (const rec of records) {
+      const c = rec.argv.find((x) => !x.startsWith('-') && !rec.argv[rec.argv.indexOf(x) - 1]?.startsWith('--')) ?? rec.argv[0];
+      const points = [['node main', rec.node.origin], ['V8 init', rec.node.v8Start], ['node env', rec.node.environment], ['node boot', rec.node.bootstrapComplete], ['bundle compile', rec.loaded], ...rec.marks, ['exit call', rec.exit]];
+      if (!phasesBy.has(c)) phasesBy.set(c, new Map());
+      const m = phasesBy.get(c);
+      for (let k = 1; k < points.length; k++) {
+        const name = points[k][0] === 'evaluated' ? 'module eval' : points[k][0];
+        if (!m.has(name)) m.set(name, []);
+        m.get(name).push(Number(BigInt(points[k][1]) - BigInt(points[k - 1][1])) / 1e6);
+      }
+    }
+    for (const [c, m] of phasesBy) console.log(`  ${c}: ${[...m].map(([name, xs]) => `${name} ${median(xs).toFixed(1)}`).join(', ')}`);
   } finally {
     const ids = docker(['ps', '-aq']).stdout?.split('\n').filter(Boolean) ?? [];
     if (ids.length) docker(['rm', '-f', ...ids]);
