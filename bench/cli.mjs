@@ -46,12 +46,14 @@ function timed(cmd, args, extraEnv, errFile) {
 // --serve: a timing server (crun runs in a mount namespace of its own, see below): one JSON
 // request per line on stdin, one answer per line on stdout.
 if (argv[0] === '--serve') {
-  const errFile = join(mkdtempSync(join(tmpdir(), 'tsrun-bench-serve-')), 'stderr');
+  const serveDir = mkdtempSync(join(tmpdir(), 'tsrun-bench-serve-'));
+  const errFile = join(serveDir, 'stderr');
   const rl = createInterface({ input: process.stdin });
   for await (const line of rl) {
     const { cmd, args } = JSON.parse(line);
     process.stdout.write(JSON.stringify(timed(cmd, args, undefined, errFile)) + '\n');
   }
+  rmSync(serveDir, { recursive: true, force: true });
   process.exit(0);
 }
 
