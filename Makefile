@@ -25,6 +25,7 @@ native:
 build: node_modules/.package-lock.json native
 	$(NODE) scripts/build.mjs
 	cp native/tsrun-executor bin/tsrun-executor
+	cp native/tsrun-launcher bin/tsrun
 	cp native/shim-launcher bin/containerd-shim-tsrun-v2
 	cp native/shim-launcher build/fault/containerd-shim-tsrun-v2
 	$(MAKE) -C native fault FAULT_OUT=$(CURDIR)/build/fault/tsrun-executor
@@ -66,10 +67,11 @@ bench: deps build
 install: build
 	install -d $(DESTDIR)$(PREFIX)/lib/tsrun $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/tsrun $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun
-	install -m 0644 bin/tsrun.cjs bin/tsrun.cache $(DESTDIR)$(PREFIX)/lib/tsrun/
+	rm -f $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun.*.cache $(DESTDIR)$(PREFIX)/lib/tsrun/generated/*.cache
+	install -m 0644 bin/tsrun-launcher.cjs bin/tsrun.cjs bin/tsrun.*.cache $(DESTDIR)$(PREFIX)/lib/tsrun/
 	install -m 0644 bin/package.json $(DESTDIR)$(PREFIX)/lib/tsrun/package.json
 	install -d $(DESTDIR)$(PREFIX)/lib/tsrun/generated
-	install -m 0644 bin/generated/validators.js $(DESTDIR)$(PREFIX)/lib/tsrun/generated/validators.js
+	install -m 0644 bin/generated/validators.js bin/generated/validators.*.cache $(DESTDIR)$(PREFIX)/lib/tsrun/generated/
 	install -m 0755 bin/tsrun-executor $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun-executor
 	rm -rf $(DESTDIR)$(PREFIX)/lib/tsrun/node_modules && mkdir -p $(DESTDIR)$(PREFIX)/lib/tsrun/node_modules
 	cp -r node_modules/koffi $(DESTDIR)$(PREFIX)/lib/tsrun/node_modules/

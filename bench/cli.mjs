@@ -11,7 +11,7 @@
 // Wall times are medians; CPU is the mean of user+system time of the command and everything it
 // waited for (the container included), which a busy machine distorts less than wall time.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -46,12 +46,14 @@ function timed(cmd, args, extraEnv, errFile) {
 // --serve: a timing server (crun runs in a mount namespace of its own, see below): one JSON
 // request per line on stdin, one answer per line on stdout.
 if (argv[0] === '--serve') {
-  const errFile = join(mkdtempSync(join(tmpdir(), 'tsrun-bench-serve-')), 'stderr');
+  const serveDir = mkdtempSync(join(tmpdir(), 'tsrun-bench-serve-'));
+  const errFile = join(serveDir, 'stderr');
   const rl = createInterface({ input: process.stdin });
   for await (const line of rl) {
     const { cmd, args } = JSON.parse(line);
     process.stdout.write(JSON.stringify(timed(cmd, args, undefined, errFile)) + '\n');
   }
+  rmSync(serveDir, { recursive: true, force: true });
   process.exit(0);
 }
 
@@ -138,9 +140,18 @@ async function lifecycle(rt, i, extraEnv) {
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.floor(s.length / 2)] : NaN; };
 const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-// A one-line script through the same launcher as bin/tsrun: Node's floor as tsrun meets it.
-const emptyScript = join(work, 'empty');
-writeFileSync(emptyScript, `${readFileSync(join(repo, 'bin/tsrun'), 'utf8').split('\n')[0]}\n`, { mode: 0o755 });
+// An empty script through the same launcher as bin/tsrun: Node's floor as tsrun meets it. bin/tsrun
+// is native/tsrun-launcher.c, which runs the tsrun-launcher.cjs beside it (a #! line before that).
+const emptyScript = join(work, 'launcher-floor', 'tsrun');
+mkdirSync(join(work, 'launcher-floor'));
+const launcherHead = readFileSync(join(repo, 'bin/tsrun')).subarray(0, 2).toString();
+if (launcherHead === '#!') {
+  writeFileSync(emptyScript, `${readFileSync(join(repo, 'bin/tsrun'), 'utf8').split('\n')[0]}\n`, { mode: 0o755 });
+} else {
+  copyFileSync(join(repo, 'bin/tsrun'), emptyScript);
+  chmodSync(emptyScript, 0o755);
+  writeFileSync(join(work, 'launcher-floor', 'tsrun-launcher.cjs'), '');
+}
 const floors = { 'node -e 0': [process.execPath, ['-e', '0']], 'launcher + empty script': [emptyScript, []] };
 
 const results = {};
@@ -209,8 +220,29 @@ if (tsrun) {
       }
     }
   }
-  console.log(`\ntsrun, where the time goes (TSRUN_TIMING; medians of ${rounds}, ms; each phase ends at the mark it is named by)`);
-  for (const c of COMMANDS) {
+  // Node's own phases, measured the same way: `node -e` with a script that appends the same record
+  // (its 'bundle compile' is Node reading its -e script up to the first statement).
+  const nodeScript = `const loaded=process.hrtime.bigint();process.on('exit',()=>{const now=process.hrtime.bigint();const{performance}=require('perf_hooks');`
+    + `const origin=now-BigInt(Math.round(performance.now()*1e6));const at=(ms)=>String(origin+BigInt(Math.round(ms*1e6)));const t=performance.nodeTiming;`
+    + `require('fs').appendFileSync(${JSON.stringify(timingFile)},JSON.stringify({argv:[],node:{origin:String(origin),v8Start:at(t.v8Start),environment:at(t.environment),`
+    + `bootstrapComplete:at(t.bootstrapComplete)},loaded:String(loaded),marks:[],exit:String(now)})+'\\n')})`;
+  phases['node -e'] = new Map();
+  walls['node -e'] = [];
+  for (let i = 0; i < rounds; i++) {
+    writeFileSync(timingFile, '');
+    const r = timed(process.execPath, ['-e', nodeScript], undefined, errFile);
+    const rec = JSON.parse(readFileSync(timingFile, 'utf8'));
+    walls['node -e'].push(r.ms);
+    const points = [['spawn', r.start], ['exec → node main', rec.node.origin], ['V8 init', rec.node.v8Start], ['node env', rec.node.environment], ['node boot', rec.node.bootstrapComplete], ['bundle compile', rec.loaded], ['exit call', rec.exit], ['process gone', r.end]];
+    for (let k = 1; k < points.length; k++) {
+      const m = phases['node -e'];
+      if (!m.has(points[k][0])) m.set(points[k][0], []);
+      m.get(points[k][0]).push(Number(BigInt(points[k][1]) - BigInt(points[k - 1][1])) / 1e6);
+    }
+  }
+  console.log(`\ntsrun, where the time goes (TSRUN_TIMING; medians of ${rounds}, ms; each phase ends at the mark it is named by;`);
+  console.log(`"node -e" is Node's own floor measured the same way: its "bundle compile" is reaching the -e script's first statement)`);
+  for (const c of [...COMMANDS, 'node -e']) {
     const parts = [...phases[c]].map(([name, xs]) => `${name} ${median(xs).toFixed(1)}`);
     console.log(`${c.padEnd(10)} wall ${median(walls[c]).toFixed(1)}: ${parts.join(', ')}`);
   }
@@ -264,6 +296,20 @@ async function dockerBench() {
       byCommand.get(c).push(ms);
     }
     console.log(`tsrun invocations per docker run: ${(records.length / dockerRounds).toFixed(1)}; node main to exit call, medians: ${[...byCommand].map(([c, xs]) => `${c} ×${(xs.length / dockerRounds).toFixed(1)} ${median(xs).toFixed(1)}`).join(', ')}`);
+    // The phases of each command under Docker (the same names as above, from node main on).
+    const phasesBy = new Map();
+    for (const rec of records) {
+      const c = rec.argv.find((x) => !x.startsWith('-') && !rec.argv[rec.argv.indexOf(x) - 1]?.startsWith('--')) ?? rec.argv[0];
+      const points = [['node main', rec.node.origin], ['V8 init', rec.node.v8Start], ['node env', rec.node.environment], ['node boot', rec.node.bootstrapComplete], ['bundle compile', rec.loaded], ...rec.marks, ['exit call', rec.exit]];
+      if (!phasesBy.has(c)) phasesBy.set(c, new Map());
+      const m = phasesBy.get(c);
+      for (let k = 1; k < points.length; k++) {
+        const name = points[k][0] === 'evaluated' ? 'module eval' : points[k][0];
+        if (!m.has(name)) m.set(name, []);
+        m.get(name).push(Number(BigInt(points[k][1]) - BigInt(points[k - 1][1])) / 1e6);
+      }
+    }
+    for (const [c, m] of phasesBy) console.log(`  ${c}: ${[...m].map(([name, xs]) => `${name} ${median(xs).toFixed(1)}`).join(', ')}`);
   } finally {
     const ids = docker(['ps', '-aq']).stdout?.split('\n').filter(Boolean) ?? [];
     if (ids.length) docker(['rm', '-f', ...ids]);

@@ -3,7 +3,8 @@
 // Bundles are CommonJS: a single file that Node loads without the ESM loader's extra work.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync, statSync } from 'node:fs';
 import { join, relative, dirname } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -36,25 +37,104 @@ const common = {
   },
 };
 
-// The launcher line: env drops NODE_EXTRA_CA_CERTS (tsrun speaks no TLS, and the variable costs
-// ~80 ms per start) and runs the node that built us, whatever PATH the caller has.
+// The #! line of the fault build (build/fault/tsrun): env drops NODE_EXTRA_CA_CERTS (tsrun speaks no
+// TLS, and the variable costs ~80 ms per start) and runs the node that built us, whatever PATH the
+// caller has. bin/tsrun does the same without env's exec: native/tsrun-launcher.c.
 const shebang = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}`;
 
-// bin/tsrun compiles the bundle with the V8 code cache that scripts/code-cache.mjs makes at
-// build time: V8 then neither parses the whole bundle nor compiles the functions the cheap
-// commands run. Without a usable cache (another Node, other V8 flags) it compiles as Node would.
-function launcher(line) {
-  return `${line}
-'use strict';
-// tsrun's launcher: see scripts/build.mjs.
-const fs = require('fs');
-const path = require('path');
-const file = path.join(__dirname, 'tsrun.cjs');
+// bin/tsrun-launcher.cjs (which bin/tsrun execs node on) compiles the bundle with a V8 code cache:
+// V8 then neither parses the whole bundle nor compiles the functions the command runs. Without a
+// usable cache (another Node, other V8 flags) it compiles as Node would.
+// Every fresh page a command touches costs (~13 us a fault on this VM), so the launcher makes one
+// copy of the bundle's text: the file already holds the CommonJS wrapper (no concatenated copy),
+// and it is ASCII (checked below), read as latin1 into a one-byte string (no UTF-8 decoding, half
+// the bytes of the two-byte string a single non-ASCII character would make of all of it); the
+// cache is read into the same buffer after it.
+// Caches are named after the bundle's hash (V8 itself only compares the source's length):
+// tsrun.<command>.<hash>.cache for the cheap commands, made at build time (scripts/code-cache.mjs),
+// tsrun.<hash>.cache (the top level only) for the others. The command is the first argument that
+// is not a global flag or its value. create, run and exec cannot run at build time: the first one
+// that succeeds writes its cache (V8's, after the run, so it holds what that command compiled)
+// if the launcher's directory belongs to the user and nobody else may write there.
+// The schema validators (a file of their own, which the bundle requires only to read a config)
+// are compiled with their cache as well, generated/validators.<hash>.cache.
+const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
+const WRAPPER_TAIL = '\n})';
+const LEARNED = ['create', 'run', 'exec'];
+
+// The same as scripts/code-cache.mjs names the caches by.
+function contentHash(file) {
+  return createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16);
+}
+
+function launcher(bundleHash, validatorsHash) {
+  return `'use strict';
+// tsrun's launcher: see scripts/build.mjs. native/tsrun-launcher.c runs it as
+// node tsrun-launcher.cjs PATH ARGS..., PATH being the tsrun the caller executed: argv as a #! line
+// makes it (Node makes the script's path absolute).
+process.argv.splice(1, 2, require('path').resolve(process.argv[2]));
+const { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } = require('fs');
+const { Script } = require('vm');
+const file = \`\${__dirname}/tsrun.cjs\`;
+const argv = process.argv;
+let command = '';
+for (let i = 2; i < argv.length && !command; i++) {
+  const arg = argv[i];
+  if (arg === '-v' || arg === '--version') command = 'version';
+  else if (arg[0] !== '-') command = arg;
+  else if (arg === '--') break;
+  else if (!arg.includes('=') && /^--?(root|log|log-format|criu|rootless)$/.test(arg)) i++;
+}
+const opened = (name) => { try { const fd = openSync(\`\${__dirname}/\${name}\`, 'r'); return { fd, size: fstatSync(fd).size }; } catch { return undefined; } };
+function readAll({ fd, size }, buffer) {
+  try {
+    let n = 0;
+    for (let got; n < size && (got = readSync(fd, buffer, n, size - n, n)) > 0;) n += got;
+    return buffer.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
+}
+function bundleRequire(id) {
+  if (id !== './generated/validators.js') return require(id);
+  const path = \`\${__dirname}/generated/validators.js\`;
+  const mod = { exports: {} };
+  const source = \`${WRAPPER_HEAD}\${readFileSync(path, 'latin1')}${WRAPPER_TAIL.replace('\n', '\\n')}\`;
+  const cacheFile = opened('generated/validators.${validatorsHash}.cache');
+  const cachedData = cacheFile && readAll(cacheFile, Buffer.allocUnsafeSlow(cacheFile.size));
+  new Script(source, { filename: path, cachedData }).runInThisContext()(mod.exports, require, mod, path, \`\${__dirname}/generated\`);
+  return mod.exports;
+}
+const own = /^[a-z]+$/.test(command) ? \`tsrun.\${command}.${bundleHash}.cache\` : '';
+const ownCache = own && opened(own);
+const cacheFile = ownCache || opened('tsrun.${bundleHash}.cache');
+const bundleFile = opened('tsrun.cjs');
+if (!bundleFile) throw new Error(\`cannot open \${file}\`);
+const buffer = Buffer.allocUnsafeSlow(Math.max(bundleFile.size, cacheFile?.size ?? 0));
+const text = readAll(bundleFile, buffer).latin1Slice();
 let cachedData;
-try { cachedData = fs.readFileSync(path.join(__dirname, 'tsrun.cache')); } catch { /* compiled without it */ }
-const source = \`(function (exports, require, module, __filename, __dirname) {\${fs.readFileSync(file, 'utf8')}\\n})\`;
-new (require('vm').Script)(source, { filename: file, cachedData }).runInThisContext()(exports, require, module, file, __dirname);
+try { cachedData = cacheFile && readAll(cacheFile, buffer); } catch { /* compiled without it */ }
+const script = new Script(text, { filename: file, cachedData });
+if (!ownCache && ${JSON.stringify(LEARNED)}.includes(command)) process.on('exit', (code) => code === 0 && learn());
+function learn() {
+  const tmp = \`\${__dirname}/\${own}.\${process.pid}\`;
+  try {
+    const dir = statSync(__dirname);
+    if (dir.uid !== process.geteuid() || dir.mode & 0o022) return;
+    writeFileSync(tmp, script.createCachedData(), { flag: 'wx', mode: 0o644 });
+    renameSync(tmp, \`\${__dirname}/\${own}\`);
+  } catch {
+    try { unlinkSync(tmp); } catch { /* not made */ }
+  }
+}
+script.runInThisContext()(exports, bundleRequire, module, file, __dirname);
 `;
+}
+
+function checkAscii(file) {
+  const text = readFileSync(file);
+  const at = text.findIndex((b) => b > 0x7f);
+  if (at >= 0) throw new Error(`${file}: a non-ASCII byte at ${at} (${JSON.stringify(text.subarray(Math.max(0, at - 40), at + 10).toString())}); write it as a \\u escape`);
 }
 
 if (!only || only === 'cli') {
@@ -62,10 +142,15 @@ if (!only || only === 'cli') {
   writeFileSync(join(root, 'bin/package.json'), '{ "type": "commonjs" }\n');
   // Minified: V8 parses a third of the bytes, which saves ~5 ms on every command.
   // The schema validators are a file of their own, required on first use (see runtime/spec/load.ts).
-  await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/cli/tsrun.ts')], outfile: join(root, 'bin/tsrun.cjs') });
+  await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/cli/tsrun.ts')], outfile: join(root, 'bin/tsrun.cjs'), banner: { js: WRAPPER_HEAD }, footer: { js: WRAPPER_TAIL } });
+  checkAscii(join(root, 'bin/tsrun.cjs'));
   await build({ ...common, minify: true, entryPoints: [join(root, 'runtime/spec/generated/validators.js')], outfile: join(root, 'bin/generated/validators.js') });
-  writeFileSync(join(root, 'bin/tsrun'), launcher(shebang));
-  chmodSync(join(root, 'bin/tsrun'), 0o755);
+  checkAscii(join(root, 'bin/generated/validators.js'));
+  // Caches of an earlier bundle (made at build or run time) are never read again: gone.
+  for (const dir of ['bin', 'bin/generated']) {
+    for (const name of readdirSync(join(root, dir))) if (name.endsWith('.cache')) rmSync(join(root, dir, name));
+  }
+  writeFileSync(join(root, 'bin/tsrun-launcher.cjs'), launcher(contentHash(join(root, 'bin/tsrun.cjs')), contentHash(join(root, 'bin/generated/validators.js'))));
   execFileSync(process.execPath, [join(root, 'scripts/code-cache.mjs'), join(root, 'bin')], { stdio: 'inherit' });
   // The library, for the shim and for `require('<checkout>')` (package.json "exports").
   await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/index.ts')], outfile: join(root, 'bin/tsrun-lib.cjs') });

@@ -1,70 +1,101 @@
-// node scripts/code-cache.mjs DIR: writes DIR/tsrun.cache, the V8 code cache of DIR/tsrun.cjs that
-// bin/tsrun (the launcher, see build.mjs) compiles it with. Compiled without a cache, the bundle
-// costs every command a parse of all of it and a compile of each function it calls; the cache
-// holds the bytecode of the functions the cheap commands run, made by running them here, in one
-// process, without a container: --version, help, and list, state, kill, start and delete of a
-// stopped container made up in a temporary root. V8 rejects the cache (and the launcher then
-// compiles as before) if the Node binary, its V8 flags or the bundle differ.
+// node scripts/code-cache.mjs DIR: writes the V8 code caches of DIR/tsrun.cjs that bin/tsrun (the
+// launcher, see build.mjs) compiles it with: DIR/tsrun.<command>.<hash>.cache for each command in
+// WARM_UP, holding the bytecode of the functions that command runs, and DIR/tsrun.<hash>.cache for
+// every other command, holding the bundle's top level only (<hash>: the bundle's, see build.mjs). Compiled without a cache, the bundle costs a
+// parse of all of it and a compile of each function a command calls.
+// Each cache comes from a process of its own that runs the bundle once: a cache made after the
+// bundle ran several times in one process (its top level tiered up) costs ~150 more page faults
+// to load, more than the lazy compiles it saves. The commands run without a container, on one
+// made up in a temporary root: running (its pid is a `sleep` of ours, which kill signals) for
+// state, list and kill, stopped for start and delete. V8 rejects a cache (and the launcher then compiles as before)
+// if the Node binary, its V8 flags or the bundle differ.
+// DIR/generated/validators.<hash>.cache is the schema validators' (launched the same way), made after
+// checking the config that `tsrun spec` writes, its process and its resources.
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 
-const dir = process.argv[2];
+const contentHash = (file) => createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16);
+
+/** Command name (as the launcher finds it in argv) → the arguments of its warm-up run. */
+const WARM_UP = {
+  version: ['--version'],
+  list: ['list'],
+  state: ['state', 'warm-up'],
+  kill: ['kill', 'warm-up', 'KILL'],
+  start: ['start', 'warm-up'],
+  delete: ['delete', 'warm-up'],
+};
+
+const [dir, child, name] = process.argv.slice(2);
 if (!dir) throw new Error('usage: code-cache.mjs DIR');
 const file = join(dir, 'tsrun.cjs');
 
-if (process.argv[3] !== '--child') {
-  // The commands print: a child of its own, with its output thrown away and a clean environment.
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin' };
-  const r = spawnSync(process.execPath, [new URL(import.meta.url).pathname, dir, '--child'], { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`code-cache: ${r.stderr}`);
+if (child !== '--child') {
+  const work = mkdtempSync(join(tmpdir(), 'tsrun-code-cache-'));
+  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+  try {
+    const stat = readFileSync(`/proc/${sleeper.pid}/stat`, 'latin1');
+    const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const specDir = join(work, 'spec');
+    mkdirSync(specDir);
+    const spec = spawnSync(process.execPath, [join(dir, 'tsrun-launcher.cjs'), join(dir, 'tsrun'), 'spec', '--bundle', specDir], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, encoding: 'utf8' });
+    if (spec.status !== 0) throw new Error(`code-cache: tsrun spec: ${spec.stderr}`);
+    for (const cmd of [undefined, ...Object.keys(WARM_UP), 'validators']) {
+      // The commands print: a child of its own, with its output thrown away and a clean environment.
+      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', TSRUN_CODE_CACHE_WORK: work, TSRUN_CODE_CACHE_PID: `${sleeper.pid} ${startTime}` };
+      const args = [new URL(import.meta.url).pathname, dir, '--child', ...(cmd ? [cmd] : [])];
+      const r = spawnSync(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`code-cache ${cmd ?? ''}: ${r.stderr}`);
+    }
+  } finally {
+    sleeper.kill('SIGKILL');
+    rmSync(work, { recursive: true, force: true });
+  }
   process.exit(0);
 }
 
-const source = readFileSync(file, 'utf8');
-// The same wrapper as the launcher: the cache belongs to this exact source text.
-const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file });
-const moduleFn = script.runInThisContext();
+if (name === 'validators') {
+  // The same text as the launcher compiles: the cache belongs to it.
+  const path = join(dir, 'generated/validators.js');
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${readFileSync(path, 'latin1')}\n})`, { filename: path });
+  const mod = { exports: {} };
+  script.runInThisContext()(mod.exports, createRequire(path), mod, path, join(dir, 'generated'));
+  const config = JSON.parse(readFileSync(join(process.env.TSRUN_CODE_CACHE_WORK, 'spec/config.json'), 'utf8'));
+  for (const [validate, doc] of [['validateSpec', config], ['validateProcess', config.process], ['validateLinuxResources', config.linux?.resources ?? {}]]) {
+    if (!mod.exports[validate](doc)) throw new Error(`code-cache: the config of tsrun spec fails ${validate}`);
+  }
+  writeFileSync(join(dir, `generated/validators.${contentHash(path)}.cache`), script.createCachedData());
+  process.exit(0);
+}
 
-const work = mkdtempSync(join(tmpdir(), 'tsrun-code-cache-'));
+// The text as the launcher reads it (it holds the CommonJS wrapper): the cache belongs to it.
+const script = new Script(readFileSync(file, 'latin1'), { filename: file });
+const out = join(dir, name ? `tsrun.${name}.${contentHash(file)}.cache` : `tsrun.${contentHash(file)}.cache`);
+if (!name) {
+  writeFileSync(out, script.createCachedData());
+  process.exit(0);
+}
+
+const work = process.env.TSRUN_CODE_CACHE_WORK;
 const root = join(work, 'root');
 const id = 'warm-up';
 mkdirSync(join(root, id), { recursive: true, mode: 0o700 });
-// A container whose init is long gone (pid 1's start time never matches), with no cgroup to touch.
-const stopped = {
-  version: 1, ociVersion: '1.2.0', id, bundle: work, rootfs: join(work, 'rootfs'), pid: 2147483646, pidStartTime: '1',
+// Running: the sleeper's pid and start time. Stopped: pid 2147483646 never exists.
+const [pid, pidStartTime] = ['state', 'list', 'kill'].includes(name) ? process.env.TSRUN_CODE_CACHE_PID.split(' ') : ['2147483646', '1'];
+const container = {
+  version: 1, ociVersion: '1.2.0', id, bundle: work, rootfs: join(work, 'rootfs'), pid: Number(pid), pidStartTime,
   created: '2026-01-01T00:00:00Z', owner: '', annotations: {}, process: { args: ['true'], cwd: '/' },
 };
-
-function runOnce(args) {
-  return new Promise((resolve) => {
-    const exit = process.exit;
-    process.exit = (code) => { process.exit = exit; resolve(code); };
-    process.argv = [process.execPath, file, ...args];
-    const mod = { exports: {} };
-    moduleFn.call(mod.exports, mod.exports, createRequire(file), mod, file, dir);
-  });
-}
-
-try {
-  const runs = [
-    ['--version'], ['--help'], ['help'], ['--root', root, 'list'], ['--root', root, 'list', '-f', 'json'], ['--root', root, 'list', '-q'],
-    ['--root', root, 'state', id], ['--root', root, 'kill', id, 'KILL'], ['--root', root, 'kill', '--all', id, '9'],
-    ['--root', root, 'start', id], ['--root', root, 'state', 'missing'], ['--root', root, 'delete', 'missing'],
-    ['--root', root, 'delete', id], ['--root', root, 'delete', '--force', id], ['--root', root, 'list'],
-  ];
-  for (const args of runs) {
-    if (args.includes('state') && args.includes(id) || args.includes('delete') && args.includes(id)) {
-      mkdirSync(join(root, id), { recursive: true, mode: 0o700 });
-      writeFileSync(join(root, id, 'state.json'), JSON.stringify(stopped));
-    }
-    await runOnce(args);
-  }
-  writeFileSync(join(dir, 'tsrun.cache'), script.createCachedData());
-} finally {
-  rmSync(work, { recursive: true, force: true });
-}
-process.exit(0);
+writeFileSync(join(root, id, 'tsrun-state.json'), JSON.stringify(container));
+process.exit = () => {
+  writeFileSync(out, script.createCachedData());
+  process.reallyExit(0);
+};
+process.argv = [process.execPath, file, '--root', root, ...WARM_UP[name]];
+const mod = { exports: {} };
+script.runInThisContext().call(mod.exports, mod.exports, createRequire(file), mod, file, dir);

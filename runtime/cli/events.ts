@@ -17,7 +17,7 @@ export function parseGoDuration(s: string): number {
   if (rest === '') throw fail();
   let total = 0;
   while (rest !== '') {
-    const m = /^(\d*(?:\.\d*)?)(ns|us|µs|μs|ms|s|m|h)/.exec(rest);
+    const m = /^(\d*(?:\.\d*)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/.exec(rest);
     if (!m || m[1] === '' || m[1] === '.') throw fail();
     total += Number(m[1]) * UNIT_NS[m[2]];
     rest = rest.slice(m[0].length);
