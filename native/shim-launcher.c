@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef NODE_BIN
@@ -233,6 +234,26 @@ static int stdin_selects_grpc(const unsigned char *in, size_t n) {
   return extensions_select_grpc;
 }
 
+/* TSRUN_TIMING=FILE (bench/containerd-shim.mjs): one JSON line per `start`, on the monotonic clock
+ * of the Node records (runtime/timing.ts), so that the launcher's part shows beside the daemon's. */
+static unsigned long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+}
+
+static void write_timing(const char *action, const char *id, unsigned long long begin, unsigned long long forked, unsigned long long end) {
+  const char *file = getenv("TSRUN_TIMING");
+  if (!file || !*file) return;
+  int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  char forked_mark[64] = "";
+  if (forked) snprintf(forked_mark, sizeof forked_mark, ",[\"forked\",\"%llu\"]", forked);
+  dprintf(fd, "{\"argv\":[\"%s\",\"-id\",\"%s\"],\"pid\":%d,\"marks\":[[\"begin\",\"%llu\"]%s],\"exit\":\"%llu\"}\n",
+          action, id, (int)getpid(), begin, forked_mark, end);
+  close(fd);
+}
+
 static void exec_node(int argc, char **argv) {
   char self[PATH_MAX], script[PATH_MAX + 32];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -259,6 +280,8 @@ static void write_address(const char *address) {
 }
 
 static int start(int argc, char **argv) {
+  unsigned long long begin = now_ns(), forked = 0;
+  const char *id = flag(argc, argv, "id") ?: "";
   const char *ns = flag(argc, argv, "namespace");
   const char *address = flag(argc, argv, "address");
   if (!ns || !address) { fprintf(stderr, "containerd-shim-tsrun-v2: start needs -namespace and -address\n"); return 1; }
@@ -311,6 +334,7 @@ static int start(int argc, char **argv) {
     close(fd);
     write_address(out);
     fputs(reply, stdout);
+    write_timing("start", id, begin, 0, now_ns());
     return 0;
   }
   close(fd);
@@ -331,12 +355,14 @@ static int start(int argc, char **argv) {
     setenv("TSRUN_SHIM_SOCKET", sa.sun_path, 1);
     if (grpc) setenv("TSRUN_SHIM_PROTOCOL", "grpc", 1);
     else unsetenv("TSRUN_SHIM_PROTOCOL");
-    char *args[] = { argv[0], "-namespace", (char *)ns, "-id", (char *)(flag(argc, argv, "id") ?: ""), "-address", (char *)address, NULL };
+    char *args[] = { argv[0], "-namespace", (char *)ns, "-id", (char *)id, "-address", (char *)address, NULL };
     exec_node(7, args);
   }
+  forked = now_ns();
   close(fd);
   write_address(out);
   fputs(reply, stdout);
+  write_timing("start", id, begin, forked, now_ns());
   return 0;
 }
 
@@ -351,7 +377,11 @@ int main(int argc, char **argv) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/options.json", bundle ? bundle : ".");
     /* the shim deleted the container and its record: an empty DeleteResponse (valid protobuf) */
-    if (access(path, F_OK) != 0 && errno == ENOENT) return 0;
+    if (access(path, F_OK) != 0 && errno == ENOENT) {
+      unsigned long long t = now_ns();
+      write_timing("delete", flag(argc, argv, "id") ?: "", t, 0, t);
+      return 0;
+    }
   }
   exec_node(argc, argv);
   return 1;

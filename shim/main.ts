@@ -1,6 +1,7 @@
 // containerd-shim-tsrun-v2's Node side. `start` (and `delete` of a container that is already
 // gone) are answered by the C launcher (native/shim-launcher.c) without Node; it runs this for
 // the daemon (no action: fd 3 is the listening socket it bound), for `delete`, `-info` and `-v`.
+import { mark, writeTiming } from '../runtime/timing.js';
 import { openSync, writeSync, readFileSync, unlinkSync, rmSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
 import { Runtime, becomeChildSubreaper } from '../runtime/index.js';
@@ -96,24 +97,42 @@ async function daemon(f: Flags): Promise<void> {
     exiting = true;
     const sock = process.env.TSRUN_SHIM_SOCKET;
     if (sock) try { rmSync(sock, { force: true }); } catch { /* gone */ }
+    mark('shutdown');
     await server?.close().catch(() => undefined);
+    mark('server-closed');
     await publisher.close().catch(() => undefined);
+    mark('events-flushed');
+    writeTiming(process.argv.slice(2));
     process.exit(0);
   };
   const service = new TaskService({ namespace: f.namespace, publisher, log, onShutdown: () => void exit() });
+  const impl = process.env.TSRUN_TIMING ? timed(service.impl) : service.impl;
   const grpc = process.env.TSRUN_SHIM_PROTOCOL === 'grpc';
   if (grpc) {
     // selected by a tsrun options file (`protocol = "grpc"`); start told containerd so (version 3)
     // bin/tsrun-shim-grpc.cjs beside this file (scripts/build.mjs keeps it apart)
     const { GrpcServer } = require('./grpc.js') as typeof import('./grpc.js');
-    server = (await GrpcServer.create(log)).register(TaskV3, service.impl).register(task.Task, service.impl);
+    server = (await GrpcServer.create(log)).register(TaskV3, impl).register(task.Task, impl);
   } else {
-    server = new TtrpcServer({ log }).register(task.Task, service.impl).register(TaskV3, service.impl);
+    server = new TtrpcServer({ log }).register(task.Task, impl).register(TaskV3, impl);
   }
   process.on('SIGTERM', () => void exit());
   process.on('SIGINT', () => void exit());
   await server.listenFd(3);
+  mark('listening');
   log(`tsrun shim serving namespace ${f.namespace} over ${grpc ? 'gRPC' : 'ttrpc'} (pid ${process.pid})`);
+}
+
+/** With TSRUN_TIMING (bench/containerd-shim.mjs): each call's arrival and answer marked, named `Method<` and `Method>`. */
+function timed<T extends object>(impl: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(impl)) {
+    out[name] = async (...args: unknown[]) => {
+      mark(`${name}<`);
+      try { return await (fn as (...a: unknown[]) => unknown)(...args); } finally { mark(`${name}>`); }
+    };
+  }
+  return out as T;
 }
 
 async function main(): Promise<void> {

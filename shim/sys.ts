@@ -1,15 +1,14 @@
 // The few system calls the shim needs that Node has no API for: mounting the rootfs containerd
 // sends, and making a FIFO's fd blocking before a container inherits it. koffi is loaded on
 // first use, as everywhere in tsrun.
-import { createRequire } from 'node:module';
+import { koffi as loadKoffi } from '../runtime/sys/koffi.js';
 
 type Fn = (...args: unknown[]) => number;
 let fns: { mount: Fn; umount2: Fn; fcntl: Fn; errno: () => number } | undefined;
 
 function load() {
   if (fns) return fns;
-  const require = createRequire(__filename);
-  const koffi = require('koffi');
+  const koffi = loadKoffi();
   const libc = koffi.load('libc.so.6');
   fns = {
     mount: libc.func('int mount(const char *, const char *, const char *, unsigned long, const char *)'),
@@ -52,7 +51,7 @@ export function setBlocking(fd: number, blocking: boolean): void {
 
 export function dup(fd: number): number {
   const f = load() as ReturnType<typeof load> & { dup?: Fn };
-  const r = (f.dup ??= (createRequire(__filename)('koffi').load('libc.so.6').func('int dup(int)') as Fn))(fd);
+  const r = (f.dup ??= (loadKoffi().load('libc.so.6').func('int dup(int)') as Fn))(fd);
   if (r < 0) fail('dup', String(fd), f.errno());
   return r;
 }
