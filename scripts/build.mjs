@@ -3,7 +3,7 @@
 // Bundles are CommonJS: a single file that Node loads without the ESM loader's extra work.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync, chmodSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, chmodSync, statSync } from 'node:fs';
 import { join, relative, dirname } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -104,6 +104,9 @@ if (!only || only === 'cli') {
     // scripts/shim-code-cache.mjs makes, as bin/tsrun does.
     await build({ ...common, minify: true, plugins: [grpcApart], external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/tsrun-shim-main.cjs') });
     await build({ ...common, minify: true, entryPoints: [join(root, 'shim/grpc.ts')], outfile: join(root, 'bin/tsrun-shim-grpc.cjs') });
+    // The loader runs the bundle through vm.Script, where import() fails (no module loader): a
+    // shim's `delete` once left dead sockets behind that way.
+    if (/\bimport\(/.test(readFileSync(join(root, 'bin/tsrun-shim-main.cjs'), 'utf8'))) throw new Error('bin/tsrun-shim-main.cjs has an import(): use require or a static import');
     writeFileSync(join(root, 'bin/tsrun-shim.cjs'), shimLoader('tsrun-shim-main.cjs', 'tsrun-shim.cache'));
     execFileSync(process.execPath, [join(root, 'scripts/shim-code-cache.mjs'), join(root, 'bin')], { stdio: 'inherit' });
     // The shim with fault injection live, beside build/fault/tsrun (the Makefile adds the launcher).

@@ -4,6 +4,8 @@
 import { mark, writeTiming } from '../runtime/timing.js';
 import { openSync, writeSync, readFileSync, unlinkSync, rmSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
+// a static import: the bundle runs compiled by the loader's vm.Script, where import() has no loader
+import { connect } from 'node:net';
 import { Runtime, becomeChildSubreaper } from '../runtime/index.js';
 import { loadState } from '../runtime/container/state.js';
 import { featuresDocument } from '../runtime/cli/features.js';
@@ -64,7 +66,6 @@ async function removeDeadSocket(bundle: string): Promise<void> {
   let path: string;
   try { path = readFileSync(join(bundle, 'address'), 'utf8').trim().replace(/^unix:\/\//, ''); } catch { return; }
   if (!path.startsWith('/run/containerd/s/')) return;
-  const { connect } = await import('node:net');
   const alive = await new Promise<boolean>((resolve) => {
     const c = connect(path, () => { c.destroy(); resolve(true); });
     c.on('error', () => resolve(false));
