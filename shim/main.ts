@@ -104,9 +104,6 @@ async function daemon(f: Flags): Promise<void> {
     await publisher.close().catch(() => undefined);
     mark('events-flushed');
     writeTiming(process.argv.slice(2));
-    // What is left is Node's and the kernel's teardown of this process, which would compete for
-    // the CPU with containerd finishing the Delete that ended the shim.
-    try { (require('node:os') as typeof import('node:os')).setPriority(19); } catch { /* as it is */ }
     process.exit(0);
   };
   const service = new TaskService({ namespace: f.namespace, publisher, log, onShutdown: () => void exit() });
