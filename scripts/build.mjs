@@ -102,7 +102,9 @@ if (!only || only === 'cli') {
     };
     // bin/tsrun-shim.cjs (what the C launcher runs) compiles the bundle with the code cache that
     // scripts/shim-code-cache.mjs makes, as bin/tsrun does.
-    await build({ ...common, minify: true, plugins: [grpcApart], external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/tsrun-shim-main.cjs') });
+    // The schema validators are in it (the CLI keeps them apart): a new shim's first Create runs them,
+    // and in the bundle they are compiled into the code cache.
+    await build({ ...common, minify: true, plugins: [grpcApart], entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/tsrun-shim-main.cjs') });
     await build({ ...common, minify: true, entryPoints: [join(root, 'shim/grpc.ts')], outfile: join(root, 'bin/tsrun-shim-grpc.cjs') });
     // The loader runs the bundle through vm.Script, where import() fails (no module loader): a
     // shim's `delete` once left dead sockets behind that way.
