@@ -77,7 +77,8 @@ install: build
 	cp -r node_modules/koffi $(DESTDIR)$(PREFIX)/lib/tsrun/node_modules/
 	ln -sf ../lib/tsrun/tsrun $(DESTDIR)$(PREFIX)/bin/tsrun
 	install -m 0755 bin/containerd-shim-tsrun-v2 $(DESTDIR)$(PREFIX)/lib/tsrun/containerd-shim-tsrun-v2
-	install -m 0644 bin/tsrun-shim.cjs $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun-shim.cjs
+	install -m 0644 bin/tsrun-shim.cjs bin/tsrun-shim-main.cjs $(DESTDIR)$(PREFIX)/lib/tsrun/
+	if [ -f bin/tsrun-shim.cache ]; then install -m 0644 bin/tsrun-shim.cache $(DESTDIR)$(PREFIX)/lib/tsrun/; fi
 	install -m 0644 bin/tsrun-shim-grpc.cjs $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun-shim-grpc.cjs
 	ln -sf ../lib/tsrun/containerd-shim-tsrun-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-tsrun-v2
 

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef NODE_BIN
@@ -341,6 +342,26 @@ static int listen_at(const char *path) {
   return fd;
 }
 
+/* TSRUN_TIMING=FILE (bench/containerd-shim.mjs): one JSON line per `start`, on the monotonic clock
+ * of the Node records (runtime/timing.ts), so that the launcher's part shows beside the daemon's. */
+static unsigned long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+}
+
+static void write_timing(const char *action, const char *id, unsigned long long begin, unsigned long long forked, unsigned long long end) {
+  const char *file = getenv("TSRUN_TIMING");
+  if (!file || !*file) return;
+  int fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;
+  char forked_mark[64] = "";
+  if (forked) snprintf(forked_mark, sizeof forked_mark, ",[\"forked\",\"%llu\"]", forked);
+  dprintf(fd, "{\"argv\":[\"%s\",\"-id\",\"%s\"],\"pid\":%d,\"marks\":[[\"begin\",\"%llu\"]%s],\"exit\":\"%llu\"}\n",
+          action, id, (int)getpid(), begin, forked_mark, end);
+  close(fd);
+}
+
 static void exec_node(int argc, char **argv) {
   char self[PATH_MAX], script[PATH_MAX + 32];
   ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -367,11 +388,13 @@ static void write_address(const char *address) {
 }
 
 static int start(int argc, char **argv) {
+  unsigned long long begin = now_ns(), forked = 0;
+  const char *id = flag(argc, argv, "id") ?: "";
   const char *ns = flag(argc, argv, "namespace");
   const char *address = flag(argc, argv, "address");
   if (!ns || !address) { fprintf(stderr, "containerd-shim-tsrun-v2: start needs -namespace and -address\n"); return 1; }
   /* containerd writes the runtime options to stdin: take them all (the daemon reads them again in
-   * Create); only the transport is decided here */
+   * Create); only the transport and the grouping are decided here */
   size_t in_len = 0, in_cap = 4096;
   unsigned char *in = malloc(in_cap);
   for (;;) {
@@ -385,7 +408,6 @@ static int start(int argc, char **argv) {
   stdin_options(in, in_len, &lo);
   free(in);
   int grpc = lo.grpc;
-  const char *id = flag(argc, argv, "id") ?: "";
 
   /* shim_group: one shim for the namespace (the default), per pod (the runc shim's grouping
    * annotations), or per container */
@@ -460,12 +482,14 @@ static int start(int argc, char **argv) {
     char *args[] = { argv[0], "-namespace", (char *)ns, "-id", (char *)id, "-address", (char *)address, NULL };
     exec_node(7, args);
   }
+  forked = now_ns();
   close(fd);
   close(ctlfd);
   close(lockfd);
 serve:
   write_address(out);
   fputs(reply, stdout);
+  write_timing("start", id, begin, forked, now_ns());
   return 0;
 }
 
@@ -480,7 +504,11 @@ int main(int argc, char **argv) {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/options.json", bundle ? bundle : ".");
     /* the shim deleted the container and its record: an empty DeleteResponse (valid protobuf) */
-    if (access(path, F_OK) != 0 && errno == ENOENT) return 0;
+    if (access(path, F_OK) != 0 && errno == ENOENT) {
+      unsigned long long t = now_ns();
+      write_timing("delete", flag(argc, argv, "id") ?: "", t, 0, t);
+      return 0;
+    }
   }
   exec_node(argc, argv);
   return 1;

@@ -137,6 +137,21 @@ function checkAscii(file) {
   if (at >= 0) throw new Error(`${file}: a non-ASCII byte at ${at} (${JSON.stringify(text.subarray(Math.max(0, at - 40), at + 10).toString())}); write it as a \\u escape`);
 }
 
+// The shim's Node side, which the C launcher starts as `node tsrun-shim.cjs`: BUNDLE (beside it)
+// compiled with the V8 code cache CACHE when V8 accepts it.
+function shimLoader(bundle, cache) {
+  return `'use strict';
+// The shim's loader: see scripts/build.mjs and scripts/shim-code-cache.mjs.
+const fs = require('fs');
+const path = require('path');
+const file = path.join(__dirname, '${bundle}');
+let cachedData;
+try { cachedData = fs.readFileSync(path.join(__dirname, '${cache}')); } catch { /* compiled without it */ }
+const source = \`(function (exports, require, module, __filename, __dirname) {\${fs.readFileSync(file, 'utf8')}\\n})\`;
+new (require('vm').Script)(source, { filename: file, cachedData }).runInThisContext()(exports, require, module, file, __dirname);
+`;
+}
+
 if (!only || only === 'cli') {
   mkdirSync(join(root, 'bin'), { recursive: true });
   writeFileSync(join(root, 'bin/package.json'), '{ "type": "commonjs" }\n');
@@ -148,7 +163,7 @@ if (!only || only === 'cli') {
   checkAscii(join(root, 'bin/generated/validators.js'));
   // Caches of an earlier bundle (made at build or run time) are never read again: gone.
   for (const dir of ['bin', 'bin/generated']) {
-    for (const name of readdirSync(join(root, dir))) if (name.endsWith('.cache')) rmSync(join(root, dir, name));
+    for (const name of readdirSync(join(root, dir))) if (name.endsWith('.cache') && !name.startsWith('tsrun-shim')) rmSync(join(root, dir, name));
   }
   writeFileSync(join(root, 'bin/tsrun-launcher.cjs'), launcher(contentHash(join(root, 'bin/tsrun.cjs')), contentHash(join(root, 'bin/generated/validators.js'))));
   execFileSync(process.execPath, [join(root, 'scripts/code-cache.mjs'), join(root, 'bin')], { stdio: 'inherit' });
@@ -170,8 +185,17 @@ if (!only || only === 'cli') {
         b.onResolve({ filter: /^\.\/grpc\.js$/ }, (a) => (a.importer.endsWith(join('shim', 'main.ts')) ? { path: './tsrun-shim-grpc.cjs', external: true } : undefined));
       },
     };
-    await build({ ...common, minify: true, plugins: [grpcApart], external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/tsrun-shim.cjs') });
+    // bin/tsrun-shim.cjs (what the C launcher runs) compiles the bundle with the code cache that
+    // scripts/shim-code-cache.mjs makes, as bin/tsrun does.
+    // The schema validators are in it (the CLI keeps them apart): a new shim's first Create runs them,
+    // and in the bundle they are compiled into the code cache.
+    await build({ ...common, minify: true, plugins: [grpcApart], entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'bin/tsrun-shim-main.cjs') });
     await build({ ...common, minify: true, entryPoints: [join(root, 'shim/grpc.ts')], outfile: join(root, 'bin/tsrun-shim-grpc.cjs') });
+    // The loader runs the bundle through vm.Script, where import() fails (no module loader): a
+    // shim's `delete` once left dead sockets behind that way.
+    if (/\bimport\(/.test(readFileSync(join(root, 'bin/tsrun-shim-main.cjs'), 'utf8'))) throw new Error('bin/tsrun-shim-main.cjs has an import(): use require or a static import');
+    writeFileSync(join(root, 'bin/tsrun-shim.cjs'), shimLoader('tsrun-shim-main.cjs', 'tsrun-shim.cache'));
+    execFileSync(process.execPath, [join(root, 'scripts/shim-code-cache.mjs'), join(root, 'bin')], { stdio: 'inherit' });
     // The shim with fault injection live, beside build/fault/tsrun (the Makefile adds the launcher).
     await build({ ...common, define: { ...common.define, TSRUN_FAULTS: 'true' }, plugins: [grpcApart], external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'shim/main.ts')], outfile: join(root, 'build/fault/tsrun-shim.cjs') });
     copyFileSync(join(root, 'bin/tsrun-shim-grpc.cjs'), join(root, 'build/fault/tsrun-shim-grpc.cjs'));

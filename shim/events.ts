@@ -64,7 +64,12 @@ export class EventPublisher {
       this.opts.log?.(`events: queue full, dropped ${dropped.topic}`);
     }
     this.queue.push({ namespace, topic, timestamp: timestampNow(), event, attempts: 0 });
-    if (!this.running) void this.run();
+    if (!this.running) {
+      // Delivery starts once the call that published has answered (Create, Start…): connecting to
+      // containerd and encoding the envelope are not on that call's way.
+      this.running = true;
+      setImmediate(() => void this.run());
+    }
   }
 
   /** Events waiting (including one being sent). */

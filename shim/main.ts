@@ -1,8 +1,11 @@
 // containerd-shim-tsrun-v2's Node side. `start` (and `delete` of a container that is already
 // gone) are answered by the C launcher (native/shim-launcher.c) without Node; it runs this for
 // the daemon (no action: fd 3 is the listening socket it bound), for `delete`, `-info` and `-v`.
+import { mark, writeTiming } from '../runtime/timing.js';
 import { openSync, closeSync, writeSync, readFileSync, unlinkSync, rmSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
+// a static import: the bundle runs compiled by the loader's vm.Script, where import() has no loader
+import { connect } from 'node:net';
 import { Runtime, becomeChildSubreaper } from '../runtime/index.js';
 import { loadState } from '../runtime/container/state.js';
 import { featuresDocument } from '../runtime/cli/features.js';
@@ -65,7 +68,6 @@ async function removeDeadSocket(bundle: string): Promise<void> {
   let path: string;
   try { path = readFileSync(join(bundle, 'address'), 'utf8').trim().replace(/^unix:\/\//, ''); } catch { return; }
   if (!path.startsWith('/run/containerd/s/')) return;
-  const { connect } = await import('node:net');
   const alive = await new Promise<boolean>((resolve) => {
     const c = connect(path, () => { c.destroy(); resolve(true); });
     c.on('error', () => resolve(false));
@@ -116,9 +118,13 @@ async function daemon(f: Flags): Promise<void> {
     tryLock: tryLockExclusive,
     log,
     exit: async () => {
+      mark('shutdown');
       await control?.close().catch(() => undefined);
       await server?.close().catch(() => undefined);
+      mark('server-closed');
       await publisher.close().catch(() => undefined);
+      mark('events-flushed');
+      writeTiming(process.argv.slice(2));
       process.exit(0);
     },
   });
@@ -130,14 +136,15 @@ async function daemon(f: Flags): Promise<void> {
   });
   // the container whose start launched this shim
   if (f.id) lifetime.reserve(f.id);
+  const impl = process.env.TSRUN_TIMING ? timed(service.impl) : service.impl;
   const grpc = process.env.TSRUN_SHIM_PROTOCOL === 'grpc';
   if (grpc) {
     // selected by a tsrun options file (`protocol = "grpc"`); start told containerd so (version 3)
     // bin/tsrun-shim-grpc.cjs beside this file (scripts/build.mjs keeps it apart)
     const { GrpcServer } = require('./grpc.js') as typeof import('./grpc.js');
-    server = (await GrpcServer.create(log)).register(TaskV3, service.impl).register(task.Task, service.impl);
+    server = (await GrpcServer.create(log)).register(TaskV3, impl).register(task.Task, impl);
   } else {
-    server = new TtrpcServer({ log }).register(task.Task, service.impl).register(TaskV3, service.impl);
+    server = new TtrpcServer({ log }).register(task.Task, impl).register(TaskV3, impl);
   }
   process.on('SIGTERM', () => void lifetime.terminate());
   process.on('SIGINT', () => void lifetime.terminate());
@@ -146,7 +153,20 @@ async function daemon(f: Flags): Promise<void> {
     await control.listenFd(4);
   }
   await server.listenFd(3);
+  mark('listening');
   log(`tsrun shim serving namespace ${f.namespace} over ${grpc ? 'gRPC' : 'ttrpc'} (pid ${process.pid})`);
+}
+
+/** With TSRUN_TIMING (bench/containerd-shim.mjs): each call's arrival and answer marked, named `Method<` and `Method>`. */
+function timed<T extends object>(impl: T): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(impl)) {
+    out[name] = async (...args: unknown[]) => {
+      mark(`${name}<`);
+      try { return await (fn as (...a: unknown[]) => unknown)(...args); } finally { mark(`${name}>`); }
+    };
+  }
+  return out as T;
 }
 
 async function main(): Promise<void> {

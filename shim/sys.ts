@@ -1,15 +1,14 @@
 // The few system calls the shim needs that Node has no API for: mounting the rootfs containerd
 // sends, the pipes and dups of its processes' stdio, and the group lock. koffi is loaded on first
 // use, as everywhere in tsrun.
-import { createRequire } from 'node:module';
+import { koffi as loadKoffi } from '../runtime/sys/koffi.js';
 
 type Fn = (...args: unknown[]) => number;
 let fns: { mount: Fn; umount2: Fn; dup: Fn; pipe2: Fn; flock: Fn; errno: () => number } | undefined;
 
 function load() {
   if (fns) return fns;
-  const require = createRequire(__filename);
-  const koffi = require('koffi');
+  const koffi = loadKoffi();
   const libc = koffi.load('libc.so.6');
   fns = {
     mount: libc.func('int mount(const char *, const char *, const char *, unsigned long, const char *)'),

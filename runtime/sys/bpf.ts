@@ -3,6 +3,7 @@
 // first use only, so that only a v2 device filter pays for it.
 import { closeSync, constants as fsc, openSync } from 'node:fs';
 import { TsrunError } from '../errors.js';
+import { koffi as loadKoffi } from './koffi.js';
 
 /** A failed system call, with the errno name callers can test ("EPERM"). */
 export class BpfError extends TsrunError {
@@ -89,8 +90,7 @@ class KoffiBpf implements Bpf {
   private load() {
     if (this.fns) return this.fns;
     if (SYS_BPF[process.arch] === undefined) throw new BpfError(`bpf(2): unsupported architecture ${process.arch}`, 'ENOSYS');
-    // The bundle's own require: node:module's createRequire would load the ESM loader (~1 ms).
-    const koffi = require('koffi');
+    const koffi = loadKoffi();
     const libc = koffi.load('libc.so.6');
     this.fns = {
       koffi,

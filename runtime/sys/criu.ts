@@ -3,6 +3,7 @@
 // may carry an fd (the orphan pty master), and a restore wants the rootfs bind-mounted where
 // CRIU can use it as the root of the restored mount namespace. Loaded on first use, as syscalls.ts.
 import { AF_UNIX, MSG_CMSG_CLOEXEC, SOCK_CLOEXEC, SOCK_SEQPACKET, SOCK_STREAM, msghdrFunctions, rightsIn, rightsOf } from './msghdr.js';
+import { koffi as loadKoffi } from './koffi.js';
 
 export interface Packet { data: Buffer; fds: number[] }
 
@@ -46,8 +47,7 @@ class KoffiCriu implements CriuSyscalls {
 
   private load(): Fns {
     if (this.fns) return this.fns;
-    // The bundle's own require: node:module's createRequire would load the ESM loader.
-    const koffi = require('koffi');
+    const koffi = loadKoffi();
     const libc = koffi.load('libc.so.6');
     const { socketpair, sendmsg, recvmsg } = msghdrFunctions<KoffiFn>(koffi, libc);
     this.fns = {

@@ -1,5 +1,6 @@
 // eventfd(2), which Node has no API for: cgroup v1 OOM notification registers one with
 // cgroup.event_control. koffi is loaded on first use only (see syscalls.ts).
+import { koffi as loadKoffi } from './koffi.js';
 
 const EFD_NONBLOCK = 0o4000;
 const EFD_CLOEXEC = 0o2000000;
@@ -13,8 +14,7 @@ let errnoFn: (() => number) | undefined;
  */
 export function eventfd(): number {
   if (!eventfdFn) {
-    // The bundle's own require: node:module's createRequire would load the ESM loader (~1 ms).
-    const koffi = require('koffi');
+    const koffi = loadKoffi();
     const libc = koffi.load('libc.so.6');
     eventfdFn = libc.func('int eventfd(unsigned int, int)');
     errnoFn = () => koffi.errno();

@@ -2,6 +2,7 @@
 // user, as containerd's shims do (ttrpc's UnixSocketRequireSameUser). koffi is loaded on first
 // use only (see syscalls.ts).
 import type { Socket } from 'node:net';
+import { koffi as loadKoffi } from './koffi.js';
 
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
@@ -14,8 +15,7 @@ let errnoFn: (() => number) | undefined;
 /** The credentials the kernel recorded for the peer of a connected unix socket fd. */
 export function peerCred(fd: number): PeerCred {
   if (!getsockoptFn) {
-    // The bundle's own require: node:module's createRequire would load the ESM loader (~1 ms).
-    const koffi = require('koffi');
+    const koffi = loadKoffi();
     const libc = koffi.load('libc.so.6');
     getsockoptFn = libc.func('int getsockopt(int, int, int, _Out_ uint8_t *val, _Inout_ uint32_t *len)');
     errnoFn = () => koffi.errno();

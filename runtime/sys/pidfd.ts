@@ -3,6 +3,7 @@
 // waitid on the pidfd, which reaps that process only (never wait(-1), which would take
 // libuv's own children from it). koffi is loaded on first use, as in syscalls.ts.
 import type { ExitStatus } from './syscalls.js';
+import { koffi as loadKoffi } from './koffi.js';
 
 /** A finished waitid: the process's status, or why there is none yet. */
 export type PidfdWait = ExitStatus | 'running' | 'not-child';
@@ -52,8 +53,7 @@ class KoffiProcessWatch implements ProcessWatchSyscalls {
 
   private load() {
     if (this.fns) return this.fns;
-    // The bundle's own require: node:module's createRequire would load the ESM loader (~1 ms).
-    const koffi = require('koffi');
+    const koffi = loadKoffi();
     const libc = koffi.load('libc.so.6');
     this.fns = {
       pidfd_open: libc.func('int pidfd_open(int, unsigned int)'),

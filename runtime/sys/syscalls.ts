@@ -1,5 +1,6 @@
 // The one door to system calls Node has no API for. koffi is loaded on first use only: its
-// import costs ~17 ms, which the commands that do not need it (create, start, delete…) must not pay.
+// import costs ~5 ms (koffi.ts), which the commands that do not need it (create, start, delete…) must not pay.
+import { koffi as loadKoffi } from './koffi.js';
 
 export interface ExitStatus { code: number; signal: number }
 
@@ -21,8 +22,7 @@ class KoffiSyscalls implements Syscalls {
 
   private load() {
     if (this.fns) return this.fns;
-    // The bundle's own require: node:module's createRequire would load the ESM loader (~1 ms).
-    const koffi = require('koffi');
+    const koffi = loadKoffi();
     const libc = koffi.load('libc.so.6');
     this.fns = {
       prctl: libc.func('int prctl(int, unsigned long, unsigned long, unsigned long, unsigned long)'),

@@ -2,6 +2,7 @@
 // is not our stdin, window sizes. Only `run`/`exec` in the foreground with a terminal need them,
 // so koffi is loaded on first use, as in syscalls.ts.
 import { AF_UNIX, CMSG_LEN_ONE_FD, CMSG_SPACE_ONE_FD, MSG_CMSG_CLOEXEC, SOCK_CLOEXEC, SOCK_STREAM, msghdrFunctions, rightsIn } from './msghdr.js';
+import { koffi as loadKoffi } from './koffi.js';
 
 export interface WindowSize { rows: number; cols: number }
 
@@ -43,8 +44,7 @@ class KoffiTerminal implements TerminalSyscalls {
 
   private load(): Fns {
     if (this.fns) return this.fns;
-    // The bundle's own require: node:module's createRequire would load the ESM loader (~1 ms).
-    const koffi = require('koffi');
+    const koffi = loadKoffi();
     const libc = koffi.load('libc.so.6');
     const { socketpair, recvmsg } = msghdrFunctions<KoffiFn>(koffi, libc);
     this.fns = {

@@ -1,6 +1,6 @@
 // umount2(2), which Node has no API for: delete detaches what a container without a mount namespace
 // of its own left in the host's (runtime/container/host-mounts.ts). koffi is loaded on first use only.
-import { createRequire } from 'node:module';
+import { koffi as loadKoffi } from './koffi.js';
 
 const MNT_DETACH = 2;
 const UMOUNT_NOFOLLOW = 8;
@@ -11,8 +11,7 @@ let errnoFn: (() => number) | undefined;
 /** Lazily detaches the topmost mount at `path` (not following a final symlink); returns 0 or the errno. */
 export function detachMount(path: string): number {
   if (!umountFn) {
-    const require = createRequire(__filename);
-    const koffi = require('koffi');
+    const koffi = loadKoffi();
     const libc = koffi.load('libc.so.6');
     umountFn = libc.func('int umount2(const char *, int)');
     errnoFn = () => koffi.errno();
