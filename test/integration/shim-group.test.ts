@@ -65,7 +65,8 @@ describe('containerd-shim-tsrun-v2: one shim per group, its lifetime', { skip: n
     p.stderr.on('data', (d) => { err += d; });
     // the runtime options on stdin, as containerd 2.x writes them (a tsrun options file's text)
     p.stdin.end(options === undefined ? '' : google_protobuf.Any.encode(packAny(runtimeoptions.Options, { config_path: 'tsrun.toml', config_body: Buffer.from(options) })));
-    p.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`start ${id}: ${code}: ${err}`))));
+    // 'close', not 'exit': the output may still be on its way when the process is gone
+    p.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`start ${id}: ${code}: ${err}`))));
   });
   const socketOf = (address: string) => address.replace(/^unix:\/\//, '');
   const daemonOf = (address: string) => {
