@@ -227,3 +227,15 @@ export function shimDaemons(arg: string): number[] {
   }
   return out;
 }
+
+/**
+ * Ends a shim a test started itself (SIGKILL, as a crash would) and removes what a killed shim
+ * leaves in /run/containerd/s (containerd's `delete` would): its socket, its control socket and
+ * its group's lock file. `socket` is the address `start` printed, with or without `unix://`.
+ */
+export function killShim(pid: number, socket: string): void {
+  if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  const path = socket.replace(/^unix:\/\//, '');
+  if (!path) return;
+  for (const f of [path, `${path}.ctl`, `${path}.lock`]) rmSync(f, { force: true });
+}

@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, rmSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, REPO } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, killShim } from '../helpers/harness.js';
 import { TtrpcServer, TtrpcClient } from '../../shim/ttrpc/index.js';
 import { encodeFrame, MessageType } from '../../shim/ttrpc/frame.js';
 import { task, events_ttrpc, ttrpc, TaskV3 } from '../../proto/index.js';
@@ -53,8 +53,7 @@ describe('the shim daemon under malformed ttrpc input', { skip: needsRoot }, () 
   });
 
   after(async () => {
-    if (shimPid) try { process.kill(shimPid, 'SIGKILL'); } catch { /* gone */ }
-    if (address) rmSync(address, { force: true });
+    killShim(shimPid, address);
     await events?.close({ force: true });
     rmSync(dir, { recursive: true, force: true });
   });

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, uniqueId, assertNothingLeft, REPO } from '../helpers/harness.js';
+import { needsRoot, makeBundle, uniqueId, assertNothingLeft, REPO, killShim } from '../helpers/harness.js';
 import { TtrpcServer, TtrpcClient } from '../../shim/ttrpc/index.js';
 import { task, events_ttrpc, runtimeoptions, google_protobuf, packAny } from '../../proto/index.js';
 
@@ -29,7 +29,7 @@ describe('containerd-shim-tsrun-v2: one shim per group, its lifetime', { skip: n
   const fakeContainerd = join(dir, 'containerd.sock');
   const namespaces: string[] = [];
   const clients: TtrpcClient[] = [];
-  const daemons = new Set<number>();
+  const daemons = new Map<number, string>();
   let events: TtrpcServer;
 
   before(async () => {
@@ -39,7 +39,7 @@ describe('containerd-shim-tsrun-v2: one shim per group, its lifetime', { skip: n
 
   after(async () => {
     for (const c of clients) await c.close().catch(() => undefined);
-    for (const pid of daemons) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    for (const [pid, address] of daemons) if (alive(pid)) killShim(pid, address);
     await events?.close({ force: true });
     for (const ns of namespaces) rmSync(join(STATE_ROOT, ns), { recursive: true, force: true });
     rmSync(dir, { recursive: true, force: true });
@@ -72,7 +72,7 @@ describe('containerd-shim-tsrun-v2: one shim per group, its lifetime', { skip: n
   const daemonOf = (address: string) => {
     const pids = holders(socketOf(address));
     assert.equal(pids.length, 1, `one process serves ${address}: ${pids}`);
-    daemons.add(pids[0]);
+    daemons.set(pids[0], address);
     return pids[0];
   };
   /** containerd's connection for one container: Create, Start, Wait, Delete of /bin/true. */

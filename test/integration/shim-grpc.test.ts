@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, renameSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { needsRoot, makeBundle, uniqueId, assertNothingLeft, REPO } from '../helpers/harness.js';
+import { needsRoot, makeBundle, uniqueId, assertNothingLeft, REPO, killShim } from '../helpers/harness.js';
 import { TtrpcServer, TtrpcClient } from '../../shim/ttrpc/index.js';
 import { task, events_ttrpc, runtimeoptions, packAny, TaskV3, type MethodType, google_protobuf } from '../../proto/index.js';
 
@@ -65,9 +65,7 @@ describe('containerd-shim-tsrun-v2 over gRPC (a tsrun options file with protocol
     // whatever a failed test left
     spawnSync(join(REPO, 'bin', 'tsrun'), ['--root', join(stateRoot, NS), 'delete', '--force', id]);
     if (address) {
-      const pid = Number(spawnSync('fuser', [address], { encoding: 'utf8' }).stdout.trim().split(/\s+/)[0] || 0);
-      if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-      rmSync(address, { force: true });
+      killShim(Number(spawnSync('fuser', [address], { encoding: 'utf8' }).stdout.trim().split(/\s+/)[0] || 0), address);
     }
     await events?.close({ force: true });
     rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,7 @@ import { constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, ren
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, uniqueId, assertNothingLeft, REPO } from '../helpers/harness.js';
+import { needsRoot, makeBundle, uniqueId, assertNothingLeft, REPO, killShim } from '../helpers/harness.js';
 import { requireStack, stackSkip } from '../helpers/stack.js';
 import { TtrpcServer, TtrpcClient } from '../../shim/ttrpc/index.js';
 import { task, events_ttrpc, runc_options, packAny } from '../../proto/index.js';
@@ -47,8 +47,7 @@ for (const terminal of [false, true]) describe(`containerd-shim-tsrun-v2: Checkp
     await client?.close();
     spawnSync(join(REPO, 'bin', 'tsrun'), ['--root', join(root, NS), 'delete', '--force', id]);
     if (address) {
-      const pid = Number(spawnSync('fuser', [address.slice('unix://'.length)], { encoding: 'utf8' }).stdout.trim().split(/\s+/)[0] || 0);
-      if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      killShim(Number(spawnSync('fuser', [address.slice('unix://'.length)], { encoding: 'utf8' }).stdout.trim().split(/\s+/)[0] || 0), address);
     }
     await events?.close({ force: true });
     rmSync(dir, { recursive: true, force: true });
