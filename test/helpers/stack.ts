@@ -1,6 +1,7 @@
 // Today's engines and runtimes (scripts/modern-stack.sh: runc 1.3, crun 1.2x, criu 4.2, containerd 2.1, Docker 28)
 // for tests: the script runs once per test process; a cached fetch answers in milliseconds.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './harness.js';
 
@@ -67,4 +68,21 @@ export function requireStack(): Stack {
   const r = modernStack();
   if (r.stack) return r.stack;
   throw new Error(r.error ?? r.skip);
+}
+
+/** A containerd the shim tests run: Debian's 1.6 (config version 2) or the stack's 2.1 (version 3). */
+export interface ContainerdFlavour { name: string; containerd: string; ctr: string; configVersion: number; skip: string | false }
+
+export function containerdFlavours(): ContainerdFlavour[] {
+  const stack = modernStack();
+  return [
+    {
+      name: 'containerd 1.6 (Debian)', containerd: '/usr/bin/containerd', ctr: '/usr/bin/ctr', configVersion: 2,
+      skip: existsSync('/usr/bin/containerd') ? false : 'containerd is not installed (make test-deps installs it)',
+    },
+    {
+      name: 'containerd 2.1 (stack)', containerd: stack.stack?.containerd ?? '', ctr: stack.stack?.ctr ?? '', configVersion: 3,
+      skip: stack.stack ? false : (stack.skip ?? stack.error ?? 'no stack'),
+    },
+  ];
 }

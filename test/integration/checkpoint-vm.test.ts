@@ -5,26 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { REPO, needsRoot } from '../helpers/harness.js';
+import { VM, vmSkip, vmEnv } from '../helpers/vm.js';
 import { stackSkip } from '../helpers/stack.js';
 
-function findVm(): string {
-  for (let dir = REPO; dirname(dir) !== dir; dir = dirname(dir)) {
-    const candidate = join(dir, '..', 'shared', 'vm', 'run-in-cgroup2-vm');
-    if (existsSync(candidate)) return candidate;
-  }
-  return '/work/shared/vm/run-in-cgroup2-vm';
-}
-const VM = findVm();
-const hostIsV2 = /^0::\/\S*\n?$/.test(readFileSync('/proc/self/cgroup', 'utf8'));
-const skip = needsRoot || stackSkip() || (!existsSync(VM) ? `no ${VM}` : false) || (hostIsV2 ? 'host is cgroup v2: run checkpoint.test.cjs with TSRUN_REQUIRE_MEM_TRACK=1 directly' : false);
+const skip = needsRoot || stackSkip() || vmSkip('host is cgroup v2: run checkpoint.test.cjs with TSRUN_REQUIRE_MEM_TRACK=1 directly');
 
 test('pre-dump, then a dump with --parent-path, then a restore, beside runc 1.3 (in the cgroup2 VM, soft-dirty tracking)', { skip, timeout: 900_000 }, () => {
-  const env: NodeJS.ProcessEnv = { ...process.env, TSRUN_REQUIRE_MEM_TRACK: '1' };
-  delete env.NODE_TEST_CONTEXT;
-  delete env.NODE_EXTRA_CA_CERTS;
+  const env = vmEnv({ TSRUN_REQUIRE_MEM_TRACK: '1' });
   const r = spawnSync(VM, ['--timeout', '840', '--', process.execPath, '--test', '--test-reporter=spec', '--test-name-pattern', 'pre-dump', 'build/test/integration/checkpoint.test.cjs'], {
     cwd: REPO, encoding: 'utf8', timeout: 880_000, env,
   });

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons, cgroupDirsNamed } from '../helpers/harness.js';
-import { modernStack } from '../helpers/stack.js';
+import { modernStack, containerdFlavours } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 
 const BIN = join(REPO, 'bin');
@@ -25,18 +25,8 @@ const baseEnv = (() => {
   return env;
 })();
 
-interface Flavour { name: string; containerd: string; ctr: string; configVersion: number; skip: string | false }
 const stack = modernStack();
-const flavours: Flavour[] = [
-  {
-    name: 'containerd 1.6 (Debian)', containerd: '/usr/bin/containerd', ctr: '/usr/bin/ctr', configVersion: 2,
-    skip: existsSync('/usr/bin/containerd') ? false : 'containerd is not installed (make test-deps installs it)',
-  },
-  {
-    name: 'containerd 2.1 (stack)', containerd: stack.stack?.containerd ?? '', ctr: stack.stack?.ctr ?? '', configVersion: 3,
-    skip: stack.stack ? false : (stack.skip ?? stack.error ?? 'no stack'),
-  },
-];
+const flavours = containerdFlavours();
 
 const LOOP = 'i=0; while true; do i=$((i+1)); echo $i; echo $i > /count; sleep 0.1; done';
 

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons } from '../helpers/harness.js';
-import { modernStack } from '../helpers/stack.js';
+import { modernStack, containerdFlavours } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 import * as grpc from '@grpc/grpc-js';
 import { task, packJsonAny, OCI_LINUX_RESOURCES_TYPE_URL } from '../../proto/index.js';
@@ -27,19 +27,8 @@ const baseEnv = (() => {
 })();
 
 
-interface Flavour { name: string; containerd: string; ctr: string; configVersion: number; skip: string | false }
-
 const stack = modernStack();
-const flavours: Flavour[] = [
-  {
-    name: 'containerd 1.6 (Debian)', containerd: '/usr/bin/containerd', ctr: '/usr/bin/ctr', configVersion: 2,
-    skip: existsSync('/usr/bin/containerd') ? false : 'containerd is not installed (make test-deps installs it)',
-  },
-  {
-    name: 'containerd 2.1 (stack)', containerd: stack.stack?.containerd ?? '', ctr: stack.stack?.ctr ?? '', configVersion: 3,
-    skip: stack.stack ? false : (stack.skip ?? stack.error ?? 'no stack'),
-  },
-];
+const flavours = containerdFlavours();
 
 for (const f of flavours) {
   const skip = needsRoot || f.skip;
