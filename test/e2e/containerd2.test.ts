@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, TSRUN } from '../helpers/harness.js';
+import { needsRoot, makeBundle, TSRUN, childEnv } from '../helpers/harness.js';
 import { requireStack, stackSkip, type Stack } from '../helpers/stack.js';
 
 const skip = needsRoot || stackSkip();
@@ -23,11 +23,7 @@ let stack: Stack;
 let daemon: ChildProcess | undefined;
 let rootfs = '';
 
-const baseEnv = (() => {
-  const env = { ...process.env };
-  delete env.NODE_EXTRA_CA_CERTS;
-  return env;
-})();
+const baseEnv = childEnv;
 
 function ctr(args: string[]) {
   const r = spawnSync(stack.ctr, ['-a', join(dir, 'containerd.sock'), '-n', namespace, ...args], { encoding: 'utf8', timeout: 60_000, env: baseEnv });

@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, REPO, TSRUN, shimDaemons } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, TSRUN, shimDaemons, childEnv } from '../helpers/harness.js';
 import { modernStack } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 import { CriClient, CriError, cri, stream } from '../helpers/cri.js';
@@ -23,11 +23,7 @@ const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/tsr
 const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const baseEnv = (() => {
-  const env = { ...process.env };
-  delete env.NODE_EXTRA_CA_CERTS;
-  return env;
-})();
+const baseEnv = childEnv;
 
 interface Flavour {
   name: string;

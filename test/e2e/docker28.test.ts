@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, REPO, TSRUN } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, TSRUN, childEnv } from '../helpers/harness.js';
 import { requireStack, stackSkip, type Stack } from '../helpers/stack.js';
 
 const skip = needsRoot || stackSkip();
@@ -29,11 +29,7 @@ const shimState = `/run/containerd/tsrun/${namespace}`;
 const RUNTIMES = ['runc', 'tsrun', 'tsrun-shim'];
 const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
 
-const baseEnv = (() => {
-  const env = { ...process.env };
-  delete env.NODE_EXTRA_CA_CERTS;
-  return env;
-})();
+const baseEnv = childEnv;
 
 function docker(args: string[], input?: string | Buffer) {
   const r = spawnSync(stack.docker, ['-H', `unix://${dir}/docker.sock`, ...args], {

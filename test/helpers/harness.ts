@@ -16,7 +16,8 @@ export const needsRoot: string | false = !isRoot ? 'needs root' : !hasBusybox ? 
 
 export interface RunResult { status: number; stdout: string; stderr: string }
 
-const childEnv = (() => {
+/** This process's environment without what no child should pay for (NODE_EXTRA_CA_CERTS: ~80 ms per Node start). */
+export const childEnv = (() => {
   const env = { ...process.env };
   delete env.NODE_EXTRA_CA_CERTS;
   return env;

@@ -11,7 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, REPO, shimDaemons, cgroupDirsNamed } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, shimDaemons, cgroupDirsNamed, childEnv } from '../helpers/harness.js';
 import { modernStack, containerdFlavours } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 
@@ -19,11 +19,7 @@ const BIN = join(REPO, 'bin');
 const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/fifo', '/run/containerd/runc'];
 const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const baseEnv = (() => {
-  const env = { ...process.env };
-  delete env.NODE_EXTRA_CA_CERTS;
-  return env;
-})();
+const baseEnv = childEnv;
 
 const stack = modernStack();
 const flavours = containerdFlavours();

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, REPO, shimDaemons } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, shimDaemons, childEnv } from '../helpers/harness.js';
 import { modernStack, containerdFlavours } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 import * as grpc from '@grpc/grpc-js';
@@ -20,11 +20,7 @@ const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/tsr
 const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const baseEnv = (() => {
-  const env = { ...process.env };
-  delete env.NODE_EXTRA_CA_CERTS;
-  return env;
-})();
+const baseEnv = childEnv;
 
 
 const stack = modernStack();
