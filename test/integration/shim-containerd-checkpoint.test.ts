@@ -100,6 +100,8 @@ for (const f of flavours) {
         if (existsSync(p)) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
       }
       rmSync(tsrunState, { recursive: true, force: true });
+      // the runc shim's runc root for this namespace (it keeps it, as tsrun's shim keeps its own)
+      rmSync(`/run/containerd/runc/${namespace}`, { recursive: true, force: true });
       for (const d of [...FIXED_DIRS].reverse()) if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }
     });
 

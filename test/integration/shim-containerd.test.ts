@@ -135,6 +135,12 @@ for (const f of flavours) {
       const rootfsMounts = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`/${id}/rootfs`));
       for (let i = 0; i < 100 && rootfsMounts().length > 0; i++) await sleep(100);
       assert.deepEqual(rootfsMounts(), []);
+      // ctr's own FIFOs for the task (client side: a `ctr tasks rm` would have removed them; containerd
+      // deleted the task itself here, as it does whatever the shim)
+      for (const d of readdirSync('/run/containerd/fifo')) {
+        const fifoDir = join('/run/containerd/fifo', d);
+        try { if (readdirSync(fifoDir).some((n) => n.startsWith(`${id}-`))) rmSync(fifoDir, { recursive: true, force: true }); } catch { /* gone */ }
+      }
     });
 
     /** `ctr events` from now on: its lines so far, and stop(). */
@@ -443,6 +449,12 @@ for (const f of flavours) {
       const rootfsMounts = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(`/${id}/rootfs`));
       for (let i = 0; i < 100 && rootfsMounts().length > 0; i++) await sleep(100);
       assert.deepEqual(rootfsMounts(), []);
+      // ctr's own FIFOs for the task (client side: a `ctr tasks rm` would have removed them; containerd
+      // deleted the task itself here, as it does whatever the shim)
+      for (const d of readdirSync('/run/containerd/fifo')) {
+        const fifoDir = join('/run/containerd/fifo', d);
+        try { if (readdirSync(fifoDir).some((n) => n.startsWith(`${id}-`))) rmSync(fifoDir, { recursive: true, force: true }); } catch { /* gone */ }
+      }
     });
 
     test('nothing is left: shim processes, state, mounts, cgroups', async () => {
