@@ -6,10 +6,11 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons } from '../helpers/harness.js';
+import { privateContainerdConfig } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 
 const FAULT_DIR = join(REPO, 'build/fault');
@@ -48,12 +49,7 @@ describe('the shim killed at each step of Create, Start, Delete (containerd 1.6)
   const cgroupParents = () => readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h, namespace)).filter((p) => existsSync(p));
 
   before(async () => {
-    writeFileSync(join(dir, 'config.toml'), [
-      'version = 2', `root = "${dir}/root"`, `state = "${dir}/state"`,
-      'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]',
-      '[grpc]', `  address = "${dir}/containerd.sock"`, '[ttrpc]', `  address = "${dir}/containerd.sock.ttrpc"`,
-      '[plugins."io.containerd.internal.v1.opt"]', `  path = "${dir}/opt"`,
-    ].join('\n') + '\n');
+    privateContainerdConfig(dir, 2);
     rootfs = join(makeBundle(), 'rootfs');
     await startContainerd('');
     image = `docker.io/library/tsrun-shim-fault:${process.pid}`;

@@ -1,7 +1,7 @@
 // Today's engines and runtimes (scripts/modern-stack.sh: runc 1.3, crun 1.2x, criu 4.2, containerd 2.1, Docker 28)
 // for tests: the script runs once per test process; a cached fetch answers in milliseconds.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './harness.js';
 
@@ -85,4 +85,22 @@ export function containerdFlavours(): ContainerdFlavour[] {
       skip: stack.stack ? false : (stack.skip ?? stack.error ?? 'no stack'),
     },
   ];
+}
+
+/**
+ * Writes DIR/config.toml for a private containerd (config `version` 2 for 1.6, 3 for 2.x): root,
+ * state, sockets (`sock`, `sock`.ttrpc) and opt under DIR; on 1.6 no CRI and no snapshotters
+ * probing the host. Returns the file's path.
+ */
+export function privateContainerdConfig(dir: string, version: number, sock = join(dir, 'containerd.sock')): string {
+  const lines = [
+    `version = ${version}`, `root = "${dir}/root"`, `state = "${dir}/state"`,
+    '[grpc]', `  address = "${sock}"`,
+    '[ttrpc]', `  address = "${sock}.ttrpc"`,
+    '[plugins."io.containerd.internal.v1.opt"]', `  path = "${dir}/opt"`,
+  ];
+  if (version === 2) lines.splice(3, 0, 'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]');
+  const file = join(dir, 'config.toml');
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
 }

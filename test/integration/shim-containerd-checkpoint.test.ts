@@ -8,11 +8,11 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons, cgroupDirsNamed, childEnv } from '../helpers/harness.js';
-import { modernStack, containerdFlavours } from '../helpers/stack.js';
+import { modernStack, containerdFlavours, privateContainerdConfig } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 
 const BIN = join(REPO, 'bin');
@@ -48,14 +48,7 @@ for (const f of flavours) {
     };
 
     before(async () => {
-      const lines = [
-        `version = ${f.configVersion}`, `root = "${dir}/root"`, `state = "${dir}/state"`,
-        '[grpc]', `  address = "${dir}/containerd.sock"`,
-        '[ttrpc]', `  address = "${dir}/containerd.sock.ttrpc"`,
-        '[plugins."io.containerd.internal.v1.opt"]', `  path = "${dir}/opt"`,
-      ];
-      if (f.configVersion === 2) lines.splice(3, 0, 'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]');
-      writeFileSync(join(dir, 'config.toml'), lines.join('\n') + '\n');
+      privateContainerdConfig(dir, f.configVersion);
       // CRIU 4.2 and runc 1.3 from the stack for both containerds (Debian's criu 3.17 cannot run on
       // this kernel); containerd 1.6 keeps its own runc shim, given runc 1.3 by name.
       const tools = join(dir, 'tools');

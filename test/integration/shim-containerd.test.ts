@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons, childEnv } from '../helpers/harness.js';
-import { modernStack, containerdFlavours } from '../helpers/stack.js';
+import { modernStack, containerdFlavours, privateContainerdConfig } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 import * as grpc from '@grpc/grpc-js';
 import { task, packJsonAny, OCI_LINUX_RESOURCES_TYPE_URL } from '../../proto/index.js';
@@ -69,14 +69,7 @@ for (const f of flavours) {
     };
 
     before(async () => {
-      const lines = [
-        `version = ${f.configVersion}`, `root = "${dir}/root"`, `state = "${dir}/state"`,
-        '[grpc]', `  address = "${dir}/containerd.sock"`,
-        '[ttrpc]', `  address = "${dir}/containerd.sock.ttrpc"`,
-        '[plugins."io.containerd.internal.v1.opt"]', `  path = "${dir}/opt"`,
-      ];
-      if (f.configVersion === 2) lines.splice(3, 0, 'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]');
-      writeFileSync(join(dir, 'config.toml'), lines.join('\n') + '\n');
+      privateContainerdConfig(dir, f.configVersion);
       // containerd finds io.containerd.tsrun.v2 as containerd-shim-tsrun-v2 on its PATH: ours first.
       const path = `${BIN}:${f.configVersion === 3 ? `${stack.stack?.bin}:` : ''}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
       containerdPath = path;

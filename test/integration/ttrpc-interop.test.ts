@@ -12,6 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, uniqueId, assertNothingLeft, processesIn } from '../helpers/harness.js';
+import { privateContainerdConfig } from '../helpers/stack.js';
 import { TtrpcClient, TtrpcServer, TtrpcError, Code, NAMESPACE_METADATA_KEY } from '../../shim/ttrpc/index.js';
 import {
   task, events, events_ttrpc, types, runc_options, google_protobuf,
@@ -38,16 +39,8 @@ describe('containerd 1.6 accepts events forwarded by tsrun\'s ttrpc client', { s
   let client: TtrpcClient;
 
   before(async () => {
-    writeFileSync(join(dir, 'config.toml'), [
-      'version = 2',
-      `root = "${dir}/root"`,
-      `state = "${dir}/state"`,
-      // Only what events need: no CRI, and no snapshotters probing the host.
-      'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]',
-      '[grpc]', `  address = "${sock}"`,
-      '[ttrpc]', `  address = "${sock}.ttrpc"`,
-      '[plugins."io.containerd.internal.v1.opt"]', `  path = "${dir}/opt"`,
-    ].join('\n') + '\n');
+    // only what events need: no CRI, and no snapshotters probing the host
+    privateContainerdConfig(dir, 2, sock);
     daemon = spawn(CONTAINERD, ['-c', join(dir, 'config.toml')], { stdio: ['ignore', 'ignore', 'ignore'] });
     for (let i = 0; i < 200 && !existsSync(`${sock}.ttrpc`); i++) await sleep(50);
     client = await TtrpcClient.connect(`unix://${sock}.ttrpc`);
