@@ -157,7 +157,10 @@ for (const f of flavours) {
     test('ctr run -d (FIFO stdio), ctr containers checkpoint --task, ctr containers restore --live: tsrun as runc 1.3', async () => {
       const tsrunEvents = await roundTrip('io.containerd.tsrun.v2', `criu-t-${process.pid}`);
       const runcEvents = await roundTrip('io.containerd.runc.v2', `criu-r-${process.pid}`);
-      assert.deepEqual(tsrunEvents, runcEvents);
+      // runc's shim publishes /tasks/delete itself and now and then loses it as it exits right after
+      // (seen 1 run in 8); tsrun's shim delivers every event before it exits (checked just below)
+      const withoutDelete = (e: string[]) => e.filter((t) => t !== '/tasks/delete');
+      assert.deepEqual(withoutDelete(tsrunEvents), withoutDelete(runcEvents));
       assert.deepEqual(tsrunEvents.filter((t) => ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete'].includes(t)), [
         '/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete',
         '/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete',
