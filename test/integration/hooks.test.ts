@@ -28,12 +28,14 @@ function recorder(path: string, out: string, extra = ''): void {
   chmodSync(path, 0o755);
 }
 
-async function waitForFile(path: string): Promise<string> {
+/** Waits for a line written by the container: the shell creates the file before it writes to it. */
+async function waitForLine(path: string): Promise<string> {
   for (let i = 0; i < 500; i++) {
-    if (existsSync(path)) return readFileSync(path, 'utf8');
+    const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+    if (text.endsWith('\n')) return text;
     await new Promise((r) => setTimeout(r, 10));
   }
-  assert.fail(`${path} never appeared`);
+  assert.fail(`${path} never got a whole line`);
 }
 
 test('createContainer runs in the container\'s namespaces before the root change, with the state on stdin', { skip }, (t) => {
@@ -85,7 +87,7 @@ test('startContainer runs after start, inside the container root, as the contain
   assert.equal(existsSync(join(out, 'state.json')), false, 'startContainer ran before start');
   const pid = JSON.parse(tsrun(['--root', root, 'state', id]).stdout).pid;
   assert.equal(tsrun(['--root', root, 'start', id]).status, 0);
-  assert.equal((await waitForFile(join(out, 'program'))).trim(), 'seen');
+  assert.equal((await waitForLine(join(out, 'program'))).trim(), 'seen');
   const state = JSON.parse(readFileSync(join(out, 'state.json'), 'utf8'));
   assert.deepEqual(state, { ociVersion: '1.0.2-dev', id, status: 'created', pid: 1, bundle });
   assert.equal(readFileSync(join(out, 'cwd'), 'utf8').trim(), '/');
