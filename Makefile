@@ -67,8 +67,8 @@ bench: deps build
 install: build
 	install -d $(DESTDIR)$(PREFIX)/lib/tsrun $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 bin/tsrun $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun
-	rm -f $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun.*.cache $(DESTDIR)$(PREFIX)/lib/tsrun/generated/*.cache
-	install -m 0644 bin/tsrun-launcher.cjs bin/tsrun.cjs bin/tsrun.*.cache $(DESTDIR)$(PREFIX)/lib/tsrun/
+	rm -f $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun.*.cache $(DESTDIR)$(PREFIX)/lib/tsrun/tsrun-quick.*.cache $(DESTDIR)$(PREFIX)/lib/tsrun/generated/*.cache
+	install -m 0644 bin/tsrun-launcher.cjs bin/tsrun.cjs bin/tsrun.*.cache bin/tsrun-quick.cjs bin/tsrun-quick.*.cache $(DESTDIR)$(PREFIX)/lib/tsrun/
 	install -m 0644 bin/package.json $(DESTDIR)$(PREFIX)/lib/tsrun/package.json
 	install -d $(DESTDIR)$(PREFIX)/lib/tsrun/generated
 	install -m 0644 bin/generated/validators.js bin/generated/validators.*.cache $(DESTDIR)$(PREFIX)/lib/tsrun/generated/

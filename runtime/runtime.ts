@@ -15,9 +15,9 @@ import { setPaused } from './container/pause.js';
 import { updateContainer, type RdtRequest } from './container/update.js';
 import type { UpdateRequest } from './cgroups/update.js';
 import { execTarget, containerProcess, spawnExec } from './container/exec.js';
-import { listContainerIds, loadState, stateDirOwner, type ContainerState } from './container/state.js';
+import { loadState, type ContainerState } from './container/state.js';
 import { containerEvents, type EventsOptions } from './container/events.js';
-import { containerStatus, ociState, type Status } from './container/status.js';
+import { containerStatus, listContainers, ociState, type Status } from './container/status.js';
 import { cgroupManagerFromState } from './cgroups/index.js';
 import { cgroupStats } from './cgroups/stats.js';
 import { subscribeOom, type OomSubscription } from './cgroups/oom-watch.js';
@@ -204,15 +204,7 @@ export class Runtime {
 
   /** Every container under the root, with its OCI state and the uid that owns its state dir. */
   list(): Array<Record<string, unknown> & { id: string; status: Status; ownerUid: number }> {
-    const out: Array<Record<string, unknown> & { id: string; status: Status; ownerUid: number }> = [];
-    for (const id of listContainerIds(this.root)) {
-      try {
-        const s = loadState(this.root, id);
-        const status = containerStatus(this.root, s);
-        out.push({ ...ociState(s, status), id, status, ownerUid: stateDirOwner(this.root, id) });
-      } catch { /* deleted meanwhile */ }
-    }
-    return out;
+    return listContainers(this.root);
   }
 
   /** @internal reaps a process a failed create or exec left behind (see withLeftoverPid) */

@@ -50,24 +50,31 @@ const shebang = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}`;
 // and it is ASCII (checked below), read as latin1 into a one-byte string (no UTF-8 decoding, half
 // the bytes of the two-byte string a single non-ASCII character would make of all of it); the
 // cache is read into the same buffer after it.
+// The command is the first argument that is not a global flag or its value. state, list, kill,
+// start, delete and --version run from bin/tsrun-quick.cjs, a bundle of their own that holds what
+// they need and not what the others load (the spec loader, the plan compiler, seccomp, exec,
+// CRIU...): a third of the bytes to read, cache to load and top level to run. It declines argv
+// that is not one of them after all (help, a flag error): bin/tsrun.cjs runs it then.
 // Caches are named after the bundle's hash (V8 itself only compares the source's length):
-// tsrun.<command>.<hash>.cache for the cheap commands, made at build time (scripts/code-cache.mjs),
-// tsrun.<hash>.cache (the top level only) for the others. The command is the first argument that
-// is not a global flag or its value. create, run and exec cannot run at build time: the first one
-// that succeeds writes its cache (V8's, after the run, so it holds what that command compiled)
+// tsrun-quick.<command>.<hash>.cache for the quick commands, made at build time
+// (scripts/code-cache.mjs), tsrun.<hash>.cache (the top level only) for the others. create, run
+// and exec cannot run at build time: the first one that succeeds writes its cache
+// tsrun.<command>.<hash>.cache (V8's, after the run, so it holds what that command compiled)
 // if the launcher's directory belongs to the user and nobody else may write there.
 // The schema validators (a file of their own, which the bundle requires only to read a config)
 // are compiled with their cache as well, generated/validators.<hash>.cache.
 const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {';
 const WRAPPER_TAIL = '\n})';
 const LEARNED = ['create', 'run', 'exec'];
+// The commands bin/tsrun-quick.cjs runs (runtime/cli/tsrun-quick.ts); scripts/code-cache.mjs makes their caches.
+const QUICK = ['state', 'list', 'kill', 'start', 'delete', 'version'];
 
 // The same as scripts/code-cache.mjs names the caches by.
 function contentHash(file) {
   return createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 16);
 }
 
-function launcher(bundleHash, validatorsHash) {
+function launcher(bundleHash, quickHash, validatorsHash) {
   return `'use strict';
 // tsrun's launcher: see scripts/build.mjs. native/tsrun-launcher.c runs it as
 // node tsrun-launcher.cjs PATH ARGS..., PATH being the tsrun the caller executed: argv as a #! line
@@ -75,7 +82,6 @@ function launcher(bundleHash, validatorsHash) {
 process.argv.splice(1, 2, require('path').resolve(process.argv[2]));
 const { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } = require('fs');
 const { Script } = require('vm');
-const file = \`\${__dirname}/tsrun.cjs\`;
 const argv = process.argv;
 let command = '';
 for (let i = 2; i < argv.length && !command; i++) {
@@ -105,29 +111,40 @@ function bundleRequire(id) {
   new Script(source, { filename: path, cachedData }).runInThisContext()(mod.exports, require, mod, path, \`\${__dirname}/generated\`);
   return mod.exports;
 }
-const own = /^[a-z]+$/.test(command) ? \`tsrun.\${command}.${bundleHash}.cache\` : '';
-const ownCache = own && opened(own);
-const cacheFile = ownCache || opened('tsrun.${bundleHash}.cache');
-const bundleFile = opened('tsrun.cjs');
-if (!bundleFile) throw new Error(\`cannot open \${file}\`);
-const buffer = Buffer.allocUnsafeSlow(Math.max(bundleFile.size, cacheFile?.size ?? 0));
-const text = readAll(bundleFile, buffer).latin1Slice();
-let cachedData;
-try { cachedData = cacheFile && readAll(cacheFile, buffer); } catch { /* compiled without it */ }
-const script = new Script(text, { filename: file, cachedData });
-if (!ownCache && ${JSON.stringify(LEARNED)}.includes(command)) process.on('exit', (code) => code === 0 && learn());
+// NAME.cjs compiled with the command's own cache, else the one of its top level.
+function compile(name, hash) {
+  const file = \`\${__dirname}/\${name}.cjs\`;
+  const own = /^[a-z]+$/.test(command) ? \`\${name}.\${command}.\${hash}.cache\` : '';
+  const ownCache = own && opened(own);
+  const cacheFile = ownCache || opened(\`\${name}.\${hash}.cache\`);
+  const bundleFile = opened(\`\${name}.cjs\`);
+  if (!bundleFile) throw new Error(\`cannot open \${file}\`);
+  const buffer = Buffer.allocUnsafeSlow(Math.max(bundleFile.size, cacheFile?.size ?? 0));
+  const text = readAll(bundleFile, buffer).latin1Slice();
+  let cachedData;
+  try { cachedData = cacheFile && readAll(cacheFile, buffer); } catch { /* compiled without it */ }
+  return { file, own, ownCache, script: new Script(text, { filename: file, cachedData }) };
+}
+function run({ script, file }) {
+  const mod = { exports: {} };
+  script.runInThisContext()(mod.exports, bundleRequire, mod, file, __dirname);
+  return mod.exports;
+}
+if (${JSON.stringify(QUICK)}.includes(command) && run(compile('tsrun-quick', '${quickHash}')).runQuick(argv.slice(2))) return;
+const full = compile('tsrun', '${bundleHash}');
+if (!full.ownCache && ${JSON.stringify(LEARNED)}.includes(command)) process.on('exit', (code) => code === 0 && learn());
 function learn() {
-  const tmp = \`\${__dirname}/\${own}.\${process.pid}\`;
+  const tmp = \`\${__dirname}/\${full.own}.\${process.pid}\`;
   try {
     const dir = statSync(__dirname);
     if (dir.uid !== process.geteuid() || dir.mode & 0o022) return;
-    writeFileSync(tmp, script.createCachedData(), { flag: 'wx', mode: 0o644 });
-    renameSync(tmp, \`\${__dirname}/\${own}\`);
+    writeFileSync(tmp, full.script.createCachedData(), { flag: 'wx', mode: 0o644 });
+    renameSync(tmp, \`\${__dirname}/\${full.own}\`);
   } catch {
     try { unlinkSync(tmp); } catch { /* not made */ }
   }
 }
-script.runInThisContext()(exports, bundleRequire, module, file, __dirname);
+run(full);
 `;
 }
 
@@ -159,13 +176,15 @@ if (!only || only === 'cli') {
   // The schema validators are a file of their own, required on first use (see runtime/spec/load.ts).
   await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/cli/tsrun.ts')], outfile: join(root, 'bin/tsrun.cjs'), banner: { js: WRAPPER_HEAD }, footer: { js: WRAPPER_TAIL } });
   checkAscii(join(root, 'bin/tsrun.cjs'));
+  await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/cli/tsrun-quick.ts')], outfile: join(root, 'bin/tsrun-quick.cjs'), banner: { js: WRAPPER_HEAD }, footer: { js: WRAPPER_TAIL } });
+  checkAscii(join(root, 'bin/tsrun-quick.cjs'));
   await build({ ...common, minify: true, entryPoints: [join(root, 'runtime/spec/generated/validators.js')], outfile: join(root, 'bin/generated/validators.js') });
   checkAscii(join(root, 'bin/generated/validators.js'));
   // Caches of an earlier bundle (made at build or run time) are never read again: gone.
   for (const dir of ['bin', 'bin/generated']) {
     for (const name of readdirSync(join(root, dir))) if (name.endsWith('.cache') && !name.startsWith('tsrun-shim')) rmSync(join(root, dir, name));
   }
-  writeFileSync(join(root, 'bin/tsrun-launcher.cjs'), launcher(contentHash(join(root, 'bin/tsrun.cjs')), contentHash(join(root, 'bin/generated/validators.js'))));
+  writeFileSync(join(root, 'bin/tsrun-launcher.cjs'), launcher(contentHash(join(root, 'bin/tsrun.cjs')), contentHash(join(root, 'bin/tsrun-quick.cjs')), contentHash(join(root, 'bin/generated/validators.js'))));
   execFileSync(process.execPath, [join(root, 'scripts/code-cache.mjs'), join(root, 'bin')], { stdio: 'inherit' });
   // The library, for the shim and for `require('<checkout>')` (package.json "exports").
   await build({ ...common, minify: true, external: [...common.external, './generated/validators.js'], entryPoints: [join(root, 'runtime/index.ts')], outfile: join(root, 'bin/tsrun-lib.cjs') });

@@ -1,8 +1,9 @@
-// node scripts/code-cache.mjs DIR: writes the V8 code caches of DIR/tsrun.cjs that bin/tsrun (the
-// launcher, see build.mjs) compiles it with: DIR/tsrun.<command>.<hash>.cache for each command in
-// WARM_UP, holding the bytecode of the functions that command runs, and DIR/tsrun.<hash>.cache for
-// every other command, holding the bundle's top level only (<hash>: the bundle's, see build.mjs). Compiled without a cache, the bundle costs a
-// parse of all of it and a compile of each function a command calls.
+// node scripts/code-cache.mjs DIR: writes the V8 code caches that bin/tsrun (the launcher, see
+// build.mjs) compiles its bundles with: DIR/tsrun-quick.<command>.<hash>.cache for each command in
+// WARM_UP, holding the bytecode of the functions that command runs from DIR/tsrun-quick.cjs, and
+// DIR/tsrun.<hash>.cache for every command of DIR/tsrun.cjs, holding that bundle's top level only
+// (<hash>: the bundle's, see build.mjs). Compiled without a cache, a bundle costs a parse of all
+// of it and a compile of each function a command calls.
 // Each cache comes from a process of its own that runs the bundle once: a cache made after the
 // bundle ran several times in one process (its top level tiered up) costs ~150 more page faults
 // to load, more than the lazy compiles it saves. The commands run without a container, on one
@@ -33,7 +34,7 @@ const WARM_UP = {
 
 const [dir, child, name] = process.argv.slice(2);
 if (!dir) throw new Error('usage: code-cache.mjs DIR');
-const file = join(dir, 'tsrun.cjs');
+const file = join(dir, name ? 'tsrun-quick.cjs' : 'tsrun.cjs');
 
 if (child !== '--child') {
   const work = mkdtempSync(join(tmpdir(), 'tsrun-code-cache-'));
@@ -75,7 +76,7 @@ if (name === 'validators') {
 
 // The text as the launcher reads it (it holds the CommonJS wrapper): the cache belongs to it.
 const script = new Script(readFileSync(file, 'latin1'), { filename: file });
-const out = join(dir, name ? `tsrun.${name}.${contentHash(file)}.cache` : `tsrun.${contentHash(file)}.cache`);
+const out = join(dir, name ? `tsrun-quick.${name}.${contentHash(file)}.cache` : `tsrun.${contentHash(file)}.cache`);
 if (!name) {
   writeFileSync(out, script.createCachedData());
   process.exit(0);
@@ -99,3 +100,4 @@ process.exit = () => {
 process.argv = [process.execPath, file, '--root', root, ...WARM_UP[name]];
 const mod = { exports: {} };
 script.runInThisContext().call(mod.exports, mod.exports, createRequire(file), mod, file, dir);
+if (!mod.exports.runQuick(process.argv.slice(2))) throw new Error(`code-cache: tsrun-quick.cjs declines ${name}`);

@@ -1,5 +1,6 @@
 import { requireArgs } from './args.js';
-import { runtimeOf, type Command } from './command.js';
+import type { Command } from './command.js';
+import { QuickRuntime } from './quick-runtime.js';
 
 export const del: Command = {
   name: 'delete',
@@ -8,7 +9,7 @@ export const del: Command = {
   flags: [{ name: 'force', short: 'f', type: 'bool', usage: 'Forcibly deletes the container if it is still running (uses SIGKILL)' }],
   async run(g, flags, args) {
     requireArgs('delete', args, 1);
-    await runtimeOf(g).container(args[0]).delete({ force: !!flags.force });
+    await new QuickRuntime(g).delete(args[0], !!flags.force);
     return 0;
   },
 };

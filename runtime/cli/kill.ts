@@ -1,6 +1,7 @@
 import { TsrunError } from '../errors.js';
 import { parseSignal } from '../signals.js';
-import { runtimeOf, type Command } from './command.js';
+import type { Command } from './command.js';
+import { QuickRuntime } from './quick-runtime.js';
 
 export const kill: Command = {
   name: 'kill',
@@ -9,8 +10,9 @@ export const kill: Command = {
   flags: [{ name: 'all', short: 'a', type: 'bool', usage: 'send the specified signal to all processes inside the container' }],
   async run(g, flags, args) {
     if (args.length < 1 || args.length > 2) throw new TsrunError(`tsrun: "kill" requires a minimum of 1 and a maximum of 2 argument(s)`);
-    const container = runtimeOf(g).load(args[0]);
-    await container.kill(parseSignal(args[1] ?? 'SIGTERM'), { all: !!flags.all });
+    const runtime = new QuickRuntime(g);
+    runtime.load(args[0]);
+    await runtime.kill(args[0], parseSignal(args[1] ?? 'SIGTERM'), !!flags.all);
     return 0;
   },
 };

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { TsrunError } from '../errors.js';
 import { mkdirAll } from '../fsutil.js';
-import { runtimeOf, type Command } from './command.js';
+import type { Command } from './command.js';
+import { QuickRuntime } from './quick-runtime.js';
 import { writeStdout } from '../stdio.js';
 
 function userName(uid: number): string {
@@ -32,7 +33,7 @@ export const list: Command = {
   async run(g, flags) {
     // As runc, which makes its root first: a root that cannot be one is an error, not an empty list.
     mkdirAll(g.root, 0o700);
-    const entries: Record<string, unknown>[] = runtimeOf(g).list().map(({ ownerUid, ...state }) => ({ ...state, owner: userName(ownerUid) }));
+    const entries: Record<string, unknown>[] = new QuickRuntime(g).list().map(({ ownerUid, ...state }) => ({ ...state, owner: userName(ownerUid) }));
     if (flags.quiet) {
       for (const e of entries) writeStdout(`${e.id}\n`);
       return 0;

@@ -4,35 +4,12 @@ import { RuncLogger, type Logger } from '../log.js';
 import { withContext } from '../context.js';
 import { parseFlags, helpText, type FlagSpec } from './args.js';
 import type { Command, GlobalOptions } from './command.js';
-import { create } from './create.js';
-import { start } from './start.js';
-import { run } from './run.js';
-import { state } from './state.js';
-import { list } from './list.js';
-import { kill } from './kill.js';
-import { del } from './delete.js';
-import { ps } from './ps.js';
-import { spec } from './spec.js';
-import { features } from './features.js';
-import { pause } from './pause.js';
-import { resume } from './resume.js';
-import { exec } from './exec.js';
-import { update } from './update.js';
-import { events } from './events.js';
 import { defaultStateRoot, prepareXdgStateRoot } from '../rootless.js';
-import { setup } from './setup.js';
 import { mark, writeTiming } from '../timing.js';
 import { writeStdout, writeStderr } from '../stdio.js';
-import { checkpoint } from './checkpoint.js';
-import { restore } from './restore.js';
 
 declare const TSRUN_VERSION: string;
 declare const TSRUN_COMMIT: string;
-
-const COMMANDS: Command[] = [create, start, run, exec, state, list, kill, del, ps, spec, features, pause, resume, update, events, setup, checkpoint, restore];
-
-/** Commands that belong to runc's CLI but that this build does not implement yet: a clear refusal. */
-const NOT_YET: string[] = [];
 
 // runc's default root: $XDG_RUNTIME_DIR/runc for a plain user (or root of a user namespace).
 const STATE_ROOT = defaultStateRoot();
@@ -53,29 +30,34 @@ function versionText(): string {
   return `tsrun version ${TSRUN_VERSION}\ncommit: ${TSRUN_COMMIT}\nspec: 1.2.0\n`;
 }
 
-function usageText(): string {
+/** The global flags as main() parses them: how tsrun-quick.ts tells the command before running it. */
+export function parseGlobalFlags(argv: string[]): ReturnType<typeof parseFlags> {
+  return parseFlags(argv, GLOBAL_FLAGS, 'tsrun');
+}
+
+/** The help text of a tsrun with these commands. */
+export function usageText(commands: Command[]): string {
   const lines = ['NAME:', '   tsrun - Open Container Initiative runtime in TypeScript', '', 'USAGE:', '   tsrun [global options] command [command options] [arguments...]', '', 'COMMANDS:'];
-  for (const c of COMMANDS) lines.push(`   ${c.name.padEnd(12)} ${c.description}`);
+  for (const c of commands) lines.push(`   ${c.name.padEnd(12)} ${c.description}`);
   lines.push('', 'GLOBAL OPTIONS:');
   for (const f of GLOBAL_FLAGS) lines.push(`   --${f.name}${f.type === 'bool' ? '' : ' value'}`.padEnd(32) + ` ${f.usage}`);
   return lines.join('\n') + '\n';
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[], commands: Command[]): Promise<number> {
   let commandName = '';
   let logger: Logger = new RuncLogger();
   try {
-    const { flags, rest } = parseFlags(argv, GLOBAL_FLAGS, 'tsrun');
+    const { flags, rest } = parseGlobalFlags(argv);
     const logFormat = flags['log-format'] as string;
     if (logFormat !== 'text' && logFormat !== 'json') throw new TsrunError(`invalid log-format: ${logFormat}`);
     logger = new RuncLogger({ file: flags.log as string | undefined, format: logFormat, debug: !!flags.debug });
     if (flags.version) { writeStdout(versionText()); return 0; }
-    if (flags.help || rest.length === 0) { writeStdout(usageText()); return 0; }
+    if (flags.help || rest.length === 0) { writeStdout(usageText(commands)); return 0; }
     commandName = rest[0];
-    if (commandName === 'help') { writeStdout(usageText()); return 0; }
+    if (commandName === 'help') { writeStdout(usageText(commands)); return 0; }
     if (STATE_ROOT.xdg) prepareXdgStateRoot(STATE_ROOT.root);
-    if (NOT_YET.includes(commandName)) throw new TsrunError(`the "${commandName}" command is not implemented in this version of tsrun`);
-    const command = COMMANDS.find((c) => c.name === commandName);
+    const command = commands.find((c) => c.name === commandName);
     if (!command) throw new TsrunError(`No help topic for '${commandName}'`);
     const parsed = parseFlags(rest.slice(1), [...command.flags, { name: 'help', short: 'h', type: 'bool', usage: 'show help' }], command.name);
     if (parsed.flags.help) { writeStdout(helpText(command.usage, command.description, command.flags)); return 0; }
@@ -102,8 +84,8 @@ function errorText(command: string, err: unknown): string {
 
 // Exit at once: waiting for Node to wind down its event loop and heap costs ~10 ms per command.
 // stdout and stderr are synchronous for files, pipes and terminals on Linux, so nothing is lost.
-export function runCli(argv: string[]): void {
-  main(argv).then((code) => {
+export function runCli(argv: string[], commands: Command[]): void {
+  main(argv, commands).then((code) => {
     writeTiming(argv);
     process.exit(code);
   }, (err) => {

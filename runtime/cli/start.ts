@@ -1,5 +1,6 @@
 import { requireArgs } from './args.js';
-import { runtimeOf, type Command } from './command.js';
+import type { Command } from './command.js';
+import { QuickRuntime } from './quick-runtime.js';
 
 export const start: Command = {
   name: 'start',
@@ -8,7 +9,9 @@ export const start: Command = {
   flags: [],
   async run(g, _flags, args) {
     requireArgs('start', args, 1);
-    await runtimeOf(g).load(args[0]).start();
+    const runtime = new QuickRuntime(g);
+    runtime.load(args[0]);
+    await runtime.start(args[0]);
     return 0;
   },
 };

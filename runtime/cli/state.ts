@@ -1,5 +1,6 @@
 import { requireArgs } from './args.js';
-import { runtimeOf, type Command } from './command.js';
+import type { Command } from './command.js';
+import { QuickRuntime } from './quick-runtime.js';
 import { writeStdout } from '../stdio.js';
 
 export const state: Command = {
@@ -9,7 +10,7 @@ export const state: Command = {
   flags: [],
   async run(g, _flags, args) {
     requireArgs('state', args, 1);
-    writeStdout(JSON.stringify(runtimeOf(g).load(args[0]).state(), null, "  "));
+    writeStdout(JSON.stringify(new QuickRuntime(g).state(args[0]), null, "  "));
     return 0;
   },
 };

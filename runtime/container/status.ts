@@ -1,6 +1,6 @@
 import type { HookState } from '../plan/hooks.js';
 import { existsSync } from 'node:fs';
-import { execFifoPath, type ContainerState } from './state.js';
+import { execFifoPath, listContainerIds, loadState, stateDirOwner, type ContainerState } from './state.js';
 import { processAlive, stillExecutor } from './proc.js';
 import { cgroupManagerFromState } from '../cgroups/index.js';
 
@@ -20,6 +20,19 @@ export function containerStatus(root: string, state: ContainerState): Status {
 function isFrozen(state: ContainerState): boolean {
   if (!state.cgroup) return false;
   try { return cgroupManagerFromState(state.cgroup).isFrozen(); } catch { return false; }
+}
+
+/** Every container under root, with its OCI state and the uid that owns its state dir. */
+export function listContainers(root: string): Array<Record<string, unknown> & { id: string; status: Status; ownerUid: number }> {
+  const out: Array<Record<string, unknown> & { id: string; status: Status; ownerUid: number }> = [];
+  for (const id of listContainerIds(root)) {
+    try {
+      const s = loadState(root, id);
+      const status = containerStatus(root, s);
+      out.push({ ...ociState(s, status), id, status, ownerUid: stateDirOwner(root, id) });
+    } catch { /* deleted meanwhile */ }
+  }
+  return out;
 }
 
 /** The OCI state document as runc prints it. */

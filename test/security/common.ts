@@ -32,7 +32,7 @@ export function sha256(path: string): string {
 }
 
 /** The runtime's own files, which no container may change. */
-export const RUNTIME_FILES = [join(REPO, 'bin/tsrun'), join(REPO, 'bin/tsrun-launcher.cjs'), join(REPO, 'bin/tsrun.cjs'), join(REPO, 'bin/tsrun-executor'), process.execPath];
+export const RUNTIME_FILES = [join(REPO, 'bin/tsrun'), join(REPO, 'bin/tsrun-launcher.cjs'), join(REPO, 'bin/tsrun.cjs'), join(REPO, 'bin/tsrun-quick.cjs'), join(REPO, 'bin/tsrun-executor'), process.execPath];
 
 export function hashRuntime(): Record<string, string> {
   return Object.fromEntries(RUNTIME_FILES.map((f) => [f, sha256(f)]));
