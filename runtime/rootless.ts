@@ -18,7 +18,7 @@ export function runningInUserNS(uidMap?: string): boolean {
   if (uidMap === undefined && inUserNs !== undefined) return inUserNs;
   let text = uidMap;
   if (text === undefined) {
-    try { text = readFileSync('/proc/self/uid_map', 'latin1'); } catch { return (inUserNs = false); }
+    try { text = readFileSync('/proc/self/uid_map', 'utf8'); } catch { return (inUserNs = false); }
   }
   const lines = text.trim().split('\n').map((l) => l.trim().split(/\s+/));
   const initial = lines.length === 1 && lines[0][0] === '0' && lines[0][1] === '0' && lines[0][2] === '4294967295';

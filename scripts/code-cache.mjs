@@ -33,6 +33,31 @@ const WARM_UP = {
 };
 
 const [dir, child, name] = process.argv.slice(2);
+
+const V1_CONTROLLERS = new Set(['cpuset', 'devices', 'memory', 'cpu', 'cpuacct', 'pids', 'blkio', 'hugetlb', 'net_cls', 'net_prio', 'perf_event', 'freezer', 'rdma', 'name=systemd', 'misc']);
+
+/**
+ * The warm-up container's cgroup as create saves it (cgroupfs driver), in dirs named `leaf` below
+ * this machine's hierarchies, which do not exist: the commands run their cgroup code (state reads
+ * the freezer, delete removes the dirs) and so compile it into the cache, finding nothing there.
+ */
+function warmUpCgroup(leaf) {
+  let mountinfo;
+  try { mountinfo = readFileSync('/proc/self/mountinfo', 'utf8'); } catch { return undefined; }
+  const paths = {};
+  for (const line of mountinfo.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-', 6);
+    if (sep < 0) continue;
+    const [mountpoint, fstype, options] = [f[4], f[sep + 1], f[sep + 3] ?? ''];
+    if (fstype === 'cgroup2' && mountpoint === '/sys/fs/cgroup') return { version: 2, paths: { '': `${mountpoint}/${leaf}` }, created: [] };
+    if (fstype === 'cgroup2' && mountpoint === '/sys/fs/cgroup/unified') paths[''] = `${mountpoint}/${leaf}`;
+    if (fstype === 'cgroup' && mountpoint.startsWith('/sys/fs/cgroup/')) {
+      for (const o of options.split(',')) if (V1_CONTROLLERS.has(o)) paths[o] = `${mountpoint}/${leaf}`;
+    }
+  }
+  return Object.keys(paths).length ? { version: 1, paths, created: [] } : undefined;
+}
 if (!dir) throw new Error('usage: code-cache.mjs DIR');
 const file = join(dir, name ? 'tsrun-quick.cjs' : 'tsrun.cjs');
 
@@ -91,6 +116,7 @@ const [pid, pidStartTime] = ['state', 'list', 'kill'].includes(name) ? process.e
 const container = {
   version: 1, ociVersion: '1.2.0', id, bundle: work, rootfs: join(work, 'rootfs'), pid: Number(pid), pidStartTime,
   created: '2026-01-01T00:00:00Z', owner: '', annotations: {}, process: { args: ['true'], cwd: '/' },
+  cgroup: warmUpCgroup(`tsrun-code-cache-${process.pid}-${Date.now()}`),
 };
 writeFileSync(join(root, id, 'tsrun-state.json'), JSON.stringify(container));
 process.exit = () => {

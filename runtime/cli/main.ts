@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { TsrunError, describeSystemError } from '../errors.js';
 import { RuncLogger, type Logger } from '../log.js';
-import { withContext } from '../context.js';
+import { setProcessContext } from '../context.js';
 import { parseFlags, helpText, type FlagSpec } from './args.js';
 import type { Command, GlobalOptions } from './command.js';
 import { defaultStateRoot, prepareXdgStateRoot } from '../rootless.js';
@@ -68,7 +68,8 @@ async function main(argv: string[], commands: Command[]): Promise<number> {
     };
     mark('args');
     // What the command logs outside a Runtime's operations goes to the same log.
-    return await withContext({ logger }, () => command.run(global, parsed.flags, parsed.rest));
+    setProcessContext({ logger });
+    return await command.run(global, parsed.flags, parsed.rest);
   } catch (err) {
     logger.fatal(errorText(commandName, err));
     return err instanceof TsrunError ? err.exitCode : 1;
