@@ -8,11 +8,12 @@
 // bundle ran several times in one process (its top level tiered up) costs ~150 more page faults
 // to load, more than the lazy compiles it saves. The commands run without a container, on one
 // made up in a temporary root: running (its pid is a `sleep` of ours, which kill signals) for
-// state, list and kill, stopped for start and delete. V8 rejects a cache (and the launcher then compiles as before)
+// state, list and kill, created for start, stopped for delete. V8 rejects a cache (and the launcher then compiles as before)
 // if the Node binary, its V8 flags or the bundle differ.
 // DIR/generated/validators.<hash>.cache is the schema validators' (launched the same way), made after
 // checking the config that `tsrun spec` writes, its process and its resources.
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,23 +64,27 @@ const file = join(dir, name ? 'tsrun-quick.cjs' : 'tsrun.cjs');
 
 if (child !== '--child') {
   const work = mkdtempSync(join(tmpdir(), 'tsrun-code-cache-'));
-  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
   try {
-    const stat = readFileSync(`/proc/${sleeper.pid}/stat`, 'latin1');
-    const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
     const specDir = join(work, 'spec');
     mkdirSync(specDir);
     const spec = spawnSync(process.execPath, [join(dir, 'tsrun-launcher.cjs'), join(dir, 'tsrun'), 'spec', '--bundle', specDir], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, encoding: 'utf8' });
     if (spec.status !== 0) throw new Error(`code-cache: tsrun spec: ${spec.stderr}`);
     for (const cmd of [undefined, ...Object.keys(WARM_UP), 'validators']) {
-      // The commands print: a child of its own, with its output thrown away and a clean environment.
-      const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', TSRUN_CODE_CACHE_WORK: work, TSRUN_CODE_CACHE_PID: `${sleeper.pid} ${startTime}` };
-      const args = [new URL(import.meta.url).pathname, dir, '--child', ...(cmd ? [cmd] : [])];
-      const r = spawnSync(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`code-cache ${cmd ?? ''}: ${r.stderr}`);
+      // A container's process for each (kill kills its own).
+      const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+      try {
+        const stat = readFileSync(`/proc/${sleeper.pid}/stat`, 'latin1');
+        const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+        // The commands print: a child of its own, with its output thrown away and a clean environment.
+        const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', TSRUN_CODE_CACHE_WORK: work, TSRUN_CODE_CACHE_PID: `${sleeper.pid} ${startTime}` };
+        const args = [new URL(import.meta.url).pathname, dir, '--child', ...(cmd ? [cmd] : [])];
+        const r = spawnSync(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`code-cache ${cmd ?? ''}: ${r.stderr}`);
+      } finally {
+        sleeper.kill('SIGKILL');
+      }
     }
   } finally {
-    sleeper.kill('SIGKILL');
     rmSync(work, { recursive: true, force: true });
   }
   process.exit(0);
@@ -112,14 +117,29 @@ const root = join(work, 'root');
 const id = 'warm-up';
 mkdirSync(join(root, id), { recursive: true, mode: 0o700 });
 // Running: the sleeper's pid and start time. Stopped: pid 2147483646 never exists.
-const [pid, pidStartTime] = ['state', 'list', 'kill'].includes(name) ? process.env.TSRUN_CODE_CACHE_PID.split(' ') : ['2147483646', '1'];
+const [pid, pidStartTime] = name !== 'delete' ? process.env.TSRUN_CODE_CACHE_PID.split(' ') : ['2147483646', '1'];
+if (name === 'start') {
+  // Created: an init still running the executor, waiting at its exec fifo. The sleeper stands in
+  // for it (its exe link reads as the executor's memfd), and a shell for its write of one byte.
+  const fifo = join(root, id, 'exec.fifo');
+  const mkfifo = spawnSync('mkfifo', ['-m', '0600', fifo]);
+  if (mkfifo.status !== 0) throw new Error(`code-cache: mkfifo ${fifo}: ${mkfifo.stderr}`);
+  spawn('sh', ['-c', 'printf 0 > "$0"', fifo], { stdio: 'ignore' });
+  const readlinkSync = fs.readlinkSync;
+  fs.readlinkSync = (path, ...rest) => (path === `/proc/${pid}/exe` ? '/memfd:tsrun-executor (deleted)' : readlinkSync(path, ...rest));
+}
 const container = {
   version: 1, ociVersion: '1.2.0', id, bundle: work, rootfs: join(work, 'rootfs'), pid: Number(pid), pidStartTime,
   created: '2026-01-01T00:00:00Z', owner: '', annotations: {}, process: { args: ['true'], cwd: '/' },
   cgroup: warmUpCgroup(`tsrun-code-cache-${process.pid}-${Date.now()}`),
 };
 writeFileSync(join(root, id, 'tsrun-state.json'), JSON.stringify(container));
-process.exit = () => {
+// Each warm-up succeeds: a cache of an error's path would leave the command's own to compile.
+process.exit = (code) => {
+  if (code !== 0) {
+    process.stderr.write(`code-cache: ${name} exited with ${code}\n`);
+    process.reallyExit(1);
+  }
   writeFileSync(out, script.createCachedData());
   process.reallyExit(0);
 };
