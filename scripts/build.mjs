@@ -45,11 +45,11 @@ const shebang = `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS ${process.execPath}`;
 // bin/tsrun-launcher.cjs (which bin/tsrun execs node on) compiles the bundle with a V8 code cache:
 // V8 then neither parses the whole bundle nor compiles the functions the command runs. Without a
 // usable cache (another Node, other V8 flags) it compiles as Node would.
-// Every fresh page a command touches costs (~13 us a fault on this VM), so the launcher makes one
-// copy of the bundle's text: the file already holds the CommonJS wrapper (no concatenated copy),
-// and it is ASCII (checked below), read as latin1 into a one-byte string (no UTF-8 decoding, half
-// the bytes of the two-byte string a single non-ASCII character would make of all of it); the
-// cache is read into the same buffer after it.
+// Every fresh page a command touches costs (~13 us a fault on this VM), so the bundle's text is
+// made once: the file already holds the CommonJS wrapper (no concatenated copy), and it is ASCII
+// (checked below), which readFileSync decodes as utf8 in one call into a one-byte string (half the
+// bytes of the two-byte string a single non-ASCII character would make of all of it), with less
+// of Node's fs code to compile on first use than open, fstat and read calls of our own.
 // The command is the first argument that is not a global flag or its value. state, list, kill,
 // start, delete and --version run from bin/tsrun-quick.cjs, a bundle of their own that holds what
 // they need and not what the others load (the spec loader, the plan compiler, seccomp, exec,
@@ -80,7 +80,7 @@ function launcher(bundleHash, quickHash, validatorsHash) {
 // node tsrun-launcher.cjs PATH ARGS..., PATH being the tsrun the caller executed: argv as a #! line
 // makes it (Node makes the script's path absolute).
 process.argv.splice(1, 2, require('path').resolve(process.argv[2]));
-const { closeSync, fstatSync, openSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeFileSync } = require('fs');
+const { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } = require('fs');
 const { Script } = require('vm');
 const argv = process.argv;
 let command = '';
@@ -91,23 +91,19 @@ for (let i = 2; i < argv.length && !command; i++) {
   else if (arg === '--') break;
   else if (!arg.includes('=') && /^--?(root|log|log-format|criu|rootless)$/.test(arg)) i++;
 }
-const opened = (name) => { try { const fd = openSync(\`\${__dirname}/\${name}\`, 'r'); return { fd, size: fstatSync(fd).size }; } catch { return undefined; } };
-function readAll({ fd, size }, buffer) {
-  try {
-    let n = 0;
-    for (let got; n < size && (got = readSync(fd, buffer, n, size - n, n)) > 0;) n += got;
-    return buffer.subarray(0, n);
-  } finally {
-    closeSync(fd);
-  }
-}
+const cacheOf = (name) => { try { return readFileSync(\`\${__dirname}/\${name}\`); } catch { return undefined; } };
+// A bundle requires node:fs and node:path once per module it was made of: each is one call of Node's loader.
+const required = new Map();
 function bundleRequire(id) {
-  if (id !== './generated/validators.js') return require(id);
+  if (id !== './generated/validators.js') {
+    let exports = required.get(id);
+    if (exports === undefined) required.set(id, exports = require(id));
+    return exports;
+  }
   const path = \`\${__dirname}/generated/validators.js\`;
   const mod = { exports: {} };
-  const source = \`${WRAPPER_HEAD}\${readFileSync(path, 'latin1')}${WRAPPER_TAIL.replace('\n', '\\n')}\`;
-  const cacheFile = opened('generated/validators.${validatorsHash}.cache');
-  const cachedData = cacheFile && readAll(cacheFile, Buffer.allocUnsafeSlow(cacheFile.size));
+  const source = \`${WRAPPER_HEAD}\${readFileSync(path, 'utf8')}${WRAPPER_TAIL.replace('\n', '\\n')}\`;
+  const cachedData = cacheOf('generated/validators.${validatorsHash}.cache');
   new Script(source, { filename: path, cachedData }).runInThisContext()(mod.exports, require, mod, path, \`\${__dirname}/generated\`);
   return mod.exports;
 }
@@ -115,15 +111,9 @@ function bundleRequire(id) {
 function compile(name, hash) {
   const file = \`\${__dirname}/\${name}.cjs\`;
   const own = /^[a-z]+$/.test(command) ? \`\${name}.\${command}.\${hash}.cache\` : '';
-  const ownCache = own && opened(own);
-  const cacheFile = ownCache || opened(\`\${name}.\${hash}.cache\`);
-  const bundleFile = opened(\`\${name}.cjs\`);
-  if (!bundleFile) throw new Error(\`cannot open \${file}\`);
-  const buffer = Buffer.allocUnsafeSlow(Math.max(bundleFile.size, cacheFile?.size ?? 0));
-  const text = readAll(bundleFile, buffer).latin1Slice();
-  let cachedData;
-  try { cachedData = cacheFile && readAll(cacheFile, buffer); } catch { /* compiled without it */ }
-  return { file, own, ownCache, script: new Script(text, { filename: file, cachedData }) };
+  const ownCache = own && cacheOf(own);
+  const cachedData = ownCache || cacheOf(\`\${name}.\${hash}.cache\`);
+  return { file, own, ownCache, script: new Script(readFileSync(file, 'utf8'), { filename: file, cachedData }) };
 }
 function run({ script, file }) {
   const mod = { exports: {} };
