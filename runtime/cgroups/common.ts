@@ -1,7 +1,7 @@
 // What the v1 and v2 drivers share: creating dirs level by level, killing, destroying.
 import { posix } from 'node:path';
 import { TsrunError } from '../errors.js';
-import { CgroupFs, errnoFrom, removeCgroupDirs, sleep } from './fsio.js';
+import { CgroupFs, errnoFrom, removeCgroupDirs, removeCgroupTree, sleep } from './fsio.js';
 import type { CgroupManager, LinuxResources } from './types.js';
 
 /** What a manager stores in the container's state dir. */
@@ -148,11 +148,18 @@ export abstract class BaseManager implements CgroupManager {
   }
 
   async destroy(): Promise<void> {
-    await this.evacuate();
     const leaves = this.leafDirs();
+    // Mostly nothing is left in them (the init's exit took the rest of its pid namespace, which
+    // runc counts on): the dirs go at once, without reading every hierarchy's cgroup.procs first.
+    // The first that will not (EBUSY: processes) has the stragglers killed, and the rest retried.
+    const removedAtOnce = leaves.every((dir) => {
+      if (this.mountpoints.has(dir)) return true;
+      try { removeCgroupTree(this.fs, dir); return true; } catch { return false; }
+    });
+    if (!removedAtOnce) await this.evacuate();
     const leafSet = new Set(leaves);
     const ancestors = this.created.filter((d) => !leafSet.has(d));
-    await removeCgroupDirs(this.fs, leaves, ancestors, this.mountpoints);
+    await removeCgroupDirs(this.fs, removedAtOnce ? [] : leaves, ancestors, this.mountpoints);
     const still = this.created.filter((d) => this.fs.exists(d));
     this.created.splice(0, this.created.length, ...still);
   }
