@@ -17,6 +17,7 @@ import { unmountRootfs } from './rootfs.js';
 import { ShimLifetime } from './lifetime.js';
 import { tryLockExclusive } from './sys.js';
 import { preferUvHandles } from '../runtime/container/uv.js';
+import { enableCgroupMigrationWarmUp } from '../runtime/cgroups/migration-warm.js';
 
 declare const TSRUN_VERSION: string;
 declare const TSRUN_COMMIT: string;
@@ -98,6 +99,8 @@ function infoCommand(): void {
 }
 
 async function daemon(f: Flags): Promise<void> {
+  // creates here are on containerd's path: see runtime/cgroups/migration-warm.ts
+  enableCgroupMigrationWarmUp();
   // The bundle's `log` is a FIFO containerd reads into its own log: ours goes there.
   let logFd = -1;
   try { logFd = openSync('log', fsc.O_RDWR | fsc.O_NONBLOCK); } catch { /* no log FIFO (tests) */ }

@@ -19,6 +19,7 @@ import { runtimeOptions, joinShimCgroup, OptionsError } from './options.js';
 import { checkpointTask } from './checkpoint.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 import { faultPoint } from '../runtime/fault.js';
+import { cgroupMigrationWarmUpsInFlight, cgroupMigrationWarmUpsSettled } from '../runtime/cgroups/migration-warm.js';
 
 const Status = { UNKNOWN: 0, CREATED: 1, RUNNING: 2, STOPPED: 3, PAUSED: 4, PAUSING: 5 } as const;
 
@@ -224,6 +225,8 @@ export class TaskService {
         const o = runtimeOptions(req.options, (msg) => this.opts.log?.(msg));
         if (o.binaryName) this.opts.log?.(`runtime option binary_name=${o.binaryName} ignored: the tsrun shim runs the runtime in-process`);
         if (o.shimCgroup && o.shimCgroup !== this.shimCgroup) {
+          // a head-start write (runtime/cgroups/migration-warm.ts) done after the move would undo it
+          while (cgroupMigrationWarmUpsInFlight() > 0) await cgroupMigrationWarmUpsSettled();
           joinShimCgroup(o.shimCgroup);
           this.shimCgroup = o.shimCgroup;
         }
