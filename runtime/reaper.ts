@@ -32,6 +32,8 @@ export class Reaper {
   private epfd = -1;
   private wakeFd = -1;
   private waiting = false;
+  /** prepare()'s wait: the set is not closed under it */
+  private probing: Promise<void> | undefined;
   private closed = false;
   private readonly byFd = new Map<number, Watch>();
   private readonly byPid = new Map<number, Promise<ExitInfo>>();
@@ -70,6 +72,22 @@ export class Reaper {
     return done;
   }
 
+  /**
+   * Does now what the first watch() would: koffi's functions, the epoll set, and the thread pool
+   * with koffi's asynchronous call (a wait that returns at once), ~3 ms the first time. For a
+   * caller with time to spare before it knows a pid (the shim while the executor runs).
+   */
+  prepare(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.probing) return this.probing;
+    this.ensureSet();
+    const done = () => {
+      this.probing = undefined;
+      if (this.closed && !this.waiting) this.closeSet();
+    };
+    return (this.probing = this.sys.epollWait(this.epfd, 1, 0).then(done, done));
+  }
+
   /** Processes still being waited for. */
   get pending(): number { return this.byFd.size + this.retries.size; }
 
@@ -93,7 +111,7 @@ export class Reaper {
   }
 
   private closeSet(): void {
-    if (this.epfd < 0) return;
+    if (this.epfd < 0 || this.probing) return;
     this.sys.close(this.epfd);
     this.sys.close(this.wakeFd);
     this.epfd = this.wakeFd = -1;

@@ -37,6 +37,7 @@ interface Queued {
 export class EventPublisher {
   private queue: Queued[] = [];
   private client: TtrpcClient | undefined;
+  private connecting: Promise<TtrpcClient> | undefined;
   private running = false;
   private closed = false;
   private idle: (() => void)[] = [];
@@ -70,6 +71,15 @@ export class EventPublisher {
       this.running = true;
       setImmediate(() => void this.run());
     }
+  }
+
+  /**
+   * Connects now (a new shim's first connection costs ~1 ms of its first calls' time), for a
+   * caller with time to spare; a failure is left for the first publish to meet and retry.
+   */
+  prepare(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return this.connection().then(() => undefined, () => undefined);
   }
 
   /** Events waiting (including one being sent). */
@@ -116,9 +126,19 @@ export class EventPublisher {
     for (const resolve of this.idle.splice(0)) resolve();
   }
 
-  private async connection(): Promise<TtrpcClient> {
-    if (this.client && !this.client.closed) return this.client;
-    this.client = await (this.opts.connect ?? TtrpcClient.connect)(this.opts.address);
-    return this.client;
+  /** One connection at a time: prepare() and a publish may ask together. */
+  private connection(): Promise<TtrpcClient> {
+    if (this.client && !this.client.closed) return Promise.resolve(this.client);
+    this.connecting ??= (this.opts.connect ?? TtrpcClient.connect)(this.opts.address).then((client) => {
+      this.connecting = undefined;
+      // closed while connecting (prepare() is not waited for): nothing will use it
+      if (this.closed) void client.close();
+      else this.client = client;
+      return client;
+    }, (err: unknown) => {
+      this.connecting = undefined;
+      throw err;
+    });
+    return this.connecting;
   }
 }

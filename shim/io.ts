@@ -12,7 +12,8 @@ import { openSync, closeSync, writeSync, mkdirSync, fstatSync, fchownSync, creat
 import type { Writable } from 'node:stream';
 import { dirname } from 'node:path';
 import { Socket } from 'node:net';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { childProcess } from '../runtime/lazy-modules.js';
 import { ReadStream } from 'node:tty';
 import type { StdioSpec } from '../runtime/index.js';
 import { dup, pipe } from './sys.js';
@@ -89,7 +90,7 @@ export class ProcessIO {
     const url = new URL(this.paths.stdout);
     const args: string[] = [];
     for (const [k, v] of url.searchParams) args.push(k, ...(v ? [v] : []));
-    const child = spawn(decodeURIComponent(url.pathname), args, {
+    const child = childProcess().spawn(decodeURIComponent(url.pathname), args, {
       stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
       env: { ...process.env, CONTAINER_ID: env.id, CONTAINER_NAMESPACE: env.namespace },
     });

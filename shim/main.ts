@@ -16,6 +16,8 @@ import { TaskService, savedRuntimeOptions } from './service.js';
 import { unmountRootfs } from './rootfs.js';
 import { ShimLifetime } from './lifetime.js';
 import { tryLockExclusive } from './sys.js';
+import { preferUvHandles } from '../runtime/container/uv.js';
+import { enableCgroupMigrationWarmUp } from '../runtime/cgroups/migration-warm.js';
 
 declare const TSRUN_VERSION: string;
 declare const TSRUN_COMMIT: string;
@@ -97,6 +99,8 @@ function infoCommand(): void {
 }
 
 async function daemon(f: Flags): Promise<void> {
+  // creates here are on containerd's path: see runtime/cgroups/migration-warm.ts
+  enableCgroupMigrationWarmUp();
   // The bundle's `log` is a FIFO containerd reads into its own log: ours goes there.
   let logFd = -1;
   try { logFd = openSync('log', fsc.O_RDWR | fsc.O_NONBLOCK); } catch { /* no log FIFO (tests) */ }
@@ -170,6 +174,11 @@ function timed<T extends object>(impl: T): T {
 }
 
 async function main(): Promise<void> {
+  // libuv's process and pipe handles for the executor and the exec FIFO, as the CLI: loading
+  // node:child_process (with node:dgram) would cost a new shim ~2 ms before its first Create, and
+  // Start's blocking FIFO open would start the thread pool. Without them in this Node, the public
+  // modules as before.
+  preferUvHandles();
   const f = parseFlags(process.argv.slice(2));
   if (f.version) {
     process.stdout.write(`containerd-shim-tsrun-v2:\n  Version:  ${TSRUN_VERSION}\n  Revision: ${TSRUN_COMMIT}\n  Go version: none (Node ${process.version})\n`);

@@ -1,6 +1,6 @@
 // The rootfs mounts containerd sends with Create (an image's overlay, or a bind), mounted on the
 // bundle's rootfs directory before the container is created and unmounted when it is deleted.
-import { spawnSync } from 'node:child_process';
+import { childProcess } from '../runtime/lazy-modules.js';
 import { mkdtempSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { types } from '../proto/index.js';
@@ -68,7 +68,7 @@ function idmapLowerDirs(data: string[], uidmap: string, gidmap: string, scratch:
   if (common === '' || common === '/' || common === '.') throw new Error(`tsrun shim: no common parent of the lower directories ${lowers.join(':')}`);
   const idmapped = mkdtempSync(join(scratch, 'ovl-idmapped-'));
   const launcher = join(dirname(process.argv[1]), 'containerd-shim-tsrun-v2');
-  const r = spawnSync(launcher, ['idmap-mount', common, idmapped, uidmap, gidmap], { encoding: 'utf8' });
+  const r = childProcess().spawnSync(launcher, ['idmap-mount', common, idmapped, uidmap, gidmap], { encoding: 'utf8' });
   if (r.status !== 0) {
     try { rmdirSync(idmapped); } catch { /* gone */ }
     throw new Error(`tsrun shim: ${(r.stderr || String(r.error)).trim()}`);

@@ -19,13 +19,14 @@ import { runtimeOptions, joinShimCgroup, OptionsError } from './options.js';
 import { checkpointTask } from './checkpoint.js';
 import { mountRootfs, unmountRootfs } from './rootfs.js';
 import { faultPoint } from '../runtime/fault.js';
+import { cgroupMigrationWarmUpsInFlight, cgroupMigrationWarmUpsSettled } from '../runtime/cgroups/migration-warm.js';
 
 const Status = { UNKNOWN: 0, CREATED: 1, RUNNING: 2, STOPPED: 3, PAUSED: 4, PAUSING: 5 } as const;
 
 export interface ServiceOptions {
   /** the -namespace the daemon was started with: the default when a request carries none */
   namespace: string;
-  publisher: Pick<EventPublisher, 'publish'>;
+  publisher: Pick<EventPublisher, 'publish'> & Partial<Pick<EventPublisher, 'prepare'>>;
   /** the state root when the runtime options name none: `<defaultRoot>/<namespace>` */
   defaultRoot?: string;
   log?: (msg: string) => void;
@@ -93,6 +94,7 @@ export class TaskService {
   private readonly creating = new Set<string>();
   /** the shim_cgroup this process joined */
   private shimCgroup = '';
+  private warmed = false;
 
   constructor(private readonly opts: ServiceOptions) {}
 
@@ -155,6 +157,22 @@ export class TaskService {
     }
   }
 
+  /**
+   * A new shim's first Create: what its end and the calls after it would do for the first time
+   * (the reaper's set and thread pool, the events connection) is done while the executor makes
+   * the container and this process has nothing else to do. setImmediate runs each step once the
+   * Create has got to its first wait (the executor's answer); a step is a few ms at most.
+   */
+  private warmUp(rt: Runtime): void {
+    if (this.warmed) return;
+    this.warmed = true;
+    setImmediate(() => {
+      // a failure here is the Create's or the publisher's to meet and report, not the daemon's
+      try { void rt.reaper.prepare(); } catch { /* koffi or epoll: watch() throws the same */ }
+      setImmediate(() => void this.opts.publisher.prepare?.());
+    });
+  }
+
   /** Start of a task created from a checkpoint: the container is restored from its images, detached. */
   private async restoreTask(t: Task, r: PendingRestore): Promise<void> {
     const workPath = join(t.bundle, 'criu-work');
@@ -207,6 +225,8 @@ export class TaskService {
         const o = runtimeOptions(req.options, (msg) => this.opts.log?.(msg));
         if (o.binaryName) this.opts.log?.(`runtime option binary_name=${o.binaryName} ignored: the tsrun shim runs the runtime in-process`);
         if (o.shimCgroup && o.shimCgroup !== this.shimCgroup) {
+          // a head-start write (runtime/cgroups/migration-warm.ts) done after the move would undo it
+          while (cgroupMigrationWarmUpsInFlight() > 0) await cgroupMigrationWarmUpsSettled();
           joinShimCgroup(o.shimCgroup);
           this.shimCgroup = o.shimCgroup;
         }
@@ -221,6 +241,7 @@ export class TaskService {
         const owner = { uid: o.ioUid, gid: o.ioGid };
         io = await ProcessIO.open({ stdin: req.stdin, stdout: req.stdout, stderr: req.stderr }, req.terminal, { id: req.id, namespace: ns }, owner);
         const rt = this.runtime(root, o.systemdCgroup);
+        this.warmUp(rt);
         // From a checkpoint, as the runc shim does: nothing is made before Start restores it.
         const container = req.checkpoint ? rt.container(req.id) : await rt.create(req.id, req.bundle, {
           stdio: io.stdio(), noPivot: o.noPivotRoot, noNewKeyring: o.noNewKeyring, pidFile: join(req.bundle, 'init.pid'),

@@ -203,3 +203,14 @@ export function v2Path(layout: CgroupLayout, inner: string, own: Record<string, 
   if (mine === undefined) throw new TsrunError('cgroup path not found in /proc/self/cgroup');
   return posix.join(mount.mountpoint, relativeToMount(mount.root, posix.dirname(mine)), inner);
 }
+
+/**
+ * This process's own cgroup.procs in one hierarchy (the unified one if mounted, else pids or any
+ * v1 one but memory), or undefined when there is none to be had.
+ */
+export function ownProcsFile(layout: CgroupLayout, own: Record<string, string>): string | undefined {
+  const at = (mount: CgroupMount, path: string | undefined) => (path === undefined ? undefined : posix.join(mount.mountpoint, relativeToMount(mount.root, path), 'cgroup.procs'));
+  if (layout.unified && own[''] !== undefined) return at(layout.unified, own['']);
+  const sub = ['pids', ...Object.keys(layout.v1).filter((s) => s !== 'memory' && s !== 'pids')].find((s) => layout.v1[s] && own[s] !== undefined);
+  return sub === undefined ? undefined : at(layout.v1[sub]!, own[sub]);
+}

@@ -20,6 +20,7 @@ import { detachHostMounts, hostMountsRecord } from './host-mounts.js';
 import { ROOTFS_HOST_MNTNS } from '../plan/host-mounts.js';
 import { faultPoint } from '../fault.js';
 import { mark } from '../timing.js';
+import { warmCgroupMigration } from '../cgroups/migration-warm.js';
 import type { ExitInfo } from '../reaper.js';
 import { realHostView } from '../host-view.js';
 
@@ -141,6 +142,9 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
       for (const warning of rootlessCgroupApply(rootlessCg, () => cgroups.apply({ ...spec.linux?.resources, devices: deviceCgroupRules(spec) }))) log.warn(warning);
       // Rootless, the cgroups that could not be made are not joined: the container sees ours there, as with runc.
       mark('cgroups');
+      // the executor will write the init into them: the kernel's grace period starts now (and
+      // again when it is started, which keeps the head start fresh)
+      warmCgroupMigration();
       const plan = compilePlan(rootlessCg ? withOwnCgroups({ ...cgroups.paths }) : { ...cgroups.paths });
       mark('plan');
       // Before the executor binds the rootfs in the host's mount namespace: delete finds the bind by it.

@@ -9,6 +9,7 @@ import type { ExitInfo } from '../reaper.js';
 import { executorExit, type ExecutorChild } from './executor-wait.js';
 import { spawnProcess, uvAvailable, UvPipe, type UvStdio } from './uv.js';
 import { mark } from '../timing.js';
+import { warmCgroupMigration } from '../cgroups/migration-warm.js';
 import { log } from '../log.js';
 import { currentContext } from '../context.js';
 import { procStat } from './proc.js';
@@ -103,6 +104,8 @@ export function runExecutor(plan: PlanRecord[], preserveFds: number, events: Exe
     return { child, pid: failed, initPid: failed, ready: failed };
   }
   mark('exec:spawned');
+  // it writes the process into its cgroups in a few ms: the kernel's grace period starts now
+  warmCgroupMigration();
 
   let resolvePid!: (pid: number) => void;
   let rejectPid!: (err: Error) => void;

@@ -1,9 +1,9 @@
 // libuv's process and pipe handles as Node's own child_process and net build on them, without
 // loading those modules: node:child_process pulls in node:net, node:dgram and the stream
 // machinery, ~5 ms of every `create` and `run`, for one spawn and one socket. These are the
-// legacy process.binding() handles (the lock already binds its socket with pipe_wrap). Only a
-// short-lived process gains by them: the CLI opts in (preferUvHandles); the library keeps the
-// public modules. uvAvailable() also says whether this Node has the handles in the shape used
+// legacy process.binding() handles (the lock already binds its socket with pipe_wrap). A process
+// whose start is on someone's path gains by them: the CLI and the containerd shim opt in
+// (preferUvHandles); the library keeps the public modules. uvAvailable() also says whether this Node has the handles in the shape used
 // here; if not, callers take child_process and node:net as before.
 import { EventEmitter } from 'node:events';
 

@@ -16,8 +16,8 @@ export interface ProcessWatchSyscalls {
   epollCreate(): number;
   epollAdd(epfd: number, fd: number): void;
   epollDelete(epfd: number, fd: number): void;
-  /** epoll_wait on a worker thread: the ready fds */
-  epollWait(epfd: number, max: number): Promise<number[]>;
+  /** epoll_wait on a worker thread: the ready fds; timeoutMs as epoll_wait's (-1: none) */
+  epollWait(epfd: number, max: number, timeoutMs?: number): Promise<number[]>;
   /** an eventfd to wake epollWait with (non-blocking, close-on-exec) */
   eventfd(): number;
   close(fd: number): void;
@@ -110,11 +110,11 @@ class KoffiProcessWatch implements ProcessWatchSyscalls {
   epollAdd(epfd: number, fd: number): void { this.ctl(epfd, EPOLL_CTL_ADD, fd); }
   epollDelete(epfd: number, fd: number): void { this.ctl(epfd, EPOLL_CTL_DEL, fd); }
 
-  epollWait(epfd: number, max: number): Promise<number[]> {
+  epollWait(epfd: number, max: number, timeoutMs = -1): Promise<number[]> {
     const f = this.load();
     const events = Buffer.alloc(EVENT_SIZE * max);
     return new Promise((resolve, reject) => {
-      f.epoll_wait.async(epfd, events, max, -1, (err: Error | null, n: number) => {
+      f.epoll_wait.async(epfd, events, max, timeoutMs, (err: Error | null, n: number) => {
         if (err) return reject(err);
         // EINTR (a signal Node handles): nothing is ready.
         if (n < 0) return resolve([]);

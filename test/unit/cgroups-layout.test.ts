@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  cleanPath, innerPath, layoutFromMountinfo, parseCgroupMounts, parseProcCgroup, v1Paths, v2Path,
+  cleanPath, innerPath, layoutFromMountinfo, ownProcsFile, parseCgroupMounts, parseProcCgroup, v1Paths, v2Path,
 } from '../../runtime/cgroups/layout.js';
 
 // This machine's shape: v1 controllers, cgroup2 at /sys/fs/cgroup/unified (hybrid).
@@ -149,4 +149,14 @@ test('v2 path: absolute under the mount, relative under the parent of our own cg
   assert.equal(v2Path(l, 'c1', { '': '/user.slice/session-1.scope' }), '/sys/fs/cgroup/user.slice/c1');
   assert.equal(v2Path(l, 'c1', { '': '/' }), '/sys/fs/cgroup/c1');
   assert.throws(() => v2Path(l, 'c1', {}), /cgroup path not found/);
+});
+
+test('own cgroup.procs for the migration head start: unified first, else pids or another v1 hierarchy, never memory', () => {
+  const hybrid = layoutFromMountinfo(HYBRID, '/sys/fs/cgroup');
+  assert.equal(ownProcsFile(hybrid, parseProcCgroup(HYBRID_SELF)), '/sys/fs/cgroup/unified/cgroup.procs');
+  assert.equal(ownProcsFile(hybrid, parseProcCgroup('8:pids:/a/b\n4:memory:/m\n')), '/sys/fs/cgroup/pids/a/b/cgroup.procs');
+  assert.equal(ownProcsFile(hybrid, parseProcCgroup('4:memory:/m\n2:cpuacct:/c\n')), '/sys/fs/cgroup/cpuacct/c/cgroup.procs');
+  assert.equal(ownProcsFile(hybrid, parseProcCgroup('4:memory:/m\n')), undefined);
+  const v2 = layoutFromMountinfo(V2, '/sys/fs/cgroup');
+  assert.equal(ownProcsFile(v2, parseProcCgroup('0::/system.slice/containerd.service\n')), '/sys/fs/cgroup/system.slice/containerd.service/cgroup.procs');
 });

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { Reaper } from '../../runtime/reaper.js';
+import type { ProcessWatchSyscalls } from '../../runtime/sys/pidfd.js';
 import { syscalls } from '../../runtime/sys/syscalls.js';
 
 syscalls().setChildSubreaper();
@@ -67,5 +68,38 @@ test('a process that is gone before it is watched is reported as unknown', async
   const r = spawnSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' });
   const info = await reaper.watch(Number(r.stdout.trim()));
   assert.equal(info.unknown, true);
+  reaper.close();
+});
+
+test('prepare(): one wait that returns at once; a close meanwhile closes the set only after it', async () => {
+  let release!: () => void;
+  const waits: number[] = [];
+  const closed: number[] = [];
+  const sys: ProcessWatchSyscalls = {
+    pidfdOpen: () => { throw new Error('not watched here'); },
+    waitPidfd: () => 'running',
+    epollCreate: () => 100,
+    eventfd: () => 101,
+    epollAdd: () => undefined,
+    epollDelete: () => undefined,
+    epollWait: (_epfd, _max, timeoutMs) => { waits.push(timeoutMs ?? -1); return new Promise((r) => { release = () => r([]); }); },
+    close: (fd) => { closed.push(fd); },
+  };
+  const reaper = new Reaper(sys);
+  const prepared = reaper.prepare();
+  assert.equal(reaper.prepare(), prepared, 'one wait at a time');
+  assert.deepEqual(waits, [0]);
+  reaper.close();
+  assert.deepEqual(closed, [], 'the set stays open under the wait in flight');
+  release();
+  await prepared;
+  assert.deepEqual(closed.sort(), [100, 101]);
+});
+
+test('a prepared reaper watches as before', async () => {
+  const reaper = new Reaper();
+  await reaper.prepare();
+  const pid = orphan('sleep 0.05; exit 3');
+  assert.equal((await reaper.watch(pid)).exitStatus, 3);
   reaper.close();
 });

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventPublisher } from '../../shim/events.js';
-import { TtrpcServer, TtrpcError, Code } from '../../shim/ttrpc/index.js';
+import { TtrpcServer, TtrpcClient, TtrpcError, Code } from '../../shim/ttrpc/index.js';
 import { events, events_ttrpc, types, unpackAny } from '../../proto/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsrun-events-'));
@@ -78,4 +78,30 @@ test('an event refused maxAttempts times is dropped; later ones still go', async
   p.publish('ns', '/tasks/exit', events.TaskExit, { container_id: 'late' });
   assert.equal(p.pending, 0);
   await fake.server.close({ force: true });
+});
+
+test('prepare() and a publish at the same time share one connection; a prepare that fails leaves the publish to retry', async () => {
+  const path = join(dir, 'prepare.sock');
+  const fake = fakeContainerd(path);
+  await fake.listen();
+  let connects = 0;
+  const connect = (address: string) => { connects++; return TtrpcClient.connect(address); };
+  const p = new EventPublisher({ address: path, connect });
+  const prepared = p.prepare();
+  p.publish('ns', '/tasks/create', events.TaskCreate, { container_id: 'c' });
+  await prepared;
+  await p.close();
+  assert.equal(connects, 1);
+  assert.deepEqual(fake.got.map((g) => g.env.topic), ['/tasks/create']);
+  await fake.server.close({ force: true });
+
+  const away = join(dir, 'prepare-away.sock');
+  const late = new EventPublisher({ address: away, backoffMs: () => 20, maxAttempts: 1000 });
+  await late.prepare();
+  late.publish('ns', '/tasks/start', events.TaskStart, { container_id: 'c' });
+  const back = fakeContainerd(away);
+  await back.listen();
+  await late.close();
+  assert.deepEqual(back.got.map((g) => g.env.topic), ['/tasks/start']);
+  await back.server.close({ force: true });
 });
