@@ -2,6 +2,7 @@ import { Runtime } from '../runtime.js';
 import { parseRootlessFlag } from '../rootless.js';
 import type { Logger } from '../log.js';
 import type { FlagSpec, FlagValues } from './args.js';
+import { enableCgroupMigrationWarmUp } from '../cgroups/migration-warm.js';
 
 export interface GlobalOptions {
   root: string;
@@ -25,6 +26,8 @@ export interface Command {
 /** The library's Runtime for the global options (one per command). */
 export function runtimeOf(g: GlobalOptions): Runtime {
   const rootless = parseRootlessFlag(g.rootless);
+  // create, run and exec are on an engine's path: see runtime/cgroups/migration-warm.ts
+  enableCgroupMigrationWarmUp();
   return new Runtime({
     root: g.root, systemdCgroup: g.systemdCgroup, rootless: rootless ?? 'auto', logger: g.logger,
     // A foreground command waits for its process itself, as the subreaper (foreground.ts).
