@@ -10,7 +10,7 @@
 // executor runs: a write within the window of the one before is quick and renews it). Not
 // earlier: a cgroup.procs write holds cgroup_mutex through the wait (a mkdir or a limit written
 // meanwhile would wait too), and one that ended more than about a grace period before the next
-// does not help it. Opt-in (the shim): a library user's process gets no write it did not ask for.
+// does not help it. Opt-in (the shim, the CLI): a library user's process gets no write it did not ask for.
 import { close, constants, openSync, readFileSync, write } from 'node:fs';
 import { detectCgroupLayout, ownProcsFile, parseProcCgroup } from './layout.js';
 
