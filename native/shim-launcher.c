@@ -348,8 +348,8 @@ static void version_field(uint64_t f, const unsigned char *v, size_t n, void *ar
   if (f == 1 && n < sizeof r->version) { memcpy(r->version, v, n); r->version[n] = 0; }
 }
 
-/* containerd's major version (1, 2, ...), or 0 when it could not be asked */
-static int containerd_major(const char *address) {
+/* containerd's version as major * 1000 + minor (1007 for 1.7.24), or 0 when it could not be asked */
+static int containerd_version(const char *address) {
   if (strncmp(address, "unix://", 7) == 0) address += 7;
   struct sockaddr_un sa = { .sun_family = AF_UNIX };
   if (strlen(address) >= sizeof sa.sun_path) return 0;
@@ -376,7 +376,7 @@ static int containerd_major(const char *address) {
   n += h2_frame(req + n, 4 /* SETTINGS */, 0, 0, NULL, 0);
   n += h2_frame(req + n, 1 /* HEADERS */, 4 /* END_HEADERS */, 1, block, b);
   n += h2_frame(req + n, 0 /* DATA */, 1 /* END_STREAM */, 1, empty_message, sizeof empty_message);
-  int major = 0;
+  int version = 0;
   if (write(fd, req, n) != (ssize_t)n) { close(fd); return 0; }
 
   /* the reply's gRPC message, gathered from stream 1's DATA frames; everything else is skipped */
@@ -415,7 +415,9 @@ static int containerd_major(const char *address) {
       struct version_reply r = { "" };
       if (pb_fields(message + 5, mlen, version_field, &r) == 0) {
         const char *v = r.version[0] == 'v' ? r.version + 1 : r.version;
-        major = atoi(v);
+        char *dot;
+        long major = strtol(v, &dot, 10), minor = *dot == '.' ? strtol(dot + 1, NULL, 10) : 0;
+        if (major > 0 && major < 1000 && minor >= 0 && minor < 1000) version = (int)(major * 1000 + minor);
       }
       break;
     }
@@ -423,7 +425,7 @@ static int containerd_major(const char *address) {
     if (stream == 1 && (flags & 1 /* END_STREAM */)) break;
   }
   close(fd);
-  return major;
+  return version;
 }
 
 /* The group's lock: held while deciding that no shim serves the group and binding a new one, and
@@ -554,7 +556,13 @@ static int start(int argc, char **argv) {
    * that cannot be asked is taken for 2.x. A plain unix:// address means ttrpc everywhere. */
   char reply[sizeof out + 64];
   if (grpc) {
-    int version = !lo.bootstrap_params && containerd_major(address) == 1 ? 2 : 3;
+    int containerd = lo.bootstrap_params ? 0 : containerd_version(address);
+    if (containerd && containerd < 1007) {
+      /* 1.6 would take the JSON for a ttrpc address and fail obscurely later */
+      fprintf(stderr, "containerd-shim-tsrun-v2: protocol = \"grpc\" needs containerd 1.7 or later (this is %d.%d): use ttrpc\n", containerd / 1000, containerd % 1000);
+      return 1;
+    }
+    int version = containerd && containerd < 2000 ? 2 : 3;
     snprintf(reply, sizeof reply, "{\"version\":%d,\"address\":\"%s\",\"protocol\":\"grpc\"}", version, sa.sun_path);
   } else snprintf(reply, sizeof reply, "%s", out);
   char ctl[sizeof sa.sun_path + 8], lock[sizeof sa.sun_path + 8];

@@ -120,6 +120,9 @@ describe('containerd-shim-tsrun-v2 over gRPC (a tsrun options file with protocol
       containerdVersion = v;
       assert.deepEqual(await startGrpc(), { version: want, address, protocol: 'grpc' }, `containerd ${v}`);
     }
+    // 1.6 reads no JSON (it would dial the whole reply as a ttrpc address): start refuses, saying why
+    containerdVersion = '1.6.20~ds1';
+    await assert.rejects(startGrpc(), /protocol = "grpc" needs containerd 1\.7 or later \(this is 1\.6\)/);
     // without the option: the plain ttrpc address, on another socket
     const plain = spawnSync(join(REPO, 'bin', 'containerd-shim-tsrun-v2'), ['-namespace', NS, '-address', `${fakeContainerd}-x`, '-id', id, 'start'], { cwd: bundle, input: '', encoding: 'utf8' });
     assert.match(plain.stdout, /^unix:\/\/\/run\/containerd\/s\/[0-9a-f]{64}$/);
