@@ -14,6 +14,7 @@ test-deps:
 	@scripts/install-deps.sh test
 	@# Failing here is not fatal: the tests that need the stack fail (or skip, offline) with its message.
 	-@scripts/modern-stack.sh >/dev/null
+	-@scripts/containerd17.sh >/dev/null
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -184,7 +184,7 @@ static void rtopts_field(uint64_t f, const unsigned char *v, size_t n, void *arg
 }
 
 /* What `start` needs of the runtime options: the transport, and how containers share shims. */
-struct launch_options { int grpc; char group[16]; };
+struct launch_options { int grpc; char group[16]; int bootstrap_params; };
 
 /* The string value of `key = "v"` (TOML) or `"key": "v"` (JSON) in an options file's text. */
 static int text_value(const char *t, const char *key, char *out, size_t outlen) {
@@ -244,7 +244,10 @@ static void stdin_options(const unsigned char *in, size_t n, struct launch_optio
   struct any a = { 0 };
   if (n == 0 || pb_fields(in, n, any_field, &a)) return;
   if (!a.has_other) any_options(in, n, o);
-  else pb_fields(in, n, bootstrap_field, o);
+  else {
+    o->bootstrap_params = 1;
+    pb_fields(in, n, bootstrap_field, o);
+  }
 }
 
 /* ---- the group shim's control socket: a running shim only serves a new container once it has
@@ -315,6 +318,114 @@ static int reserve(const char *ctl, const char *id) {
   free(frame);
   close(fd);
   return ok;
+}
+
+/* ---- which containerd runs `start`: 1.7 accepts a gRPC shim's bootstrap only as version 2 (it has no
+ * other), 2.x only as version 3 (its gRPC client is task v3 only), and both send the same arguments and
+ * environment. So ask containerd itself: containerd.services.version.v1.Version/Version on its gRPC
+ * socket (-address), one unary call over cleartext HTTP/2, as `ctr version` makes it. ---- */
+static size_t h2_frame(unsigned char *out, unsigned type, unsigned flags, unsigned stream, const void *payload, size_t len) {
+  out[0] = (unsigned char)(len >> 16); out[1] = (unsigned char)(len >> 8); out[2] = (unsigned char)len;
+  out[3] = (unsigned char)type; out[4] = (unsigned char)flags;
+  out[5] = (unsigned char)(stream >> 24); out[6] = (unsigned char)(stream >> 16); out[7] = (unsigned char)(stream >> 8); out[8] = (unsigned char)stream;
+  if (len) memcpy(out + 9, payload, len);
+  return 9 + len;
+}
+
+/* an HPACK "literal header field without indexing, new name", neither string Huffman-coded (all < 127 bytes) */
+static size_t hpack_literal(unsigned char *out, const char *name, const char *value) {
+  size_t n = 0, nl = strlen(name), vl = strlen(value);
+  out[n++] = 0;
+  out[n++] = (unsigned char)nl; memcpy(out + n, name, nl); n += nl;
+  out[n++] = (unsigned char)vl; memcpy(out + n, value, vl); n += vl;
+  return n;
+}
+
+struct version_reply { char version[64]; };
+static void version_field(uint64_t f, const unsigned char *v, size_t n, void *arg) {
+  struct version_reply *r = arg;
+  /* VersionResponse{1 version, 2 revision} */
+  if (f == 1 && n < sizeof r->version) { memcpy(r->version, v, n); r->version[n] = 0; }
+}
+
+/* containerd's version as major * 1000 + minor (1007 for 1.7.24), or 0 when it could not be asked */
+static int containerd_version(const char *address) {
+  if (strncmp(address, "unix://", 7) == 0) address += 7;
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  if (strlen(address) >= sizeof sa.sun_path) return 0;
+  strcpy(sa.sun_path, address);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  struct timeval tv = { .tv_sec = 2 };
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) { close(fd); return 0; }
+
+  unsigned char req[512], block[384];
+  size_t b = 0;
+  b += hpack_literal(block + b, ":method", "POST");
+  b += hpack_literal(block + b, ":scheme", "http");
+  b += hpack_literal(block + b, ":path", "/containerd.services.version.v1.Version/Version");
+  b += hpack_literal(block + b, ":authority", "localhost");
+  b += hpack_literal(block + b, "content-type", "application/grpc");
+  b += hpack_literal(block + b, "te", "trailers");
+  static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  static const unsigned char empty_message[5] = { 0 }; /* uncompressed, length 0: an empty VersionRequest */
+  size_t n = sizeof preface - 1;
+  memcpy(req, preface, n);
+  n += h2_frame(req + n, 4 /* SETTINGS */, 0, 0, NULL, 0);
+  n += h2_frame(req + n, 1 /* HEADERS */, 4 /* END_HEADERS */, 1, block, b);
+  n += h2_frame(req + n, 0 /* DATA */, 1 /* END_STREAM */, 1, empty_message, sizeof empty_message);
+  int version = 0;
+  if (write(fd, req, n) != (ssize_t)n) { close(fd); return 0; }
+
+  /* the reply's gRPC message, gathered from stream 1's DATA frames; everything else is skipped */
+  unsigned char message[256];
+  size_t have = 0;
+  for (;;) {
+    unsigned char head[9];
+    if (read_full(fd, head, 9) != 0) break;
+    size_t len = (size_t)head[0] << 16 | (size_t)head[1] << 8 | head[2];
+    unsigned type = head[3], flags = head[4];
+    uint32_t stream = ((uint32_t)head[5] << 24 | (uint32_t)head[6] << 16 | (uint32_t)head[7] << 8 | head[8]) & 0x7fffffff;
+    if (len > 16384) break;
+    unsigned char payload[16384];
+    if (read_full(fd, payload, len) != 0) break;
+    if (type == 4 && !(flags & 1)) { /* the server's SETTINGS: acknowledged */
+      unsigned char ack[9];
+      h2_frame(ack, 4, 1, 0, NULL, 0);
+      if (write(fd, ack, 9) != 9) break;
+    }
+    if (type == 7 /* GOAWAY */ || (type == 3 /* RST_STREAM */ && stream == 1)) break;
+    if (type == 0 && stream == 1) {
+      size_t start = 0, take = len;
+      if (flags & 8 /* PADDED */) {
+        if (len == 0 || (size_t)payload[0] + 1 > len) break;
+        start = 1;
+        take = len - 1 - payload[0];
+      }
+      if (have + take > sizeof message) break;
+      memcpy(message + have, payload + start, take);
+      have += take;
+    }
+    if (have >= 5) {
+      size_t mlen = (size_t)message[1] << 24 | (size_t)message[2] << 16 | (size_t)message[3] << 8 | message[4];
+      if (message[0] != 0 || mlen > sizeof message - 5) break;
+      if (have < 5 + mlen) continue;
+      struct version_reply r = { "" };
+      if (pb_fields(message + 5, mlen, version_field, &r) == 0) {
+        const char *v = r.version[0] == 'v' ? r.version + 1 : r.version;
+        char *dot;
+        long major = strtol(v, &dot, 10), minor = *dot == '.' ? strtol(dot + 1, NULL, 10) : 0;
+        if (major > 0 && major < 1000 && minor >= 0 && minor < 1000) version = (int)(major * 1000 + minor);
+      }
+      break;
+    }
+    /* the call ended (trailers or an error) before any message */
+    if (stream == 1 && (flags & 1 /* END_STREAM */)) break;
+  }
+  close(fd);
+  return version;
 }
 
 /* The group's lock: held while deciding that no shim serves the group and binding a new one, and
@@ -439,12 +550,21 @@ static int start(int argc, char **argv) {
   snprintf(sa.sun_path, sizeof sa.sun_path, "%s/%s", SOCKET_DIR, hex);
   char out[sizeof sa.sun_path + 8];
   snprintf(out, sizeof out, "unix://%s", sa.sun_path);
-  /* containerd 1.7+ reads JSON; gRPC needs task API v3 (2.x), and its address is the bare path
-   * (containerd dials it with net.Dial("unix", address) first). A plain unix:// address means
-   * ttrpc and task v2 everywhere. */
+  /* containerd 1.7+ reads JSON, and dials a gRPC shim's bare path (net.Dial("unix", address) first).
+   * Its version must be 2 for 1.7 (which rejects anything newer) and 3 for 2.x (whose gRPC client
+   * is task v3 only; 2.3+ sends BootstrapParams on stdin); both then call task v3. A containerd
+   * that cannot be asked is taken for 2.x. A plain unix:// address means ttrpc everywhere. */
   char reply[sizeof out + 64];
-  if (grpc) snprintf(reply, sizeof reply, "{\"version\":3,\"address\":\"%s\",\"protocol\":\"grpc\"}", sa.sun_path);
-  else snprintf(reply, sizeof reply, "%s", out);
+  if (grpc) {
+    int containerd = lo.bootstrap_params ? 0 : containerd_version(address);
+    if (containerd && containerd < 1007) {
+      /* 1.6 would take the JSON for a ttrpc address and fail obscurely later */
+      fprintf(stderr, "containerd-shim-tsrun-v2: protocol = \"grpc\" needs containerd 1.7 or later (this is %d.%d): use ttrpc\n", containerd / 1000, containerd % 1000);
+      return 1;
+    }
+    int version = containerd && containerd < 2000 ? 2 : 3;
+    snprintf(reply, sizeof reply, "{\"version\":%d,\"address\":\"%s\",\"protocol\":\"grpc\"}", version, sa.sun_path);
+  } else snprintf(reply, sizeof reply, "%s", out);
   char ctl[sizeof sa.sun_path + 8], lock[sizeof sa.sun_path + 8];
   snprintf(ctl, sizeof ctl, "%s/%s.ctl", SOCKET_DIR, hex);
   snprintf(lock, sizeof lock, "%s/%s.lock", SOCKET_DIR, hex);
@@ -487,7 +607,9 @@ static int start(int argc, char **argv) {
   close(ctlfd);
   close(lockfd);
 serve:
-  write_address(out);
+  /* containerd 1.7 finds a shim again after a restart by parsing B/address as start's reply (2.x
+   * writes B/bootstrap.json itself) */
+  write_address(grpc ? reply : out);
   fputs(reply, stdout);
   write_timing("start", id, begin, forked, now_ns());
   return 0;

@@ -143,7 +143,7 @@ async function daemon(f: Flags): Promise<void> {
   const impl = process.env.TSRUN_TIMING ? timed(service.impl) : service.impl;
   const grpc = process.env.TSRUN_SHIM_PROTOCOL === 'grpc';
   if (grpc) {
-    // selected by a tsrun options file (`protocol = "grpc"`); start told containerd so (version 3)
+    // selected by a tsrun options file (`protocol = "grpc"`); start told containerd so (bootstrap version 2 for 1.7, 3 for 2.x: both call task v3)
     // bin/tsrun-shim-grpc.cjs beside this file (scripts/build.mjs keeps it apart)
     const { GrpcServer } = require('./grpc.js') as typeof import('./grpc.js');
     server = (await GrpcServer.create(log)).register(TaskV3, impl).register(task.Task, impl);

@@ -70,6 +70,28 @@ export function requireStack(): Stack {
   throw new Error(r.error ?? r.skip);
 }
 
+export interface Containerd17 { dir: string; containerd: string; ctr: string }
+let cached17: { containerd17: Containerd17; skip?: undefined; error?: undefined } | { containerd17?: undefined; skip?: string; error?: string } | undefined;
+
+/**
+ * containerd 1.7 and its ctr from Debian trixie (scripts/containerd17.sh, cached as the stack is): the
+ * newest containerd that keeps a gRPC shim. `skip` when Debian's archive could not be reached, `error`
+ * for any other failure.
+ */
+export function containerd17(): NonNullable<typeof cached17> {
+  if (cached17) return cached17;
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  const r = spawnSync(join(REPO, 'scripts/containerd17.sh'), [], { encoding: 'utf8', env, timeout: 300_000 });
+  const message = (r.stderr || '').trim().split('\n').filter((l) => l.startsWith('containerd17:')).pop()
+    ?? (r.error ? String(r.error) : `containerd17.sh exited with ${r.status}`);
+  if (r.status === 3) return (cached17 = { skip: message });
+  if (r.status !== 0) return (cached17 = { error: message });
+  const v = Object.fromEntries(r.stdout.split('\n').map((l) => /^STACK_([A-Z0-9_]+)=(.*)$/.exec(l)).filter((m) => m).map((m) => [m![1], m![2]]));
+  if (!v.CONTAINERD17 || !v.CTR17 || !v.CONTAINERD17_DIR) return (cached17 = { error: 'containerd17.sh printed no STACK_CONTAINERD17, STACK_CTR17 or STACK_CONTAINERD17_DIR' });
+  return (cached17 = { containerd17: { dir: v.CONTAINERD17_DIR, containerd: v.CONTAINERD17, ctr: v.CTR17 } });
+}
+
 /** A containerd the shim tests run: Debian's 1.6 (config version 2) or the stack's 2.1 (version 3). */
 export interface ContainerdFlavour { name: string; containerd: string; ctr: string; configVersion: number; skip: string | false }
 
@@ -88,8 +110,8 @@ export function containerdFlavours(): ContainerdFlavour[] {
 }
 
 /**
- * Writes DIR/config.toml for a private containerd (config `version` 2 for 1.6, 3 for 2.x): root,
- * state, sockets (`sock`, `sock`.ttrpc) and opt under DIR; on 1.6 no CRI and no snapshotters
+ * Writes DIR/config.toml for a private containerd (config `version` 2 for 1.6 and 1.7, 3 for 2.x): root,
+ * state, sockets (`sock`, `sock`.ttrpc) and opt under DIR; on 1.6 and 1.7 no CRI and no snapshotters
  * probing the host. Returns the file's path.
  */
 export function privateContainerdConfig(dir: string, version: number, sock = join(dir, 'containerd.sock')): string {

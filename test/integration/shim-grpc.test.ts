@@ -1,11 +1,13 @@
 // The shim over gRPC, selected by a tsrun options file, without containerd: the launcher's
 // `start` reads the options from stdin as containerd 1.7-2.2 send them, answers the JSON
-// bootstrap (version 3, grpc, a bare socket path), and a grpc-js client then drives a
+// bootstrap (grpc, a bare socket path; version 2 when a stand-in for containerd's Version API says
+// 1.x, else 3), and a grpc-js client then drives a
 // container through containerd.task.v3.Task as containerd 2.x would (Create, Start, Wait,
 // State, Delete, Shutdown); events reach a stand-in for containerd's ttrpc side; nothing is left.
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +48,9 @@ describe('containerd-shim-tsrun-v2 over gRPC (a tsrun options file with protocol
   const stateRoot = join(dir, 'state');
   const received: Array<{ topic: string }> = [];
   let events: TtrpcServer;
+  let versionServer: grpc.Server | undefined;
+  /** what the stand-in for containerd's Version API answers */
+  let containerdVersion = '';
   let bundle = '';
   let address = '';
   const options = () => packAny(runtimeoptions.Options, { type_url: 'io.containerd.tsrun.v2.options', config_path: join(dir, 'tsrun.toml') });
@@ -68,19 +73,56 @@ describe('containerd-shim-tsrun-v2 over gRPC (a tsrun options file with protocol
       killShim(Number(spawnSync('fuser', [address], { encoding: 'utf8' }).stdout.trim().split(/\s+/)[0] || 0), address);
     }
     await events?.close({ force: true });
+    versionServer?.forceShutdown();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('start: the JSON bootstrap with version 3, protocol grpc and the bare socket path', async () => {
-    const r = spawnSync(join(REPO, 'bin', 'containerd-shim-tsrun-v2'), ['-namespace', NS, '-address', fakeContainerd, '-publish-binary', '/bin/false', '-id', id, 'start'], {
-      cwd: bundle, input: google_protobuf.Any.encode(options()), encoding: 'utf8', env: { ...process.env, TTRPC_ADDRESS: `${fakeContainerd}.ttrpc` },
+  /**
+   * The launcher's `start` with the gRPC options on stdin, as containerd runs it: its reply, parsed. Not
+   * spawnSync: the stand-in for containerd's Version API is served by this process's event loop.
+   */
+  const startGrpc = async () => {
+    const child = spawn(join(REPO, 'bin', 'containerd-shim-tsrun-v2'), ['-namespace', NS, '-address', fakeContainerd, '-publish-binary', '/bin/false', '-id', id, 'start'], {
+      cwd: bundle, env: { ...process.env, TTRPC_ADDRESS: `${fakeContainerd}.ttrpc` }, stdio: ['pipe', 'pipe', 'pipe'],
     });
-    assert.equal(r.status, 0, r.stderr);
-    const boot = JSON.parse(r.stdout);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdin.end(google_protobuf.Any.encode(options()));
+    const [status] = await once(child, 'close');
+    assert.equal(status, 0, stderr);
+    // containerd 1.7 reads B/address back as start's reply after a restart
+    assert.equal(readFileSync(join(bundle, 'address'), 'utf8'), stdout);
+    return JSON.parse(stdout);
+  };
+
+  test('start: the JSON bootstrap with protocol grpc, the bare socket path, and the version containerd accepts', async () => {
+    // nobody at -address to ask: taken for containerd 2.x
+    const boot = await startGrpc();
     assert.deepEqual(Object.keys(boot), ['version', 'address', 'protocol']);
     assert.deepEqual([boot.version, boot.protocol], [3, 'grpc']);
     assert.match(boot.address, /^\/run\/containerd\/s\/[0-9a-f]{64}$/);
     address = boot.address;
+    // containerd.services.version.v1.Version/Version: VersionResponse{1 version, 2 revision}
+    versionServer = new grpc.Server();
+    versionServer.addService({
+      Version: {
+        path: '/containerd.services.version.v1.Version/Version', requestStream: false, responseStream: false,
+        requestSerialize: () => Buffer.alloc(0), requestDeserialize: () => ({}),
+        responseSerialize: (v: string) => Buffer.concat([Buffer.from([0x0a, Buffer.byteLength(v)]), Buffer.from(v), Buffer.from([0x12, 3]), Buffer.from('abc')]),
+        responseDeserialize: (b: Buffer) => b.toString(),
+      },
+    }, { Version: (_call: unknown, reply: (err: null, v: string) => void) => reply(null, containerdVersion) });
+    await new Promise((resolve, reject) => versionServer!.bindAsync(`unix://${fakeContainerd}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve(undefined))));
+    // 1.7 rejects any version above 2; 2.x's gRPC client takes only 3 (the shim is the same one, reserved again)
+    for (const [v, want] of [['1.7.24~ds1', 2], ['v1.7.29', 2], ['2.1.9~ds1', 3], ['v2.2.0', 3]] as const) {
+      containerdVersion = v;
+      assert.deepEqual(await startGrpc(), { version: want, address, protocol: 'grpc' }, `containerd ${v}`);
+    }
+    // 1.6 reads no JSON (it would dial the whole reply as a ttrpc address): start refuses, saying why
+    containerdVersion = '1.6.20~ds1';
+    await assert.rejects(startGrpc(), /protocol = "grpc" needs containerd 1\.7 or later \(this is 1\.6\)/);
     // without the option: the plain ttrpc address, on another socket
     const plain = spawnSync(join(REPO, 'bin', 'containerd-shim-tsrun-v2'), ['-namespace', NS, '-address', `${fakeContainerd}-x`, '-id', id, 'start'], { cwd: bundle, input: '', encoding: 'utf8' });
     assert.match(plain.stdout, /^unix:\/\/\/run\/containerd\/s\/[0-9a-f]{64}$/);
