@@ -10,7 +10,7 @@ import { Runtime, becomeChildSubreaper } from '../runtime/index.js';
 import { loadState } from '../runtime/container/state.js';
 import { featuresDocument } from '../runtime/cli/features.js';
 import { task, types, TaskV3, shim_group, packJsonAny, timestampNow, OCI_FEATURES_TYPE_URL } from '../proto/index.js';
-import { TtrpcServer } from './ttrpc/index.js';
+import { TtrpcServer, TtrpcClient, TtrpcError, Code } from './ttrpc/index.js';
 import { EventPublisher } from './events.js';
 import { TaskService, savedRuntimeOptions } from './service.js';
 import { unmountRootfs } from './rootfs.js';
@@ -53,23 +53,45 @@ async function deleteCommand(f: Flags): Promise<void> {
   const bundle = f.bundle || process.cwd();
   const saved = savedRuntimeOptions(bundle);
   let pid = 0;
+  if (saved) try { pid = loadState(saved.root, f.id).pid; } catch { /* never made or gone */ }
+  const socket = groupSocketOf(bundle);
+  // a shim still serving the container (containerd took it for dead) lets it go itself
+  if (socket) await releaseFromShim(socket, f.id);
   if (saved) {
     const rt = new Runtime({ root: saved.root, systemdCgroup: saved.systemdCgroup });
-    try { pid = loadState(saved.root, f.id).pid; } catch { /* never made or gone */ }
     try { await rt.container(f.id).delete({ force: true }); } catch { /* gone: nothing to do */ }
     rt.close();
   }
   unmountRootfs(join(bundle, 'rootfs'));
   try { unlinkSync(join(bundle, 'options.json')); } catch { /* gone */ }
-  await removeDeadSocket(bundle);
+  if (socket) await removeDeadSocket(socket);
   process.stdout.write(task.DeleteResponse.encode({ pid, exit_status: pid ? 137 : 0, exited_at: timestampNow() }));
 }
 
+/** The group shim's socket that B/address names (a unix:// address, or start's JSON reply for gRPC). */
+function groupSocketOf(bundle: string): string | undefined {
+  let address: string;
+  try { address = readFileSync(join(bundle, 'address'), 'utf8').trim(); } catch { return undefined; }
+  if (address.startsWith('{')) {
+    try { address = String(JSON.parse(address).address ?? ''); } catch { return undefined; }
+  }
+  const path = address.replace(/^unix:\/\//, '');
+  return path.startsWith('/run/containerd/s/') ? path : undefined;
+}
+
+/** Asks the shim listening beside `socket` to release container `id`; nobody there is no error. */
+async function releaseFromShim(socket: string, id: string): Promise<void> {
+  let client: TtrpcClient | undefined;
+  try {
+    client = await TtrpcClient.connect(`${socket}.ctl`);
+    await client.call(shim_group.Group, 'Release', { id }, { timeoutMs: 30_000 });
+  } catch { /* no shim, or it does not serve id: the container is cleaned up below */ } finally {
+    await client?.close().catch(() => undefined);
+  }
+}
+
 /** A shim that was killed leaves its socket: gone once nobody accepts there. */
-async function removeDeadSocket(bundle: string): Promise<void> {
-  let path: string;
-  try { path = readFileSync(join(bundle, 'address'), 'utf8').trim().replace(/^unix:\/\//, ''); } catch { return; }
-  if (!path.startsWith('/run/containerd/s/')) return;
+async function removeDeadSocket(path: string): Promise<void> {
   const alive = await new Promise<boolean>((resolve) => {
     const c = connect(path, () => { c.destroy(); resolve(true); });
     c.on('error', () => resolve(false));
@@ -153,7 +175,13 @@ async function daemon(f: Flags): Promise<void> {
   process.on('SIGTERM', () => void lifetime.terminate());
   process.on('SIGINT', () => void lifetime.terminate());
   if (controlSocket) {
-    control = new TtrpcServer({ log }).register(shim_group.Group, { Reserve: (req: shim_group.ReserveRequest) => { lifetime.reserve(req.id); return {}; } });
+    control = new TtrpcServer({ log }).register(shim_group.Group, {
+      Reserve: (req: shim_group.ReserveRequest) => { lifetime.reserve(req.id); return {}; },
+      Release: async (req: shim_group.ReleaseRequest) => {
+        if (!await service.release(req.id)) throw new TtrpcError(Code.NotFound, `container ${req.id}: not served here`);
+        return {};
+      },
+    });
     await control.listenFd(4);
   }
   await server.listenFd(3);

@@ -65,6 +65,8 @@ interface PendingRestore { runtime: Runtime; imagePath: string }
 class Task extends Proc {
   readonly execs = new Map<string, ExecEntry>();
   restoreFrom: PendingRestore | undefined;
+  /** containerd gave it up (release): nothing more is published of it */
+  released = false;
   constructor(readonly namespace: string, id: string, readonly bundle: string, public container: Container, io: ProcessIO, terminal: boolean,
     stdio: Proc['stdio'], readonly rootfsMounted: boolean, readonly ioOwner: IoOwner) { super(id, io, terminal, stdio); }
 }
@@ -100,6 +102,28 @@ export class TaskService {
 
   get size(): number { return this.tasks.size + this.creating.size; }
 
+  /**
+   * containerd took this shim for dead (a connection it saw as closed: containerd 1.7 after 30 idle
+   * minutes of a gRPC shim) and runs the `delete` action, which asks for this: the container goes as
+   * after Kill(all, SIGKILL) and Delete, silently (containerd published its exit itself), and the
+   * shim no longer counts it, since no Shutdown follows. False when the shim has no such task.
+   */
+  async release(id: string): Promise<boolean> {
+    const t = this.tasks.get(id);
+    if (!t) return false;
+    t.released = true;
+    t.startGate.resolve();
+    await t.container.delete({ force: true }).catch((err) => { if (errorKind(err) !== 'not-found') throw statusError(err); });
+    t.io.close();
+    for (const e of t.execs.values()) e.io.close();
+    if (t.rootfsMounted) unmountRootfs(join(t.bundle, 'rootfs'));
+    this.tasks.delete(id);
+    try { unlinkSync(join(t.bundle, 'options.json')); } catch { /* gone */ }
+    this.opts.onShutdownOf?.(id);
+    if (this.size === 0) this.opts.onShutdown?.();
+    return true;
+  }
+
   private runtime(root: string, systemdCgroup: boolean): Runtime {
     const key = `${systemdCgroup ? 1 : 0}:${root}`;
     let rt = this.runtimes.get(key);
@@ -134,7 +158,7 @@ export class TaskService {
       p.exit = info;
       // Output written just before the exit reaches the client before containerd hears of it.
       await p.io.drain();
-      this.publish(t.namespace, '/tasks/exit', events.TaskExit, {
+      if (!t.released) this.publish(t.namespace, '/tasks/exit', events.TaskExit, {
         container_id: t.id, id: p === t ? t.id : p.id, pid: p.pid, exit_status: info.exitStatus, exited_at: timestampFromDate(info.exitedAt),
       });
       return info;
@@ -148,7 +172,7 @@ export class TaskService {
   private watchOom(t: Task): void {
     if (t.container.listenerCount('oom') > 0) return; // a Start tried again
     t.container.on('oom', () => {
-      void t.startGate.promise.then(() => this.publish(t.namespace, '/tasks/oom', events.TaskOOM, { container_id: t.id }));
+      void t.startGate.promise.then(() => t.released || this.publish(t.namespace, '/tasks/oom', events.TaskOOM, { container_id: t.id }));
     });
     try {
       t.container.watchOom();

@@ -31,9 +31,17 @@ describe('containerd-shim-tsrun-v2: one shim per group, its lifetime', { skip: n
   const clients: TtrpcClient[] = [];
   const daemons = new Map<number, string>();
   let events: TtrpcServer;
+  /** the topics the shims published, with the container each names */
+  const forwarded: { topic: string; id: string }[] = [];
 
   before(async () => {
-    events = new TtrpcServer().register(events_ttrpc.Events, { Forward: () => ({}) });
+    events = new TtrpcServer().register(events_ttrpc.Events, {
+      Forward: (req: { envelope?: { topic: string; event?: { value: Uint8Array } } }) => {
+        const value = Buffer.from(req.envelope?.event?.value ?? []);
+        forwarded.push({ topic: req.envelope?.topic ?? '', id: value.includes(Buffer.from('gd')) ? value.toString('latin1') : '' });
+        return {};
+      },
+    });
     await events.listen(`${fakeContainerd}.ttrpc`);
   });
 
@@ -46,9 +54,9 @@ describe('containerd-shim-tsrun-v2: one shim per group, its lifetime', { skip: n
   });
 
   const newNamespace = () => { const ns = uniqueId('tsrun-group'); namespaces.push(ns); return ns; };
-  const newBundle = (id: string, annotations?: Record<string, string>) => {
+  const newBundle = (id: string, annotations?: Record<string, string>, args = ['/bin/true']) => {
     const bundle = join(dir, id);
-    renameSync(makeBundle((c) => { c.process.args = ['/bin/true']; c.process.terminal = false; if (annotations) c.annotations = annotations; }), bundle);
+    renameSync(makeBundle((c) => { c.process.args = args; c.process.terminal = false; if (annotations) c.annotations = annotations; }), bundle);
     return bundle;
   };
   const env = (extra: Record<string, string> = {}) => {
@@ -135,6 +143,32 @@ describe('containerd-shim-tsrun-v2: one shim per group, its lifetime', { skip: n
     for (const [i, id] of ids.entries()) await conns[i].shutdown(id);
     await assertGone(shim, address);
     for (const [i, id] of ids.entries()) assertNothingLeft(join(STATE_ROOT, ns), id, bundles[i]);
+  });
+
+  test('a container containerd gave up on is released by the `delete` action: killed, gone without events, and the shim exits with it', async () => {
+    const ns = newNamespace();
+    const [a, b] = [uniqueId('gda'), uniqueId('gdb')];
+    const [bundleA, bundleB] = [newBundle(a, undefined, ['sleep', '1000']), newBundle(b)];
+    const address = await start(ns, a, bundleA);
+    const shim = daemonOf(address);
+    const ca = await connect(address, ns);
+    await ca.call('Create', { id: a, bundle: bundleA });
+    const { pid } = await ca.call('Start', { id: a });
+    assert.ok(alive(pid));
+    // b comes and goes in the meantime: the shim keeps serving a
+    assert.equal(await start(ns, b, bundleB), address);
+    await (await connect(address, ns)).run(b, bundleB);
+    await ca.shutdown(b);
+    // containerd took the shim for dead (1.7's idle gRPC connection): no Delete, no Shutdown, only `delete`
+    const del = spawnSync(LAUNCHER, ['-namespace', ns, '-address', fakeContainerd, '-publish-binary', '/bin/false', '-id', a, '-bundle', bundleA, 'delete'], { cwd: bundleA, env: env() });
+    assert.equal(del.status, 0, del.stderr.toString());
+    assert.equal(task.DeleteResponse.decode(del.stdout).pid, pid);
+    assert.equal(alive(pid), false, 'the container\'s process is gone once `delete` answers');
+    await assertGone(shim, address);
+    assertNothingLeft(join(STATE_ROOT, ns), a, bundleA);
+    assertNothingLeft(join(STATE_ROOT, ns), b, bundleB);
+    const ofA = forwarded.filter((e) => e.id.includes(a)).map((e) => e.topic);
+    assert.deepEqual(ofA, ['/tasks/create', '/tasks/start'], 'nothing is published of a released task');
   });
 
   test('a shim whose container never arrives exits when the reservation runs out', async () => {
