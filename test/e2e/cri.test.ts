@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, REPO, TSRUN, shimDaemons, childEnv } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, TSRUN, shimDaemons, childEnv, stopDaemon } from '../helpers/harness.js';
 import { modernStack } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 import { CriClient, CriError, cri, stream } from '../helpers/cri.js';
@@ -204,11 +204,7 @@ for (const f of flavours) {
         } catch { /* containerd is gone */ }
         client.close();
       }
-      if (daemon && daemon.exitCode === null) {
-        const exited = new Promise((r) => daemon!.once('exit', r));
-        daemon.kill('SIGTERM');
-        await Promise.race([exited, sleep(20_000)]);
-      }
+      await stopDaemon(daemon);
       const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir));
       for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
       rmSync(dir, { recursive: true, force: true });

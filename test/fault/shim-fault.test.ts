@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, REPO, shimDaemons } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, shimDaemons, stopDaemon } from '../helpers/harness.js';
 import { privateContainerdConfig } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 
@@ -39,13 +39,7 @@ describe('the shim killed at each step of Create, Start, Delete (containerd 1.6)
     for (let i = 0; i < 300 && ctr(['version']).status !== 0; i++) await sleep(100);
     assert.equal(ctr(['version']).status, 0, 'containerd did not come up');
   };
-  const stopContainerd = async () => {
-    if (!daemon || daemon.exitCode !== null) return;
-    const exited = new Promise((r) => daemon!.once('exit', r));
-    daemon.kill('SIGTERM');
-    await Promise.race([exited, sleep(20_000)]);
-    if (daemon.exitCode === null) daemon.kill('SIGKILL');
-  };
+  const stopContainerd = () => stopDaemon(daemon);
   const cgroupParents = () => readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h, namespace)).filter((p) => existsSync(p));
 
   before(async () => {

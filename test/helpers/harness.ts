@@ -1,5 +1,5 @@
 // Helpers for tests that run the real tsrun binary against busybox bundles.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -239,4 +239,18 @@ export function killShim(pid: number, socket: string): void {
   const path = socket.replace(/^unix:\/\//, '');
   if (!path) return;
   for (const f of [path, `${path}.ctl`, `${path}.lock`]) rmSync(f, { force: true });
+}
+
+/**
+ * Signals a daemon the test started (containerd) and waits up to 20 s for it to exit, then kills
+ * it. The wait's timer is cleared: one left running keeps the test process alive for its 20 s.
+ */
+export async function stopDaemon(daemon: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!daemon || daemon.exitCode !== null || daemon.signalCode !== null) return;
+  const exited = new Promise((r) => daemon.once('exit', r));
+  daemon.kill(signal);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 20_000); })]);
+  clearTimeout(timer);
+  if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill('SIGKILL');
 }

@@ -11,7 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, REPO, shimDaemons, cgroupDirsNamed, childEnv } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, shimDaemons, cgroupDirsNamed, childEnv, stopDaemon } from '../helpers/harness.js';
 import { modernStack, containerdFlavours, privateContainerdConfig } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 
@@ -78,12 +78,7 @@ for (const f of flavours) {
       for (const id of ctr(['containers', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['containers', 'rm', id]);
       for (const ref of ctr(['images', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['images', 'rm', ref]);
       for (const pid of shimDaemons(namespace)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-      if (daemon && daemon.exitCode === null) {
-        const exited = new Promise((r) => daemon!.once('exit', r));
-        daemon.kill('SIGTERM');
-        await Promise.race([exited, sleep(20_000)]);
-        if (daemon.exitCode === null) daemon.kill('SIGKILL');
-      }
+      await stopDaemon(daemon);
       const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && (m.startsWith(dir) || m.startsWith(rootfs)));
       for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
       rmSync(dir, { recursive: true, force: true });

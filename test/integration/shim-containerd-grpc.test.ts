@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, REPO, shimDaemons, childEnv } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, shimDaemons, childEnv, stopDaemon } from '../helpers/harness.js';
 import { modernStack, containerd17, privateContainerdConfig } from '../helpers/stack.js';
 
 const BIN = join(REPO, 'bin');
@@ -72,16 +72,7 @@ for (const f of flavours) {
       for (let i = 0; i < 300 && ctr(['version']).status !== 0; i++) await sleep(100);
       assert.equal(ctr(['version']).status, 0, 'containerd did not come up');
     };
-    const stopContainerd = async (signal: NodeJS.Signals) => {
-      if (!daemon || daemon.exitCode !== null) return;
-      const exited = new Promise((r) => daemon!.once('exit', r));
-      daemon.kill(signal);
-      // a timer left running would keep the test process alive for its 20 s
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 20_000); })]);
-      clearTimeout(timer);
-      if (daemon.exitCode === null) daemon.kill('SIGKILL');
-    };
+    const stopContainerd = (signal: NodeJS.Signals) => stopDaemon(daemon, signal);
 
     /** `ctr events` from now on: the topics of one container's task events so far, and stop(). */
     const events = async (id: string) => {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, REPO, shimDaemons, childEnv } from '../helpers/harness.js';
+import { needsRoot, makeBundle, REPO, shimDaemons, childEnv, stopDaemon } from '../helpers/harness.js';
 import { modernStack, containerdFlavours, privateContainerdConfig } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 import * as grpc from '@grpc/grpc-js';
@@ -48,16 +48,7 @@ for (const f of flavours) {
       for (let i = 0; i < 300 && ctr(['version']).status !== 0; i++) await sleep(100);
       assert.equal(ctr(['version']).status, 0, 'containerd did not come up');
     };
-    const stopContainerd = async (signal: NodeJS.Signals) => {
-      if (!daemon || daemon.exitCode !== null) return;
-      const exited = new Promise((r) => daemon!.once('exit', r));
-      daemon.kill(signal);
-      // a timer left running would keep the test process alive for its 20 s
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 20_000); })]);
-      clearTimeout(timer);
-      if (daemon.exitCode === null) daemon.kill('SIGKILL');
-    };
+    const stopContainerd = (signal: NodeJS.Signals) => stopDaemon(daemon, signal);
 
     /** The namespace's shim socket: sha256(address/namespace/group) as the runc shim names it. */
     const groupSocket = () => join('/run/containerd/s', createHash('sha256').update(`${join(dir, 'containerd.sock')}/${namespace}/tsrun-namespace`).digest('hex'));
