@@ -106,11 +106,14 @@ const only = opt('--only');
 const selected = only ? runtimes.filter((r) => only.split(',').includes(r.key)) : runtimes;
 if (selected.some((r) => r.remote)) server = startServer();
 
+// tsrun's commands are each preceded by a `node -e 0` (paired floor): the machine's load drifts
+// within a round, so a floor measured only at the round's ends misjudges tsrun's distance to it.
 async function exec(rt, args, extraEnv) {
   const full = ['--root', rt.root, ...args];
+  const floor = rt.name === 'tsrun' ? timed(process.execPath, ['-e', '0'], undefined, errFile) : undefined;
   const r = rt.remote ? await server.run(rt.bin, full) : timed(rt.bin, full, extraEnv, errFile);
   if (r.status !== 0) throw new Error(`${rt.name} ${full.join(' ')}: exit ${r.status}: ${r.stderr}`);
-  return r;
+  return floor ? { ...r, floorMs: floor.ms } : r;
 }
 
 /** The container's status as the runtime itself reports it (untimed). */
@@ -177,7 +180,9 @@ console.log(`\nbench/cli: ${rounds} rounds, busybox; wall medians in ms (CPU mea
 console.log(`floor: node -e 0 ${nodeFloor.toFixed(1)} [${mean(results['node -e 0'].all.map((r) => r.cpu)).toFixed(1)}], tsrun's launcher with an empty script ${launcherFloor.toFixed(1)} [${mean(results['launcher + empty script'].all.map((r) => r.cpu)).toFixed(1)}]`);
 const cols = selected.map((r) => r.name);
 const ref = results['runc 1.3'] ? 'runc 1.3' : undefined;
-let header = 'command'.padEnd(11) + cols.map((c) => pad(c, 18)).join('') + pad('tsrun-node', 12);
+// tsrun-node: tsrun's median less the rounds' floor; paired: the median of each command's time less
+// the `node -e 0` run just before it
+let header = 'command'.padEnd(11) + cols.map((c) => pad(c, 18)).join('') + pad('tsrun-node', 12) + pad('paired', 9);
 if (ref) header += pad('tsrun/runc1.3', 15);
 if (results.crun) header += pad('tsrun/crun', 12);
 console.log(header);
@@ -186,6 +191,7 @@ for (const c of COMMANDS) {
   let line = c.padEnd(11) + cols.map((name) => pad(`${m(name).toFixed(1)} [${mean(results[name][c].map((r) => r.cpu)).toFixed(1)}]`, 18)).join('');
   if (results.tsrun) {
     line += pad(`+${(m('tsrun') - nodeFloor).toFixed(1)}`, 12);
+    line += pad(`+${median(results.tsrun[c].map((r) => r.ms - r.floorMs)).toFixed(1)}`, 9);
     if (ref) line += pad((m('tsrun') / m(ref)).toFixed(2), 15);
     if (results.crun) line += pad((m('tsrun') / m('crun')).toFixed(2), 12);
   }
