@@ -5,11 +5,11 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, makeBundle, TSRUN, childEnv } from '../helpers/harness.js';
-import { requireStack, stackSkip, type Stack } from '../helpers/stack.js';
+import { needsRoot, makeBundle, TSRUN, childEnv, stopDaemon } from '../helpers/harness.js';
+import { requireStack, stackSkip, type Stack, removeCtrObjects, unmountBelow, removeCgroupTrees } from '../helpers/stack.js';
 
 const skip = needsRoot || stackSkip();
 const dir = skip ? '' : mkdtempSync(join(tmpdir(), 'tsrun-containerd2-'));
@@ -66,18 +66,12 @@ describe('containerd 2.1 with its runc shim driving tsrun, beside runc 1.3', { s
 
   after(async () => {
     if (!stack) return;
-    for (const id of ctr(['tasks', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['tasks', 'kill', '-s', 'KILL', id]);
-    for (const id of ctr(['containers', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['containers', 'rm', id]);
-    if (daemon && daemon.exitCode === null) {
-      const exited = new Promise((r) => daemon!.once('exit', r));
-      daemon.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000).unref())]);
-    }
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && (m.startsWith(dir) || m.startsWith(rootfs)));
-    for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+    removeCtrObjects(ctr, namespace);
+    await stopDaemon(daemon);
+    unmountBelow(dir, rootfs);
     rmSync(dir, { recursive: true, force: true });
     if (rootfs) rmSync(join(rootfs, '..'), { recursive: true, force: true });
-    for (const p of cgroupParents()) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+    removeCgroupTrees(cgroupParents());
     rmSync(shimState, { recursive: true, force: true });
     for (const d of [...FIXED_DIRS].reverse()) {
       if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }

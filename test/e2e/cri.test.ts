@@ -10,7 +10,7 @@ import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, TSRUN, shimDaemons, childEnv, stopDaemon } from '../helpers/harness.js';
-import { modernStack } from '../helpers/stack.js';
+import { modernStack, unmountBelow } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 import { CriClient, CriError, cri, stream } from '../helpers/cri.js';
 
@@ -205,8 +205,7 @@ for (const f of flavours) {
         client.close();
       }
       await stopDaemon(daemon);
-      const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir));
-      for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+      unmountBelow(dir);
       rmSync(dir, { recursive: true, force: true });
       for (const h of readdirSync('/sys/fs/cgroup')) {
         const p = join('/sys/fs/cgroup', h, cgroupParent);

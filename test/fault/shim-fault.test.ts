@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons, stopDaemon } from '../helpers/harness.js';
-import { privateContainerdConfig } from '../helpers/stack.js';
+import { privateContainerdConfig, removeCtrObjects, unmountBelow, removeCgroupTrees } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 
 const FAULT_DIR = join(REPO, 'build/fault');
@@ -53,16 +53,12 @@ describe('the shim killed at each step of Create, Start, Delete (containerd 1.6)
 
   after(async () => {
     if (!dir) return;
-    for (const id of ctr(['tasks', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['tasks', 'rm', '-f', id]);
-    for (const id of ctr(['containers', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['containers', 'rm', id]);
-    ctr(['images', 'rm', image]);
-    for (const pid of shimDaemons(namespace)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    removeCtrObjects(ctr, namespace);
     await stopContainerd();
-    const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir));
-    for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+    unmountBelow(dir);
     rmSync(dir, { recursive: true, force: true });
     rmSync(join(rootfs, '..'), { recursive: true, force: true });
-    for (const p of cgroupParents()) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+    removeCgroupTrees(cgroupParents());
     rmSync(tsrunState, { recursive: true, force: true });
   });
 

@@ -1,9 +1,9 @@
 // Today's engines and runtimes (scripts/modern-stack.sh: runc 1.3, crun 1.2x, criu 4.2, containerd 2.1, Docker 28)
 // for tests: the script runs once per test process; a cached fetch answers in milliseconds.
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO } from './harness.js';
+import { REPO, shimDaemons } from './harness.js';
 
 export interface Stack {
   dir: string;
@@ -125,4 +125,25 @@ export function privateContainerdConfig(dir: string, version: number, sock = joi
   const file = join(dir, 'config.toml');
   writeFileSync(file, lines.join('\n') + '\n');
   return file;
+}
+
+/** What a test's ctr calls left in its namespace: tasks killed and removed, containers, images, then its shims killed. */
+export function removeCtrObjects(ctr: (args: string[]) => { stdout: string }, namespace: string): void {
+  const list = (...args: string[]) => ctr(args).stdout.split('\n').filter(Boolean);
+  for (const id of list('tasks', 'ls', '-q')) ctr(['tasks', 'kill', '-s', 'KILL', id]);
+  for (const id of list('tasks', 'ls', '-q')) ctr(['tasks', 'rm', '-f', id]);
+  for (const id of list('containers', 'ls', '-q')) ctr(['containers', 'rm', id]);
+  for (const ref of list('images', 'ls', '-q')) ctr(['images', 'rm', ref]);
+  for (const pid of shimDaemons(namespace)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+}
+
+/** Lazily unmounts whatever is mounted below these paths, the latest first. */
+export function unmountBelow(...paths: string[]): void {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && paths.some((p) => p && m.startsWith(p)));
+  for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+}
+
+/** Removes these cgroup dirs with everything below them (empty dirs only: the processes are gone by then). */
+export function removeCgroupTrees(dirs: string[]): void {
+  for (const p of dirs) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
 }

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { needsRoot, tsrun, makeBundle, makeRoot, uniqueId, assertNothingLeft, cleanup, runContainer } from '../helpers/harness.js';
+import { needsRoot, runContainer } from '../helpers/harness.js';
 
 const skip = needsRoot;
 const MAP = [{ containerID: 0, hostID: 100000, size: 65536 }];

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { needsRoot, makeBundle, makeRoot, tsrun, uniqueId, assertNothingLeft, cleanup, processesIn, waitForStatus } from '../helpers/harness.js';
+import { needsRoot, makeBundle, makeRoot, tsrun, uniqueId, assertNothingLeft, processesIn, waitForStatus } from '../helpers/harness.js';
 import { errorTail, runc, runc13, skipRunc } from '../helpers/beside.js';
 
 const r13 = runc13();

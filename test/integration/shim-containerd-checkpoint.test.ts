@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons, cgroupDirsNamed, childEnv, stopDaemon } from '../helpers/harness.js';
-import { modernStack, containerdFlavours, privateContainerdConfig } from '../helpers/stack.js';
+import { modernStack, containerdFlavours, privateContainerdConfig, removeCtrObjects, unmountBelow } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 
 const BIN = join(REPO, 'bin');
@@ -73,14 +73,9 @@ for (const f of flavours) {
 
     after(async () => {
       if (!dir) return;
-      for (const id of ctr(['tasks', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['tasks', 'kill', '-s', 'KILL', id]);
-      for (const id of ctr(['tasks', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['tasks', 'rm', '-f', id]);
-      for (const id of ctr(['containers', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['containers', 'rm', id]);
-      for (const ref of ctr(['images', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['images', 'rm', ref]);
-      for (const pid of shimDaemons(namespace)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      removeCtrObjects(ctr, namespace);
       await stopDaemon(daemon);
-      const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && (m.startsWith(dir) || m.startsWith(rootfs)));
-      for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+      unmountBelow(dir, rootfs);
       rmSync(dir, { recursive: true, force: true });
       if (rootfs) rmSync(join(rootfs, '..'), { recursive: true, force: true });
       for (const h of readdirSync('/sys/fs/cgroup')) {

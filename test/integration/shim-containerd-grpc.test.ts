@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons, childEnv, stopDaemon } from '../helpers/harness.js';
-import { modernStack, containerd17, privateContainerdConfig } from '../helpers/stack.js';
+import { modernStack, containerd17, privateContainerdConfig, removeCtrObjects, unmountBelow, removeCgroupTrees } from '../helpers/stack.js';
 
 const BIN = join(REPO, 'bin');
 const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/fifo'];
@@ -101,16 +101,13 @@ for (const f of flavours) {
 
     after(async () => {
       if (!dir) return;
-      for (const id of ctr(['tasks', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['tasks', 'rm', '-f', id]);
-      for (const id of ctr(['containers', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['containers', 'rm', id]);
-      for (const pid of shimDaemons(namespace)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      removeCtrObjects(ctr, namespace);
       await stopContainerd('SIGTERM');
-      const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && (m.startsWith(dir) || m.startsWith(rootfs)));
-      for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+      unmountBelow(dir, rootfs);
       for (const s of [grpcSocket, ttrpcSocket]) for (const file of [s, `${s}.ctl`, `${s}.lock`]) rmSync(file, { force: true });
       rmSync(dir, { recursive: true, force: true });
       if (rootfs) rmSync(join(rootfs, '..'), { recursive: true, force: true });
-      for (const p of cgroupParents()) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+      removeCgroupTrees(cgroupParents());
       rmSync(tsrunState, { recursive: true, force: true });
       for (const d of [...FIXED_DIRS].reverse()) {
         if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons, childEnv, stopDaemon } from '../helpers/harness.js';
-import { modernStack, containerdFlavours, privateContainerdConfig } from '../helpers/stack.js';
+import { modernStack, containerdFlavours, privateContainerdConfig, removeCtrObjects, unmountBelow, removeCgroupTrees } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 import * as grpc from '@grpc/grpc-js';
 import { task, packJsonAny, OCI_LINUX_RESOURCES_TYPE_URL } from '../../proto/index.js';
@@ -73,17 +73,12 @@ for (const f of flavours) {
 
     after(async () => {
       if (!dir) return;
-      for (const id of ctr(['tasks', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['tasks', 'kill', '-s', 'KILL', id]);
-      for (const id of ctr(['tasks', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['tasks', 'rm', '-f', id]);
-      for (const id of ctr(['containers', 'ls', '-q']).stdout.split('\n').filter(Boolean)) ctr(['containers', 'rm', id]);
-      if (image) ctr(['images', 'rm', image]);
-      for (const pid of shimDaemons(namespace)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+      removeCtrObjects(ctr, namespace);
       await stopContainerd('SIGTERM');
-      const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && (m.startsWith(dir) || m.startsWith(rootfs)));
-      for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+      unmountBelow(dir, rootfs);
       rmSync(dir, { recursive: true, force: true });
       if (rootfs) rmSync(join(rootfs, '..'), { recursive: true, force: true });
-      for (const p of cgroupParents()) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+      removeCgroupTrees(cgroupParents());
       rmSync(tsrunState, { recursive: true, force: true });
       for (const d of [...FIXED_DIRS].reverse()) {
         if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileSeccomp, actionValue, AUDIT_ARCH_X86_64, AUDIT_ARCH_I386, X32_SYSCALL_BIT } from '../../runtime/seccomp/compile.js';
 import { syscallsX86_64, syscallsX32, syscallsI386 } from '../../runtime/seccomp/syscalls-x86_64.js';
