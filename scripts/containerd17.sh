@@ -12,44 +12,18 @@ WANT_CONTAINERD='1.7.'
 
 fail() { echo "containerd17: $*" >&2; exit "${code:-1}"; }
 
-self=$(readlink -f "$0")
-# Changing anything in this file changes the cache key, so an edit here always refetches.
-key=containerd17-$(sha256sum "$self" | cut -c1-16)
-cache=${TSRUN_STACK_CACHE:-/var/cache/tsrun-stack}
-dir=$cache/$key
-
-# Fast path: a completed fetch is marked by its env file, written last.
-if [ -f "$dir/env" ]; then cat "$dir/env"; exit 0; fi
-
-mkdir -p "$cache" 2>/dev/null || fail "cannot create $cache (run as root or set TSRUN_STACK_CACHE)"
-exec 9>"$cache/$key.lock"
-flock 9
-if [ -f "$dir/env" ]; then cat "$dir/env"; exit 0; fi
-
-for tool in apt-get apt-cache dpkg-deb flock; do
-  command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing: run scripts/install-deps.sh test"
-done
-
-rm -rf "$dir"
-mkdir -p "$dir/apt/lists/partial" "$dir/apt/cache/archives/partial" "$dir/apt/empty" "$dir/debs"
+NAME=containerd17
+NEEDS=
+. "$(dirname "$(readlink -f "$0")")/private-apt.sh"
+KEY=containerd17-$(private_apt_key "$(readlink -f "$0")")
+private_apt_dir
 # trixie and its security updates: a stable suite may hold the version both in the release and as an update.
 cat > "$dir/apt/sources.list" <<EOF
 deb http://deb.debian.org/debian $SUITE main
 deb http://deb.debian.org/debian $SUITE-updates main
 deb http://deb.debian.org/debian-security $SUITE-security main
 EOF
-# Private sources, lists, cache and preferences: the system's own apt state is neither read nor written.
-apt() {
-  cmd=$1; shift
-  "$cmd" -q -o Dir::Etc::SourceList="$dir/apt/sources.list" -o Dir::Etc::SourceParts="$dir/apt/empty" \
-    -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts="$dir/apt/empty" \
-    -o Dir::State::Lists="$dir/apt/lists" -o Dir::Cache="$dir/apt/cache" -o APT::Sandbox::User=root "$@"
-}
-
-echo "containerd17: fetching Debian $SUITE's package lists into $dir" >&2
-if ! apt apt-get update --error-on=any >"$dir/apt/update.log" 2>&1; then
-  code=3 fail "cannot reach Debian's archive (deb.debian.org): $(grep -E '^(E|W):' "$dir/apt/update.log" | head -1)"
-fi
+private_apt_update
 
 # The candidate is the newest of the suites listed above.
 v=$(apt apt-cache policy containerd 2>/dev/null | sed -n 's/^ *Candidate: //p')

@@ -23,40 +23,13 @@ LIBS="libc6 libseccomp2 libblake3-0 libsystemd0 libcap2 libjson-c5 libnet9 libpr
 
 fail() { echo "modern-stack: $*" >&2; exit "${code:-1}"; }
 
-self=$(readlink -f "$0")
-key=$(sha256sum "$self" | cut -c1-16)
-cache=${TSRUN_STACK_CACHE:-/var/cache/tsrun-stack}
-dir=$cache/$key
-
-# Fast path: a completed fetch is marked by its env file, written last.
-if [ -f "$dir/env" ]; then cat "$dir/env"; exit 0; fi
-
-mkdir -p "$cache" 2>/dev/null || fail "cannot create $cache (run as root or set TSRUN_STACK_CACHE)"
-exec 9>"$cache/$key.lock"
-flock 9
-# Another process may have finished while we waited for the lock.
-if [ -f "$dir/env" ]; then cat "$dir/env"; exit 0; fi
-
-for tool in apt-get apt-cache dpkg-deb patchelf flock; do
-  command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing: run scripts/install-deps.sh test"
-done
-
-rm -rf "$dir"
-mkdir -p "$dir/apt/lists/partial" "$dir/apt/cache/archives/partial" "$dir/apt/empty" "$dir/debs"
+NAME=modern-stack
+NEEDS=patchelf
+. "$(dirname "$(readlink -f "$0")")/private-apt.sh"
+KEY=$(private_apt_key "$(readlink -f "$0")")
+private_apt_dir
 echo 'deb http://deb.debian.org/debian sid main' > "$dir/apt/sources.list"
-# Private sources, lists, cache and preferences: the system's own apt state is neither read nor written.
-# The sandbox user _apt cannot write into a root-only cache directory, hence APT::Sandbox::User=root.
-apt() {
-  cmd=$1; shift
-  "$cmd" -q -o Dir::Etc::SourceList="$dir/apt/sources.list" -o Dir::Etc::SourceParts="$dir/apt/empty" \
-    -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts="$dir/apt/empty" \
-    -o Dir::State::Lists="$dir/apt/lists" -o Dir::Cache="$dir/apt/cache" -o APT::Sandbox::User=root "$@"
-}
-
-echo "modern-stack: fetching Debian sid's package lists into $dir" >&2
-if ! apt apt-get update --error-on=any >"$dir/apt/update.log" 2>&1; then
-  code=3 fail "cannot reach Debian's archive (deb.debian.org): $(grep -E '^(E|W):' "$dir/apt/update.log" | head -1)"
-fi
+private_apt_update
 
 version() { apt apt-cache show "$1/sid" 2>/dev/null | sed -n 's/^Version: //p' | head -1; }
 check_version() { # package wanted-prefix
