@@ -5,11 +5,11 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, TSRUN, childEnv, stopDaemon } from '../helpers/harness.js';
-import { requireStack, stackSkip, type Stack, removeCtrObjects, unmountBelow, removeCgroupTrees } from '../helpers/stack.js';
+import { requireStack, stackSkip, type Stack, removeCtrObjects, unmountBelow, removeCgroupTrees, hostDirs } from '../helpers/stack.js';
 
 const skip = needsRoot || stackSkip();
 const dir = skip ? '' : mkdtempSync(join(tmpdir(), 'tsrun-containerd2-'));
@@ -17,8 +17,7 @@ const namespace = `tsrun-containerd2-${process.pid}`;
 // The runc shim keeps its runtime state there, whatever containerd's own directories are.
 const shimState = `/run/containerd/runc/${namespace}`;
 // containerd's shim sockets and ctr's stdio fifos have fixed directories too.
-const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/runc', '/run/containerd/fifo'];
-const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
+const fixedDirs = hostDirs(['/run/containerd', '/run/containerd/s', '/run/containerd/runc', '/run/containerd/fifo']);
 let stack: Stack;
 let daemon: ChildProcess | undefined;
 let rootfs = '';
@@ -73,9 +72,7 @@ describe('containerd 2.1 with its runc shim driving tsrun, beside runc 1.3', { s
     if (rootfs) rmSync(join(rootfs, '..'), { recursive: true, force: true });
     removeCgroupTrees(cgroupParents());
     rmSync(shimState, { recursive: true, force: true });
-    for (const d of [...FIXED_DIRS].reverse()) {
-      if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }
-    }
+    fixedDirs.remove();
   });
 
   test('containerd 2.1 loaded the CRI runtime tsrun setup wrote', () => {

@@ -6,11 +6,11 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, TSRUN, shimDaemons, childEnv, stopDaemon } from '../helpers/harness.js';
-import { modernStack, unmountBelow } from '../helpers/stack.js';
+import { modernStack, unmountBelow, hostDirs } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 import { CriClient, CriError, cri, stream } from '../helpers/cri.js';
 
@@ -19,8 +19,7 @@ const BUSYBOX = 'localhost/tsrun-e2e/busybox:1';
 const MARK = '4337';
 // Directories containerd and the shims use whatever containerd's own paths are; removed afterwards when they were
 // not there before and are empty (another session's containerd may be using them).
-const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/tsrun/k8s.io', '/run/containerd/fifo', '/var/lib/cni', '/var/lib/cni/results'];
-const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
+const fixedDirs = hostDirs(['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/tsrun/k8s.io', '/run/containerd/fifo', '/var/lib/cni', '/var/lib/cni/results']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const baseEnv = childEnv;
@@ -214,9 +213,7 @@ for (const f of flavours) {
       if (existsSync('/var/lib/cni/results')) {
         for (const n of readdirSync('/var/lib/cni/results')) if (n.startsWith(`${netName}-`)) rmSync(join('/var/lib/cni/results', n), { force: true });
       }
-      for (const d of [...FIXED_DIRS].reverse()) {
-        if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }
-      }
+      fixedDirs.remove();
     });
 
     test('the CRI serves the tsrun handler; on containerd 2 with the features runc has (user namespaces, rro mounts)', async () => {

@@ -6,11 +6,11 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, TSRUN, childEnv } from '../helpers/harness.js';
-import { requireStack, stackSkip, type Stack } from '../helpers/stack.js';
+import { requireStack, stackSkip, type Stack, hostDirs } from '../helpers/stack.js';
 
 const skip = needsRoot || stackSkip();
 const dir = skip ? '' : mkdtempSync(join(tmpdir(), 'tsrun-docker28-'));
@@ -23,11 +23,10 @@ let daemon: ChildProcess | undefined;
 // Directories dockerd 28 and containerd 2.1 make whatever their configured paths (the shims' socket directory,
 // the plugin directory): removed afterwards if they were not there before and are empty (another session's engine
 // may be using them meanwhile, then they are not empty or were there already).
-const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/docker', '/run/docker/plugins'];
+const fixedDirs = hostDirs(['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/docker', '/run/docker/plugins']);
 // The tsrun shim's state when Docker passes it no options (Root): per containerd namespace, ours is private.
 const shimState = `/run/containerd/tsrun/${namespace}`;
 const RUNTIMES = ['runc', 'tsrun', 'tsrun-shim'];
-const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
 
 const baseEnv = childEnv;
 
@@ -95,9 +94,7 @@ describe('Docker 28 with tsrun (CLI and shim forms) beside runc 1.3', { skip }, 
     for (const p of cgroupParents()) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
     rmSync(`/run/containerd/runc/${namespace}`, { recursive: true, force: true });
     rmSync(shimState, { recursive: true, force: true });
-    for (const d of [...FIXED_DIRS].reverse()) {
-      if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }
-    }
+    fixedDirs.remove();
   });
 
   test('the daemon is Docker 28 with runc 1.3 as its default runtime, and tsrun registered by tsrun setup', () => {

@@ -1,7 +1,7 @@
 // Today's engines and runtimes (scripts/modern-stack.sh: runc 1.3, crun 1.2x, criu 4.2, containerd 2.1, Docker 28)
 // for tests: the script runs once per test process; a cached fetch answers in milliseconds.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, shimDaemons } from './harness.js';
 
@@ -146,4 +146,17 @@ export function unmountBelow(...paths: string[]): void {
 /** Removes these cgroup dirs with everything below them (empty dirs only: the processes are gone by then). */
 export function removeCgroupTrees(dirs: string[]): void {
   for (const p of dirs) spawnSync('find', [p, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';']);
+}
+
+/**
+ * Host dirs an engine under test may make (containerd's fixed paths, listed parents first):
+ * remove() takes away, the deepest first, those that did not exist when this was called.
+ */
+export function hostDirs(dirs: string[]): { remove(): void } {
+  const preexisting = dirs.filter((d) => existsSync(d));
+  return {
+    remove() {
+      for (const d of [...dirs].reverse()) if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }
+    },
+  };
 }

@@ -8,16 +8,15 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons, cgroupDirsNamed, childEnv, stopDaemon } from '../helpers/harness.js';
-import { modernStack, containerdFlavours, privateContainerdConfig, removeCtrObjects, unmountBelow } from '../helpers/stack.js';
+import { modernStack, containerdFlavours, privateContainerdConfig, removeCtrObjects, unmountBelow, hostDirs } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 
 const BIN = join(REPO, 'bin');
-const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/fifo', '/run/containerd/runc'];
-const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
+const fixedDirs = hostDirs(['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/fifo', '/run/containerd/runc']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const baseEnv = childEnv;
 
@@ -85,7 +84,7 @@ for (const f of flavours) {
       rmSync(tsrunState, { recursive: true, force: true });
       // the runc shim's runc root for this namespace (it keeps it, as tsrun's shim keeps its own)
       rmSync(`/run/containerd/runc/${namespace}`, { recursive: true, force: true });
-      for (const d of [...FIXED_DIRS].reverse()) if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }
+      fixedDirs.remove();
     });
 
     /** One checkpoint/restore round trip; returns the task events containerd published, in order. */

@@ -8,15 +8,14 @@ import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons, childEnv, stopDaemon } from '../helpers/harness.js';
-import { modernStack, containerd17, privateContainerdConfig, removeCtrObjects, unmountBelow, removeCgroupTrees } from '../helpers/stack.js';
+import { modernStack, containerd17, privateContainerdConfig, removeCtrObjects, unmountBelow, removeCgroupTrees, hostDirs } from '../helpers/stack.js';
 
 const BIN = join(REPO, 'bin');
-const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/fifo'];
-const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
+const fixedDirs = hostDirs(['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/fifo']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -109,9 +108,7 @@ for (const f of flavours) {
       if (rootfs) rmSync(join(rootfs, '..'), { recursive: true, force: true });
       removeCgroupTrees(cgroupParents());
       rmSync(tsrunState, { recursive: true, force: true });
-      for (const d of [...FIXED_DIRS].reverse()) {
-        if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }
-      }
+      fixedDirs.remove();
     });
 
     test('ttrpc (no options file): ctr run --rm, output and exit status', () => {

@@ -10,14 +10,13 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons, childEnv, stopDaemon } from '../helpers/harness.js';
-import { modernStack, containerdFlavours, privateContainerdConfig, removeCtrObjects, unmountBelow, removeCgroupTrees } from '../helpers/stack.js';
+import { modernStack, containerdFlavours, privateContainerdConfig, removeCtrObjects, unmountBelow, removeCgroupTrees, hostDirs } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 import * as grpc from '@grpc/grpc-js';
 import { task, packJsonAny, OCI_LINUX_RESOURCES_TYPE_URL } from '../../proto/index.js';
 
 const BIN = join(REPO, 'bin');
-const FIXED_DIRS = ['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/fifo'];
-const preexisting = FIXED_DIRS.filter((d) => existsSync(d));
+const fixedDirs = hostDirs(['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/fifo']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const baseEnv = childEnv;
@@ -80,9 +79,7 @@ for (const f of flavours) {
       if (rootfs) rmSync(join(rootfs, '..'), { recursive: true, force: true });
       removeCgroupTrees(cgroupParents());
       rmSync(tsrunState, { recursive: true, force: true });
-      for (const d of [...FIXED_DIRS].reverse()) {
-        if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }
-      }
+      fixedDirs.remove();
     });
 
     test('ctr run --rm: output and exit status', () => {
