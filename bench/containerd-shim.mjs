@@ -104,10 +104,15 @@ function breakdown(name, records, shared) {
     add('  Node: its bootstrap', d('node:v8Start', 'node:bootstrapped'));
     add('  Node: the bundle read and compiled', d('node:bootstrapped', 'node:loaded'));
     add('  the daemon set up, listening', d('node:loaded', 'node:listening'));
+    const setup = ['loaded', 'evaluated', 'subreaper', 'service', 'listening'];
+    for (let i = 1; i < setup.length; i++) add(`      ${setup[i - 1]} to ${setup[i]}`, d(`node:${setup[i - 1]}`, `node:${setup[i]}`));
     add('`start` answered to listening', d('start:exit', 'node:listening'));
     add('listening to Create received', d('node:listening', 'node:Create<'));
   } else add('`start` answered to Create received', d('start:exit', 'node:Create<'));
   add('Create', d('node:Create<', 'node:Create>'));
+  // inside Create: the library's marks (runtime/container/create.ts, executor.ts)
+  const inner = ['Create<', 'spec', 'lock', 'cgroups', 'plan', 'exec:spawned', 'exec:pid', 'exec:ready', 'executor', 'created', 'Create>'];
+  for (let i = 1; i < inner.length; i++) add(`    ${inner[i - 1]} to ${inner[i]}`, d(`node:${inner[i - 1]}`, `node:${inner[i]}`));
   add('Create answered to Start received', d('node:Create>', 'node:Start<'));
   add('Start', d('node:Start<', 'node:Start>'));
   add('Start answered to Delete received (Wait, State)', d('node:Start>', 'node:Delete<'));

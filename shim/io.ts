@@ -9,14 +9,52 @@
 // and one that comes back reads on. With a terminal, the pty master the library hands over is
 // copied to the stdout FIFO, and the stdin FIFO to the master.
 import { openSync, closeSync, writeSync, mkdirSync, fstatSync, fchownSync, createWriteStream, constants as fsc } from 'node:fs';
-import type { Writable } from 'node:stream';
 import { dirname } from 'node:path';
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
-import { childProcess } from '../runtime/lazy-modules.js';
-import { ReadStream } from 'node:tty';
+import type * as Tty from 'node:tty';
+import { childProcess, net } from '../runtime/lazy-modules.js';
+import { UvPipe, uvAvailable } from '../runtime/container/uv.js';
 import type { StdioSpec } from '../runtime/index.js';
 import { dup, pipe } from './sys.js';
+
+/**
+ * One end of a copy, as a net.Socket, an fs.WriteStream and a UvPipe all are: libuv's pipe
+ * handles where the process prefers them (the shim: no node:net and stream machinery to load
+ * before a new shim's first Create), net's sockets otherwise.
+ */
+interface Chan {
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  on(event: 'close' | 'finish' | 'drain', listener: () => void): unknown;
+  once(event: 'close' | 'finish' | 'drain', listener: () => void): unknown;
+  write(data: Uint8Array): boolean;
+  end(cb?: () => void): unknown;
+  destroy(): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  readonly destroyed: boolean;
+}
+
+/** A chan on an fd of ours (a pipe end or a FIFO), which it then owns; a reader starts at resume(). */
+function openChan(fd: number, how: { readable: boolean; writable: boolean }): Chan {
+  if (uvAvailable()) return UvPipe.open(fd);
+  return new (net().Socket)({ fd, ...how }) as Socket & Chan;
+}
+
+/** Copies source into sink until the source's EOF, then ends the sink; the reader waits while the sink is full. */
+function copy(source: Chan, sink: Chan): void {
+  source.on('data', (chunk) => {
+    if (!sink.write(chunk)) {
+      source.pause();
+      sink.once('drain', () => source.resume());
+    }
+  });
+  // a source that fails closes too
+  source.on('error', () => undefined);
+  source.on('close', () => { if (!sink.destroyed) sink.end(); });
+  source.resume();
+}
 
 export interface StdioPaths { stdin: string; stdout: string; stderr: string }
 /** io_uid/io_gid of the runtime options; -1 leaves that id unchanged */
@@ -30,8 +68,8 @@ export class ProcessIO {
   private owned: number[] = [];
   private copies: Array<{ destroy(): void }> = [];
   private outputDone: Promise<void> = Promise.resolve();
-  private stdinSocket: Socket | undefined;
-  private stdinWriter: Socket | undefined;
+  private stdinSocket: Chan | undefined;
+  private stdinWriter: Chan | undefined;
   private masterFd = -1;
 
   private constructor(readonly paths: StdioPaths, readonly terminal: boolean) {}
@@ -54,31 +92,31 @@ export class ProcessIO {
   private own(fd: number): number { this.owned.push(fd); return fd; }
 
   /** The destination of an output: the FIFO (read-write, see above) or the file, appended to. */
-  private outputSink(p: string): Writable {
+  private outputSink(p: string): Chan {
     if (isFile(p)) {
       const path = new URL(p).pathname;
       mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-      return createWriteStream(path, { flags: 'a', mode: 0o644 });
+      return createWriteStream(path, { flags: 'a', mode: 0o644 }) as unknown as Chan;
     }
     if (p.startsWith('binary://')) throw Object.assign(new Error(`tsrun shim: binary:// loggers are not supported yet (${p})`), { code: 'EINVAL' });
-    return new Socket({ fd: openSync(fifoPath(p), fsc.O_RDWR | fsc.O_NONBLOCK), readable: false, writable: true });
+    // never resumed: read-write only to keep a reader on the FIFO (see above)
+    return openChan(openSync(fifoPath(p), fsc.O_RDWR | fsc.O_NONBLOCK), { readable: false, writable: true });
   }
 
   /** A pipe whose write end the process gets; what it writes is copied to the sink until EOF. */
-  private outputPipe(sink: Writable): { fd: number; done: Promise<void> } {
+  private outputPipe(sink: Chan): { fd: number; done: Promise<void> } {
     const [r, w] = pipe();
     this.own(w);
-    const source = new Socket({ fd: r, readable: true, writable: false });
-    this.copies.push(source, sink as Writable & { destroy(): void });
+    const source = openChan(r, { readable: true, writable: false });
+    this.copies.push(source, sink);
     const done = new Promise<void>((resolve) => {
       sink.once('close', () => resolve());
       sink.once('finish', () => resolve());
       sink.on('error', () => { source.destroy(); resolve(); });
-      source.on('error', () => sink.end());
     });
     // EOF once every holder of the write end has closed it: the sink is closed then, as the runc
     // shim does (a client such as dockerd waits for the FIFO's EOF before deleting the task).
-    source.pipe(sink);
+    copy(source, sink);
     return { fd: w, done };
   }
 
@@ -113,14 +151,13 @@ export class ProcessIO {
   private stdinPipe(path: string): number {
     // O_NONBLOCK so that the open does not wait for a writer. A reader opened before any
     // writer sees no hang-up until a writer has come and gone, so the copy waits for the client.
-    const fifo = new Socket({ fd: openSync(fifoPath(path), fsc.O_RDONLY | fsc.O_NONBLOCK), readable: true, writable: false });
+    const fifo = openChan(openSync(fifoPath(path), fsc.O_RDONLY | fsc.O_NONBLOCK), { readable: true, writable: false });
     this.copies.push(fifo);
     const [r, w] = pipe();
-    const writer = new Socket({ fd: w, readable: false, writable: true });
+    const writer = openChan(w, { readable: false, writable: true });
     this.copies.push(writer);
-    fifo.on('error', () => writer.end());
     writer.on('error', () => fifo.destroy());
-    fifo.pipe(writer); // the process sees EOF when the client closes its end, as with the runc shim
+    copy(fifo, writer); // the process sees EOF when the client closes its end, as with the runc shim
     this.stdinSocket = fifo;
     this.stdinWriter = writer;
     return this.own(r);
@@ -181,12 +218,13 @@ export class ProcessIO {
     const writeFd = dup(master);
     this.owned.push(writeFd);
     // The reader gets a dup too: the master itself stays ours for ResizePty whatever the stream does with its fd.
-    const reader = new ReadStream(dup(master));
+    // node:tty only for a terminal
+    const reader = new (require('node:tty') as typeof Tty).ReadStream(dup(master));
     this.copies.push(reader);
-    let out: Socket | undefined;
+    let out: Chan | undefined;
     if (stdout) {
-      out = new Socket({ fd: this.own(openSync(fifoPath(stdout), fsc.O_RDWR | fsc.O_NONBLOCK)), readable: false, writable: true });
-      this.owned.pop(); // the socket owns it now
+      out = openChan(openSync(fifoPath(stdout), fsc.O_RDWR | fsc.O_NONBLOCK), { readable: false, writable: true });
+      out.on('error', () => undefined);
       this.copies.push(out);
     }
     this.outputDone = new Promise<void>((resolve) => {
@@ -203,7 +241,7 @@ export class ProcessIO {
     });
     if (stdin) {
       const inFd = openSync(fifoPath(stdin), fsc.O_RDONLY | fsc.O_NONBLOCK);
-      const sock = new Socket({ fd: inFd, readable: true, writable: false });
+      const sock = openChan(inFd, { readable: true, writable: false });
       this.stdinSocket = sock;
       this.copies.push(sock);
       sock.on('data', (chunk: Buffer) => {
@@ -213,6 +251,7 @@ export class ProcessIO {
         }
       });
       sock.on('error', () => undefined);
+      sock.resume();
     }
   }
 

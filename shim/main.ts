@@ -4,13 +4,12 @@
 import { mark, writeTiming } from '../runtime/timing.js';
 import { openSync, closeSync, writeSync, readFileSync, unlinkSync, rmSync, constants as fsc } from 'node:fs';
 import { join } from 'node:path';
-// a static import: the bundle runs compiled by the loader's vm.Script, where import() has no loader
-import { connect } from 'node:net';
 import { Runtime, becomeChildSubreaper } from '../runtime/index.js';
 import { loadState } from '../runtime/container/state.js';
 import { featuresDocument } from '../runtime/cli/features.js';
 import { task, types, TaskV3, shim_group, packJsonAny, timestampNow, OCI_FEATURES_TYPE_URL } from '../proto/index.js';
 import { TtrpcServer, TtrpcClient, TtrpcError, Code } from './ttrpc/index.js';
+import { connectUnix } from './ttrpc/transport.js';
 import { EventPublisher } from './events.js';
 import { TaskService, savedRuntimeOptions } from './service.js';
 import { unmountRootfs } from './rootfs.js';
@@ -92,10 +91,7 @@ async function releaseFromShim(socket: string, id: string): Promise<void> {
 
 /** A shim that was killed leaves its socket: gone once nobody accepts there. */
 async function removeDeadSocket(path: string): Promise<void> {
-  const alive = await new Promise<boolean>((resolve) => {
-    const c = connect(path, () => { c.destroy(); resolve(true); });
-    c.on('error', () => resolve(false));
-  });
+  const alive = await connectUnix(path).then((c) => { c.destroy(); return true; }, () => false);
   if (alive) return;
   // under the group's lock, as a shim exiting removes them: a `start` may be deciding to bind anew
   const lock = `${path}.lock`;
@@ -131,6 +127,8 @@ async function daemon(f: Flags): Promise<void> {
     try { writeSync(logFd, `time="${new Date().toISOString()}" level=info msg=${JSON.stringify(msg)} runtime=io.containerd.tsrun.v2\n`); } catch { /* full: dropped */ }
   };
   becomeChildSubreaper();
+  // koffi is loaded by now (the peer credentials of the first connection need it too)
+  mark('subreaper');
   const publisher = new EventPublisher({ address: process.env.TTRPC_ADDRESS || `${f.address}.ttrpc`, log });
   let server: { listenFd(fd: number): Promise<void>; close(): Promise<void> } | undefined;
   let control: TtrpcServer | undefined;
@@ -160,6 +158,7 @@ async function daemon(f: Flags): Promise<void> {
     onShutdownOf: (id) => lifetime.settled(id, false),
     onCreateSettled: (id, created) => lifetime.settled(id, created),
   });
+  mark('service');
   // the container whose start launched this shim
   if (f.id) lifetime.reserve(f.id);
   const impl = process.env.TSRUN_TIMING ? timed(service.impl) : service.impl;
@@ -202,10 +201,12 @@ function timed<T extends object>(impl: T): T {
 }
 
 async function main(): Promise<void> {
-  // libuv's process and pipe handles for the executor and the exec FIFO, as the CLI: loading
-  // node:child_process (with node:dgram) would cost a new shim ~2 ms before its first Create, and
-  // Start's blocking FIFO open would start the thread pool. Without them in this Node, the public
-  // modules as before.
+  mark('evaluated');
+  // libuv's process and pipe handles for the executor, the exec FIFO, the ttrpc sockets and the
+  // stdio copies, as the CLI: node:net brings the stream machinery, and its first listen
+  // node:cluster, node:child_process and node:dgram, ~4 ms of a new shim before its first Create
+  // (and Start's blocking FIFO open would start the thread pool). Without them in this Node, the
+  // public modules as before.
   preferUvHandles();
   const f = parseFlags(process.argv.slice(2));
   if (f.version) {

@@ -8,12 +8,17 @@
 import { EventEmitter } from 'node:events';
 
 interface WriteReq { handle: unknown; oncomplete: (status: number) => void; async: boolean }
+interface ConnectReq { oncomplete: (status: number) => void; address?: string }
 interface PipeHandle {
   onread: (this: PipeHandle, buf: ArrayBuffer | undefined) => void;
+  onconnection: (status: number, client: PipeHandle | undefined) => void;
+  readonly fd: number;
   open(fd: number): number;
   readStart(): number;
   readStop(): number;
   writeBuffer(req: WriteReq, data: Uint8Array): number;
+  listen(backlog: number): number;
+  connect(req: ConnectReq, path: string): number;
   close(cb?: () => void): void;
 }
 interface ProcessHandle {
@@ -27,6 +32,8 @@ interface Bindings {
   Process: new () => ProcessHandle;
   Pipe: new (type: number) => PipeHandle;
   SOCKET: number;
+  SERVER: number;
+  PipeConnectWrap: new () => ConnectReq;
   WriteWrap: new () => WriteReq;
   state: Int32Array;
   kReadBytesOrError: number;
@@ -55,11 +62,12 @@ function load(): Bindings | null {
     const sw = binding('stream_wrap');
     const uv = binding('uv');
     const ok = typeof pw.Process === 'function' && typeof pipe.Pipe === 'function' && typeof pipe.constants?.SOCKET === 'number'
-      && typeof sw.WriteWrap === 'function' && sw.streamBaseState instanceof Int32Array && typeof sw.kReadBytesOrError === 'number'
+      && typeof pipe.constants?.SERVER === 'number' && typeof pipe.PipeConnectWrap === 'function' && typeof sw.WriteWrap === 'function' && sw.streamBaseState instanceof Int32Array && typeof sw.kReadBytesOrError === 'number'
       && typeof sw.kArrayBufferOffset === 'number' && typeof sw.kLastWriteWasAsync === 'number' && typeof uv.UV_EOF === 'number';
     if (!ok) return null;
     bindings = {
-      Process: pw.Process, Pipe: pipe.Pipe, SOCKET: pipe.constants.SOCKET, WriteWrap: sw.WriteWrap, state: sw.streamBaseState,
+      Process: pw.Process, Pipe: pipe.Pipe, SOCKET: pipe.constants.SOCKET, SERVER: pipe.constants.SERVER, PipeConnectWrap: pipe.PipeConnectWrap,
+      WriteWrap: sw.WriteWrap, state: sw.streamBaseState,
       kReadBytesOrError: sw.kReadBytesOrError, kArrayBufferOffset: sw.kArrayBufferOffset, kLastWriteWasAsync: sw.kLastWriteWasAsync, UV_EOF: uv.UV_EOF,
     };
   } catch {
@@ -85,12 +93,22 @@ function errnoError(err: number, syscall: string): NodeJS.ErrnoException {
   return e;
 }
 
+/** Bytes queued for writing beyond which write() asks its caller to wait for 'drain' (net's default). */
+const HIGH_WATER_MARK = 16 * 1024;
+
 /**
- * A stream socket or a FIFO on a pipe handle: 'data' (Buffer), 'error', then 'close' once, at
- * EOF, on a read error or after destroy(). Writes are queued by libuv in order.
+ * A stream socket or a FIFO on a pipe handle: 'data' (Buffer) once resumed, 'error', then 'close'
+ * once, at EOF, on a read or write error or after destroy(). Writes are queued by libuv in order;
+ * write() returns false once HIGH_WATER_MARK bytes wait, and 'drain' follows when none do (as a
+ * net.Socket, so that a copy can hold its reader back). A handle that is only written to (a FIFO
+ * opened read-write to keep a reader on it) is never resumed: it would read its own output.
  */
 export class UvPipe extends EventEmitter {
   private closed = false;
+  private reading = false;
+  private queuedBytes = 0;
+  private needDrain = false;
+  private ending: (() => void)[] | undefined;
   private readonly pending = new Set<WriteReq>();
 
   constructor(private readonly handle: PipeHandle) {
@@ -107,8 +125,35 @@ export class UvPipe extends EventEmitter {
     return new UvPipe(handle);
   }
 
-  /** Starts reading; data and the end come as events. */
+  /** A connection to the unix socket at `path`. */
+  static connect(path: string): Promise<UvPipe> {
+    const b = load();
+    if (!b) return Promise.reject(new Error('libuv pipe handles are not available'));
+    return new Promise((resolve, reject) => {
+      const handle = new b.Pipe(b.SOCKET);
+      const req = new b.PipeConnectWrap();
+      req.address = path;
+      req.oncomplete = (status: number) => {
+        if (status < 0) { handle.close(); reject(errnoError(status, `connect ${path}`)); return; }
+        resolve(new UvPipe(handle));
+      };
+      const err = handle.connect(req, path);
+      if (err) { handle.close(); reject(errnoError(err, `connect ${path}`)); }
+    });
+  }
+
+  /** The fd under the handle (-1 once closed). */
+  get fd(): number {
+    return this.closed ? -1 : this.handle.fd;
+  }
+
+  get destroyed(): boolean {
+    return this.closed;
+  }
+
+  /** Starts (or goes on) reading; data and the end come as events. */
   resume(): this {
+    if (this.closed || this.reading) return this;
     const b = load()!;
     const self = this;
     this.handle.onread = function onread(buf) {
@@ -122,13 +167,23 @@ export class UvPipe extends EventEmitter {
       if (n !== b.UV_EOF) self.emit('error', errnoError(n, 'read'));
       self.destroy();
     };
+    this.reading = true;
     const err = this.handle.readStart();
     if (err) queueMicrotask(() => { this.emit('error', errnoError(err, 'read')); this.destroy(); });
     return this;
   }
 
-  write(data: Uint8Array): void {
-    if (this.closed) return;
+  /** Stops reading until resume(). */
+  pause(): this {
+    if (this.closed || !this.reading) return this;
+    this.reading = false;
+    this.handle.readStop();
+    return this;
+  }
+
+  /** Queues data; false when the caller should wait for 'drain' before writing more. */
+  write(data: Uint8Array): boolean {
+    if (this.closed || this.ending) return false;
     const b = load()!;
     const req = new b.WriteWrap();
     req.handle = this.handle;
@@ -136,18 +191,83 @@ export class UvPipe extends EventEmitter {
     // The request keeps the buffer alive until libuv has written it.
     req.oncomplete = (status: number) => {
       this.pending.delete(req);
-      if (status < 0) this.emit('error', errnoError(status, 'write'));
+      this.queuedBytes -= data.length;
+      if (status < 0) { this.fail(errnoError(status, 'write')); return; }
+      this.settleWrites();
     };
     const err = this.handle.writeBuffer(req, data);
-    if (err) { queueMicrotask(() => this.emit('error', errnoError(err, 'write'))); return; }
-    if (b.state[b.kLastWriteWasAsync]) { (req as WriteReq & { buffer?: Uint8Array }).buffer = data; this.pending.add(req); }
+    if (err) { queueMicrotask(() => this.fail(errnoError(err, 'write'))); return false; }
+    if (b.state[b.kLastWriteWasAsync]) {
+      (req as WriteReq & { buffer?: Uint8Array }).buffer = data;
+      this.pending.add(req);
+      this.queuedBytes += data.length;
+    }
+    if (this.queuedBytes < HIGH_WATER_MARK) return true;
+    this.needDrain = true;
+    return false;
+  }
+
+  /** Closes once what was written has been handed to the kernel; `cb` runs at 'close'. */
+  end(cb?: () => void): void {
+    if (this.closed) { if (cb) queueMicrotask(cb); return; }
+    (this.ending ??= []).push(...(cb ? [cb] : []));
+    this.settleWrites();
   }
 
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
+    const waiting = this.ending ?? [];
     this.handle.readStop();
-    this.handle.close(() => this.emit('close'));
+    this.handle.close(() => {
+      this.emit('close');
+      for (const cb of waiting) cb();
+    });
+  }
+
+  private settleWrites(): void {
+    if (this.pending.size > 0) return;
+    if (this.ending) { this.destroy(); return; }
+    if (this.needDrain) { this.needDrain = false; this.emit('drain'); }
+  }
+
+  private fail(err: Error): void {
+    if (this.closed) return;
+    this.emit('error', err);
+    this.destroy();
+  }
+}
+
+/**
+ * A listening unix socket on a pipe handle: `connection` gets each accepted peer as a UvPipe
+ * (not yet resumed). What net.Server does for a listening fd, without net's modules (node:net
+ * loads node:cluster, node:child_process and node:dgram on its first listen).
+ */
+export class UvServer {
+  private closed = false;
+
+  private constructor(private readonly handle: PipeHandle) {}
+
+  /** Serves fd, a socket already bound (and listening or not), which the server then owns. */
+  static listenFd(fd: number, connection: (peer: UvPipe) => void, onError: (err: Error) => void): UvServer {
+    const b = load();
+    if (!b) throw new Error('libuv pipe handles are not available');
+    const handle = new b.Pipe(b.SERVER);
+    let err = handle.open(fd);
+    if (err) { handle.close(); throw errnoError(err, 'open'); }
+    handle.onconnection = (status, client) => {
+      if (status < 0 || !client) { onError(errnoError(status, 'accept')); return; }
+      connection(new UvPipe(client));
+    };
+    err = handle.listen(511);
+    if (err) { handle.close(); throw errnoError(err, 'listen'); }
+    return new UvServer(handle);
+  }
+
+  close(cb?: () => void): void {
+    if (this.closed) { if (cb) queueMicrotask(cb); return; }
+    this.closed = true;
+    this.handle.close(cb);
   }
 }
 

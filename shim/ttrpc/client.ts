@@ -2,11 +2,11 @@
 // connection, odd stream ids going up by two, request metadata and timeouts. The shim uses it
 // for containerd.services.events.ttrpc.v1.Events/Forward on $TTRPC_ADDRESS; the tests use it to
 // drive shims.
-import { connect as netConnect, type Socket } from 'node:net';
 import { Request, Response } from '../../proto/generated/ttrpc.js';
 import type { MethodType, ServiceType } from '../../proto/runtime.js';
 import { encodeFrame, FrameDecoder, MAX_MESSAGE_LENGTH, MessageType, oversizeMessage } from './frame.js';
 import { Code, TtrpcClosedError, TtrpcError } from './status.js';
+import { connectUnix, type Conn } from './transport.js';
 
 export interface CallOptions {
   /** Sent as timeout_nano; the call fails with DeadlineExceeded locally when it passes. */
@@ -38,18 +38,11 @@ export class TtrpcClient {
   private closeListeners: (() => void)[] = [];
 
   /** Connects to a unix socket (`unix://` addresses accepted). */
-  static connect(address: string): Promise<TtrpcClient> {
-    return new Promise((resolve, reject) => {
-      const socket = netConnect(socketPath(address));
-      socket.once('error', reject);
-      socket.once('connect', () => {
-        socket.off('error', reject);
-        resolve(new TtrpcClient(socket));
-      });
-    });
+  static async connect(address: string): Promise<TtrpcClient> {
+    return new TtrpcClient(await connectUnix(socketPath(address)));
   }
 
-  constructor(private socket: Socket) {
+  constructor(private socket: Conn) {
     socket.on('data', (chunk: Buffer) => {
       for (const f of this.decoder.push(chunk)) {
         if (f.type !== MessageType.Response) continue; // data frames belong to streams, which this client does not open
@@ -79,6 +72,7 @@ export class TtrpcClient {
       for (const p of pending) p.reject(new TtrpcClosedError());
       for (const l of this.closeListeners.splice(0)) l();
     });
+    socket.resume();
   }
 
   get closed(): boolean {

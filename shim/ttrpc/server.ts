@@ -1,12 +1,12 @@
 // A ttrpc server (containerd/ttrpc server.go) over unix sockets: unary calls, served
 // concurrently and answered in whatever order they finish, with the protocol errors answered as
 // Go's server answers them. Streaming calls are not offered (task v2 and v3 need none).
-import { createServer, type Server, type Socket } from 'node:net';
 import { unlinkSync } from 'node:fs';
 import { Request, Response } from '../../proto/generated/ttrpc.js';
 import { ProtoError, type MethodType, type ServiceType } from '../../proto/runtime.js';
 import { SERVICES, type ServiceName } from '../../proto/services.js';
-import { peerCred, socketFd, type PeerCred } from '../../runtime/sys/peercred.js';
+import { peerCred, type PeerCred } from '../../runtime/sys/peercred.js';
+import { connFd, listenUnix, type Conn, type Listener } from './transport.js';
 import { encodeFrame, FrameDecoder, MAX_MESSAGE_LENGTH, MessageType, oversizeMessage, type Frame } from './frame.js';
 import { Code, statusFromError, TtrpcError } from './status.js';
 
@@ -51,7 +51,7 @@ interface Registered {
 
 export class TtrpcServer {
   private services = new Map<string, Map<string, Registered | null>>();
-  private listeners: Server[] = [];
+  private listeners: Listener[] = [];
   private connections = new Set<ServerConnection>();
   private readonly requireSameUser: boolean;
   readonly log: (message: string) => void;
@@ -86,36 +86,28 @@ export class TtrpcServer {
 
   /** Listens on a unix socket path (which must not exist). */
   listen(path: string): Promise<void> {
-    return this.serve(createServer(), { path });
+    return this.serve({ path });
   }
 
   /** Serves an already-listening socket fd, e.g. the one a shim's `start` bound and passed as fd 3. */
   listenFd(fd: number): Promise<void> {
-    return this.serve(createServer(), { fd });
+    return this.serve({ fd });
   }
 
-  private serve(server: Server, how: { path: string } | { fd: number }): Promise<void> {
-    server.on('connection', (socket) => this.accept(socket));
-    this.listeners.push(server);
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(how, () => {
-        server.off('error', reject);
-        server.on('error', (err) => this.log(`ttrpc: listener: ${err.message}`));
-        resolve();
-      });
-    });
+  private async serve(how: { path: string } | { fd: number }): Promise<void> {
+    const listener = await listenUnix(how, (conn) => this.accept(conn), (err) => this.log(`ttrpc: listener: ${err.message}`));
+    this.listeners.push(listener);
   }
 
   /** Serves one connected socket (what `listen` does for each connection it accepts). */
-  accept(socket: Socket): void {
+  accept(socket: Conn): void {
     if (this.closing) {
       socket.destroy();
       return;
     }
     let peer: PeerCred | undefined;
     try {
-      const fd = socketFd(socket);
+      const fd = connFd(socket);
       if (fd >= 0) peer = peerCred(fd);
     } catch (err) {
       this.log(`ttrpc: reading peer credentials: ${(err as Error).message}`);
@@ -154,7 +146,7 @@ export class TtrpcServer {
    */
   async close(options: { force?: boolean; unlink?: string } = {}): Promise<void> {
     this.closing = true;
-    // net.Server.close calls back only once its connections are gone, so those go first.
+    // a net.Server calls back only once its connections are gone, so those go first
     const listeners = this.listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve())));
     this.listeners = [];
     if (options.unlink) {
@@ -172,7 +164,7 @@ class ServerConnection {
   private closed = false;
   private draining: (() => void) | undefined;
 
-  constructor(private server: TtrpcServer, private socket: Socket, private peer: PeerCred | undefined) {
+  constructor(private server: TtrpcServer, private socket: Conn, private peer: PeerCred | undefined) {
     socket.on('data', (chunk: Buffer) => {
       let frames: Frame[];
       try {
@@ -191,6 +183,7 @@ class ServerConnection {
       this.active.clear();
       this.draining?.();
     });
+    socket.resume();
   }
 
   private onFrame(f: Frame): void {

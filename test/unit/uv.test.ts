@@ -6,6 +6,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, constants } fro
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dup } from '../../shim/sys.js';
 import { preferUvHandles, readToEnd, spawnProcess, uvAvailable, type SpawnedProcess, type UvPipe } from '../../runtime/container/uv.js';
 
 preferUvHandles();
@@ -74,6 +75,77 @@ test('readToEnd: a FIFO opened without blocking waits for a writer, then reads t
     const empty = readToEnd(fd2);
     closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
     assert.equal((await empty).length, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('UvServer and UvPipe.connect: a listening fd served, peers both ways, end() flushes before it closes', async () => {
+  const { UvServer, UvPipe } = await import('../../runtime/container/uv.js');
+  const net = await import('node:net');
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-uv-'));
+  // a socket bound and listening elsewhere (as the shim's launcher binds it), served by its fd: a
+  // dup (libuv refuses an fd another handle of this loop has) of a net.Server's, which then stops
+  // accepting; in the abstract namespace, which its close leaves in place while the dup lives
+  const path = `\0tsrun-uv-test-${process.pid}`;
+  const bound = net.createServer();
+  await new Promise<void>((r) => bound.listen(path, r));
+  const fd = dup((bound as unknown as { _handle: { fd: number } })._handle.fd);
+  await new Promise<void>((r) => bound.close(() => r()));
+  const accepted: UvPipe[] = [];
+  const server = UvServer.listenFd(fd, (peer) => {
+    accepted.push(peer);
+    peer.on('data', (b: Buffer) => { peer.write(Buffer.from(b.toString().toUpperCase())); peer.end(); });
+    peer.resume();
+  }, (err) => assert.fail(err));
+  try {
+    const client = await UvPipe.connect(path);
+    assert.ok(client.fd >= 0);
+    const chunks: Buffer[] = [];
+    const closed = new Promise<void>((r) => client.on('close', r));
+    client.on('data', (b: Buffer) => chunks.push(b));
+    client.resume();
+    client.write(Buffer.from('ping'));
+    await closed;
+    assert.equal(Buffer.concat(chunks).toString(), 'PING');
+    assert.equal(client.destroyed, true);
+    assert.equal(client.fd, -1);
+    assert.equal(accepted.length, 1);
+    await assert.rejects(UvPipe.connect(join(dir, 'nobody')), /connect .*ENOENT/);
+  } finally {
+    await new Promise<void>((r) => server.close(r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('UvPipe backpressure: write() says false past the mark and drain follows; pause() holds the reader', async () => {
+  const { UvPipe } = await import('../../runtime/container/uv.js');
+  const dir = mkdtempSync(join(tmpdir(), 'tsrun-uv-'));
+  const fifo = join(dir, 'f');
+  spawnSync('mkfifo', [fifo]);
+  try {
+    const reader = UvPipe.open(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
+    const writer = UvPipe.open(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+    // nobody reads yet: the pipe's 64 KiB fill, the rest waits in libuv
+    const chunk = Buffer.alloc(32 * 1024, 0x61);
+    let writes = 0;
+    while (writer.write(chunk)) writes++;
+    assert.ok(writes >= 2 && writes < 64, `${writes} writes before false`);
+    let got = 0;
+    reader.on('data', (b: Buffer) => { got += b.length; });
+    const drained = new Promise<void>((r) => writer.once('drain', r));
+    reader.resume();
+    await drained;
+    reader.pause();
+    const before = got;
+    writer.write(Buffer.alloc(1000));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(got, before, 'nothing is read while paused');
+    const closed = new Promise<void>((r) => reader.on('close', r));
+    reader.resume();
+    writer.end();
+    await closed;
+    assert.equal(got, (writes + 1) * chunk.length + 1000);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
