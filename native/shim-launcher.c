@@ -615,6 +615,60 @@ serve:
   return 0;
 }
 
+/* Whether something accepts connections at a unix socket path. */
+static int accepts(const char *path) {
+  struct sockaddr_un sa = { .sun_family = AF_UNIX };
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 1; /* cannot tell: take it for alive */
+  int ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0 || (errno != ECONNREFUSED && errno != ENOENT);
+  close(fd);
+  return ok;
+}
+
+/* The group shim's socket that B/address names (unix://PATH, or start's JSON reply for gRPC),
+ * if it is one of ours. */
+static char *group_socket_of(const char *bundle) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/address", bundle);
+  char *text = read_file(path, NULL);
+  if (!text) return NULL;
+  char *address = text[0] == '{' ? json_string(text, "address") : strdup(text);
+  free(text);
+  if (!address) return NULL;
+  address[strcspn(address, " \t\r\n")] = 0;
+  const char *sock = strncmp(address, "unix://", 7) == 0 ? address + 7 : address;
+  size_t dir = strlen(SOCKET_DIR);
+  char *out = NULL;
+  if (strncmp(sock, SOCKET_DIR "/", dir + 1) == 0 && sock[dir + 1] && !strchr(sock + dir + 1, '/')) out = strdup(sock);
+  free(address);
+  return out;
+}
+
+/* A shim that died before its first container had a record (its daemon never came up, or was
+ * killed at once) leaves its sockets: gone once nobody accepts there. Under the group's lock, as
+ * a shim exiting removes them, and checked again there: a `start` may have bound them anew. */
+static void remove_dead_group_socket(const char *path) {
+  if (accepts(path)) return;
+  char ctl[PATH_MAX], lock[PATH_MAX];
+  snprintf(ctl, sizeof ctl, "%s.ctl", path);
+  snprintf(lock, sizeof lock, "%s.lock", path);
+  int fd = open(lock, O_RDWR | O_CLOEXEC);
+  if (fd >= 0) {
+    int i = 0;
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      if ((errno != EWOULDBLOCK && errno != EINTR) || ++i == 200) { close(fd); return; }
+      usleep(5000);
+    }
+  }
+  if (!accepts(path)) {
+    unlink(path);
+    unlink(ctl);
+    if (fd >= 0) unlink(lock);
+  }
+  if (fd >= 0) close(fd);
+}
+
 int idmap_mount_main(int argc, char **argv);
 
 int main(int argc, char **argv) {
@@ -628,6 +682,9 @@ int main(int argc, char **argv) {
     /* the shim deleted the container and its record: an empty DeleteResponse (valid protobuf) */
     if (access(path, F_OK) != 0 && errno == ENOENT) {
       unsigned long long t = now_ns();
+      char *sock = group_socket_of(bundle ? bundle : ".");
+      if (sock) remove_dead_group_socket(sock);
+      free(sock);
       write_timing("delete", flag(argc, argv, "id") ?: "", t, 0, t);
       return 0;
     }

@@ -17,6 +17,7 @@ import { ShimLifetime } from './lifetime.js';
 import { tryLockExclusive } from './sys.js';
 import { preferUvHandles } from '../runtime/container/uv.js';
 import { enableCgroupMigrationWarmUp } from '../runtime/cgroups/migration-warm.js';
+import { faultPoint } from '../runtime/fault.js';
 
 declare const TSRUN_VERSION: string;
 declare const TSRUN_COMMIT: string;
@@ -91,8 +92,8 @@ async function releaseFromShim(socket: string, id: string): Promise<void> {
 
 /** A shim that was killed leaves its socket: gone once nobody accepts there. */
 async function removeDeadSocket(path: string): Promise<void> {
-  const alive = await connectUnix(path).then((c) => { c.destroy(); return true; }, () => false);
-  if (alive) return;
+  const accepts = () => connectUnix(path).then((c) => { c.destroy(); return true; }, () => false);
+  if (await accepts()) return;
   // under the group's lock, as a shim exiting removes them: a `start` may be deciding to bind anew
   const lock = `${path}.lock`;
   let fd = -1;
@@ -102,6 +103,8 @@ async function removeDeadSocket(path: string): Promise<void> {
       if (i === 200) return; // a start holds it: it will bind the group's socket anew itself
       await new Promise((r) => setTimeout(r, 5));
     }
+    // a start that held the lock may have bound them anew
+    if (await accepts()) return;
     for (const f of [path, `${path}.ctl`, lock]) rmSync(f, { force: true });
   } finally {
     if (fd >= 0) closeSync(fd);
@@ -126,6 +129,8 @@ async function daemon(f: Flags): Promise<void> {
     if (logFd < 0) return;
     try { writeSync(logFd, `time="${new Date().toISOString()}" level=info msg=${JSON.stringify(msg)} runtime=io.containerd.tsrun.v2\n`); } catch { /* full: dropped */ }
   };
+  // a shim that dies before it serves (test/fault/shim-fault): containerd's `delete` removes its sockets
+  faultPoint('shim-daemon:1');
   becomeChildSubreaper();
   // koffi is loaded by now (the peer credentials of the first connection need it too)
   mark('subreaper');

@@ -6,6 +6,7 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,7 +64,15 @@ describe('the shim killed at each step of Create, Start, Delete (containerd 1.6)
   });
 
   // the task service's own points, and two of the library's inside the shim's Create and Delete
-  for (const step of ['shim-create:1', 'create:3', 'shim-create:2', 'shim-start:1', 'delete:1', 'shim-delete:1']) {
+  // The group's sockets (native/shim-launcher.c): gone once no shim serves the namespace.
+  const groupSockets = () => {
+    const hex = createHash('sha256').update(`${join(dir, 'containerd.sock')}/${namespace}/tsrun-namespace`).digest('hex');
+    return ['', '.ctl', '.lock'].map((x) => `/run/containerd/s/${hex}${x}`).filter((p) => existsSync(p));
+  };
+
+  // the task service's own points, two of the library's inside the shim's Create and Delete, and
+  // the daemon dying before it listens (no record of the container yet: the launcher's `delete`)
+  for (const step of ['shim-daemon:1', 'shim-create:1', 'create:3', 'shim-create:2', 'shim-start:1', 'delete:1', 'shim-delete:1']) {
     test(`SIGKILL at ${step}: containerd cleans up through delete, nothing is left, the next container runs`, async () => {
       await stopContainerd();
       await startContainerd(step);
@@ -90,6 +99,7 @@ describe('the shim killed at each step of Create, Start, Delete (containerd 1.6)
       });
       for (let i = 0; i < 50 && procs().length > 0; i++) await sleep(100);
       assert.deepEqual(procs(), [], 'container processes left');
+      assert.deepEqual(groupSockets(), [], 'the dead shim\'s sockets left');
       // the same namespace goes on (no fault point is hit again: a new containerd without it)
       await stopContainerd();
       await startContainerd('');
@@ -101,6 +111,7 @@ describe('the shim killed at each step of Create, Start, Delete (containerd 1.6)
   test('nothing is left', async () => {
     for (let i = 0; i < 50 && shimDaemons(namespace).length > 0; i++) await sleep(100);
     assert.deepEqual(shimDaemons(namespace), []);
+    assert.deepEqual(groupSockets(), []);
     for (const p of cgroupParents()) rmdirSync(p);
   });
 });
