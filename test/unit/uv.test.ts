@@ -88,17 +88,18 @@ test('UvServer and UvPipe.connect: a listening fd served, peers both ways, end()
   // dup (libuv refuses an fd another handle of this loop has) of a net.Server's, which then stops
   // accepting; in the abstract namespace, which its close leaves in place while the dup lives
   const path = `\0tsrun-uv-test-${process.pid}`;
-  const bound = net.createServer();
-  await new Promise<void>((r) => bound.listen(path, r));
-  const fd = dup((bound as unknown as { _handle: { fd: number } })._handle.fd);
-  await new Promise<void>((r) => bound.close(() => r()));
-  const accepted: UvPipe[] = [];
-  const server = UvServer.listenFd(fd, (peer) => {
-    accepted.push(peer);
-    peer.on('data', (b: Buffer) => { peer.write(Buffer.from(b.toString().toUpperCase())); peer.end(); });
-    peer.resume();
-  }, (err) => assert.fail(err));
+  let server: ReturnType<typeof UvServer.listenFd> | undefined;
   try {
+    const bound = net.createServer();
+    await new Promise<void>((r) => bound.listen(path, r));
+    const fd = dup((bound as unknown as { _handle: { fd: number } })._handle.fd);
+    await new Promise<void>((r) => bound.close(() => r()));
+    const accepted: UvPipe[] = [];
+    server = UvServer.listenFd(fd, (peer) => {
+      accepted.push(peer);
+      peer.on('data', (b: Buffer) => { peer.write(Buffer.from(b.toString().toUpperCase())); peer.end(); });
+      peer.resume();
+    }, (err) => assert.fail(err));
     const client = await UvPipe.connect(path);
     assert.ok(client.fd >= 0);
     const chunks: Buffer[] = [];
@@ -113,7 +114,7 @@ test('UvServer and UvPipe.connect: a listening fd served, peers both ways, end()
     assert.equal(accepted.length, 1);
     await assert.rejects(UvPipe.connect(join(dir, 'nobody')), /connect .*ENOENT/);
   } finally {
-    await new Promise<void>((r) => server.close(r));
+    await new Promise<void>((r) => (server ? server.close(r) : r()));
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -122,8 +123,8 @@ test('UvPipe backpressure: write() says false past the mark and drain follows; p
   const { UvPipe } = await import('../../runtime/container/uv.js');
   const dir = mkdtempSync(join(tmpdir(), 'tsrun-uv-'));
   const fifo = join(dir, 'f');
-  spawnSync('mkfifo', [fifo]);
   try {
+    spawnSync('mkfifo', [fifo]);
     const reader = UvPipe.open(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
     const writer = UvPipe.open(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
     // nobody reads yet: the pipe's 64 KiB fill, the rest waits in libuv
