@@ -1,6 +1,7 @@
 // Today's engines and runtimes (scripts/modern-stack.sh: runc 1.3, crun 1.2x, criu 4.2, containerd 2.1, Docker 28)
 // for tests: the script runs once per test process; a cached fetch answers in milliseconds.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, shimDaemons } from './harness.js';
@@ -158,5 +159,28 @@ export function hostDirs(dirs: string[]): { remove(): void } {
     remove() {
       for (const d of [...dirs].reverse()) if (!preexisting.includes(d)) try { rmdirSync(d); } catch { /* in use */ }
     },
+  };
+}
+
+/**
+ * `ctr events` in a namespace from now on, subscribed once a namespace update it did not miss
+ * shows up: its lines so far, the task topics (`/tasks/start`…) of one container, and stop().
+ */
+export async function ctrEvents(
+  ctrBin: string, address: string, namespace: string, env: NodeJS.ProcessEnv, ctr: (args: string[]) => unknown,
+): Promise<{ lines(): string[]; topics(id: string): string[]; stop(): void }> {
+  const child = spawn(ctrBin, ['-a', address, '-n', namespace, 'events'], { stdio: ['ignore', 'pipe', 'ignore'], env });
+  let out = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  for (let i = 0; i < 100 && !out.includes('/namespaces/update'); i++) {
+    ctr(['namespaces', 'label', namespace, `probe=${i}`]);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(out, /\/namespaces\/update/, 'ctr events never subscribed');
+  const lines = () => out.split('\n').filter(Boolean);
+  return {
+    lines,
+    topics: (id) => lines().filter((l) => l.includes(`"${id}"`)).map((l) => /(\/tasks\/[a-z-]+)/.exec(l)?.[1]).filter(Boolean) as string[],
+    stop: () => { child.kill('SIGKILL'); },
   };
 }

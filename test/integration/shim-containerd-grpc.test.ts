@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons, childEnv, stopDaemon } from '../helpers/harness.js';
-import { modernStack, containerd17, privateContainerdConfig, removeCtrObjects, unmountBelow, removeCgroupTrees, hostDirs } from '../helpers/stack.js';
+import { modernStack, containerd17, privateContainerdConfig, removeCtrObjects, unmountBelow, removeCgroupTrees, hostDirs, ctrEvents } from '../helpers/stack.js';
 
 const BIN = join(REPO, 'bin');
 const fixedDirs = hostDirs(['/run/containerd', '/run/containerd/s', '/run/containerd/tsrun', '/run/containerd/fifo']);
@@ -75,19 +75,8 @@ for (const f of flavours) {
 
     /** `ctr events` from now on: the topics of one container's task events so far, and stop(). */
     const events = async (id: string) => {
-      const child = spawn(f.ctr, ['-a', sock, '-n', namespace, 'events'], { stdio: ['ignore', 'pipe', 'ignore'], env: childEnv });
-      let out = '';
-      child.stdout!.on('data', (d) => { out += d; });
-      // subscribed once a namespace update it did not miss shows up
-      for (let i = 0; i < 100 && !out.includes('/namespaces/update'); i++) {
-        ctr(['namespaces', 'label', namespace, `probe=${i}`]);
-        await sleep(100);
-      }
-      assert.match(out, /\/namespaces\/update/, 'ctr events never subscribed');
-      return {
-        topics: () => out.split('\n').filter((l) => l.includes(`"${id}"`)).map((l) => /(\/tasks\/[a-z-]+)/.exec(l)?.[1]).filter(Boolean) as string[],
-        stop: () => { child.kill('SIGKILL'); },
-      };
+      const ev = await ctrEvents(f.ctr, sock, namespace, childEnv, ctr);
+      return { topics: () => ev.topics(id), stop: ev.stop };
     };
 
     before(async () => {

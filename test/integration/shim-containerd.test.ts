@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, REPO, shimDaemons, childEnv, stopDaemon } from '../helpers/harness.js';
-import { modernStack, containerdFlavours, privateContainerdConfig, removeCtrObjects, unmountBelow, removeCgroupTrees, hostDirs } from '../helpers/stack.js';
+import { modernStack, containerdFlavours, privateContainerdConfig, removeCtrObjects, unmountBelow, removeCgroupTrees, hostDirs, ctrEvents } from '../helpers/stack.js';
 import { ociImage } from '../helpers/oci-image.js';
 import * as grpc from '@grpc/grpc-js';
 import { task, packJsonAny, OCI_LINUX_RESOURCES_TYPE_URL } from '../../proto/index.js';
@@ -123,21 +123,7 @@ for (const f of flavours) {
     });
 
     /** `ctr events` from now on: its lines so far, and stop(). */
-    const events = async () => {
-      const child = spawn(f.ctr, ['-a', join(dir, 'containerd.sock'), '-n', namespace, 'events'], { stdio: ['ignore', 'pipe', 'ignore'], env: baseEnv });
-      let out = '';
-      child.stdout!.on('data', (d) => { out += d; });
-      // subscribed once a namespace update it did not miss shows up
-      for (let i = 0; i < 100 && !out.includes('/namespaces/update'); i++) {
-        ctr(['namespaces', 'label', namespace, `probe=${i}`]);
-        await sleep(100);
-      }
-      assert.match(out, /\/namespaces\/update/, 'ctr events never subscribed');
-      return {
-        lines: () => out.split('\n').filter(Boolean),
-        stop: () => { child.kill('SIGKILL'); },
-      };
-    };
+    const events = () => ctrEvents(f.ctr, join(dir, 'containerd.sock'), namespace, baseEnv, ctr);
 
     test('an OOM: /tasks/oom arrives before the exit, status 137', async () => {
       const ev = await events();
@@ -145,7 +131,7 @@ for (const f of flavours) {
       try {
         const r = ctr(['run', '--runtime', 'io.containerd.tsrun.v2', '--memory-limit', String(32 << 20), '--rm', '--rootfs', rootfs, id, '/bin/sh', '-c', 'tail /dev/zero']);
         assert.equal(r.status, 137, r.stderr);
-        const topics = () => ev.lines().filter((l) => l.includes(`"${id}"`)).map((l) => /(\/tasks\/[a-z-]+)/.exec(l)?.[1]).filter(Boolean);
+        const topics = () => ev.topics(id);
         for (let i = 0; i < 50 && !topics().includes('/tasks/delete'); i++) await sleep(100);
         assert.deepEqual(topics(), ['/tasks/create', '/tasks/start', '/tasks/oom', '/tasks/exit', '/tasks/delete']);
         assert.match(ev.lines().find((l) => l.includes('/tasks/exit') && l.includes(id)) ?? '', /"exit_status":137/);
