@@ -6,7 +6,7 @@
 import { describe, before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needsRoot, makeBundle, uniqueId, assertNothingLeft, REPO, killShim } from '../helpers/harness.js';
@@ -169,6 +169,26 @@ describe('containerd-shim-tsrun-v2: one shim per group, its lifetime', { skip: n
     assertNothingLeft(join(STATE_ROOT, ns), b, bundleB);
     const ofA = forwarded.filter((e) => e.id.includes(a)).map((e) => e.topic);
     assert.deepEqual(ofA, ['/tasks/create', '/tasks/start'], 'nothing is published of a released task');
+  });
+
+  test('a shim runs a container without node:net, the stream modules, node:cluster, node:child_process or node:dgram (libuv\'s handles: less for a new shim to load)', async () => {
+    const ns = newNamespace();
+    const id = uniqueId('gm');
+    const bundle = newBundle(id);
+    // Node's own list of what it loaded, written as the shim exits
+    const preload = join(dir, 'module-list.cjs');
+    const list = join(dir, `modules-${id}`);
+    writeFileSync(preload, `process.on('exit', () => require('fs').writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join('\\n')));\n`);
+    const address = await start(ns, id, bundle, { NODE_OPTIONS: `--require ${preload}` });
+    const shim = daemonOf(address);
+    const c = await connect(address, ns);
+    await c.run(id, bundle);
+    await c.shutdown(id);
+    await assertGone(shim, address);
+    const loaded = readFileSync(list, 'utf8').split('\n');
+    assert.ok(loaded.includes('Internal Binding pipe_wrap'), 'the list is Node\'s');
+    for (const m of ['net', 'stream', 'cluster', 'child_process', 'dgram', 'tty']) assert.ok(!loaded.includes(`NativeModule ${m}`), `node:${m} was loaded`);
+    assertNothingLeft(join(STATE_ROOT, ns), id, bundle);
   });
 
   test('a shim whose container never arrives exits when the reservation runs out', async () => {
